@@ -1,0 +1,105 @@
+package gptq4j.backend;
+
+import gptq4j.quant.gptq.GptqLinear;
+import gptq4j.loader.HalfMatrix;
+
+/**
+ * The operations the Mixtral forward pass needs, on one device. The forward pass
+ * ({@link gptq4j.model.MixtralModel}) is written once against this interface; backends
+ * (cpu-scalar, cpu-vector, cuda) implement the arithmetic.
+ *
+ * <p>Shapes below: T tokens in the step, row-major {@code [T][dim]} activations.
+ * Implementations must compute every token's result with an arithmetic order that does not depend
+ * on T or on the other tokens in the step (batch invariance: a sequence decodes the same alone or in a batch).
+ *
+ * <p>A backend instance is used by one thread at a time (the runtime's step loop).
+ */
+public interface Backend extends AutoCloseable {
+
+    /** Short name for logs, e.g. {@code cpu-vector}, {@code cpu-scalar}, {@code cuda:0}. */
+    String name();
+
+    // ---- memory -------------------------------------------------------------------------
+
+    /** A float buffer of n elements, zero-filled. */
+    Buf allocFloats(long n);
+
+    /** An int buffer of n elements, zero-filled. */
+    Buf allocInts(long n);
+
+    /** Copies n ints from the host into dst[0..n). */
+    void write(Buf dst, int[] src, int n);
+
+    /** Copies n floats from the host into dst[0..n). */
+    void write(Buf dst, float[] src, int n);
+
+    /** Copies n floats from src[offset..offset+n) to the host. */
+    void read(Buf src, long offset, float[] dst, int n);
+
+    /** Releases a buffer (no-op on the heap backends). */
+    default void free(Buf b) { }
+
+    // ---- weights (prepared once at load) -----------------------------------------------
+
+    /** Repacks / uploads one GPTQ linear layer; the result is passed back to {@link #linear}. */
+    Object prepareLinear(GptqLinear w);
+
+    /** Uploads an fp16 matrix [rows][cols] (embeddings, router, lm_head, norm weights as [1][dim]). */
+    Object prepareDense(HalfMatrix m);
+
+    /** The KV cache: {@code blocks} blocks of {@code blockSize} token slots, per layer, for K and V. */
+    KvCache allocKvCache(int layers, int blocks, int blockSize, int kvHeads, int headDim);
+
+    // ---- operations --------------------------------------------------------------------
+
+    /** out[t][:] = table[tokens[t]][:] for t in [0,T). */
+    void embed(Object table, Buf tokens, int T, Buf out);
+
+    /** out[t] = x[t] / rms(x[t]) * w, statistics in float32; out may be x. */
+    void rmsNorm(Buf x, Object weight, float eps, int T, int dim, Buf out);
+
+    /** out[T][w.out] = x[T][w.in] · Wᵀ for a GPTQ layer prepared by {@link #prepareLinear}. */
+    void linear(Object w, Buf x, int T, Buf out);
+
+    /** out[T][rows] = x[T][cols] · Mᵀ for an fp16 matrix prepared by {@link #prepareDense}. */
+    void dense(Object m, Buf x, int T, Buf out);
+
+    /** out[r][:] = x[rows[r]][:] for r in [0,R), rows of width dim. */
+    void gatherRows(Buf x, Buf rows, int R, int dim, Buf out);
+
+    /** x[i] += y[i] for i in [0,n). */
+    void add(Buf x, Buf y, long n);
+
+    /**
+     * Rotary position embedding in the rotate-half form (pairs i and i+headDim/2), in place on
+     * q [T][heads*headDim] and k [T][kvHeads*headDim], angle = position · theta^(-2i/headDim).
+     */
+    void rope(Buf q, Buf k, Buf positions, int T, int heads, int kvHeads, int headDim, double theta);
+
+    /**
+     * Appends k and v of the step into the cache at their slots, then computes causal attention
+     * for every query token over its own sequence's cached keys.
+     *
+     * @param meta where each token sits: its slot, its position, its sequence's block table
+     * @param out  [T][heads*headDim]
+     */
+    void attention(KvCache cache, int layer, Buf q, Buf k, Buf v, AttentionBatch meta, Buf out);
+
+    /**
+     * The sparse MoE block: softmax over routerLogits [T][experts], top-k, renormalise the k weights
+     * to sum 1, then out[t] = Σ_j w_j · w2_e(silu(w1_e x_t) · w3_e x_t) over the chosen experts e.
+     * Tokens are grouped per expert so each expert's weights are read once per step.
+     *
+     * @param w1 prepared gate projections, one per expert
+     * @param w3 prepared up projections
+     * @param w2 prepared down projections
+     */
+    void moe(Object[] w1, Object[] w3, Object[] w2, Buf x, Buf routerLogits, int T, int topK,
+             int hidden, int intermediate, Buf out);
+
+    /** Waits for queued work (no-op on the CPU). */
+    default void synchronize() { }
+
+    @Override
+    void close();
+}

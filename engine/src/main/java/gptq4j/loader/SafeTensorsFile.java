@@ -1,0 +1,160 @@
+package gptq4j.loader;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * One safetensors file: an 8-byte little-endian header length, a JSON header, then raw data.
+ * Tensors are memory-mapped one by one (each well under 2 GiB) so files of any size work and nothing
+ * is copied onto the Java heap. The header is checked against the file: offsets inside the data area,
+ * lengths equal to dtype size × shape, no overlaps past the end.
+ */
+public final class SafeTensorsFile implements AutoCloseable {
+    /** Headers larger than this are rejected (the format's own limit is 100 MB). */
+    static final long MAX_HEADER_BYTES = 100L << 20;
+
+    private final Path path;
+    private final FileChannel channel;
+    private final Map<String, TensorInfo> tensors = new LinkedHashMap<>();
+
+    public SafeTensorsFile(Path path) {
+        this.path = path;
+        try {
+            this.channel = FileChannel.open(path, StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            throw CheckpointException.of(path, "file not found");
+        } catch (IOException e) {
+            throw CheckpointException.of(path, "cannot open: " + e.getMessage());
+        }
+        try {
+            readHeader();
+        } catch (RuntimeException e) {
+            closeQuietly();
+            throw e;
+        }
+    }
+
+    private void readHeader() {
+        long size;
+        try {
+            size = channel.size();
+            if (size < 8) throw CheckpointException.of(path, "truncated safetensors file: " + size + " bytes, no header length");
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(len, 0);
+            long headerLen = len.flip().getLong();
+            if (headerLen <= 0 || headerLen > MAX_HEADER_BYTES || 8 + headerLen > size) {
+                throw CheckpointException.of(path, "invalid safetensors header length " + headerLen
+                        + " (file is " + size + " bytes): the file is truncated or not safetensors");
+            }
+            ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
+            readFully(hb, 8);
+            String json = new String(hb.array(), StandardCharsets.UTF_8);
+            JsonNode root;
+            try {
+                root = new ObjectMapper().readTree(json);
+            } catch (IOException e) {
+                throw CheckpointException.of(path, "safetensors header is not valid JSON: " + e.getMessage());
+            }
+            if (root == null || !root.isObject()) throw CheckpointException.of(path, "safetensors header is not a JSON object");
+            long dataStart = 8 + headerLen;
+            long dataLen = size - dataStart;
+            for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                if (e.getKey().equals("__metadata__")) continue;
+                tensors.put(e.getKey(), parseEntry(e.getKey(), e.getValue(), dataStart, dataLen));
+            }
+        } catch (IOException e) {
+            throw CheckpointException.of(path, "read failed: " + e.getMessage());
+        }
+    }
+
+    private TensorInfo parseEntry(String name, JsonNode n, long dataStart, long dataLen) {
+        String where = "tensor " + name + ": ";
+        if (!n.isObject()) throw CheckpointException.of(path, where + "header entry is not an object");
+        JsonNode dt = n.get("dtype"), sh = n.get("shape"), off = n.get("data_offsets");
+        if (dt == null || !dt.isTextual()) throw CheckpointException.of(path, where + "missing dtype");
+        int esize = TensorInfo.dtypeSize(dt.asText());
+        if (esize < 0) throw CheckpointException.of(path, where + "unknown dtype " + dt.asText());
+        if (sh == null || !sh.isArray()) throw CheckpointException.of(path, where + "missing shape");
+        long[] shape = new long[sh.size()];
+        long elements = 1;
+        for (int i = 0; i < shape.length; i++) {
+            JsonNode d = sh.get(i);
+            if (!d.canConvertToLong() || !d.isIntegralNumber() || d.asLong() < 0) {
+                throw CheckpointException.of(path, where + "bad shape " + sh);
+            }
+            shape[i] = d.asLong();
+            try {
+                elements = Math.multiplyExact(elements, shape[i]);
+            } catch (ArithmeticException ex) {
+                throw CheckpointException.of(path, where + "shape " + sh + " overflows");
+            }
+        }
+        if (off == null || !off.isArray() || off.size() != 2 || !off.get(0).isIntegralNumber() || !off.get(1).isIntegralNumber()) {
+            throw CheckpointException.of(path, where + "missing or malformed data_offsets");
+        }
+        long b = off.get(0).asLong(), e = off.get(1).asLong();
+        if (b < 0 || e < b || e > dataLen) {
+            throw CheckpointException.of(path, where + "data_offsets [" + b + ", " + e + "] lie outside the data area of "
+                    + dataLen + " bytes (file truncated or header corrupt)");
+        }
+        long expect = elements * esize;
+        if (e - b != expect) {
+            throw CheckpointException.of(path, where + "data_offsets span " + (e - b) + " bytes but dtype " + dt.asText()
+                    + " × shape " + sh + " needs " + expect);
+        }
+        return new TensorInfo(name, dt.asText(), shape, path, dataStart + b, e - b);
+    }
+
+    private void readFully(ByteBuffer dst, long pos) throws IOException {
+        while (dst.hasRemaining()) {
+            int r = channel.read(dst, pos);
+            if (r < 0) throw CheckpointException.of(path, "unexpected end of file");
+            pos += r;
+        }
+    }
+
+    public Path path() { return path; }
+
+    public Map<String, TensorInfo> tensors() { return tensors; }
+
+    /** Maps one tensor's bytes read-only, little-endian. */
+    public ByteBuffer map(TensorInfo t) {
+        if (t.length() > Integer.MAX_VALUE) {
+            throw CheckpointException.of(path, "tensor " + t.name() + " is " + t.length() + " bytes; tensors over 2 GiB are not supported");
+        }
+        try {
+            if (t.length() == 0) return ByteBuffer.allocate(0).order(ByteOrder.LITTLE_ENDIAN);
+            MappedByteBuffer m = channel.map(FileChannel.MapMode.READ_ONLY, t.begin(), t.length());
+            return m.order(ByteOrder.LITTLE_ENDIAN);
+        } catch (IOException e) {
+            throw CheckpointException.of(path, "cannot map tensor " + t.name() + ": " + e.getMessage());
+        }
+    }
+
+    private void closeQuietly() {
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // nothing to do
+        }
+    }
+
+    @Override
+    public void close() {
+        closeQuietly();
+    }
+}
