@@ -10,7 +10,8 @@ package gptq4j.backend;
  * @param blockTables    [S][maxBlocks] block ids of each sequence, row-major
  * @param maxBlocks      width of a block-table row
  * @param slidingWindow  attend only to keys at positions p with pos - window < p ≤ pos; 0 for none
+ * @param heads          query heads (kvHeads and headDim are the cache's)
  */
 public record AttentionBatch(int T, Buf slots, Buf positions, Buf tokenSeq, Buf blockTables, int maxBlocks,
-                             int slidingWindow) {
+                             int slidingWindow, int heads) {
 }

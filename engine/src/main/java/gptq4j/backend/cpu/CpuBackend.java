@@ -1,0 +1,273 @@
+package gptq4j.backend.cpu;
+
+import gptq4j.backend.AttentionBatch;
+import gptq4j.backend.Backend;
+import gptq4j.backend.Buf;
+import gptq4j.backend.KvCache;
+import gptq4j.loader.HalfMatrix;
+import gptq4j.quant.gptq.GptqLinear;
+
+import java.util.concurrent.ForkJoinPool;
+import java.util.function.IntConsumer;
+import java.util.stream.IntStream;
+
+/**
+ * The CPU backend: float32 activations on the heap, work split across a fixed pool of threads. Every
+ * (token, output) value is computed by one thread with a fixed accumulation order, so results do not
+ * depend on the batch or the thread count.
+ */
+public final class CpuBackend implements Backend {
+    private final ForkJoinPool pool;
+    private final int threads;
+    private final String name;
+
+    public CpuBackend(int threads) {
+        this.threads = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
+        this.pool = new ForkJoinPool(this.threads);
+        this.name = "cpu-scalar";
+    }
+
+    @Override
+    public String name() { return name; }
+
+    public int threads() { return threads; }
+
+    private void parallelFor(int n, IntConsumer body) {
+        if (n <= 1 || threads == 1) {
+            for (int i = 0; i < n; i++) body.accept(i);
+            return;
+        }
+        pool.submit(() -> IntStream.range(0, n).parallel().forEach(body)).join();
+    }
+
+    // ---- memory ----
+
+    @Override
+    public Buf allocFloats(long n) { return CpuBuf.floats(n); }
+
+    @Override
+    public Buf allocInts(long n) { return CpuBuf.ints(n); }
+
+    @Override
+    public void write(Buf dst, int[] src, int n) { System.arraycopy(src, 0, CpuBuf.i(dst), 0, n); }
+
+    @Override
+    public void write(Buf dst, float[] src, int n) { System.arraycopy(src, 0, CpuBuf.f(dst), 0, n); }
+
+    @Override
+    public void read(Buf src, long offset, float[] dst, int n) {
+        System.arraycopy(CpuBuf.f(src), Math.toIntExact(offset), dst, 0, n);
+    }
+
+    // ---- weights ----
+
+    @Override
+    public Object prepareLinear(GptqLinear w) { return new UnpackedGptq(w); }
+
+    /** fp16 matrices are converted to float32 once. */
+    @Override
+    public Object prepareDense(HalfMatrix m) { return new Dense(m.rows(), m.cols(), m.toFloats()); }
+
+    record Dense(int rows, int cols, float[] w) { }
+
+    @Override
+    public KvCache allocKvCache(int layers, int blocks, int blockSize, int kvHeads, int headDim) {
+        return new CpuKvCache(layers, blocks, blockSize, kvHeads, headDim);
+    }
+
+    // ---- operations ----
+
+    @Override
+    public void embed(Object table, Buf tokens, int T, Buf out) {
+        Dense d = (Dense) table;
+        int[] tok = CpuBuf.i(tokens);
+        float[] o = CpuBuf.f(out);
+        for (int t = 0; t < T; t++) {
+            int id = tok[t];
+            if (id < 0 || id >= d.rows) throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + d.rows);
+            System.arraycopy(d.w, id * d.cols, o, t * d.cols, d.cols);
+        }
+    }
+
+    @Override
+    public void rmsNorm(Buf xb, Object weight, float eps, int T, int dim, Buf outb) {
+        float[] x = CpuBuf.f(xb), out = CpuBuf.f(outb), w = ((Dense) weight).w;
+        for (int t = 0; t < T; t++) {
+            int b = t * dim;
+            float ss = 0;
+            for (int i = 0; i < dim; i++) ss += x[b + i] * x[b + i];
+            float r = (float) (1.0 / Math.sqrt(ss / dim + eps));
+            for (int i = 0; i < dim; i++) out[b + i] = w[i] * (x[b + i] * r);
+        }
+    }
+
+    @Override
+    public void linear(Object w, Buf x, int T, Buf out) {
+        UnpackedGptq g = (UnpackedGptq) w;
+        float[] xa = CpuBuf.f(x), ya = CpuBuf.f(out);
+        parallelFor(g.out, o -> g.matmul(xa, 0, T, ya, 0, o));
+    }
+
+    /** out[t][r] = Σ_c M[r][c] x[t][c]. */
+    @Override
+    public void dense(Object m, Buf x, int T, Buf out) {
+        Dense d = (Dense) m;
+        float[] xa = CpuBuf.f(x), ya = CpuBuf.f(out);
+        parallelFor(d.rows, r -> {
+            int rb = r * d.cols;
+            for (int t = 0; t < T; t++) {
+                int xb = t * d.cols;
+                float acc = 0;
+                for (int c = 0; c < d.cols; c++) acc += d.w[rb + c] * xa[xb + c];
+                ya[t * d.rows + r] = acc;
+            }
+        });
+    }
+
+    @Override
+    public void gatherRows(Buf x, Buf rows, int R, int dim, Buf out) {
+        float[] xa = CpuBuf.f(x), o = CpuBuf.f(out);
+        int[] r = CpuBuf.i(rows);
+        for (int i = 0; i < R; i++) System.arraycopy(xa, r[i] * dim, o, i * dim, dim);
+    }
+
+    @Override
+    public void add(Buf x, Buf y, long n) {
+        float[] a = CpuBuf.f(x), b = CpuBuf.f(y);
+        for (int i = 0; i < n; i++) a[i] += b[i];
+    }
+
+    @Override
+    public void rope(Buf qb, Buf kb, Buf positions, int T, int heads, int kvHeads, int headDim, double theta) {
+        float[] q = CpuBuf.f(qb), k = CpuBuf.f(kb);
+        int[] pos = CpuBuf.i(positions);
+        int half = headDim / 2;
+        float[] cos = new float[half], sin = new float[half];
+        for (int t = 0; t < T; t++) {
+            for (int i = 0; i < half; i++) {
+                // transformers: inv_freq in float32, angle = pos * inv_freq in float32
+                float invFreq = (float) (1.0 / Math.pow(theta, (2.0 * i) / headDim));
+                float ang = pos[t] * invFreq;
+                cos[i] = (float) Math.cos(ang);
+                sin[i] = (float) Math.sin(ang);
+            }
+            rotate(q, t * heads * headDim, heads, headDim, cos, sin);
+            rotate(k, t * kvHeads * headDim, kvHeads, headDim, cos, sin);
+        }
+    }
+
+    private static void rotate(float[] v, int base, int nHeads, int headDim, float[] cos, float[] sin) {
+        int half = headDim / 2;
+        for (int h = 0; h < nHeads; h++) {
+            int b = base + h * headDim;
+            for (int i = 0; i < half; i++) {
+                float a = v[b + i], c = v[b + i + half];
+                v[b + i] = a * cos[i] - c * sin[i];
+                v[b + i + half] = c * cos[i] + a * sin[i];
+            }
+        }
+    }
+
+    @Override
+    public void attention(KvCache cacheObj, int layer, Buf qb, Buf kb, Buf vb, AttentionBatch m, Buf outb) {
+        CpuKvCache cache = (CpuKvCache) cacheObj;
+        float[] q = CpuBuf.f(qb), k = CpuBuf.f(kb), v = CpuBuf.f(vb), out = CpuBuf.f(outb);
+        float[] kc = cache.k[layer], vc = cache.v[layer];
+        int[] slots = CpuBuf.i(m.slots()), pos = CpuBuf.i(m.positions()), seq = CpuBuf.i(m.tokenSeq()),
+                bt = CpuBuf.i(m.blockTables());
+        int w = cache.width;
+        int T = m.T();
+        for (int t = 0; t < T; t++) {                            // append this step's keys and values
+            System.arraycopy(k, t * w, kc, slots[t] * w, w);
+            System.arraycopy(v, t * w, vc, slots[t] * w, w);
+        }
+        int heads = m.heads(), hd = cache.headDim, group = heads / cache.kvHeads, bs = cache.blockSize;
+        int maxBlocks = m.maxBlocks(), window = m.slidingWindow();
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        parallelFor(T * heads, th -> {
+            int t = th / heads, h = th % heads, kvh = h / group;
+            int p = pos[t];
+            int first = window > 0 ? Math.max(0, p - window + 1) : 0;
+            int n = p - first + 1;
+            float[] sc = new float[n];
+            int qb0 = (t * heads + h) * hd;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < n; j++) {                            // scores = q·k / √d
+                int slot = slotOf(bt, seq[t] * maxBlocks, first + j, bs);
+                int kb0 = slot * w + kvh * hd;
+                float dot = 0;
+                for (int d = 0; d < hd; d++) dot += q[qb0 + d] * kc[kb0 + d];
+                sc[j] = dot * scale;
+                max = Math.max(max, sc[j]);
+            }
+            float sum = 0;
+            for (int j = 0; j < n; j++) {                            // softmax in float32
+                sc[j] = (float) Math.exp(sc[j] - max);
+                sum += sc[j];
+            }
+            float inv = 1f / sum;
+            int ob = (t * heads + h) * hd;
+            for (int d = 0; d < hd; d++) out[ob + d] = 0;
+            for (int j = 0; j < n; j++) {                            // out = Σ p·v
+                int slot = slotOf(bt, seq[t] * maxBlocks, first + j, bs);
+                int vb0 = slot * w + kvh * hd;
+                float pj = sc[j] * inv;
+                for (int d = 0; d < hd; d++) out[ob + d] += pj * vc[vb0 + d];
+            }
+        });
+    }
+
+    private static int slotOf(int[] blockTables, int rowBase, int position, int blockSize) {
+        return blockTables[rowBase + position / blockSize] * blockSize + position % blockSize;
+    }
+
+    @Override
+    public void moe(Object[] w1, Object[] w3, Object[] w2, Buf xb, Buf routerLogits, int T, int topK, int hidden,
+                    int intermediate, Buf outb) {
+        float[] x = CpuBuf.f(xb), rl = CpuBuf.f(routerLogits), out = CpuBuf.f(outb);
+        int E = w1.length;
+        int[] chosen = new int[T * topK];
+        float[] weight = new float[T * topK];
+        Routing.topK(rl, T, E, topK, chosen, weight);
+        java.util.Arrays.fill(out, 0, T * hidden, 0f);
+        for (int e = 0; e < E; e++) {                               // tokens grouped per expert
+            int n = 0;
+            for (int i = 0; i < T * topK; i++) if (chosen[i] == e) n++;
+            if (n == 0) continue;
+            int[] rows = new int[n];
+            float[] rw = new float[n];
+            n = 0;
+            for (int i = 0; i < T * topK; i++) {
+                if (chosen[i] == e) {
+                    rows[n] = i / topK;
+                    rw[n++] = weight[i];
+                }
+            }
+            float[] xe = new float[n * hidden];                      // gathered inputs      [n][hidden]
+            for (int r = 0; r < n; r++) System.arraycopy(x, rows[r] * hidden, xe, r * hidden, hidden);
+            float[] a = new float[n * intermediate], b = new float[n * intermediate];
+            matmul(w1[e], xe, n, a);                                 // a = xe · W1ᵀ          [n][inter]
+            matmul(w3[e], xe, n, b);                                 // b = xe · W3ᵀ          [n][inter]
+            for (int i = 0; i < a.length; i++) {                      // a = silu(a) * b
+                float g = a[i];
+                a[i] = (float) (g / (1.0 + Math.exp(-g))) * b[i];
+            }
+            float[] y = new float[n * hidden];
+            matmul(w2[e], a, n, y);                                  // y = a · W2ᵀ           [n][hidden]
+            for (int r = 0; r < n; r++) {                             // out[t] += w · y
+                int ob = rows[r] * hidden, yb = r * hidden;
+                for (int i = 0; i < hidden; i++) out[ob + i] += rw[r] * y[yb + i];
+            }
+        }
+    }
+
+    private void matmul(Object w, float[] x, int T, float[] y) {
+        UnpackedGptq g = (UnpackedGptq) w;
+        parallelFor(g.out, o -> g.matmul(x, 0, T, y, 0, o));
+    }
+
+    @Override
+    public void close() {
+        pool.shutdownNow();
+    }
+}

@@ -1,0 +1,164 @@
+package gptq4j.model;
+
+import gptq4j.backend.AttentionBatch;
+import gptq4j.backend.Backend;
+import gptq4j.backend.Buf;
+import gptq4j.backend.KvCache;
+
+/**
+ * The Mixtral forward pass, one method per block, written against {@link Backend}. Activation buffers
+ * live in {@link State}, allocated once for the largest step; the model holds no per-call mutable data
+ * outside it.
+ */
+public final class MixtralModel implements AutoCloseable {
+    private final MixtralConfig cfg;
+    private final MixtralWeights w;
+    private final Backend be;
+    private final State s;
+    private final KvCache cache;
+
+    /** Preallocated activations for steps of up to maxTokens tokens and maxSeqs sequences. */
+    static final class State {
+        final int maxTokens;
+        final int maxSeqs;
+        final int maxBlocks;
+        final Buf x;        // [T][hidden] residual stream
+        final Buf xb;       // [T][hidden] normed input of a block
+        final Buf xb2;      // [T][hidden] output of a block
+        final Buf q;        // [T][heads*headDim]
+        final Buf k;        // [T][kvHeads*headDim]
+        final Buf v;        // [T][kvHeads*headDim]
+        final Buf att;      // [T][heads*headDim] attention output
+        final Buf router;   // [T][experts] router logits
+        final Buf rows;     // [R][hidden] final-normed rows whose logits are wanted
+        final Buf logits;   // [R][vocab]
+        final Buf tokens;       // int [T]
+        final Buf positions;    // int [T]
+        final Buf slots;        // int [T]
+        final Buf tokenSeq;     // int [T]
+        final Buf blockTables;  // int [S][maxBlocks]
+        final Buf logitRows;    // int [R]
+
+        State(Backend be, MixtralConfig c, int maxTokens, int maxSeqs, int maxBlocks) {
+            this.maxTokens = maxTokens;
+            this.maxSeqs = maxSeqs;
+            this.maxBlocks = maxBlocks;
+            long t = maxTokens;
+            x = be.allocFloats(t * c.hidden());
+            xb = be.allocFloats(t * c.hidden());
+            xb2 = be.allocFloats(t * c.hidden());
+            q = be.allocFloats(t * c.qDim());
+            k = be.allocFloats(t * c.kvDim());
+            v = be.allocFloats(t * c.kvDim());
+            att = be.allocFloats(t * c.qDim());
+            router = be.allocFloats(t * c.experts());
+            rows = be.allocFloats(t * c.hidden());
+            logits = be.allocFloats(t * c.vocabSize());
+            tokens = be.allocInts(t);
+            positions = be.allocInts(t);
+            slots = be.allocInts(t);
+            tokenSeq = be.allocInts(t);
+            blockTables = be.allocInts((long) maxSeqs * maxBlocks);
+            logitRows = be.allocInts(t);
+        }
+    }
+
+    /**
+     * @param maxTokens largest step in tokens
+     * @param maxSeqs   most sequences in one step
+     * @param kvBlocks  KV-cache blocks to allocate
+     * @param blockSize tokens per block
+     */
+    public MixtralModel(MixtralConfig cfg, MixtralWeights w, Backend be, int maxTokens, int maxSeqs, int kvBlocks, int blockSize) {
+        this.cfg = cfg;
+        this.w = w;
+        this.be = be;
+        int maxBlocks = (cfg.maxPositions() + blockSize - 1) / blockSize;
+        this.s = new State(be, cfg, maxTokens, maxSeqs, maxBlocks);
+        this.cache = be.allocKvCache(cfg.layers(), kvBlocks, blockSize, cfg.kvHeads(), cfg.headDim());
+    }
+
+    public MixtralConfig config() { return cfg; }
+
+    public KvCache cache() { return cache; }
+
+    public Backend backend() { return be; }
+
+    /** Width of a block-table row this model expects. */
+    public int maxBlocksPerSeq() { return s.maxBlocks; }
+
+    public int maxTokens() { return s.maxTokens; }
+
+    public int maxSeqs() { return s.maxSeqs; }
+
+    /**
+     * Runs one step: writes the step's keys and values into the cache and the logits of the
+     * {@code step.R()} requested tokens into {@code logits} ([R][vocab]).
+     */
+    public void forward(Step step, float[] logits, Probe probe) {
+        int T = step.T();
+        if (T > s.maxTokens || step.S() > s.maxSeqs || step.maxBlocks() != s.maxBlocks) {
+            throw new IllegalArgumentException("step of " + T + " tokens / " + step.S() + " sequences exceeds the state ("
+                    + s.maxTokens + " / " + s.maxSeqs + ")");
+        }
+        be.write(s.tokens, step.tokens(), T);
+        be.write(s.positions, step.positions(), T);
+        be.write(s.slots, step.slots(), T);
+        be.write(s.tokenSeq, step.tokenSeq(), T);
+        be.write(s.blockTables, step.blockTables(), step.S() * s.maxBlocks);
+        be.write(s.logitRows, step.logitRows(), step.R());
+        AttentionBatch meta = new AttentionBatch(T, s.slots, s.positions, s.tokenSeq, s.blockTables, s.maxBlocks,
+                cfg.slidingWindow(), cfg.heads());
+
+        be.embed(w.embed, s.tokens, T, s.x);                       // x = embed(tokens)      [T][hidden]
+        observeHidden(probe, 0, T);
+        for (int l = 0; l < cfg.layers(); l++) {
+            MixtralWeights.Layer layer = w.layers[l];
+            attention(l, layer, meta, T);                           // x += attn(norm(x))
+            moe(l, layer, T, probe);                                // x += moe(norm(x))
+            if (l < cfg.layers() - 1) observeHidden(probe, l + 1, T);
+        }
+        be.rmsNorm(s.x, w.finalNorm, (float) cfg.rmsNormEps(), T, cfg.hidden(), s.x);   // x = norm(x)
+        observeHidden(probe, cfg.layers(), T);
+        be.gatherRows(s.x, s.logitRows, step.R(), cfg.hidden(), s.rows);          // rows = x[logitRows]   [R][hidden]
+        be.dense(w.lmHead, s.rows, step.R(), s.logits);                           // logits = rows · lm_headᵀ [R][vocab]
+        be.read(s.logits, 0, logits, step.R() * cfg.vocabSize());
+    }
+
+    /** Self-attention block: x += o_proj(attention(rope(q), rope(k), v)) over norm(x). */
+    private void attention(int l, MixtralWeights.Layer layer, AttentionBatch meta, int T) {
+        be.rmsNorm(s.x, layer.attnNorm(), (float) cfg.rmsNormEps(), T, cfg.hidden(), s.xb);  // xb = norm(x)
+        be.linear(layer.q(), s.xb, T, s.q);                       // q = xb · Wqᵀ          [T][heads*headDim]
+        be.linear(layer.k(), s.xb, T, s.k);                       // k = xb · Wkᵀ          [T][kvHeads*headDim]
+        be.linear(layer.v(), s.xb, T, s.v);                       // v = xb · Wvᵀ          [T][kvHeads*headDim]
+        be.rope(s.q, s.k, s.positions, T, cfg.heads(), cfg.kvHeads(), cfg.headDim(), cfg.ropeTheta());
+        be.attention(cache, l, s.q, s.k, s.v, meta, s.att);       // att = softmax(q·Kᵀ/√d)·V over the cache
+        be.linear(layer.o(), s.att, T, s.xb2);                    // xb2 = att · Woᵀ       [T][hidden]
+        be.add(s.x, s.xb2, (long) T * cfg.hidden());              // x += xb2
+    }
+
+    /** Sparse MoE block: x += Σ_top-k w_e · expert_e(norm(x)). */
+    private void moe(int l, MixtralWeights.Layer layer, int T, Probe probe) {
+        be.rmsNorm(s.x, layer.ffnNorm(), (float) cfg.rmsNormEps(), T, cfg.hidden(), s.xb);  // xb = norm(x)
+        be.dense(layer.router(), s.xb, T, s.router);              // router = xb · Wgᵀ     [T][experts]
+        if (probe != null) {
+            float[] r = new float[T * cfg.experts()];
+            be.read(s.router, 0, r, r.length);
+            probe.routerLogits(l, r);
+        }
+        be.moe(layer.w1(), layer.w3(), layer.w2(), s.xb, s.router, T, cfg.topK(), cfg.hidden(), cfg.intermediate(), s.xb2);
+        be.add(s.x, s.xb2, (long) T * cfg.hidden());              // x += xb2
+    }
+
+    private void observeHidden(Probe probe, int index, int T) {
+        if (probe == null) return;
+        float[] h = new float[T * cfg.hidden()];
+        be.read(s.x, 0, h, h.length);
+        probe.hidden(index, h);
+    }
+
+    @Override
+    public void close() {
+        cache.close();
+    }
+}
