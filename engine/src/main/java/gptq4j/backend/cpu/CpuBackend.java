@@ -21,10 +21,22 @@ public final class CpuBackend implements Backend {
     private final int threads;
     private final String name;
 
-    public CpuBackend(int threads) {
+    private final boolean vector;
+
+    /**
+     * @param threads worker threads; 0 = available processors
+     * @param vector  use the Vector API kernels (see {@link #vectorUnavailable()})
+     */
+    public CpuBackend(int threads, boolean vector) {
         this.threads = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
         this.pool = new ForkJoinPool(this.threads);
-        this.name = "cpu-scalar";
+        this.vector = vector;
+        this.name = vector ? "cpu-vector" : "cpu-scalar";
+    }
+
+    /** Null when the Vector API kernels can run in this JVM, else why not. */
+    public static String vectorUnavailable() {
+        return "vector kernels not built yet";
     }
 
     @Override
