@@ -59,7 +59,7 @@ public final class Engine implements AutoCloseable {
             m = new MixtralModel(cfg, w, be, o.maxTokensPerStep(), o.maxBatchSize(), nBlocks, bs);
             this.backend = be;
             this.model = m;
-            this.blocks = new BlockManager(nBlocks, bs, true);
+            this.blocks = new BlockManager(nBlocks, bs, o.prefixCaching());
             this.scheduler = new Scheduler(m, tokenizer, blocks, o.maxBatchSize(), o.maxTokensPerStep());
             this.loop = new Thread(scheduler, "gptq4j-scheduler");
             loop.setDaemon(true);
@@ -149,7 +149,7 @@ public final class Engine implements AutoCloseable {
             f.complete(new GenerationResult(prompt, new int[0], "", FinishReason.LENGTH, prompt.length, 0, List.of(), null));
             return f;
         }
-        scheduler.enqueue(new Sequence(ids.incrementAndGet(), p, prompt, maxNew, f, listener));
+        scheduler.enqueue(new Sequence(ids.incrementAndGet(), p, prompt, maxNew, f, listener, tokenizer.streamDecoder()));
         return f;
     }
 

@@ -14,6 +14,12 @@ public final class EngineStats {
     public final AtomicLong finished = new AtomicLong();
     public final AtomicLong errors = new AtomicLong();
     public final AtomicLong preemptions = new AtomicLong();
+    /** Most KV-cache blocks held at once (shared prefix blocks counted once). */
+    public final AtomicLong peakKvBlocks = new AtomicLong();
+
+    void observeBlocks(int used) {
+        peakKvBlocks.accumulateAndGet(used, Math::max);
+    }
 
     void addStep(int tokens, long nanos) {
         steps.incrementAndGet();
@@ -23,8 +29,8 @@ public final class EngineStats {
 
     @Override
     public String toString() {
-        return String.format("steps=%d stepTokens=%d forward=%.2fs generated=%d prompt=%d cachedPrompt=%d finished=%d errors=%d preemptions=%d",
+        return String.format("steps=%d stepTokens=%d forward=%.2fs generated=%d prompt=%d cachedPrompt=%d finished=%d errors=%d preemptions=%d peakKvBlocks=%d",
                 steps.get(), stepTokens.get(), forwardNanos.get() / 1e9, generatedTokens.get(), promptTokens.get(), cachedPromptTokens.get(),
-                finished.get(), errors.get(), preemptions.get());
+                finished.get(), errors.get(), preemptions.get(), peakKvBlocks.get());
     }
 }

@@ -121,6 +121,7 @@ final class Scheduler implements Runnable {
             }
         }
         parts.removeIf(p -> !running.contains(p.seq));
+        stats.observeBlocks(blocks.usedBlocks());
         if (parts.isEmpty()) return;
 
         int T = 0;
@@ -156,7 +157,14 @@ final class Scheduler implements Runnable {
         for (Part p : parts) {
             p.seq.computed += p.n;
             blocks.markComputed(p.seq.id, p.seq.computed);
-            if (p.wantLogits) sampleNext(p.seq, r++ * cfg.vocabSize());
+            if (!p.wantLogits) continue;
+            int offset = r++ * cfg.vocabSize();
+            try {
+                sampleNext(p.seq, offset);
+            } catch (RuntimeException e) {               // e.g. non-finite logits: this row fails, the batch goes on
+                LOG.log(Level.WARNING, "sampling failed for sequence " + p.seq.id, e);
+                finish(p.seq, FinishReason.ERROR, "sampling failed: " + e.getMessage());
+            }
         }
     }
 
@@ -210,29 +218,14 @@ final class Scheduler implements Runnable {
                 LOG.log(Level.WARNING, "token listener failed", e);
             }
         }
-        if (!p.ignoreEos() && token == cfg.eosTokenId()) {
-            finish(s, FinishReason.STOP, null);
-        } else if (p.stopTokenIds().contains(token)) {
-            finish(s, FinishReason.STOP, null);
-        } else if (!p.stop().isEmpty() && stopStringIndex(s) >= 0) {
+        boolean eos = !p.ignoreEos() && token == cfg.eosTokenId();
+        boolean stopToken = p.stopTokenIds().contains(token);
+        if (!eos && !stopToken) s.stop.append(s.decoder.push(token));   // text grows only by real tokens
+        if (eos || stopToken || s.stop.stopped()) {
             finish(s, FinishReason.STOP, null);
         } else if (s.generatedCount >= s.maxNewTokens || s.length() >= cfg.maxPositions()) {
             finish(s, FinishReason.LENGTH, null);
         }
-    }
-
-    private int stopStringIndex(Sequence s) {
-        return StopStrings.find(completionText(s), s.params.stop());
-    }
-
-    /** Decoded completion without a final EOS / stop token. */
-    private String completionText(Sequence s) {
-        int n = s.generatedCount;
-        if (n > 0) {
-            int last = s.generated[n - 1];
-            if ((last == cfg.eosTokenId() && !s.params.ignoreEos()) || s.params.stopTokenIds().contains(last)) n--;
-        }
-        return tokenizer.decode(s.generated, 0, n);
     }
 
     void finish(Sequence s, FinishReason reason, String error) {
@@ -245,9 +238,8 @@ final class Scheduler implements Runnable {
                     List.copyOf(s.logprobs), error);
             stats.errors.incrementAndGet();
         } else {
-            String text = completionText(s);
-            int cut = StopStrings.find(text, s.params.stop());
-            if (cut >= 0) text = text.substring(0, cut);
+            if (!s.stop.stopped()) s.stop.append(s.decoder.flush());
+            String text = s.stop.text();
             r = new GenerationResult(s.prompt, s.generatedIds(), text, reason, s.prompt.length, s.generatedCount,
                     List.copyOf(s.logprobs), null);
         }

@@ -14,6 +14,8 @@ final class Sequence {
     final CompletableFuture<GenerationResult> future;
     final List<TokenLogprob> logprobs = new ArrayList<>();
     final TokenListener listener;
+    final gptq4j.tokenizer.StreamDecoder decoder;
+    final StopChecker stop;
     int[] generated = new int[16];
     int generatedCount;
     /** Tokens (prompt then generated) whose keys and values are in the cache. */
@@ -22,8 +24,10 @@ final class Sequence {
     int preemptions;
 
     Sequence(long id, SamplingParams params, int[] prompt, int maxNewTokens, CompletableFuture<GenerationResult> future,
-             TokenListener listener) {
+             TokenListener listener, gptq4j.tokenizer.StreamDecoder decoder) {
         this.listener = listener;
+        this.decoder = decoder;
+        this.stop = new StopChecker(params.stop());
         this.id = id;
         this.params = params;
         this.prompt = prompt;
