@@ -83,16 +83,15 @@ final class Scheduler implements Runnable {
         while (running.size() < maxBatch && !waiting.isEmpty()) {
             Sequence s = waiting.peekFirst();
             int[] tokens = s.allTokens();
-            if (!blocks.canAllocate(tokens)) {
-                if (running.isEmpty()) {
-                    waiting.pollFirst();
-                    finish(s, FinishReason.ERROR, "the sequence needs " + blocks.blocksToAllocate(tokens)
-                            + " KV-cache blocks but the cache has " + blocks.numBlocks()
-                            + "; raise the KV-cache memory (--kv-cache-mb / spark.gptq4j.kvCacheBytes)");
-                    continue;
-                }
-                return;
+            int needed = (s.prompt.length + s.maxNewTokens + blocks.blockSize() - 1) / blocks.blockSize();
+            if (needed > blocks.numBlocks()) {                // can never fit: fail now, not after the others
+                waiting.pollFirst();
+                finish(s, FinishReason.ERROR, "the sequence needs " + needed + " KV-cache blocks of " + blocks.blockSize()
+                        + " tokens (prompt " + s.prompt.length + " + max_new_tokens " + s.maxNewTokens + ") but the cache has "
+                        + blocks.numBlocks() + "; raise the KV-cache memory (--kv-cache-mb / spark.gptq4j.kvCacheBytes)");
+                continue;
             }
+            if (!blocks.canAllocate(tokens)) return;
             waiting.pollFirst();
             s.computed = blocks.allocate(s.id, tokens);
             stats.cachedPromptTokens.addAndGet(s.computed);
