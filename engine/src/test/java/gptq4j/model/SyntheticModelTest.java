@@ -64,4 +64,36 @@ class SyntheticModelTest {
             }
         }
     }
+
+    /** Through the whole engine (tokenizer copied in): greedy tokens equal the float64 reference's argmax. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("variants")
+    void engineGreedyMatchesFloat64Reference(String name, Shapes.Shape shape, int bits, int group, boolean act, boolean asym,
+                                             boolean single, int window) throws Exception {
+        Path dir = tmp.resolve(name + "-tok");
+        long seed = System.nanoTime();
+        Shapes.Shape s = new Shapes.Shape(32000, shape.hidden(), shape.intermediate(), shape.layers(), shape.heads(),
+                shape.kvHeads(), shape.experts(), shape.topK());
+        CheckpointSynthesizer.write(new CheckpointSynthesizer.Options(s, bits, group, act, asym, single, window, seed,
+                gptq4j.testing.Fixtures.root().resolve("tokenizer")), dir);
+        try (gptq4j.runtime.Engine e = gptq4j.runtime.Engine.load(gptq4j.runtime.EngineOptions.of(dir).withDevice("cpu"));
+             Checkpoint ck = Checkpoint.open(dir)) {
+            gptq4j.runtime.GenerationResult r = e.generate(java.util.List.of(new gptq4j.runtime.GenerationRequest(
+                    "Die Hauptstadt von Deutschland ist", gptq4j.runtime.SamplingParams.greedy(4)))).get(0);
+            ReferenceMixtral ref = new ReferenceMixtral(ck);
+            int[] ids = r.promptTokenIds();
+            for (int step = 0; step < r.tokenIds().length; step++) {
+                double[][] l = ref.logits(ids);
+                double[] last = l[ids.length - 1];
+                int best = 0, second = -1;
+                for (int v = 1; v < last.length; v++) if (last[v] > last[best]) best = v;
+                for (int v = 0; v < last.length; v++) if (v != best && (second < 0 || last[v] > last[second])) second = v;
+                assertTrue(best == r.tokenIds()[step], name + " (seed " + seed + ") step " + step + ": reference " + best
+                        + ", engine " + r.tokenIds()[step]);
+                if (last[best] - last[second] < 0.02) break;
+                ids = java.util.Arrays.copyOf(ids, ids.length + 1);
+                ids[ids.length - 1] = best;
+            }
+        }
+    }
 }
