@@ -95,6 +95,12 @@ public final class GenerateBatchExec extends SparkPlan {
     }
 
     @Override
+    public scala.collection.Iterator<Object> stringArgs() {
+        return CollectionConverters.asScala(List.<Object>of(calls, resultAttrs,
+                "model=" + settings.model() + ", device=" + settings.device()).iterator());
+    }
+
+    @Override
     public int productArity() { return 4; }
 
     @Override
