@@ -1,0 +1,2 @@
+/** spark-submit jobs; run them with {@code bin/run-example NAME [args]}. */
+package gptq4j.examples;
