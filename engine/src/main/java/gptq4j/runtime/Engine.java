@@ -22,7 +22,7 @@ import java.util.logging.Logger;
 public final class Engine implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Engine.class.getName());
 
-    /** KV-cache memory when none is configured. */
+    /** KV-cache memory when none is configured: at most this, and at most a quarter of the JVM's maximum heap. */
     public static final long DEFAULT_KV_CACHE_BYTES = 512L << 20;
 
     private final EngineOptions options;
@@ -52,7 +52,8 @@ public final class Engine implements AutoCloseable {
             MixtralWeights w = MixtralWeights.load(ck, be);
             int bs = o.blockSize();
             long perToken = (long) cfg.layers() * 2 * cfg.kvDim() * 4;
-            long bytes = o.kvCacheBytes() > 0 ? o.kvCacheBytes() : DEFAULT_KV_CACHE_BYTES;
+            long bytes = o.kvCacheBytes() > 0 ? o.kvCacheBytes()
+                    : Math.min(DEFAULT_KV_CACHE_BYTES, Runtime.getRuntime().maxMemory() / 4);
             long maxUseful = (long) o.maxBatchSize() * ((cfg.maxPositions() + bs - 1) / bs);
             long maxHeap = (Integer.MAX_VALUE - 8L) / ((long) bs * cfg.kvDim());
             int nBlocks = (int) Math.max(1, Math.min(Math.min(bytes / (perToken * bs), maxUseful), maxHeap));
