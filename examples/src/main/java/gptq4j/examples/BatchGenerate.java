@@ -1,13 +1,12 @@
 package gptq4j.examples;
 
-import gptq4j.spark.GptqConf;
+import gptq4j.spark.GenerateProgress;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -25,6 +24,7 @@ import static org.apache.spark.sql.functions.col;
  * </pre>
  * Defaults match {@code bin/gptq4j generate}: greedy (temperature 0), 16 new tokens. Per-row columns
  * max_new_tokens, temperature, top_p, top_k and seed override the flags where present and not null.
+ * A progress line (rows, generated tokens, tokens/s, ETA) goes to stderr every few seconds, a summary to stdout.
  */
 public final class BatchGenerate {
 
@@ -34,35 +34,47 @@ public final class BatchGenerate {
 
     private BatchGenerate() { }
 
-    public static void main(String[] argv) {
-        Map<String, String> a = parse(argv);
-        for (String required : List.of("model", "input", "output")) {
-            if (!a.containsKey(required)) fail("missing --" + required);
-        }
-        String format = a.getOrDefault("format", "jsonl").toLowerCase(Locale.ROOT);
-        if (!format.equals("jsonl") && !format.equals("parquet")) fail("--format must be jsonl or parquet, got " + format);
+    static final List<String> FLAGS = List.of("model", "input", "output", "format", "max-new-tokens", "temperature",
+            "top-p", "top-k", "seed", "device", "master");
 
-        SparkSession.Builder builder = SparkSession.builder().appName("gptq4j BatchGenerate");
-        if (a.containsKey("master") && System.getProperty("spark.master") == null) builder.master(a.get("master"));
-        builder.config(GptqConf.MODEL.key(), a.get("model"))
-                .config(GptqConf.TEMPERATURE.key(), a.getOrDefault("temperature", "0"))
-                .config(GptqConf.MAX_NEW_TOKENS.key(), a.getOrDefault("max-new-tokens", "16"));
-        if (a.containsKey("top-p")) builder.config(GptqConf.TOP_P.key(), a.get("top-p"));
-        if (a.containsKey("top-k")) builder.config(GptqConf.TOP_K.key(), a.get("top-k"));
-        if (a.containsKey("seed")) builder.config(GptqConf.SEED.key(), a.get("seed"));
-        if (a.containsKey("device")) builder.config(GptqConf.DEVICE.key(), a.get("device"));
-        SparkSession spark = builder.getOrCreate();
+    public static void main(String[] argv) {
+        ExampleArgs a = new ExampleArgs(argv, USAGE, FLAGS);
+        String input = a.require("input"), output = a.require("output");
+        String format = a.get("format", "jsonl").toLowerCase(Locale.ROOT);
+        if (!format.equals("jsonl") && !format.equals("parquet")) a.fail("--format must be jsonl or parquet, got " + format);
+        SparkSession spark = a.session("gptq4j BatchGenerate").getOrCreate();
         try {
-            run(spark, a.get("input"), a.get("output"), format);
+            Summary s = run(spark, input, output, format, System.err);
+            System.out.println("BatchGenerate: " + s);
         } finally {
             spark.stop();
         }
     }
 
-    static void run(SparkSession spark, String input, String output, String format) {
+    static final String OPEN_COST = "spark.sql.files.openCostInBytes";
+
+    /** What one run did, as the progress listener saw it. */
+    record Summary(long rows, long generatedTokens, double seconds, String output, String format) {
+        @Override
+        public String toString() {
+            return String.format(Locale.ROOT, "wrote %d rows to %s (%s): %d generated tokens in %.1f s, %.1f tokens/s",
+                    rows, output, format, generatedTokens, seconds, seconds > 0 ? generatedTokens / seconds : 0);
+        }
+    }
+
+    /**
+     * Generates for every row of {@code input} and writes the result; prints progress lines (rows, tokens/s, ETA)
+     * to {@code progress} (null: none) every few seconds.
+     */
+    static Summary run(SparkSession spark, String input, String output, String format, java.io.PrintStream progress) {
+        // Rows are costly and files of prompts small: let a small file split over all cores (Spark's default open
+        // cost of 4 MiB keeps a file under that in one task) unless the job set it.
+        if (!spark.conf().contains(OPEN_COST)) spark.conf().set(OPEN_COST, "1024");
         Dataset<Row> in = read(spark, input);
         List<String> columns = List.of(in.columns());
-        if (!columns.contains("prompt")) fail(input + " has no prompt column (columns: " + columns + ")");
+        if (!columns.contains("prompt")) {
+            throw new IllegalArgumentException(input + " has no prompt column (columns: " + columns + ")");
+        }
         Map<String, Object> perRow = new LinkedHashMap<>();
         for (String c : PER_ROW) if (columns.contains(c)) perRow.put(c, col(c));
         List<Column> out = new ArrayList<>();
@@ -72,8 +84,13 @@ public final class BatchGenerate {
             out.add(col("__gptq4j." + f).as(f));
         }
         Dataset<Row> result = generated.select(out.toArray(new Column[0]));
-        if (format.equals("parquet")) result.write().mode("overwrite").parquet(output);
-        else result.write().mode("overwrite").option("ignoreNullFields", "false").json(output);
+        long total = in.count();
+        try (GenerateProgress p = GenerateProgress.start(spark, total, progress, 5_000)) {
+            if (format.equals("parquet")) result.write().mode("overwrite").parquet(output);
+            else result.write().mode("overwrite").option("ignoreNullFields", "false").json(output);
+            p.close();
+            return new Summary(p.rows(), p.generatedTokens(), p.elapsedSeconds(), output, format);
+        }
     }
 
     static Dataset<Row> read(SparkSession spark, String input) {
@@ -84,23 +101,6 @@ public final class BatchGenerate {
                     .option("escape", "\"").csv(input);
         }
         if (lower.endsWith(".jsonl") || lower.endsWith(".json")) return spark.read().json(input);
-        fail("cannot tell the format of " + input + ": use .jsonl, .json, .parquet or .csv");
-        return null;
-    }
-
-    static Map<String, String> parse(String[] argv) {
-        Map<String, String> a = new HashMap<>();
-        for (int i = 0; i < argv.length; i++) {
-            String k = argv[i];
-            if (!k.startsWith("--") || i + 1 >= argv.length) fail("bad argument '" + k + "'\n" + USAGE);
-            a.put(k.substring(2), argv[++i]);
-        }
-        return a;
-    }
-
-    private static void fail(String message) {
-        System.err.println("error: " + message);
-        System.err.println(USAGE);
-        System.exit(2);
+        throw new IllegalArgumentException("cannot tell the format of " + input + ": use .jsonl, .json, .parquet or .csv");
     }
 }

@@ -51,6 +51,16 @@ public final class EngineCache {
         return n;
     }
 
+    /** One line per engine loaded in this JVM: model, device and the engine's counters (steps, tokens, forward time). */
+    public static List<String> describe() {
+        List<String> out = new ArrayList<>();
+        for (Slot s : SLOTS.values()) {
+            String d = s.describe();
+            if (d != null) out.add(d);
+        }
+        return out;
+    }
+
     /** Closes every engine (in-flight generate calls finish first on the engine's side). */
     public static void closeAll() {
         for (Slot s : new ArrayList<>(SLOTS.values())) s.closeEngine();
@@ -136,6 +146,10 @@ public final class EngineCache {
         }
 
         synchronized int refs() { return refs; }
+
+        synchronized String describe() {
+            return engine == null ? null : options.modelDir() + " on " + engine.device() + ": " + engine.stats();
+        }
 
         synchronized EngineLoad load() { return load; }
 

@@ -212,6 +212,7 @@ final class BatchPipeline implements Iterator<InternalRow>, AutoCloseable {
                 }
             }
             stats.addBatch(size(), prompt, completion, errors, nulls);
+            metrics.addBatch(size(), prompt, completion, errors);
         }
 
         /** Frees the result vectors, waiting for any still being computed. */

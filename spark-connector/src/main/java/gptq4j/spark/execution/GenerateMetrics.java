@@ -36,12 +36,19 @@ public record GenerateMetrics(SQLMetric rows, SQLMetric promptTokens, SQLMetric 
         return m;
     }
 
-    /** Adds one task's totals (called once, at the end of the task). */
+    /**
+     * Adds one finished batch's counts, as it completes: executor heartbeats carry a running task's metric values to
+     * the driver, so progress listeners (and the UI) see rows and tokens during a long task, not only at its end.
+     */
+    void addBatch(long batchRows, long batchPromptTokens, long batchGeneratedTokens, long batchErrorRows) {
+        rows.add(batchRows);
+        promptTokens.add(batchPromptTokens);
+        generatedTokens.add(batchGeneratedTokens);
+        errorRows.add(batchErrorRows);
+    }
+
+    /** Adds one task's engine time and throughput (called once, at the end of the task). */
     void addTask(TaskStats s) {
-        rows.add(s.rows());
-        promptTokens.add(s.promptTokens());
-        generatedTokens.add(s.completionTokens());
-        errorRows.add(s.errorRows());
         engineTime.add(s.engineNanos() / 1_000_000);
         if (s.rows() > 0) tokensPerSecond.set(s.tokensPerSecond());
     }
