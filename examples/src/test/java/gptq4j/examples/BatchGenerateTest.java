@@ -30,7 +30,7 @@ class BatchGenerateTest {
     static final int MAX_NEW = 8;
 
     @TempDir
-    Path tmp;
+    static Path tmp;
     Path model;
     List<JsonNode> prompts;
     List<JsonNode> cli;
