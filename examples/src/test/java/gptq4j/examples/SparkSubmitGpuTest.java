@@ -41,7 +41,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * tests a given jar instead). Shows: the job runs with the script's GPU resource settings (the task got GPU 0 and
  * the engine was asked for cuda:0, then fell back to the CPU, which this test allows), every prompt gives exactly
  * what bin/gptq4j generate gives, no row lost or duplicated. Only the sizes a 2-core test machine cannot give
- * (16 GB executors, 4 cores, an 8 GB KV cache) and the fallback are overridden through GPTQ4J_SUBMIT_OPTS.
+ * (16 GB executors, 4 cores, an 8 GB KV cache, 2048-token steps whose logits
+ * buffer alone is 2048 × 32000 floats) and the fallback are overridden through GPTQ4J_SUBMIT_OPTS.
  */
 class SparkSubmitGpuTest {
 
@@ -71,6 +72,7 @@ class SparkSubmitGpuTest {
         Path sparkHome = sparkHome(dir.resolve("spark-home"), classpath);
         Path appJar = System.getProperty("gptq4j.appJar") != null ? Path.of(System.getProperty("gptq4j.appJar"))
                 : appJar(dir.resolve("app.jar"), classpath);
+        System.out.println("application jar: " + appJar);
         Path submitScript = dir.resolve("spark-submit");
         Files.writeString(submitScript, "#!/bin/sh\nexec \"" + javaBin() + "\" " + JVM + " -Xmx768m -cp '" + sparkHome
                 + "/jars/*' org.apache.spark.deploy.SparkSubmit \"$@\"\n");
@@ -91,7 +93,8 @@ class SparkSubmitGpuTest {
             waitForLog(dir.resolve("worker.log"), "Successfully registered with master", 120, dir);
 
             String overrides = String.join(" ", "--conf spark.executor.cores=2", "--conf spark.executor.memory=640m",
-                    "--conf spark.gptq4j.kvCacheBytes=" + (16 << 20), "--conf spark.gptq4j.device.fallback=cpu",
+                    "--conf spark.gptq4j.kvCacheBytes=" + (16 << 20),
+                    "--conf spark.gptq4j.maxTokensPerStep=512", "--conf spark.gptq4j.device.fallback=cpu",
                     "--conf spark.gptq4j.threads=1", "--conf spark.gptq4j.engine.markerDir=" + markers,
                     "--conf spark.ui.enabled=false", "--conf spark.driver.host=127.0.0.1");
             Process submit = start(dir, "submit", sparkHome, List.of(Cli.repo().resolve("bin/spark-submit-gpu.sh").toString(),
