@@ -86,7 +86,15 @@ final class CudaDriver implements AutoCloseable {
             JCudaDriver.setExceptionsEnabled(false);
             rc = JCudaDriver.cuInit(0);
         } catch (UnsatisfiedLinkError e) {
-            throw new CudaUnavailableException("the NVIDIA driver library could not be loaded (" + e.getMessage()
+            String why = String.valueOf(e.getMessage());
+            for (String line : why.split("\n")) {
+                if (line.contains("libcuda")) {   // JCuda's message lists every attempt; keep the line naming the driver
+                    why = line.trim();
+                    break;
+                }
+            }
+            if (why.length() > 300) why = why.substring(0, 300) + "...";
+            throw new CudaUnavailableException("the NVIDIA driver library could not be loaded (" + why
                     + "); install the NVIDIA driver (libcuda.so.1) or use --device cpu", -1, e);
         } catch (NoClassDefFoundError e) {
             throw new CudaUnavailableException("JCuda is not usable in this JVM (" + e
