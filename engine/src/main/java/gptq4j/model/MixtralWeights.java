@@ -2,7 +2,11 @@ package gptq4j.model;
 
 import gptq4j.backend.Backend;
 import gptq4j.loader.Checkpoint;
+import gptq4j.loader.HalfMatrix;
 import gptq4j.loader.TensorNames;
+import gptq4j.quant.gptq.GptqLinear;
+
+import java.util.function.Function;
 
 /**
  * The model's weights, prepared once on a backend (repacked / uploaded). Each field is an opaque handle
@@ -44,28 +48,36 @@ public final class MixtralWeights {
 
     /** Maps every tensor from the checkpoint (checked against the config) and prepares it on the backend. */
     public static MixtralWeights load(Checkpoint ck, Backend be) {
+        return load(ck, be::prepareLinear, be::prepareDense);
+    }
+
+    /**
+     * Maps every tensor and hands it to the given preparers (identity preparers just validate the
+     * checkpoint: every name present, every dtype and shape as the config implies).
+     */
+    public static MixtralWeights load(Checkpoint ck, Function<GptqLinear, Object> linear, Function<HalfMatrix, Object> dense) {
         MixtralConfig c = ck.config();
         int h = c.hidden();
-        Object embed = be.prepareDense(ck.half(TensorNames.EMBED, c.vocabSize(), h));
+        Object embed = dense.apply(ck.half(TensorNames.EMBED, c.vocabSize(), h));
         Object lmHead = c.tieWordEmbeddings() && !ck.has(TensorNames.LM_HEAD) ? embed
-                : be.prepareDense(ck.half(TensorNames.LM_HEAD, c.vocabSize(), h));
-        Object norm = be.prepareDense(ck.half(TensorNames.FINAL_NORM, 1, h));
+                : dense.apply(ck.half(TensorNames.LM_HEAD, c.vocabSize(), h));
+        Object norm = dense.apply(ck.half(TensorNames.FINAL_NORM, 1, h));
         Layer[] layers = new Layer[c.layers()];
         for (int l = 0; l < c.layers(); l++) {
             Object[] w1 = new Object[c.experts()], w2 = new Object[c.experts()], w3 = new Object[c.experts()];
             for (int e = 0; e < c.experts(); e++) {
-                w1[e] = be.prepareLinear(ck.gptq(TensorNames.expert(l, e, 1), h, c.intermediate()));
-                w3[e] = be.prepareLinear(ck.gptq(TensorNames.expert(l, e, 3), h, c.intermediate()));
-                w2[e] = be.prepareLinear(ck.gptq(TensorNames.expert(l, e, 2), c.intermediate(), h));
+                w1[e] = linear.apply(ck.gptq(TensorNames.expert(l, e, 1), h, c.intermediate()));
+                w3[e] = linear.apply(ck.gptq(TensorNames.expert(l, e, 3), h, c.intermediate()));
+                w2[e] = linear.apply(ck.gptq(TensorNames.expert(l, e, 2), c.intermediate(), h));
             }
             layers[l] = new Layer(
-                    be.prepareDense(ck.half(TensorNames.attnNorm(l), 1, h)),
-                    be.prepareLinear(ck.gptq(TensorNames.attn(l, 'q'), h, c.qDim())),
-                    be.prepareLinear(ck.gptq(TensorNames.attn(l, 'k'), h, c.kvDim())),
-                    be.prepareLinear(ck.gptq(TensorNames.attn(l, 'v'), h, c.kvDim())),
-                    be.prepareLinear(ck.gptq(TensorNames.attn(l, 'o'), c.qDim(), h)),
-                    be.prepareDense(ck.half(TensorNames.ffnNorm(l), 1, h)),
-                    be.prepareDense(ck.half(TensorNames.router(l), c.experts(), h)),
+                    dense.apply(ck.half(TensorNames.attnNorm(l), 1, h)),
+                    linear.apply(ck.gptq(TensorNames.attn(l, 'q'), h, c.qDim())),
+                    linear.apply(ck.gptq(TensorNames.attn(l, 'k'), h, c.kvDim())),
+                    linear.apply(ck.gptq(TensorNames.attn(l, 'v'), h, c.kvDim())),
+                    linear.apply(ck.gptq(TensorNames.attn(l, 'o'), c.qDim(), h)),
+                    dense.apply(ck.half(TensorNames.ffnNorm(l), 1, h)),
+                    dense.apply(ck.half(TensorNames.router(l), c.experts(), h)),
                     w1, w3, w2);
         }
         return new MixtralWeights(embed, lmHead, norm, layers);

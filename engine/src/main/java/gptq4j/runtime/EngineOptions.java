@@ -14,9 +14,11 @@ import java.nio.file.Path;
  * @param threads            CPU worker threads; 0 = available processors
  * @param promptPolicy       what to do with a prompt longer than the context: "error" or "truncate_left"
  * @param parseSpecialTokens match special-token text such as {@code <s>} in prompts as special tokens
+ * @param prefixCaching      share KV blocks of identical prompt prefixes between sequences
  */
 public record EngineOptions(Path modelDir, String device, int maxBatchSize, int maxTokensPerStep, long kvCacheBytes,
-                            int blockSize, int threads, String promptPolicy, boolean parseSpecialTokens) {
+                            int blockSize, int threads, String promptPolicy, boolean parseSpecialTokens,
+                            boolean prefixCaching) {
 
     public static final int DEFAULT_MAX_BATCH_SIZE = 64;
     public static final int DEFAULT_MAX_TOKENS_PER_STEP = 512;
@@ -33,31 +35,46 @@ public record EngineOptions(Path modelDir, String device, int maxBatchSize, int 
         }
     }
 
+    /** All knobs but prefix caching, which is on. */
+    public EngineOptions(Path modelDir, String device, int maxBatchSize, int maxTokensPerStep, long kvCacheBytes,
+                         int blockSize, int threads, String promptPolicy, boolean parseSpecialTokens) {
+        this(modelDir, device, maxBatchSize, maxTokensPerStep, kvCacheBytes, blockSize, threads, promptPolicy,
+                parseSpecialTokens, true);
+    }
+
     public static EngineOptions of(Path modelDir) {
-        return new EngineOptions(modelDir, "auto", 0, 0, 0, 0, 0, "error", false);
+        return new EngineOptions(modelDir, "auto", 0, 0, 0, 0, 0, "error", false, true);
+    }
+
+    public EngineOptions withPrefixCaching(boolean on) {
+        return new EngineOptions(modelDir, device, maxBatchSize, maxTokensPerStep, kvCacheBytes, blockSize, threads, promptPolicy, parseSpecialTokens, on);
+    }
+
+    public EngineOptions withParseSpecialTokens(boolean on) {
+        return new EngineOptions(modelDir, device, maxBatchSize, maxTokensPerStep, kvCacheBytes, blockSize, threads, promptPolicy, on, prefixCaching);
     }
 
     public EngineOptions withDevice(String d) {
-        return new EngineOptions(modelDir, d, maxBatchSize, maxTokensPerStep, kvCacheBytes, blockSize, threads, promptPolicy, parseSpecialTokens);
+        return new EngineOptions(modelDir, d, maxBatchSize, maxTokensPerStep, kvCacheBytes, blockSize, threads, promptPolicy, parseSpecialTokens, prefixCaching);
     }
 
     public EngineOptions withMaxBatchSize(int n) {
-        return new EngineOptions(modelDir, device, n, maxTokensPerStep, kvCacheBytes, blockSize, threads, promptPolicy, parseSpecialTokens);
+        return new EngineOptions(modelDir, device, n, maxTokensPerStep, kvCacheBytes, blockSize, threads, promptPolicy, parseSpecialTokens, prefixCaching);
     }
 
     public EngineOptions withMaxTokensPerStep(int n) {
-        return new EngineOptions(modelDir, device, maxBatchSize, n, kvCacheBytes, blockSize, threads, promptPolicy, parseSpecialTokens);
+        return new EngineOptions(modelDir, device, maxBatchSize, n, kvCacheBytes, blockSize, threads, promptPolicy, parseSpecialTokens, prefixCaching);
     }
 
     public EngineOptions withThreads(int n) {
-        return new EngineOptions(modelDir, device, maxBatchSize, maxTokensPerStep, kvCacheBytes, blockSize, n, promptPolicy, parseSpecialTokens);
+        return new EngineOptions(modelDir, device, maxBatchSize, maxTokensPerStep, kvCacheBytes, blockSize, n, promptPolicy, parseSpecialTokens, prefixCaching);
     }
 
     public EngineOptions withKvCacheBytes(long b) {
-        return new EngineOptions(modelDir, device, maxBatchSize, maxTokensPerStep, b, blockSize, threads, promptPolicy, parseSpecialTokens);
+        return new EngineOptions(modelDir, device, maxBatchSize, maxTokensPerStep, b, blockSize, threads, promptPolicy, parseSpecialTokens, prefixCaching);
     }
 
     public EngineOptions withPromptPolicy(String p) {
-        return new EngineOptions(modelDir, device, maxBatchSize, maxTokensPerStep, kvCacheBytes, blockSize, threads, p, parseSpecialTokens);
+        return new EngineOptions(modelDir, device, maxBatchSize, maxTokensPerStep, kvCacheBytes, blockSize, threads, p, parseSpecialTokens, prefixCaching);
     }
 }

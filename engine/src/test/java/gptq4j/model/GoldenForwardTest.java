@@ -22,7 +22,7 @@ class GoldenForwardTest {
     void prompt0MatchesReferenceLayerByLayer(String name) {
         JsonNode ref = Fixtures.reference(name);
         int[] ids = Fixtures.ints(ref.get("input_ids").get(0));
-        try (Checkpoint ck = Checkpoint.open(Fixtures.model(name)); CpuBackend be = new CpuBackend(2)) {
+        try (Checkpoint ck = Checkpoint.open(Fixtures.model(name)); CpuBackend be = new CpuBackend(2, true)) {
             MixtralConfig c = ck.config();
             MixtralWeights w = MixtralWeights.load(ck, be);
             try (MixtralModel m = new MixtralModel(c, w, be, 64, 4, 64, 16)) {

@@ -7,9 +7,7 @@ import gptq4j.backend.KvCache;
 import gptq4j.loader.HalfMatrix;
 import gptq4j.quant.gptq.GptqLinear;
 
-import java.util.concurrent.ForkJoinPool;
 import java.util.function.IntConsumer;
-import java.util.stream.IntStream;
 
 /**
  * The CPU backend: float32 activations on the heap, work split across a fixed pool of threads. Every
@@ -17,14 +15,30 @@ import java.util.stream.IntStream;
  * depend on the batch or the thread count.
  */
 public final class CpuBackend implements Backend {
-    private final ForkJoinPool pool;
+    private final Parallel parallel;
     private final int threads;
     private final String name;
+    private final GptqKernel gptq;
+    private final DenseKernel dense;
 
-    public CpuBackend(int threads) {
+    private final boolean vector;
+
+    /**
+     * @param threads worker threads; 0 = available processors
+     * @param vector  use the Vector API kernels (see {@link #vectorUnavailable()})
+     */
+    public CpuBackend(int threads, boolean vector) {
         this.threads = threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
-        this.pool = new ForkJoinPool(this.threads);
-        this.name = "cpu-scalar";
+        this.parallel = new Parallel(this.threads);
+        this.vector = vector;
+        this.gptq = vector ? Kernels.vectorGptq(parallel) : Kernels.scalarGptq(parallel);
+        this.dense = vector ? Kernels.vectorDense(parallel) : Kernels.scalarDense(parallel);
+        this.name = vector ? "cpu-vector" : "cpu-scalar";
+    }
+
+    /** Null when the Vector API kernels can run in this JVM, else why not. */
+    public static String vectorUnavailable() {
+        return Kernels.vectorAvailable() ? null : Kernels.vectorUnavailableReason();
     }
 
     @Override
@@ -33,11 +47,9 @@ public final class CpuBackend implements Backend {
     public int threads() { return threads; }
 
     private void parallelFor(int n, IntConsumer body) {
-        if (n <= 1 || threads == 1) {
-            for (int i = 0; i < n; i++) body.accept(i);
-            return;
-        }
-        pool.submit(() -> IntStream.range(0, n).parallel().forEach(body)).join();
+        parallel.parallelFor(n, 1, (from, to) -> {
+            for (int i = from; i < to; i++) body.accept(i);
+        });
     }
 
     // ---- memory ----
@@ -62,13 +74,11 @@ public final class CpuBackend implements Backend {
     // ---- weights ----
 
     @Override
-    public Object prepareLinear(GptqLinear w) { return new UnpackedGptq(w); }
+    public Object prepareLinear(GptqLinear w) { return PackedGptq.pack(w, gptq.lanes()); }
 
     /** fp16 matrices are converted to float32 once. */
     @Override
-    public Object prepareDense(HalfMatrix m) { return new Dense(m.rows(), m.cols(), m.toFloats()); }
-
-    record Dense(int rows, int cols, float[] w) { }
+    public Object prepareDense(HalfMatrix m) { return DenseMatrix.of(m); }
 
     @Override
     public KvCache allocKvCache(int layers, int blocks, int blockSize, int kvHeads, int headDim) {
@@ -79,49 +89,38 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void embed(Object table, Buf tokens, int T, Buf out) {
-        Dense d = (Dense) table;
+        DenseMatrix d = (DenseMatrix) table;
         int[] tok = CpuBuf.i(tokens);
         float[] o = CpuBuf.f(out);
         for (int t = 0; t < T; t++) {
             int id = tok[t];
-            if (id < 0 || id >= d.rows) throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + d.rows);
-            System.arraycopy(d.w, id * d.cols, o, t * d.cols, d.cols);
+            if (id < 0 || id >= d.rows()) throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + d.rows());
+            d.row(id, o, t * d.cols());
         }
     }
 
     @Override
     public void rmsNorm(Buf xb, Object weight, float eps, int T, int dim, Buf outb) {
-        float[] x = CpuBuf.f(xb), out = CpuBuf.f(outb), w = ((Dense) weight).w;
+        float[] x = CpuBuf.f(xb), out = CpuBuf.f(outb);
+        DenseMatrix w = (DenseMatrix) weight;
         for (int t = 0; t < T; t++) {
             int b = t * dim;
             float ss = 0;
             for (int i = 0; i < dim; i++) ss += x[b + i] * x[b + i];
             float r = (float) (1.0 / Math.sqrt(ss / dim + eps));
-            for (int i = 0; i < dim; i++) out[b + i] = w[i] * (x[b + i] * r);
+            for (int i = 0; i < dim; i++) out[b + i] = w.get(0, i) * (x[b + i] * r);
         }
     }
 
     @Override
     public void linear(Object w, Buf x, int T, Buf out) {
-        UnpackedGptq g = (UnpackedGptq) w;
-        float[] xa = CpuBuf.f(x), ya = CpuBuf.f(out);
-        parallelFor(g.out, o -> g.matmul(xa, 0, T, ya, 0, o));
+        gptq.matmul((PackedGptq) w, CpuBuf.f(x), 0, T, CpuBuf.f(out), 0);
     }
 
     /** out[t][r] = Σ_c M[r][c] x[t][c]. */
     @Override
     public void dense(Object m, Buf x, int T, Buf out) {
-        Dense d = (Dense) m;
-        float[] xa = CpuBuf.f(x), ya = CpuBuf.f(out);
-        parallelFor(d.rows, r -> {
-            int rb = r * d.cols;
-            for (int t = 0; t < T; t++) {
-                int xb = t * d.cols;
-                float acc = 0;
-                for (int c = 0; c < d.cols; c++) acc += d.w[rb + c] * xa[xb + c];
-                ya[t * d.rows + r] = acc;
-            }
-        });
+        dense.matmul((DenseMatrix) m, CpuBuf.f(x), 0, T, CpuBuf.f(out), 0);
     }
 
     @Override
@@ -262,12 +261,11 @@ public final class CpuBackend implements Backend {
     }
 
     private void matmul(Object w, float[] x, int T, float[] y) {
-        UnpackedGptq g = (UnpackedGptq) w;
-        parallelFor(g.out, o -> g.matmul(x, 0, T, y, 0, o));
+        gptq.matmul((PackedGptq) w, x, 0, T, y, 0);
     }
 
     @Override
     public void close() {
-        pool.shutdownNow();
+        parallel.close();
     }
 }

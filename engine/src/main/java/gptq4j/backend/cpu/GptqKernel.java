@@ -1,0 +1,18 @@
+package gptq4j.backend.cpu;
+
+/**
+ * Matrix product with a GPTQ layer repacked by {@link PackedGptq}: for t in [0, T) and o in [0, w.out()),
+ * <pre>out[outOff + t*w.out() + o] = sum_i W[o][i] * x[xOff + t*w.in() + i]</pre>
+ * Each packed weight word is decoded once per call and used for all T tokens. The result for one (t, o)
+ * is bit-identical whatever T, the other tokens and the thread count (batch invariance).
+ */
+public interface GptqKernel {
+
+    /** Short name for logs: {@code cpu-scalar} or {@code cpu-vector}. */
+    String name();
+
+    /** The lane count {@link PackedGptq#pack} must use for layers given to this kernel. */
+    int lanes();
+
+    void matmul(PackedGptq w, float[] x, int xOff, int T, float[] out, int outOff);
+}

@@ -1,0 +1,66 @@
+package gptq4j.backend.cpu;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+
+import static gptq4j.backend.cpu.KernelTestSupport.assertClose;
+import static gptq4j.backend.cpu.KernelTestSupport.gaussian;
+import static gptq4j.backend.cpu.KernelTestSupport.reference;
+
+/**
+ * Scalar and vector GPTQ kernels against a float64 product of {@code GptqLinear.weight(o, i)}, for every
+ * bits x group size x act order x sym, several shapes and T in {1, 3, 16}; fresh random data each run.
+ */
+class GptqKernelTest {
+    static final double BOUND = 1e-5;
+    static Parallel parallel;
+
+    @BeforeAll
+    static void start() { parallel = new Parallel(2); }
+
+    @AfterAll
+    static void stop() { parallel.close(); }
+
+    static Stream<Arguments> cases() {
+        int[][] shapes = {{128, 64}, {416, 96}, {1024, 384}, {4096, 64}};
+        List<Arguments> a = new ArrayList<>();
+        for (int bits : new int[] {2, 3, 4, 8})
+            for (int gs : new int[] {-1, 32, 64, 128})
+                for (boolean act : new boolean[] {false, true})
+                    for (boolean sym : new boolean[] {false, true})
+                        for (int[] s : shapes) a.add(Arguments.of(bits, gs, act, sym, s[0], s[1]));
+        return a.stream();
+    }
+
+    @ParameterizedTest(name = "{0}bit g{1} act={2} sym={3} {4}x{5}")
+    @MethodSource("cases")
+    void matchesFloat64Reference(int bits, int gs, boolean act, boolean sym, int in, int out) {
+        KernelTestSupport.requireVector();
+        long seed = System.nanoTime();
+        Random rnd = new Random(seed);
+        RandomGptq r = RandomGptq.create(rnd, in, out, bits, gs, act, sym);
+        float[][] w = r.dequantised();
+        List<GptqKernel> kernels = new ArrayList<>();
+        kernels.add(Kernels.scalarGptq(parallel));
+        if (Kernels.vectorAvailable()) kernels.add(Kernels.vectorGptq(parallel));
+        PackedGptq p = Kernels.pack(r.layer);
+        for (int T : new int[] {1, 3, 16}) {
+            int xOff = rnd.nextInt(5), outOff = rnd.nextInt(5);
+            float[] x = gaussian(rnd, xOff + T * in);
+            double[] ref = reference(w, x, xOff, T);
+            for (GptqKernel k : kernels) {
+                float[] y = new float[outOff + T * out];
+                k.matmul(p, x, xOff, T, y, outOff);
+                assertClose(k.name() + " " + r.layer.name() + " T=" + T + " seed=" + seed, ref, y, outOff, T, out, BOUND);
+            }
+        }
+    }
+}
