@@ -151,7 +151,7 @@ class CudaGoldenTest {
         CudaBackend be = CudaTestSupport.backend();
         JsonNode ref = Fixtures.reference(name);
         double worst = 0;
-        try (Checkpoint ck = Checkpoint.open(Fixtures.model(name)); CpuBackend cpu = new CpuBackend(4)) {
+        try (Checkpoint ck = Checkpoint.open(Fixtures.model(name)); CpuBackend cpu = new CpuBackend(Runtime.getRuntime().availableProcessors(), CpuBackend.vectorUnavailable() == null)) {
             MixtralConfig c = ck.config();
             MixtralWeights wg = MixtralWeights.load(ck, be), wc = MixtralWeights.load(ck, cpu);
             try (MixtralModel mg = new MixtralModel(c, wg, be, 1024, 8, 64, BLOCK);
