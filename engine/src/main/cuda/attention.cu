@@ -1,27 +1,36 @@
-// Attention over a paged KV cache (fp16 storage, float32 arithmetic).
-// Cache layout per layer: K and V each [blocks*block_size][kv_heads*d] halves; a sequence's block table
+// Attention over a paged KV cache (float32 or fp16 storage, float32 arithmetic).
+// Cache layout per layer: K and V each [blocks*block_size][kv_heads*d] elements; a sequence's block table
 // row maps its position p to slot block_table[p / block_size] * block_size + p % block_size.
 #include "common.cuh"
 
 #define ATT_WARPS 4
 #define ATT_MAX_DL 8   // head dim up to 256, d % 32 == 0
 
+// The cache stores float32 (default, same numbers as the CPU engine) or fp16 (half the memory).
+__device__ __forceinline__ float kv_load(const float* p) { return *p; }
+__device__ __forceinline__ float kv_load(const __half* p) { return __half2float(*p); }
+__device__ __forceinline__ void kv_store(float* p, float v) { *p = v; }
+__device__ __forceinline__ void kv_store(__half* p, float v) { *p = __float2half_rn(v); }
+
 // k_cache[slots[t]] = k[t], v_cache[slots[t]] = v[t]; grid (ceil(kv_dim/256), T).
-GPTQ4J_KERNEL void kv_append(const float* __restrict__ k, const float* __restrict__ v, const int* __restrict__ slots,
-                             int kv_dim, __half* __restrict__ k_cache, __half* __restrict__ v_cache) {
+template <typename KV>
+__device__ __forceinline__ void kv_append_body(const float* __restrict__ k, const float* __restrict__ v,
+                                               const int* __restrict__ slots, int kv_dim, KV* __restrict__ k_cache,
+                                               KV* __restrict__ v_cache) {
     const int t = blockIdx.y;
     const int e = blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= kv_dim) return;
     const long dst = (long) slots[t] * kv_dim + e;
-    k_cache[dst] = __float2half_rn(k[(long) t * kv_dim + e]);
-    v_cache[dst] = __float2half_rn(v[(long) t * kv_dim + e]);
+    kv_store(k_cache + dst, k[(long) t * kv_dim + e]);
+    kv_store(v_cache + dst, v[(long) t * kv_dim + e]);
 }
 
 // One block of ATT_WARPS warps per (query head, token). Warps take interleaved keys, each keeps an online
 // softmax (max, sum, weighted V); the warps' states merge in a fixed order. Keys: positions p of the token's
 // sequence with max(0, pos - window + 1) <= p <= pos (window 0: no limit). grid (heads, T).
-GPTQ4J_KERNEL void __launch_bounds__(ATT_WARPS * 32) attention_paged(
-        const float* __restrict__ q, const __half* __restrict__ k_cache, const __half* __restrict__ v_cache,
+template <typename KV>
+__device__ __forceinline__ void attention_paged_body(
+        const float* __restrict__ q, const KV* __restrict__ k_cache, const KV* __restrict__ v_cache,
         const int* __restrict__ positions, const int* __restrict__ token_seq, const int* __restrict__ block_tables,
         int max_blocks, int block_size, int heads, int kv_heads, int d, int window, float scale,
         float* __restrict__ out) {
@@ -45,18 +54,18 @@ GPTQ4J_KERNEL void __launch_bounds__(ATT_WARPS * 32) attention_paged(
     float m = -INFINITY, l = 0.f;
     for (int p = start + warp; p <= pos; p += ATT_WARPS) {
         const long slot = (long) table[p / block_size] * block_size + p % block_size;
-        const __half* kr = k_cache + slot * kv_dim + kvh * d;
+        const KV* kr = k_cache + slot * kv_dim + kvh * d;
         float s = 0.f;
 #pragma unroll
-        for (int i = 0; i < ATT_MAX_DL; i++) if (i < dl) s = fmaf(qv[i], __half2float(kr[i * 32 + lane]), s);
+        for (int i = 0; i < ATT_MAX_DL; i++) if (i < dl) s = fmaf(qv[i], kv_load(kr + i * 32 + lane), s);
         s = warp_sum(s);
         const float mn = fmaxf(m, s);
         const float corr = expf(m - mn);      // 0 on the first key (m = -inf)
         const float e = expf(s - mn);
         l = l * corr + e;
-        const __half* vr = v_cache + slot * kv_dim + kvh * d;
+        const KV* vr = v_cache + slot * kv_dim + kvh * d;
 #pragma unroll
-        for (int i = 0; i < ATT_MAX_DL; i++) if (i < dl) acc[i] = fmaf(e, __half2float(vr[i * 32 + lane]), acc[i] * corr);
+        for (int i = 0; i < ATT_MAX_DL; i++) if (i < dl) acc[i] = fmaf(e, kv_load(vr + i * 32 + lane), acc[i] * corr);
         m = mn;
     }
     if (lane == 0) { sm_m[warp] = m; sm_l[warp] = l; }
@@ -83,10 +92,26 @@ GPTQ4J_KERNEL void __launch_bounds__(ATT_WARPS * 32) attention_paged(
     }
 }
 
-// Copies one block's K and V in every layer (copy-on-write of a shared prefix); grid (ceil(n/256), layers*2).
-GPTQ4J_KERNEL void kv_copy_block(__half* cache, long layer_stride, int from, int to, long block_elems) {
+#define ATT_INSTANCE(SUFFIX, KV)                                                                              \
+    GPTQ4J_KERNEL void kv_append_##SUFFIX(const float* k, const float* v, const int* slots, int kv_dim,          \
+                                          KV* k_cache, KV* v_cache) {                                            \
+        kv_append_body<KV>(k, v, slots, kv_dim, k_cache, v_cache);                                              \
+    }                                                                                                            \
+    GPTQ4J_KERNEL void __launch_bounds__(ATT_WARPS * 32) attention_paged_##SUFFIX(                               \
+            const float* q, const KV* k_cache, const KV* v_cache, const int* positions, const int* token_seq,    \
+            const int* block_tables, int max_blocks, int block_size, int heads, int kv_heads, int d, int window, \
+            float scale, float* out) {                                                                           \
+        attention_paged_body<KV>(q, k_cache, v_cache, positions, token_seq, block_tables, max_blocks,            \
+                                 block_size, heads, kv_heads, d, window, scale, out);                            \
+    }
+ATT_INSTANCE(f32, float)
+ATT_INSTANCE(f16, __half)
+
+// Copies one block's K and V in every layer (copy-on-write of a shared prefix), as 32-bit words;
+// grid (ceil(words/256), layers*2).
+GPTQ4J_KERNEL void kv_copy_block(uint32_t* cache, long plane_words, int from, int to, long block_words) {
     const long e = (long) blockIdx.x * blockDim.x + threadIdx.x;
-    if (e >= block_elems) return;
-    __half* base = cache + (long) blockIdx.y * layer_stride;
-    base[(long) to * block_elems + e] = base[(long) from * block_elems + e];
+    if (e >= block_words) return;
+    uint32_t* base = cache + (long) blockIdx.y * plane_words;
+    base[(long) to * block_words + e] = base[(long) from * block_words + e];
 }

@@ -20,7 +20,8 @@ import java.util.Map;
 /**
  * The {@link Backend} on one NVIDIA GPU (JCuda driver API). Activations are float32 in device memory;
  * GPTQ weights are repacked once at load (act order undone by sorting the input rows by group, the
- * activation permutation applied by the kernel), fp16 matrices stay fp16, the KV cache is fp16.
+ * activation permutation applied by the kernel), fp16 matrices stay fp16, the KV cache is float32 (fp16 with
+ * {@code -Dgptq4j.cuda.kvFp16=true}: half the memory, about 1e-3 relative drift from the CPU engine).
  * Every kernel computes a token's result in an order independent of the other tokens (batch invariance).
  * Operations are queued on the default stream; {@link #read} and {@link #synchronize} wait for them.
  */
@@ -250,22 +251,32 @@ public final class CudaBackend implements Backend {
         return new CudaDense(m.name(), m.rows(), m.cols(), p);
     }
 
+    /** KV cache storage: float32 unless {@code -Dgptq4j.cuda.kvFp16=true}. */
+    static final boolean KV_FP16 = Boolean.getBoolean("gptq4j.cuda.kvFp16");
+
     @Override
     public KvCache allocKvCache(int layers, int blocks, int blockSize, int kvHeads, int headDim) {
+        return allocKvCache(layers, blocks, blockSize, kvHeads, headDim, KV_FP16);
+    }
+
+    /** A KV cache stored as fp16 ({@code half}) or float32. */
+    public KvCache allocKvCache(int layers, int blocks, int blockSize, int kvHeads, int headDim, boolean half) {
         if (headDim % 32 != 0 || headDim > 256) {
             throw new IllegalArgumentException("head_dim " + headDim + ": the CUDA attention kernel needs a multiple of 32 up to 256");
         }
-        long bytes = CudaKvCache.bytes(layers, blocks, blockSize, kvHeads, headDim);
+        int elem = half ? 2 : 4;
+        long bytes = CudaKvCache.bytes(layers, blocks, blockSize, kvHeads, headDim, elem);
         CUdeviceptr p = alloc(bytes, "KV cache (" + blocks + " blocks of " + blockSize + " tokens)");
         drv.memsetD32(p, 0, bytes / 4);
-        return new CudaKvCache(this, p, layers, blocks, blockSize, kvHeads, headDim);
+        return new CudaKvCache(this, p, layers, blocks, blockSize, kvHeads, headDim, elem);
     }
 
     void copyKvBlock(CudaKvCache c, int from, int to) {
         drv.bind();
-        long blockElems = (long) c.blockSize * c.kvHeads * c.headDim;
-        drv.launch("kv_copy_block", ceil(blockElems, 256), 2 * c.layers, 256, 1,
-                c.data, c.planeElems(), from, to, blockElems);
+        long blockWords = (long) c.blockSize * c.kvHeads * c.headDim * c.elemBytes / 4;
+        long planeWords = c.planeElems() * c.elemBytes / 4;
+        drv.launch("kv_copy_block", ceil(blockWords, 256), 2 * c.layers, 256, 1,
+                c.data, planeWords, from, to, blockWords);
     }
 
     void releaseCache(CudaKvCache c) {
@@ -343,9 +354,9 @@ public final class CudaBackend implements Backend {
         if (heads % c.kvHeads != 0) throw new IllegalArgumentException(heads + " query heads for " + c.kvHeads + " KV heads");
         drv.bind();
         CUdeviceptr kc = c.keys(layer), vc = c.values(layer);
-        drv.launch("kv_append", ceil(kvDim, 256), T, 256, 1,
+        drv.launch("kv_append_" + c.suffix(), ceil(kvDim, 256), T, 256, 1,
                 CudaBuf.of(k).ptr, CudaBuf.of(v).ptr, CudaBuf.of(meta.slots()).ptr, kvDim, kc, vc);
-        drv.launch("attention_paged", heads, T, 128, 1,
+        drv.launch("attention_paged_" + c.suffix(), heads, T, 128, 1,
                 CudaBuf.of(q).ptr, kc, vc, CudaBuf.of(meta.positions()).ptr, CudaBuf.of(meta.tokenSeq()).ptr,
                 CudaBuf.of(meta.blockTables()).ptr, meta.maxBlocks(), c.blockSize, heads, c.kvHeads, d,
                 meta.slidingWindow(), (float) (1.0 / Math.sqrt(d)), CudaBuf.of(out).ptr);

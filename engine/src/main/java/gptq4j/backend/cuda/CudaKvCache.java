@@ -4,7 +4,8 @@ import gptq4j.backend.KvCache;
 import jcuda.driver.CUdeviceptr;
 
 /**
- * The paged KV cache in device memory, fp16: one allocation laid out [layers][K|V][blocks*blockSize][kvHeads*headDim].
+ * The paged KV cache in device memory, float32 (default) or fp16: one allocation laid out
+ * [layers][K|V][blocks*blockSize][kvHeads*headDim].
  */
 final class CudaKvCache implements KvCache {
     private final CudaBackend owner;
@@ -14,9 +15,13 @@ final class CudaKvCache implements KvCache {
     final int blockSize;
     final int kvHeads;
     final int headDim;
+    /** Bytes per stored element: 4 (float32) or 2 (fp16). */
+    final int elemBytes;
     private boolean closed;
 
-    CudaKvCache(CudaBackend owner, CUdeviceptr data, int layers, int blocks, int blockSize, int kvHeads, int headDim) {
+    CudaKvCache(CudaBackend owner, CUdeviceptr data, int layers, int blocks, int blockSize, int kvHeads, int headDim,
+                int elemBytes) {
+        this.elemBytes = elemBytes;
         this.owner = owner;
         this.data = data;
         this.layers = layers;
@@ -27,16 +32,19 @@ final class CudaKvCache implements KvCache {
     }
 
     /** Bytes for a cache of this shape. */
-    static long bytes(int layers, int blocks, int blockSize, int kvHeads, int headDim) {
-        return 2L * layers * 2L * blocks * blockSize * kvHeads * headDim;
+    static long bytes(int layers, int blocks, int blockSize, int kvHeads, int headDim, int elemBytes) {
+        return (long) elemBytes * layers * 2L * blocks * blockSize * kvHeads * headDim;
     }
 
-    /** Halves in one layer's K (or V) plane. */
+    /** Kernel name suffix for this storage type. */
+    String suffix() { return elemBytes == 2 ? "f16" : "f32"; }
+
+    /** Elements in one layer's K (or V) plane. */
     long planeElems() { return (long) blocks * blockSize * kvHeads * headDim; }
 
-    CUdeviceptr keys(int layer) { return data.withByteOffset(2L * (2L * layer) * planeElems()); }
+    CUdeviceptr keys(int layer) { return data.withByteOffset(elemBytes * (2L * layer) * planeElems()); }
 
-    CUdeviceptr values(int layer) { return data.withByteOffset(2L * (2L * layer + 1) * planeElems()); }
+    CUdeviceptr values(int layer) { return data.withByteOffset(elemBytes * (2L * layer + 1) * planeElems()); }
 
     @Override
     public int blocks() { return blocks; }

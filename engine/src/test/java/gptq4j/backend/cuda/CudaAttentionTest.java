@@ -24,8 +24,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class CudaAttentionTest {
 
-    /** heads, kvHeads, headDim, window, {cached, new} per sequence. */
+    /** heads, kvHeads, headDim, window, {cached, new} per sequence, fp16 cache; each case for both cache types. */
     static Stream<Arguments> cases() {
+        return base().flatMap(a -> Stream.of(false, true).map(h -> {
+            Object[] x = Arrays.copyOf(a.get(), 6);
+            x[5] = h;
+            return Arguments.of(x);
+        }));
+    }
+
+    static Stream<Arguments> base() {
         return Stream.of(
                 Arguments.of(4, 2, 32, 0, new int[][]{{0, 5}, {7, 1}, {40, 1}}),
                 Arguments.of(32, 8, 128, 0, new int[][]{{0, 100}, {130, 1}}),
@@ -35,9 +43,9 @@ class CudaAttentionTest {
                 Arguments.of(4, 2, 32, 0, new int[][]{{600, 88}}));
     }
 
-    @ParameterizedTest(name = "heads {0}/{1} d {2} window {3}")
+    @ParameterizedTest(name = "heads {0}/{1} d {2} window {3} fp16 {5}")
     @MethodSource("cases")
-    void matchesReference(int heads, int kvHeads, int d, int window, int[][] seqs) {
+    void matchesReference(int heads, int kvHeads, int d, int window, int[][] seqs, boolean fp16) {
         CudaBackend be = CudaTestSupport.backend();
         Random r = new Random();
         int S = seqs.length, bs = 16, layers = 2, layer = 1;
@@ -61,7 +69,7 @@ class CudaAttentionTest {
             k[s] = CudaTestSupport.gaussian(r, len * kvDim, 1.0);
             v[s] = CudaTestSupport.gaussian(r, len * kvDim, 1.0);
         }
-        try (KvCache cache = be.allocKvCache(layers, blocks, bs, kvHeads, d)) {
+        try (KvCache cache = be.allocKvCache(layers, blocks, bs, kvHeads, d, fp16)) {
             Buf tables = be.allocInts(table.length);
             be.write(tables, table, table.length);
             double worst = 0;
@@ -94,7 +102,7 @@ class CudaAttentionTest {
                 float[] out = new float[T * qDim];
                 be.read(ob, 0, out, out.length);
                 double[] ref = new double[T * qDim];
-                for (int t = 0; t < T; t++) reference(q, k, v, toks.get(t)[0], pos[t], heads, kvHeads, d, window, ref, t * qDim);
+                for (int t = 0; t < T; t++) reference(q, k, v, toks.get(t)[0], pos[t], heads, kvHeads, d, window, fp16, ref, t * qDim);
                 double err = CudaTestSupport.relErr(out, ref);
                 worst = Math.max(worst, err);
                 assertTrue(CudaTestSupport.allFinite(out), "unwritten output in phase " + phase);
@@ -113,6 +121,22 @@ class CudaAttentionTest {
                     float[] alone = new float[qDim];
                     be.read(o1, 0, alone, qDim);
                     assertArrayEquals(alone, Arrays.copyOfRange(out, t * qDim, T * qDim), "token alone differs");
+                    // copy-on-write: the sequence's first block copied to a spare block gives the same attention
+                    int spare = free.get(0), first = table[seq[t] * maxBlocks];
+                    cache.copyBlock(first, spare);
+                    int[] row = Arrays.copyOfRange(table, seq[t] * maxBlocks, (seq[t] + 1) * maxBlocks);
+                    row[0] = spare;
+                    if (pos[t] < bs) {
+                        // the token's own slot moves with the block
+                        m1 = new AttentionBatch(1, upI(be, new int[]{spare * bs + pos[t]}), m1.positions(), m1.tokenSeq(),
+                                upI(be, row), maxBlocks, window, heads);
+                    } else {
+                        m1 = new AttentionBatch(1, m1.slots(), m1.positions(), m1.tokenSeq(), upI(be, row), maxBlocks, window, heads);
+                    }
+                    be.attention(cache, layer, q1, k1, v1, m1, o1);
+                    float[] copied = new float[qDim];
+                    be.read(o1, 0, copied, qDim);
+                    assertArrayEquals(alone, copied, "attention through a copied block differs");
                 }
             }
             CudaTestSupport.report("err_attention", worst);
@@ -133,7 +157,7 @@ class CudaAttentionTest {
 
     /** Causal (windowed) attention of one query token in float64, K and V rounded to fp16 as the cache stores them. */
     static void reference(float[][] q, float[][] k, float[][] v, int s, int pos, int heads, int kvHeads, int d, int window,
-                          double[] out, int off) {
+                          boolean fp16, double[] out, int off) {
         int qDim = heads * d, kvDim = kvHeads * d, group = heads / kvHeads;
         int start = window > 0 ? Math.max(0, pos - window + 1) : 0;
         for (int h = 0; h < heads; h++) {
@@ -142,7 +166,7 @@ class CudaAttentionTest {
             double mx = Double.NEGATIVE_INFINITY;
             for (int p = start; p <= pos; p++) {
                 double dot = 0;
-                for (int i = 0; i < d; i++) dot += q[s][pos * qDim + h * d + i] * (double) half(k[s][p * kvDim + kvh * d + i]);
+                for (int i = 0; i < d; i++) dot += q[s][pos * qDim + h * d + i] * (double) stored(k[s][p * kvDim + kvh * d + i], fp16);
                 sc[p - start] = dot / Math.sqrt(d);
                 mx = Math.max(mx, sc[p - start]);
             }
@@ -150,11 +174,11 @@ class CudaAttentionTest {
             for (int j = 0; j < sc.length; j++) sum += sc[j] = Math.exp(sc[j] - mx);
             for (int i = 0; i < d; i++) {
                 double o = 0;
-                for (int p = start; p <= pos; p++) o += sc[p - start] * half(v[s][p * kvDim + kvh * d + i]);
+                for (int p = start; p <= pos; p++) o += sc[p - start] * stored(v[s][p * kvDim + kvh * d + i], fp16);
                 out[off + h * d + i] = o / sum;
             }
         }
     }
 
-    private static float half(float x) { return Half.toFloat(Half.fromFloat(x)); }
+    private static float stored(float x, boolean fp16) { return fp16 ? Half.toFloat(Half.fromFloat(x)) : x; }
 }

@@ -99,6 +99,8 @@ class CudaMixtralShapeParityTest {
                     mc.forward(pre, bc, null);
                     double eDecode = Fixtures.relErr(bg, 0, bc, 0, bg.length);
                     long gpuNs = 0, cpuNs = 0;
+                    double worstRow = 0;
+                    String worstAt = "-";
                     int[] seqIdx = new int[batch], rowsB = new int[batch];
                     for (int s = 0; s < batch; s++) {
                         seqIdx[s] = s;
@@ -119,7 +121,15 @@ class CudaMixtralShapeParityTest {
                         cpuNs += System.nanoTime() - b;
                         gpuNs += b - a;
                         eDecode = Math.max(eDecode, Fixtures.relErr(bg, 0, bc, 0, bg.length));
+                        for (int s = 0; s < batch; s++) {
+                            double es = Fixtures.relErr(bg, s * V, bc, s * V, V);
+                            if (es > worstRow) {
+                                worstRow = es;
+                                worstAt = "step " + k + " sequence " + s;
+                            }
+                        }
                     }
+                    System.out.printf("worst row: rel err %.3g at %s%n", worstRow, worstAt);
                     System.out.printf("%d decode steps at batch %d: GPU %.2f ms/step, CPU %.1f ms/step, max rel err %.3g%n",
                             steps, batch, gpuNs / 1e6 / steps, cpuNs / 1e6 / steps, eDecode);
                     CudaTestSupport.report("mixtral_shape_prefill_rel_err", ePrefill);
