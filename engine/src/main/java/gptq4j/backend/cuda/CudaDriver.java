@@ -74,7 +74,7 @@ final class CudaDriver implements AutoCloseable {
             JCudaDriver.cuDevicePrimaryCtxRelease(device);
             throw new CudaUnavailableException("cannot load the gptq4j CUDA module on " + deviceName + " (sm_"
                     + computeMajor + computeMinor + "): " + errorName(rc)
-                    + " (the fatbin has sm_80 and sm_90 code and compute_80 PTX; a driver for CUDA 12.0 or newer is needed)",
+                    + " (the fatbin, built by nvcc 13.0, has sm_80 and sm_90 code and compute_80 PTX: it needs NVIDIA driver R580 (CUDA 13.0) or newer)",
                     rc, null);
         }
     }
