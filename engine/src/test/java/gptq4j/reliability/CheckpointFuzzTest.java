@@ -133,6 +133,7 @@ class CheckpointFuzzTest {
             outcomes.add(new Outcome(m, g.name, error, timed.cpuNanos(), wall, engine));
             deleteTree(dir);
         }
+        for (GoldenCopy g : golden) g.assertUntouched();
         report(outcomes, failures);
         if (!failures.isEmpty()) {
             fail(failures.size() + " of " + mutations.size() + " mutations failed:\n  " + String.join("\n  ", failures.subList(0, Math.min(40, failures.size()))));

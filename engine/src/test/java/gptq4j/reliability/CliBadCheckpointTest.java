@@ -3,6 +3,7 @@ package gptq4j.reliability;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import gptq4j.cli.Main;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -36,6 +37,11 @@ class CliBadCheckpointTest {
     @BeforeAll
     static void golden() {
         golden = new GoldenCopy(MODEL);
+    }
+
+    @AfterAll
+    static void fixturesUntouched() {
+        golden.assertUntouched();
     }
 
     /** A broken checkpoint: how to break it, the file the error must name, and words saying what is wrong. */

@@ -36,6 +36,7 @@ final class GoldenCopy {
     final Map<String, Long> headerLength = new LinkedHashMap<>();
     final Map<String, Long> size = new LinkedHashMap<>();
     private ObjectNode tokenizer;
+    private final Map<String, String> stamp = new LinkedHashMap<>();
 
     GoldenCopy(String model) {
         this.name = model;
@@ -60,8 +61,31 @@ final class GoldenCopy {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+        for (String f : files) stamp.put(f, stampOf(f));
         if (shards.size() != 2 || !files.contains("model.safetensors.index.json") || !files.contains("tokenizer.json")) {
             throw new AssertionError(dir + " is not the two-shard fixture this test expects: " + files);
+        }
+    }
+
+    private String stampOf(String f) {
+        try {
+            Path p = dir.resolve(f);
+            return Files.size(p) + "@" + Files.getLastModifiedTime(p).toMillis();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * The golden files still have the size and modification time they had when read: mutations replace links,
+     * never write through them (tests may run as root, for whom read-only files are writable).
+     */
+    void assertUntouched() {
+        for (String f : files) {
+            if (!stamp.get(f).equals(stampOf(f))) {
+                throw new AssertionError("golden fixture file " + dir.resolve(f) + " was modified during the test: "
+                        + stamp.get(f) + " -> " + stampOf(f));
+            }
         }
     }
 
