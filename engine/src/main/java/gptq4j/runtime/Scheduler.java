@@ -165,7 +165,8 @@ final class Scheduler implements Runnable {
             model.forward(new Step(T, tokens, positions, slots, tokenSeq, S, tables, mb, R, rows), logits, null);
         } catch (RuntimeException | Error e) {
             LOG.log(Level.SEVERE, "forward step failed; failing its " + S + " sequences", e);
-            for (Part p : parts) finish(p.seq, FinishReason.ERROR, "engine failure: " + e);
+            String why = e.getMessage() != null ? e.getMessage() : e.toString();
+            for (Part p : parts) finish(p.seq, FinishReason.ERROR, "engine failure: " + why);
             return;
         }
         stats.addStep(T, System.nanoTime() - t0);
