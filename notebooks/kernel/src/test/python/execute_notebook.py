@@ -16,6 +16,21 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 KERNEL = "gptq4j-java"
 
 
+def coalesce_streams(nb):
+    """Joins consecutive stdout (or stderr) outputs of a cell into one, as Jupyter shows them."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        merged = []
+        for out in cell.outputs:
+            if (out.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                    and merged[-1].name == out.name):
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        cell.outputs = merged
+
+
 def main(argv):
     if len(argv) not in (3, 4):
         print(__doc__, file=sys.stderr)
@@ -35,11 +50,13 @@ def main(argv):
     try:
         client.execute()
     except (CellExecutionError, CellTimeoutError) as e:
+        coalesce_streams(nb)
         if failed:
             os.makedirs(os.path.dirname(os.path.abspath(failed)), exist_ok=True)
             nbformat.write(nb, failed)
         print("notebook %s failed:\n%s" % (src, e), file=sys.stderr)
         return 1
+    coalesce_streams(nb)
     # kernelspec metadata as the executing kernel reported it, so Jupyter opens the file on this kernel
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Java 17 (gptq4j)", "language": "java"}
     nbformat.validate(nb)

@@ -130,7 +130,8 @@ public final class Chart {
             for (double v : values) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
         }
         if (hi == lo) hi = lo + 1;
-        return new double[] {lo, hi};
+        double room = (hi - lo) * 0.06; // keeps the top point and its label off the frame
+        return new double[] {lo < 0 ? lo - room : lo, hi > 0 ? hi + room : hi};
     }
 
     private void drawYAxis(Graphics2D g, Axis y, int left, int right, int top, int bottom) {
