@@ -76,3 +76,35 @@ GPTQ4J_KERNEL void moe_combine(const float* __restrict__ y, const int* __restric
     for (int j = 0; j < k; j++) s = fmaf(top_w[t * k + j], y[(long) where[t * k + j] * dim + c], s);
     out[(long) t * dim + c] = s;
 }
+
+// Epilogues of the split-K expert products (see gptq_gemm.cu): part1/part3 [ksplit][rows_cap][inter] each,
+// part3 at part1 + ksplit*plane. h[i] = silu(fold p1) * fold p3 for i in [0, n) (n = rows * inter).
+GPTQ4J_KERNEL void moe_silu_reduce(const float* __restrict__ part, int ksplit, long plane, long n, float* __restrict__ h) {
+    const long i = (long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const float* p3 = part + (long) ksplit * plane;
+    float g = part[i], u = p3[i];
+    for (int k = 1; k < ksplit; k++) {
+        g = __fadd_rn(g, part[(long) k * plane + i]);
+        u = __fadd_rn(u, p3[(long) k * plane + i]);
+    }
+    h[i] = g / (1.f + expf(-g)) * u;
+}
+
+// out[t][c] = sum_j top_w[t][j] * (fold_s part[s][where[t*k+j]][c]), j in rank order (as moe_combine);
+// grid (ceil(dim/256), T).
+GPTQ4J_KERNEL void moe_combine_reduce(const float* __restrict__ part, int ksplit, long plane,
+                                      const int* __restrict__ where, const float* __restrict__ top_w, int k, int dim,
+                                      float* __restrict__ out) {
+    const int t = blockIdx.y;
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= dim) return;
+    float s = 0.f;
+    for (int j = 0; j < k; j++) {
+        const long i = (long) where[t * k + j] * dim + c;
+        float yv = part[i];
+        for (int q = 1; q < ksplit; q++) yv = __fadd_rn(yv, part[(long) q * plane + i]);
+        s = fmaf(top_w[t * k + j], yv, s);
+    }
+    out[(long) t * dim + c] = s;
+}

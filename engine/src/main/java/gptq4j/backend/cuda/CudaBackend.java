@@ -216,8 +216,86 @@ public final class CudaBackend implements Backend {
             release(rawZ);
             release(rawS);
         }
-        return new CudaGptq(name, in, out, bits, groups, packed, sz, permDev, cg);
+        return finishGptq(name, in, out, bits, groups, packed, sz, permDev, cg);
     }
+
+    private CudaGptq finishGptq(String name, int in, int out, int bits, int groups, CUdeviceptr packed, CUdeviceptr sz,
+                                CUdeviceptr perm, CUdeviceptr cg) {
+        int cpb = CudaGptq.chunksPerSplit(in, out);
+        int ksplit = (in / 32 + cpb - 1) / cpb;
+        CUdeviceptr desc = uploadAddresses(new CUdeviceptr[]{packed, sz, perm, cg}, name + " descriptor");
+        return new CudaGptq(name, in, out, bits, groups, packed, sz, perm, cg, cpb, ksplit, desc);
+    }
+
+    /** Device array of the given device addresses (null: 0). */
+    private CUdeviceptr uploadAddresses(CUdeviceptr[] ptrs, String what) {
+        long[] a = new long[ptrs.length];
+        for (int i = 0; i < a.length; i++) a[i] = CudaDriver.address(ptrs[i]);
+        CUdeviceptr p = alloc(8L * a.length, what);
+        drv.copyHtoD(p, Pointer.to(a), 8L * a.length, what);
+        return p;
+    }
+
+    /**
+     * A GPTQ layer with random packed weights, scales and zeros generated on the device, in the layout
+     * {@link #prepareLinear} builds from a checkpoint with act order (desc_act): a random input permutation
+     * (g_idx of the published act-order checkpoints), groups of {@code groupSize} inputs (0: one group).
+     * For benchmarks: nothing of its size passes through the host.
+     */
+    public Object syntheticLinear(String name, int in, int out, int bits, int groupSize, boolean actOrder, long seed) {
+        drv.bind();
+        if (in % 32 != 0 || (long) out * bits % 32 != 0 || out % 4 != 0) {
+            throw new IllegalArgumentException(name + ": " + in + "x" + out + " is not a shape the CUDA GPTQ kernels take");
+        }
+        int gs = groupSize <= 0 ? in : groupSize;
+        if (gs % 32 != 0 || in % gs != 0) throw new IllegalArgumentException(name + ": group size " + groupSize);
+        int groups = in / gs;
+        long words = (long) in / 32 * bits * out;
+        CUdeviceptr packed = alloc(4 * words, name + " packed weights");
+        CUdeviceptr sz = alloc(4L * groups * out, name + " scales/zeros");
+        drv.launch("fill_random_u32", 4096, 1, 256, 1, packed, words, seed);
+        drv.launch("fill_random_sz", 1024, 1, 256, 1, sz, (long) groups * out, seed + 1, bits);
+        int[] chunkGroup = new int[in / 32];
+        for (int c = 0; c < chunkGroup.length; c++) chunkGroup[c] = c * 32 / gs;
+        CUdeviceptr cg = upload(chunkGroup, name + " chunk groups");
+        CUdeviceptr perm = null;
+        if (actOrder && groups > 1) {
+            int[] p = new int[in];
+            for (int i = 0; i < in; i++) p[i] = i;
+            java.util.Random r = new java.util.Random(seed);
+            for (int i = in - 1; i > 0; i--) {
+                int j = r.nextInt(i + 1), t = p[i];
+                p[i] = p[j];
+                p[j] = t;
+            }
+            perm = upload(p, name + " act-order permutation");
+        }
+        return finishGptq(name, in, out, bits, groups, packed, sz, perm, cg);
+    }
+
+    /** An fp16 matrix [rows][cols] of uniform random values in [lo, hi), generated on the device. */
+    public Object syntheticDense(String name, int rows, int cols, float lo, float hi, long seed) {
+        drv.bind();
+        long n = (long) rows * cols;
+        CUdeviceptr p = alloc(Math.max(4, 2 * n), name);
+        drv.launch("fill_random_f16", 2048, 1, 256, 1, p, n, seed, lo, hi);
+        return new CudaDense(name, rows, cols, p);
+    }
+
+    /** Device bytes one product with this prepared GPTQ layer reads. */
+    public static long gptqDeviceBytes(Object w) { return CudaGptq.of(w).deviceBytes(); }
+
+    /** Device-to-device copy bandwidth, bytes read plus written per second. */
+    public double copyBandwidth(long bytes, int reps) {
+        drv.bind();
+        return drv.copyBandwidth(bytes, reps);
+    }
+
+    /** {graph launches, graph captures, kernels launched one by one}. */
+    public long[] launchStats() { return drv.launchStats(); }
+
+    /** Multiprocessors on the device. */
+    public int multiprocessors() { return drv.multiprocessors(); }
 
     private static void requireBytes(String tensor, ByteBuffer b, long bytes) {
         if (b.remaining() < bytes) {
@@ -313,7 +391,47 @@ public final class CudaBackend implements Backend {
         return T <= 1 ? 1 : T <= 2 ? 2 : T <= 4 ? 4 : T <= 8 ? 8 : 16;
     }
 
+    /** -Dgptq4j.cuda.linear=reference selects the first (one-block-per-32-outputs) GPTQ kernels, for comparison. */
+    static final boolean REFERENCE_LINEAR = "reference".equals(System.getProperty("gptq4j.cuda.linear"));
+    /** Partial sums of a split-K product are kept in device memory up to this size, else the splits loop in-block. */
+    static final long PARTIAL_LIMIT = Long.getLong("gptq4j.cuda.partialBytes", 768L << 20);
+
+    /** Outputs per thread of the gq_split kernel for a tile height. */
+    static int outputsPerThread(int tt) { return tt <= 2 ? 4 : tt <= 8 ? 2 : 1; }
+
+    /**
+     * One gq_split launch over nmat = nproj × nexp matrices of one shape (descs: device GqMat[nmat]).
+     * Split mode writes [nproj][ksplit][rowsCap][out] partials into out; loop mode writes [nproj][rowsCap][out].
+     */
+    private void launchSplit(CudaGptq g, CUdeviceptr descs, int nexp, int nmat, CUdeviceptr segs, CUdeviceptr x,
+                             CUdeviceptr xRows, int T, int rowsCap, boolean splitMode, CUdeviceptr out) {
+        int tt = tileRows(T);
+        int opt = outputsPerThread(tt);
+        int bx = 256 / opt;                                 // 64 threads x 4 outputs, 128 x 2, 256 x 1: 256 outputs a block
+        int cols = ceil(g.out(), (long) bx * opt);
+        long projStride = (splitMode ? (long) g.ksplit() : 1L) * rowsCap * g.out();
+        int smem = tt * g.cpb() * 32 * 4;
+        drv.launch3("gq_split_b" + g.bits() + "_t" + tt, cols, splitMode ? g.ksplit() : 1, ceil(T, tt) * nmat, bx, 1, smem,
+                descs, nexp, nmat, segs, x, xRows, T, g.in(), g.out(), g.cpb(), g.ksplit(), splitMode ? 1 : 0, rowsCap,
+                projStride, out);
+    }
+
+    private boolean useSplitMode(CudaGptq g, long rowsCap, int nproj) {
+        return g.ksplit() > 1 && (long) nproj * g.ksplit() * rowsCap * g.out() * 4 <= PARTIAL_LIMIT;
+    }
+
     private void launchLinear(CudaGptq g, CUdeviceptr x, CUdeviceptr xRows, CUdeviceptr seg, int T, CUdeviceptr y) {
+        if (!REFERENCE_LINEAR && xRows == null && seg == null) {
+            if (useSplitMode(g, T, 1)) {
+                CudaBuf part = scratch.floats("linear.partials", (long) g.ksplit() * T * g.out());
+                launchSplit(g, g.desc(), 1, 1, null, x, null, T, T, true, part.ptr);
+                long n = (long) T * g.out();
+                drv.launch("gq_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g.ksplit(), n, n, y);
+            } else {
+                launchSplit(g, g.desc(), 1, 1, null, x, null, T, T, false, y);
+            }
+            return;
+        }
         int tt = tileRows(T);
         drv.launch("gptq_linear_b" + g.bits() + "_t" + tt, ceil(g.out(), 32), ceil(T, tt), 32, 8,
                 x, xRows, seg, T, g.qweight(), g.scaleZero(), g.perm(), g.chunkGroup(), g.in(), g.out(), y);
@@ -377,13 +495,17 @@ public final class CudaBackend implements Backend {
         CudaBuf seg = scratch.ints("moe.seg", 2L * experts);
         CudaBuf rows = scratch.ints("moe.rows", pairs);
         CudaBuf where = scratch.ints("moe.where", pairs);
-        CudaBuf h1 = scratch.floats("moe.h1", pairs * intermediate);
+        CudaBuf h1 = scratch.floats("moe.h1", 2 * pairs * intermediate);   // [2][pairs][inter] when the splits loop in-block
         CudaBuf h3 = scratch.floats("moe.h3", pairs * intermediate);
         CudaBuf y = scratch.floats("moe.y", pairs * hidden);
         drv.launch("moe_topk_softmax", ceil(T, 128), 1, 128, 1, CudaBuf.of(routerLogits).ptr, T, experts, topK,
                 topIdx.ptr, topW.ptr);
         drv.launch("moe_group", 1, 1, 64, 1, topIdx.ptr, T, experts, topK, seg.ptr, rows.ptr, where.ptr);
         CUdeviceptr xp = CudaBuf.of(x).ptr;
+        if (!REFERENCE_LINEAR) {
+            moeSplit(w1, w3, w2, xp, T, topK, hidden, intermediate, seg, rows, where, topW, h1, h3, y, CudaBuf.of(out).ptr);
+            return;
+        }
         for (int e = 0; e < experts; e++) {
             CudaGptq g1 = expert(w1[e], hidden, intermediate), g3 = expert(w3[e], hidden, intermediate);
             launchLinear(g1, xp, rows.ptr, seg.at(2L * e), T, h1.ptr);   // h1 = x[rows] · W1ᵀ  (expert's segment)
@@ -396,6 +518,60 @@ public final class CudaBackend implements Backend {
         }
         drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden,
                 CudaBuf.of(out).ptr);                                         // out[t] = Σ_j w_tj · y[where(t,j)]
+    }
+
+    /** Device GqMat tables of a layer's experts: {w1[0..E), w3[0..E)} and w2[0..E), built on first use. */
+    private final Map<Object[], CUdeviceptr[]> expertTables = new IdentityHashMap<>();
+
+    /**
+     * The MoE block with the split-K kernels: one launch for w1 and w3 of every expert (blocks of experts with
+     * no rows exit at once), SiLU·mul fused into the fold of their partial sums, one launch for w2, and the
+     * router-weighted combine fused into the fold of w2's partials.
+     */
+    private void moeSplit(Object[] w1, Object[] w3, Object[] w2, CUdeviceptr xp, int T, int topK, int hidden,
+                          int intermediate, CudaBuf seg, CudaBuf rows, CudaBuf where, CudaBuf topW, CudaBuf h1,
+                          CudaBuf h3, CudaBuf y, CUdeviceptr out) {
+        int experts = w1.length;
+        CudaGptq g1 = expert(w1[0], hidden, intermediate), g2 = expert(w2[0], intermediate, hidden);
+        CUdeviceptr[] tables = expertTables.get(w1);
+        if (tables == null) {
+            CUdeviceptr[] up = new CUdeviceptr[8 * experts], down = new CUdeviceptr[4 * experts];
+            for (int e = 0; e < experts; e++) {
+                CudaGptq a = expert(w1[e], hidden, intermediate), b = expert(w3[e], hidden, intermediate);
+                CudaGptq c = expert(w2[e], intermediate, hidden);
+                if (a.cpb() != g1.cpb() || b.cpb() != g1.cpb() || a.bits() != g1.bits() || b.bits() != g1.bits()
+                        || c.cpb() != g2.cpb() || c.bits() != g2.bits()) {
+                    throw new IllegalArgumentException(a.name() + ": experts of one layer differ in format");
+                }
+                System.arraycopy(new CUdeviceptr[]{a.qweight(), a.scaleZero(), a.perm(), a.chunkGroup()}, 0, up, 4 * e, 4);
+                System.arraycopy(new CUdeviceptr[]{b.qweight(), b.scaleZero(), b.perm(), b.chunkGroup()}, 0, up, 4 * (experts + e), 4);
+                System.arraycopy(new CUdeviceptr[]{c.qweight(), c.scaleZero(), c.perm(), c.chunkGroup()}, 0, down, 4 * e, 4);
+            }
+            tables = new CUdeviceptr[]{uploadAddresses(up, g1.name() + " expert table"), uploadAddresses(down, g2.name() + " expert table")};
+            expertTables.put(w1, tables);
+        }
+        int pairs = T * topK;
+        if (useSplitMode(g1, pairs, 2)) {
+            CudaBuf part = scratch.floats("moe.partUp", 2L * g1.ksplit() * pairs * intermediate);
+            launchSplit(g1, tables[0], experts, 2 * experts, seg.ptr, xp, rows.ptr, T, pairs, true, part.ptr);
+            long n = (long) pairs * intermediate;                             // h1 = silu(x·W1ᵀ) · (x·W3ᵀ)
+            drv.launch("moe_silu_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g1.ksplit(), n, n, h1.ptr);
+        } else {
+            launchSplit(g1, tables[0], experts, 2 * experts, seg.ptr, xp, rows.ptr, T, pairs, false, h1.ptr);
+            // h3 is the second projection's plane: h1 + pairs*intermediate (h1 and h3 are allocated adjacently below)
+            long n = (long) pairs * intermediate;
+            drv.launch("silu_mul", ceil(n, 256), 1, 256, 1, h1.ptr, h1.at(n), n);
+        }
+        if (useSplitMode(g2, pairs, 1)) {
+            CudaBuf part = scratch.floats("moe.partDown", (long) g2.ksplit() * pairs * hidden);
+            launchSplit(g2, tables[1], experts, experts, seg.ptr, h1.ptr, null, T, pairs, true, part.ptr);
+            long plane = (long) pairs * hidden;                                // out[t] = Σ_j w_tj · (h1 · W2ᵀ)[where(t,j)]
+            drv.launch("moe_combine_reduce", ceil(hidden, 256), T, 256, 1, part.ptr, g2.ksplit(), plane, where.ptr,
+                    topW.ptr, topK, hidden, out);
+        } else {
+            launchSplit(g2, tables[1], experts, experts, seg.ptr, h1.ptr, null, T, pairs, false, y.ptr);
+            drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden, out);
+        }
     }
 
     private static CudaGptq expert(Object o, int in, int out) {
