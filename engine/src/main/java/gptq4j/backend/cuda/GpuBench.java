@@ -7,7 +7,6 @@ import gptq4j.model.MixtralWeights;
 import gptq4j.model.Step;
 
 import java.io.PrintStream;
-import java.lang.reflect.Constructor;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -230,16 +229,7 @@ public final class GpuBench {
                     be.syntheticDense(p + "block_sparse_moe.gate", c.experts(), h, -0.05f, 0.05f, seed++),
                     w1, w3, w2);
         }
-        try {
-            // MixtralWeights has no public constructor (its factory reads a checkpoint); the bench builds it from
-            // device-generated handles instead.
-            Constructor<MixtralWeights> k = MixtralWeights.class.getDeclaredConstructor(Object.class, Object.class, Object.class,
-                    MixtralWeights.Layer[].class);
-            k.setAccessible(true);
-            return k.newInstance(embed, lmHead, norm, layers);
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("cannot build MixtralWeights for the synthetic model", e);
-        }
+        return MixtralWeights.of(embed, lmHead, norm, layers);
     }
 
     /** Bytes one decode token reads from device memory at batch 1: attention, top-k experts, router, norms, lm_head. */
