@@ -30,8 +30,8 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
  * Scratch arrays are per thread and reused across calls.
  */
 public final class VectorGptqKernel implements GptqKernel {
-    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Float> F = VectorWidth.FLOAT;
+    static final VectorSpecies<Integer> I = VectorWidth.INT;
     static final int L = F.length();
 
     private final Parallel parallel;
