@@ -177,6 +177,12 @@ public final class PackedGptq {
     /** Bytes of packed weights (what a matrix-vector product streams from memory). */
     public long weightBytes() { return (long) words.length * 4; }
 
+    /**
+     * Bytes one product reads from this layer, whatever T: the packed weights, the scales and scale*zero products
+     * the vector kernel reads per (row, group), and the column permutation.
+     */
+    public long bytesPerProduct() { return weightBytes() + (long) scales.length * 4 + (long) scaledZeros.length * 4 + perm.length * 4L; }
+
     /** Bytes held: weights, scales, zeros and the column permutation. */
     public long bytes() { return weightBytes() + (long) scales.length * 12 + perm.length * 4L; }
 
