@@ -225,6 +225,14 @@ public final class VectorGptqKernel implements GptqKernel {
     private static void rowPair(PackedGptq w, int o0, int o1, float[] dq, float[] xp, int T, float[] res, float[] part) {
         final int K = w.paddedIn, G = w.groups;
         final int[] gSlots = w.groupSlots;
+        if (w.bits == 4 && (w.chunksPerGroup == 1 || w.chunksPerGroup == 2)) {
+            for (int t = 0; t < T; t += 2) {
+                int u = Math.min(t + 1, T - 1);                       // an odd last token pairs with itself
+                if (w.chunksPerGroup == 1) flat8(dq, K, xp, t * K, u * K, G, w.scales, o0 * G, o1 * G, res, t, u);
+                else flat16(dq, K, xp, t * K, u * K, G, w.scales, o0 * G, o1 * G, res, t, u);
+            }
+            return;
+        }
         java.util.Arrays.fill(res, 0, T * 2 * L, 0f);
         int j0 = 0;
         for (int g = 0; g < G; g++) {
@@ -248,6 +256,130 @@ public final class VectorGptqKernel implements GptqKernel {
                 }
             }
             j0 = j1;
+        }
+    }
+
+    /**
+     * Rows o0, o1 (decoded in dq) by tokens t and u over all groups, every group exactly 8 slots (4-bit layouts that
+     * {@code dot4m1} runs): one flat loop with the row results in registers; the operations per (token, row) are
+     * those of {@code dot4m1} (first product of a chain a plain multiply). Results into res[(t*2 + r)*L ..] and,
+     * when u != t, res[(u*2 + r)*L ..].
+     */
+    private static void flat8(float[] dq, int K, float[] xp, int xt, int xu, int G, float[] sc, int g0, int g1,
+                              float[] res, int t, int u) {
+        FloatVector r0t = FloatVector.zero(F), r1t = r0t, r0u = r0t, r1u = r0t;
+        for (int g = 0, d = 0; g < G; g++, d += 8 * L) {
+            FloatVector a0t0, a0t1, a0t2, a0t3, a0u0, a0u1, a0u2, a0u3, a1t0, a1t1, a1t2, a1t3, a1u0, a1u1, a1u2, a1u3;
+            FloatVector q0, q1, xa, xb;
+                q0 = FloatVector.fromArray(F, dq, d + 0 * L); q1 = FloatVector.fromArray(F, dq, K + d + 0 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 0 * L); xb = FloatVector.fromArray(F, xp, xu + d + 0 * L);
+                a0t0 = q0.mul(xa); a0u0 = q0.mul(xb); a1t0 = q1.mul(xa); a1u0 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 1 * L); q1 = FloatVector.fromArray(F, dq, K + d + 1 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 1 * L); xb = FloatVector.fromArray(F, xp, xu + d + 1 * L);
+                a0t1 = q0.mul(xa); a0u1 = q0.mul(xb); a1t1 = q1.mul(xa); a1u1 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 2 * L); q1 = FloatVector.fromArray(F, dq, K + d + 2 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 2 * L); xb = FloatVector.fromArray(F, xp, xu + d + 2 * L);
+                a0t2 = q0.mul(xa); a0u2 = q0.mul(xb); a1t2 = q1.mul(xa); a1u2 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 3 * L); q1 = FloatVector.fromArray(F, dq, K + d + 3 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 3 * L); xb = FloatVector.fromArray(F, xp, xu + d + 3 * L);
+                a0t3 = q0.mul(xa); a0u3 = q0.mul(xb); a1t3 = q1.mul(xa); a1u3 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 4 * L); q1 = FloatVector.fromArray(F, dq, K + d + 4 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 4 * L); xb = FloatVector.fromArray(F, xp, xu + d + 4 * L);
+                a0t0 = q0.fma(xa, a0t0); a0u0 = q0.fma(xb, a0u0); a1t0 = q1.fma(xa, a1t0); a1u0 = q1.fma(xb, a1u0);
+                q0 = FloatVector.fromArray(F, dq, d + 5 * L); q1 = FloatVector.fromArray(F, dq, K + d + 5 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 5 * L); xb = FloatVector.fromArray(F, xp, xu + d + 5 * L);
+                a0t1 = q0.fma(xa, a0t1); a0u1 = q0.fma(xb, a0u1); a1t1 = q1.fma(xa, a1t1); a1u1 = q1.fma(xb, a1u1);
+                q0 = FloatVector.fromArray(F, dq, d + 6 * L); q1 = FloatVector.fromArray(F, dq, K + d + 6 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 6 * L); xb = FloatVector.fromArray(F, xp, xu + d + 6 * L);
+                a0t2 = q0.fma(xa, a0t2); a0u2 = q0.fma(xb, a0u2); a1t2 = q1.fma(xa, a1t2); a1u2 = q1.fma(xb, a1u2);
+                q0 = FloatVector.fromArray(F, dq, d + 7 * L); q1 = FloatVector.fromArray(F, dq, K + d + 7 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 7 * L); xb = FloatVector.fromArray(F, xp, xu + d + 7 * L);
+                a0t3 = q0.fma(xa, a0t3); a0u3 = q0.fma(xb, a0u3); a1t3 = q1.fma(xa, a1t3); a1u3 = q1.fma(xb, a1u3);
+            FloatVector s0 = FloatVector.broadcast(F, sc[g0 + g]), s1 = FloatVector.broadcast(F, sc[g1 + g]);
+            r0t = a0t0.add(a0t1).add(a0t2.add(a0t3)).fma(s0, r0t);
+            r1t = a1t0.add(a1t1).add(a1t2.add(a1t3)).fma(s1, r1t);
+            r0u = a0u0.add(a0u1).add(a0u2.add(a0u3)).fma(s0, r0u);
+            r1u = a1u0.add(a1u1).add(a1u2.add(a1u3)).fma(s1, r1u);
+        }
+        r0t.intoArray(res, (t * 2) * L);
+        r1t.intoArray(res, (t * 2 + 1) * L);
+        if (u != t) {
+            r0u.intoArray(res, (u * 2) * L);
+            r1u.intoArray(res, (u * 2 + 1) * L);
+        }
+    }
+
+    /**
+     * Rows o0, o1 (decoded in dq) by tokens t and u over all groups, every group exactly 16 slots (4-bit layouts that
+     * {@code dot4m2} runs): one flat loop with the row results in registers; the operations per (token, row) are
+     * those of {@code dot4m2} (first product of a chain a plain multiply). Results into res[(t*2 + r)*L ..] and,
+     * when u != t, res[(u*2 + r)*L ..].
+     */
+    private static void flat16(float[] dq, int K, float[] xp, int xt, int xu, int G, float[] sc, int g0, int g1,
+                              float[] res, int t, int u) {
+        FloatVector r0t = FloatVector.zero(F), r1t = r0t, r0u = r0t, r1u = r0t;
+        for (int g = 0, d = 0; g < G; g++, d += 16 * L) {
+            FloatVector a0t0, a0t1, a0t2, a0t3, a0u0, a0u1, a0u2, a0u3, a1t0, a1t1, a1t2, a1t3, a1u0, a1u1, a1u2, a1u3;
+            FloatVector q0, q1, xa, xb;
+                q0 = FloatVector.fromArray(F, dq, d + 0 * L); q1 = FloatVector.fromArray(F, dq, K + d + 0 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 0 * L); xb = FloatVector.fromArray(F, xp, xu + d + 0 * L);
+                a0t0 = q0.mul(xa); a0u0 = q0.mul(xb); a1t0 = q1.mul(xa); a1u0 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 1 * L); q1 = FloatVector.fromArray(F, dq, K + d + 1 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 1 * L); xb = FloatVector.fromArray(F, xp, xu + d + 1 * L);
+                a0t1 = q0.mul(xa); a0u1 = q0.mul(xb); a1t1 = q1.mul(xa); a1u1 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 2 * L); q1 = FloatVector.fromArray(F, dq, K + d + 2 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 2 * L); xb = FloatVector.fromArray(F, xp, xu + d + 2 * L);
+                a0t2 = q0.mul(xa); a0u2 = q0.mul(xb); a1t2 = q1.mul(xa); a1u2 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 3 * L); q1 = FloatVector.fromArray(F, dq, K + d + 3 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 3 * L); xb = FloatVector.fromArray(F, xp, xu + d + 3 * L);
+                a0t3 = q0.mul(xa); a0u3 = q0.mul(xb); a1t3 = q1.mul(xa); a1u3 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 4 * L); q1 = FloatVector.fromArray(F, dq, K + d + 4 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 4 * L); xb = FloatVector.fromArray(F, xp, xu + d + 4 * L);
+                a0t0 = q0.fma(xa, a0t0); a0u0 = q0.fma(xb, a0u0); a1t0 = q1.fma(xa, a1t0); a1u0 = q1.fma(xb, a1u0);
+                q0 = FloatVector.fromArray(F, dq, d + 5 * L); q1 = FloatVector.fromArray(F, dq, K + d + 5 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 5 * L); xb = FloatVector.fromArray(F, xp, xu + d + 5 * L);
+                a0t1 = q0.fma(xa, a0t1); a0u1 = q0.fma(xb, a0u1); a1t1 = q1.fma(xa, a1t1); a1u1 = q1.fma(xb, a1u1);
+                q0 = FloatVector.fromArray(F, dq, d + 6 * L); q1 = FloatVector.fromArray(F, dq, K + d + 6 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 6 * L); xb = FloatVector.fromArray(F, xp, xu + d + 6 * L);
+                a0t2 = q0.fma(xa, a0t2); a0u2 = q0.fma(xb, a0u2); a1t2 = q1.fma(xa, a1t2); a1u2 = q1.fma(xb, a1u2);
+                q0 = FloatVector.fromArray(F, dq, d + 7 * L); q1 = FloatVector.fromArray(F, dq, K + d + 7 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 7 * L); xb = FloatVector.fromArray(F, xp, xu + d + 7 * L);
+                a0t3 = q0.fma(xa, a0t3); a0u3 = q0.fma(xb, a0u3); a1t3 = q1.fma(xa, a1t3); a1u3 = q1.fma(xb, a1u3);
+                q0 = FloatVector.fromArray(F, dq, d + 8 * L); q1 = FloatVector.fromArray(F, dq, K + d + 8 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 8 * L); xb = FloatVector.fromArray(F, xp, xu + d + 8 * L);
+                a0t0 = q0.fma(xa, a0t0); a0u0 = q0.fma(xb, a0u0); a1t0 = q1.fma(xa, a1t0); a1u0 = q1.fma(xb, a1u0);
+                q0 = FloatVector.fromArray(F, dq, d + 9 * L); q1 = FloatVector.fromArray(F, dq, K + d + 9 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 9 * L); xb = FloatVector.fromArray(F, xp, xu + d + 9 * L);
+                a0t1 = q0.fma(xa, a0t1); a0u1 = q0.fma(xb, a0u1); a1t1 = q1.fma(xa, a1t1); a1u1 = q1.fma(xb, a1u1);
+                q0 = FloatVector.fromArray(F, dq, d + 10 * L); q1 = FloatVector.fromArray(F, dq, K + d + 10 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 10 * L); xb = FloatVector.fromArray(F, xp, xu + d + 10 * L);
+                a0t2 = q0.fma(xa, a0t2); a0u2 = q0.fma(xb, a0u2); a1t2 = q1.fma(xa, a1t2); a1u2 = q1.fma(xb, a1u2);
+                q0 = FloatVector.fromArray(F, dq, d + 11 * L); q1 = FloatVector.fromArray(F, dq, K + d + 11 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 11 * L); xb = FloatVector.fromArray(F, xp, xu + d + 11 * L);
+                a0t3 = q0.fma(xa, a0t3); a0u3 = q0.fma(xb, a0u3); a1t3 = q1.fma(xa, a1t3); a1u3 = q1.fma(xb, a1u3);
+                q0 = FloatVector.fromArray(F, dq, d + 12 * L); q1 = FloatVector.fromArray(F, dq, K + d + 12 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 12 * L); xb = FloatVector.fromArray(F, xp, xu + d + 12 * L);
+                a0t0 = q0.fma(xa, a0t0); a0u0 = q0.fma(xb, a0u0); a1t0 = q1.fma(xa, a1t0); a1u0 = q1.fma(xb, a1u0);
+                q0 = FloatVector.fromArray(F, dq, d + 13 * L); q1 = FloatVector.fromArray(F, dq, K + d + 13 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 13 * L); xb = FloatVector.fromArray(F, xp, xu + d + 13 * L);
+                a0t1 = q0.fma(xa, a0t1); a0u1 = q0.fma(xb, a0u1); a1t1 = q1.fma(xa, a1t1); a1u1 = q1.fma(xb, a1u1);
+                q0 = FloatVector.fromArray(F, dq, d + 14 * L); q1 = FloatVector.fromArray(F, dq, K + d + 14 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 14 * L); xb = FloatVector.fromArray(F, xp, xu + d + 14 * L);
+                a0t2 = q0.fma(xa, a0t2); a0u2 = q0.fma(xb, a0u2); a1t2 = q1.fma(xa, a1t2); a1u2 = q1.fma(xb, a1u2);
+                q0 = FloatVector.fromArray(F, dq, d + 15 * L); q1 = FloatVector.fromArray(F, dq, K + d + 15 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 15 * L); xb = FloatVector.fromArray(F, xp, xu + d + 15 * L);
+                a0t3 = q0.fma(xa, a0t3); a0u3 = q0.fma(xb, a0u3); a1t3 = q1.fma(xa, a1t3); a1u3 = q1.fma(xb, a1u3);
+            FloatVector s0 = FloatVector.broadcast(F, sc[g0 + g]), s1 = FloatVector.broadcast(F, sc[g1 + g]);
+            r0t = a0t0.add(a0t1).add(a0t2.add(a0t3)).fma(s0, r0t);
+            r1t = a1t0.add(a1t1).add(a1t2.add(a1t3)).fma(s1, r1t);
+            r0u = a0u0.add(a0u1).add(a0u2.add(a0u3)).fma(s0, r0u);
+            r1u = a1u0.add(a1u1).add(a1u2.add(a1u3)).fma(s1, r1u);
+        }
+        r0t.intoArray(res, (t * 2) * L);
+        r1t.intoArray(res, (t * 2 + 1) * L);
+        if (u != t) {
+            r0u.intoArray(res, (u * 2) * L);
+            r1u.intoArray(res, (u * 2 + 1) * L);
         }
     }
 
