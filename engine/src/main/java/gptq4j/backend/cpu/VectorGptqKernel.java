@@ -82,7 +82,7 @@ public final class VectorGptqKernel implements GptqKernel {
             parallel.parallelFor(N, grain, (from, to) -> {
                 float[] tmp = SCRATCH.get().res(L);
                 for (int o = from; o < to; o++) {
-                    out[outOff + o] = dot(w, o, xp, tmp) - zeroCorrection(w.scaledZeros, o * G, xs, 0, G);
+                    out[outOff + o] = dot(w, o, xp, tmp) - zeroCorrection(w.scaledZeros, o * G, xs, 0, G, tmp);
                 }
             });
         } else {
@@ -97,8 +97,8 @@ public final class VectorGptqKernel implements GptqKernel {
                     decode(w, o1 * w.rowWords, dq, K);
                     rowPair(w, o0, o1, dq, xp, T, res, ws.part);
                     for (int t = 0; t < T; t++) {
-                        out[outOff + t * N + o0] = sumLanes(res, (t * 2) * L) - zeroCorrection(w.scaledZeros, o0 * G, xs, t * G, G);
-                        out[outOff + t * N + o1] = sumLanes(res, (t * 2 + 1) * L) - zeroCorrection(w.scaledZeros, o1 * G, xs, t * G, G);
+                        out[outOff + t * N + o0] = sumLanes(res, (t * 2) * L) - zeroCorrection(w.scaledZeros, o0 * G, xs, t * G, G, ws.lanes);
+                        out[outOff + t * N + o1] = sumLanes(res, (t * 2 + 1) * L) - zeroCorrection(w.scaledZeros, o1 * G, xs, t * G, G, ws.lanes);
                     }
                 }
             });
@@ -116,13 +116,12 @@ public final class VectorGptqKernel implements GptqKernel {
      * sum_g sz[szOff+g] * xs[xsOff+g]: lane-wise FMA over whole vectors of groups, lanes added left to right,
      * then the remaining groups left to right.
      */
-    static float zeroCorrection(float[] sz, int szOff, float[] xs, int xsOff, int G) {
+    static float zeroCorrection(float[] sz, int szOff, float[] xs, int xsOff, int G, float[] tmp) {
         int g = 0;
         float c = 0f;
         if (G >= L) {
             FloatVector a = FloatVector.zero(F);
             for (; g + L <= G; g += L) a = FloatVector.fromArray(F, sz, szOff + g).fma(FloatVector.fromArray(F, xs, xsOff + g), a);
-            float[] tmp = SCRATCH.get().lanes;
             a.intoArray(tmp, 0);
             for (int l = 0; l < L; l++) c += tmp[l];
         }
