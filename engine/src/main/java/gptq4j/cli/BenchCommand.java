@@ -78,6 +78,11 @@ final class BenchCommand {
         // the device first: a missing GPU fails before minutes of synthesis
         BackendProvider.Choice choice = BackendProvider.create(device, threads);
         Backend be = choice.backend();
+        if (be.name().startsWith("cuda")) {
+            // the GPU bench generates its synthetic weights on the device instead of on disk
+            be.close();
+            return gptq4j.backend.cuda.GpuBench.run(argv, out);
+        }
         Path tmp = null;
         try {
             Path dir;

@@ -36,7 +36,7 @@ public final class GpuBench {
         System.exit(run(argv, System.out));
     }
 
-    static int run(String[] argv, PrintStream out) {
+    public static int run(String[] argv, PrintStream out) {
         Map<String, String> a = new LinkedHashMap<>();
         for (int i = 0; i < argv.length; i++) {
             String k = argv[i];
