@@ -19,8 +19,11 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -226,6 +229,87 @@ class BadInputCorpusTest {
             assertEquals(want.completionTokens(), (int) r.<Integer>getAs("completion_tokens"), what);
             assertEquals(want.error(), r.getAs("error"), what);
         }
+    }
+
+    /** JSON string literal; unpaired surrogates as \\u escapes (which JSON allows), so the record is valid JSON. */
+    static String jsonString(String s) {
+        StringBuilder sb = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            if (c == '"' || c == '\\') sb.append('\\').append(c);
+            else if (c < 0x20 || Character.isSurrogate(c) || c == 0x7f) sb.append(String.format("\\u%04x", (int) c));
+            else sb.append(c);
+        }
+        return sb.append('"').toString();
+    }
+
+    @Test
+    @Timeout(value = 150, unit = TimeUnit.SECONDS)
+    void dataSourceReadsTheCorpusWithBadlyTypedOptionsAndKeepsEveryRecord(@TempDir Path dir) throws Exception {
+        // 2,000 corpus records plus the two huge English ones; options as JSON numbers, with some of the wrong type
+        List<Input> inputs = new ArrayList<>(corpus.subList(0, 2_000));
+        for (int i : HUGE_ENGLISH) inputs.add(corpus.get(i));
+        StringBuilder file = new StringBuilder();
+        List<String> badOption = new ArrayList<>();
+        for (int line = 0; line < inputs.size(); line++) {
+            Input in = inputs.get(line);
+            StringBuilder rec = new StringBuilder("{\"prompt\": ").append(in.prompt() == null ? "null" : jsonString(in.prompt()));
+            String bad = null;
+            if (in.kind() == Kind.NORMAL && in.id() % 20 == 11) {
+                rec.append(", \"max_new_tokens\": \"ten\"");
+                bad = "max_new_tokens";
+            } else if (in.kind() == Kind.NORMAL && in.id() % 20 == 12) {
+                rec.append(", \"max_new_tokens\": ").append(in.maxNew()).append(", \"seed\": 1e30");
+                bad = "seed";
+            } else if (in.kind() == Kind.NORMAL && in.id() % 20 == 13) {
+                rec.append(", \"max_new_tokens\": 99999999999");
+                bad = "max_new_tokens";
+            } else {
+                rec.append(", \"max_new_tokens\": ").append(in.maxNew());
+            }
+            if (bad == null || !bad.equals("seed")) rec.append(", \"seed\": ").append(in.seed());
+            rec.append(", \"temperature\": ").append(Double.isNaN(in.temperature()) ? "\"NaN\"" : Double.toString(in.temperature()));
+            rec.append(", \"top_p\": ").append(in.topP()).append(", \"unknown_field\": [1, {\"x\": null}]}\n");
+            file.append(rec);
+            badOption.add(bad);
+        }
+        Path jsonl = dir.resolve("corpus.jsonl");
+        Files.writeString(jsonl, file.toString(), StandardCharsets.UTF_8);
+
+        long t0 = System.nanoTime();
+        List<Row> got = spark.read().format("gptq4j").option("numPartitions", "3").option("kvCacheBytes", Long.toString(KV_BYTES))
+                .load(jsonl.toString()).collectAsList();
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertEquals(inputs.size(), got.size(), "records out");
+        int errors = 0;
+        for (int line = 0; line < inputs.size(); line++) {
+            Input in = inputs.get(line);
+            Row r = got.get(line);
+            String what = "record " + line + " (id " + in.id() + ", " + in.kind() + (badOption.get(line) == null ? "" : ", bad " + badOption.get(line)) + ")";
+            assertEquals((long) line, r.<Long>getAs("id"), what + " out of order");
+            assertEquals(asSparkSees(in.prompt()), r.getAs("prompt"), what);
+            String reason = r.getAs("finish_reason");
+            if (in.kind() == Kind.NULL) {
+                assertNull(reason, what + ": a null prompt has a null result");
+                continue;
+            }
+            String word = badOption.get(line) != null ? badOption.get(line) : switch (in.kind()) {
+                case NEG_MAX_NEW -> "max_new_tokens";
+                case TEMP_NAN -> "temperature";
+                case TOP_P_2 -> "top_p";
+                case HUGE_DIGITS -> "context window";
+                case HUGE_ENGLISH -> "KV-cache";
+                default -> null;
+            };
+            if (word != null) {
+                assertEquals("error", reason, what + ": " + r.getAs("error"));
+                assertTrue(String.valueOf(r.<String>getAs("error")).contains(word), what + ": " + r.getAs("error"));
+                errors++;
+            } else {
+                assertTrue(Set.of("stop", "length").contains(reason), what + ": " + reason + " / " + r.getAs("error"));
+            }
+        }
+        Reliability.figure("bad-input-datasource", String.format("records in %d, records out %d, error rows %d, %.1f s",
+                inputs.size(), got.size(), errors, seconds));
     }
 
     private static int count(String s, String sub) {
