@@ -15,11 +15,12 @@ final class InspectCommand {
         Args a = new Args(argv, 1, Set.of("model"), Set.of("verbose"));
         try (Checkpoint ck = Checkpoint.open(Path.of(a.require("model")))) {
             MixtralConfig c = ck.config();
+            // touching every tensor validates names, dtypes and shapes against the config; done first so a bad
+            // checkpoint prints only its one error line, no half report
+            gptq4j.model.MixtralWeights.load(ck, l -> l, m -> m);
             out.println("model:  " + ck.dir());
             out.println("config: " + c);
             out.println("quant:  " + ck.quant());
-            // touching every tensor validates names, dtypes and shapes against the config
-            gptq4j.model.MixtralWeights.load(ck, l -> l, m -> m);
             out.println("tensors: all present with the expected shapes");
         }
         return 0;

@@ -22,7 +22,8 @@ public final class Main {
                          [--stop STRING]... [--logprobs K] [--batch-size N] [--max-tokens-per-step N]
                          [--kv-cache-mb N] [--threads N] [--prompt-policy error|truncate_left] [--parse-special-tokens]
                          [--progress] [--verbose]
-              bench      --model DIR | --shape NAME  [--device cpu|cuda] [--batch N] [--prompt-tokens P] [--new-tokens T]
+              bench      --model DIR | --shape NAME  [--device cpu|cpu-scalar|cuda] [--batch N[,N...]] [--prompt-tokens P]
+                         [--new-tokens T] [--threads N] [--bits B --group-size G] [--bandwidth-seconds S]
               inspect    --model DIR
               synthesize --out DIR [--shape NAME] [--hidden H ...] --bits B --group-size G [--act-order] [--asym] [--single-file] [--tokenizer DIR]
             """;
@@ -43,6 +44,7 @@ public final class Main {
             return switch (argv[0]) {
                 case "generate" -> GenerateCommand.run(argv, out, err);
                 case "inspect" -> InspectCommand.run(argv, out);
+                case "bench" -> BenchCommand.run(argv, out);
                 case "synthesize" -> SynthesizeCommand.run(argv, out);
                 default -> throw new Args.UsageException("unknown command '" + argv[0] + "'");
             };

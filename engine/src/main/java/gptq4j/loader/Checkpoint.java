@@ -8,6 +8,7 @@ import gptq4j.quant.gptq.GptqLinear;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -55,10 +56,12 @@ public final class Checkpoint implements AutoCloseable {
             if (wm == null || !wm.isObject()) throw CheckpointException.of(index, "missing weight_map");
             for (Iterator<Map.Entry<String, JsonNode>> it = wm.fields(); it.hasNext(); ) {
                 Map.Entry<String, JsonNode> e = it.next();
+                if (!e.getValue().isTextual()) {
+                    throw CheckpointException.of(index, "weight_map entry " + e.getKey() + " is " + e.getValue() + ", expected a shard file name");
+                }
                 String f = e.getValue().asText();
-                if (f.contains("/") || f.contains("\\")) throw CheckpointException.of(index, "weight_map entry " + e.getKey() + " names a path outside the directory: " + f);
+                Path p = shardPath(index, e.getKey(), f);
                 weightMap.put(e.getKey(), f);
-                Path p = dir.resolve(f);
                 if (!paths.contains(p)) paths.add(p);
             }
             for (Path p : paths) {
@@ -87,9 +90,50 @@ public final class Checkpoint implements AutoCloseable {
         }
         for (Map.Entry<String, String> e : weightMap.entrySet()) {
             TensorInfo t = tensors.get(e.getKey());
-            if (t == null) {
-                throw CheckpointException.of(dir.resolve(e.getValue()), "tensor " + e.getKey() + " listed in model.safetensors.index.json is not in the file");
+            Path listed = dir.resolve(e.getValue());
+            if (t == null || !t.file().equals(listed)) {
+                throw CheckpointException.of(listed, "tensor " + e.getKey() + " listed in model.safetensors.index.json is not in the file"
+                        + (t == null ? "" : " (it is in " + t.file().getFileName() + ")"));
             }
+        }
+        checkLayerAndExpertCounts();
+    }
+
+    /** A weight_map value: a plain file name inside the model directory, nothing else. */
+    private Path shardPath(Path index, String tensor, String f) {
+        if (f.isEmpty() || f.equals(".") || f.equals("..") || f.contains("/") || f.contains("\\") || f.indexOf('\0') >= 0) {
+            throw CheckpointException.of(index, "weight_map entry " + tensor + " names a path outside the directory: \""
+                    + f.replace("\0", "\\0") + "\" (expected a shard file name in " + dir + ")");
+        }
+        try {
+            return dir.resolve(f);
+        } catch (InvalidPathException e) {
+            throw CheckpointException.of(index, "weight_map entry " + tensor + " is not a valid file name: " + e.getMessage());
+        }
+    }
+
+    /**
+     * config.json's layer and expert counts agree with the tensors present, checked before anything is sized
+     * by them (a corrupt count of 2^31-1 layers must not allocate 2^31-1 of anything).
+     */
+    private void checkLayerAndExpertCounts() {
+        Path cfg = dir.resolve("config.json");
+        int layers = config.layers(), experts = config.experts();
+        String lastLayer = TensorNames.attnNorm(layers - 1);
+        if (!has(lastLayer)) {
+            throw CheckpointException.of(cfg, "num_hidden_layers = " + layers + " but the checkpoint has no tensor " + lastLayer);
+        }
+        if (has(TensorNames.attnNorm(layers))) {
+            throw CheckpointException.of(cfg, "num_hidden_layers = " + layers + " but the checkpoint has tensors of layer " + layers
+                    + " (" + TensorNames.attnNorm(layers) + ")");
+        }
+        String lastExpert = TensorNames.expert(0, experts - 1, 1) + TensorNames.QWEIGHT;
+        if (!has(lastExpert)) {
+            throw CheckpointException.of(cfg, "num_local_experts = " + experts + " but the checkpoint has no tensor " + lastExpert);
+        }
+        String extraExpert = TensorNames.expert(0, experts, 1) + TensorNames.QWEIGHT;
+        if (has(extraExpert)) {
+            throw CheckpointException.of(cfg, "num_local_experts = " + experts + " but the checkpoint has " + extraExpert);
         }
     }
 
@@ -130,7 +174,7 @@ public final class Checkpoint implements AutoCloseable {
     public GptqLinear gptq(String prefix, int in, int out) {
         int bits = quant.bits();
         int gs = quant.groupSize() == -1 ? in : quant.groupSize();
-        int groups = (in + gs - 1) / gs;
+        int groups = (int) (((long) in + gs - 1) / gs);
         if (has(prefix + TensorNames.BIAS)) {
             TensorInfo b = info(prefix + TensorNames.BIAS);
             throw CheckpointException.of(b.file(), "tensor " + b.name() + ": biases on quantised linears are not supported by Mixtral");

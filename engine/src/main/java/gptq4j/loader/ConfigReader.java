@@ -16,6 +16,9 @@ import java.nio.file.Path;
 public final class ConfigReader {
     private ConfigReader() { }
 
+    /** Largest context window accepted (max_position_embeddings); per-sequence tables are sized by it. */
+    public static final int MAX_POSITIONS = 1 << 20;
+
     public static JsonNode readJson(Path file) {
         if (!Files.isRegularFile(file)) throw CheckpointException.of(file, "file not found");
         try {
@@ -23,7 +26,7 @@ public final class ConfigReader {
             if (n == null || !n.isObject()) throw CheckpointException.of(file, "not a JSON object");
             return n;
         } catch (IOException e) {
-            throw CheckpointException.of(file, "invalid JSON: " + e.getMessage().split("\n")[0]);
+            throw CheckpointException.of(file, "invalid JSON: " + CheckpointException.jsonProblem(e));
         }
     }
 
@@ -34,7 +37,7 @@ public final class ConfigReader {
         String type = c.path("model_type").asText("");
         boolean archOk = false;
         for (JsonNode a : c.path("architectures")) archOk |= a.asText().equals("MixtralForCausalLM");
-        if (!type.equals("mixtral") && !archOk) {
+        if (c.has("model_type") ? !type.equals("mixtral") : !archOk) {
             throw CheckpointException.of(file, "model_type '" + type + "' is not Mixtral (expected model_type \"mixtral\" / MixtralForCausalLM)");
         }
         String act = c.path("hidden_act").asText("silu");
@@ -43,6 +46,13 @@ public final class ConfigReader {
         int heads = intKey(c, file, "num_attention_heads", -1);
         int headDim = c.hasNonNull("head_dim") ? intKey(c, file, "head_dim", -1) : (heads > 0 ? hidden / heads : -1);
         int sliding = c.hasNonNull("sliding_window") ? intKey(c, file, "sliding_window", 0) : 0;
+        int maxPositions = intKey(c, file, "max_position_embeddings", 32768);
+        if (maxPositions <= 0 || maxPositions > MAX_POSITIONS) {
+            throw CheckpointException.of(file, "max_position_embeddings = " + maxPositions + " out of range [1, " + MAX_POSITIONS + "]");
+        }
+        if (heads > 0 && headDim > 0 && (long) heads * headDim > Integer.MAX_VALUE) {
+            throw CheckpointException.of(file, "num_attention_heads × head_dim = " + heads + " × " + headDim + " overflows");
+        }
         JsonNode eos = c.path("eos_token_id");
         int eosId = eos.isArray() ? (eos.size() > 0 ? eos.get(0).asInt() : -1) : eos.asInt(2);
         try {
@@ -56,7 +66,7 @@ public final class ConfigReader {
                     intKey(c, file, "num_experts_per_tok", 2),
                     doubleKey(c, file, "rope_theta", 1e6),
                     doubleKey(c, file, "rms_norm_eps", 1e-5),
-                    intKey(c, file, "max_position_embeddings", 32768),
+                    maxPositions,
                     Math.max(0, sliding),
                     c.path("bos_token_id").asInt(1), eosId,
                     c.path("tie_word_embeddings").asBoolean(false));

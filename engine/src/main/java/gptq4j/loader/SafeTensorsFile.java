@@ -1,5 +1,7 @@
 package gptq4j.loader;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -25,6 +27,11 @@ import java.util.Map;
 public final class SafeTensorsFile implements AutoCloseable {
     /** Headers larger than this are rejected (the format's own limit is 100 MB). */
     static final long MAX_HEADER_BYTES = 100L << 20;
+
+    /** Strict: a repeated tensor name or anything but whitespace after the header object is corruption. */
+    private static final ObjectMapper HEADER_JSON = new ObjectMapper()
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
     private final Path path;
     private final FileChannel channel;
@@ -64,9 +71,9 @@ public final class SafeTensorsFile implements AutoCloseable {
             String json = new String(hb.array(), StandardCharsets.UTF_8);
             JsonNode root;
             try {
-                root = new ObjectMapper().readTree(json);
+                root = HEADER_JSON.readTree(json);
             } catch (IOException e) {
-                throw CheckpointException.of(path, "safetensors header is not valid JSON: " + e.getMessage());
+                throw CheckpointException.of(path, "safetensors header is not valid JSON: " + CheckpointException.jsonProblem(e));
             }
             if (root == null || !root.isObject()) throw CheckpointException.of(path, "safetensors header is not a JSON object");
             long dataStart = 8 + headerLen;
@@ -76,6 +83,7 @@ public final class SafeTensorsFile implements AutoCloseable {
                 if (e.getKey().equals("__metadata__")) continue;
                 tensors.put(e.getKey(), parseEntry(e.getKey(), e.getValue(), dataStart, dataLen));
             }
+            checkNoOverlaps();
         } catch (IOException e) {
             throw CheckpointException.of(path, "read failed: " + e.getMessage());
         }
@@ -103,7 +111,8 @@ public final class SafeTensorsFile implements AutoCloseable {
                 throw CheckpointException.of(path, where + "shape " + sh + " overflows");
             }
         }
-        if (off == null || !off.isArray() || off.size() != 2 || !off.get(0).isIntegralNumber() || !off.get(1).isIntegralNumber()) {
+        if (off == null || !off.isArray() || off.size() != 2 || !off.get(0).isIntegralNumber() || !off.get(1).isIntegralNumber()
+                || !off.get(0).canConvertToLong() || !off.get(1).canConvertToLong()) {
             throw CheckpointException.of(path, where + "missing or malformed data_offsets");
         }
         long b = off.get(0).asLong(), e = off.get(1).asLong();
@@ -111,12 +120,30 @@ public final class SafeTensorsFile implements AutoCloseable {
             throw CheckpointException.of(path, where + "data_offsets [" + b + ", " + e + "] lie outside the data area of "
                     + dataLen + " bytes (file truncated or header corrupt)");
         }
-        long expect = elements * esize;
+        long expect;
+        try {
+            expect = Math.multiplyExact(elements, esize);
+        } catch (ArithmeticException ex) {
+            throw CheckpointException.of(path, where + "shape " + sh + " × " + esize + " bytes overflows");
+        }
         if (e - b != expect) {
             throw CheckpointException.of(path, where + "data_offsets span " + (e - b) + " bytes but dtype " + dt.asText()
                     + " × shape " + sh + " needs " + expect);
         }
         return new TensorInfo(name, dt.asText(), shape, path, dataStart + b, e - b);
+    }
+
+    /** Tensors may not share bytes (the format requires disjoint ranges). */
+    private void checkNoOverlaps() {
+        TensorInfo[] byBegin = tensors.values().stream().filter(t -> t.length() > 0)
+                .sorted(java.util.Comparator.comparingLong(TensorInfo::begin)).toArray(TensorInfo[]::new);
+        for (int i = 1; i < byBegin.length; i++) {
+            TensorInfo prev = byBegin[i - 1], t = byBegin[i];
+            if (t.begin() < prev.begin() + prev.length()) {
+                throw CheckpointException.of(path, "tensor " + t.name() + ": data_offsets overlap those of tensor " + prev.name()
+                        + " (header corrupt)");
+            }
+        }
     }
 
     private void readFully(ByteBuffer dst, long pos) throws IOException {

@@ -38,28 +38,51 @@ public final class MixtralModel implements AutoCloseable {
         final Buf tokenSeq;     // int [T]
         final Buf blockTables;  // int [S][maxBlocks]
         final Buf logitRows;    // int [R]
+        private final java.util.List<Buf> all = new java.util.ArrayList<>();
+
+        private Buf f(Backend be, long n) {
+            Buf b = be.allocFloats(n);
+            all.add(b);
+            return b;
+        }
+
+        private Buf i(Backend be, long n) {
+            Buf b = be.allocInts(n);
+            all.add(b);
+            return b;
+        }
+
+        void free(Backend be) {
+            for (Buf b : all) be.free(b);
+            all.clear();
+        }
 
         State(Backend be, MixtralConfig c, int maxTokens, int maxSeqs, int maxBlocks) {
             this.maxTokens = maxTokens;
             this.maxSeqs = maxSeqs;
             this.maxBlocks = maxBlocks;
-            long t = maxTokens;
-            x = be.allocFloats(t * c.hidden());
-            xb = be.allocFloats(t * c.hidden());
-            xb2 = be.allocFloats(t * c.hidden());
-            q = be.allocFloats(t * c.qDim());
-            k = be.allocFloats(t * c.kvDim());
-            v = be.allocFloats(t * c.kvDim());
-            att = be.allocFloats(t * c.qDim());
-            router = be.allocFloats(t * c.experts());
-            rows = be.allocFloats(t * c.hidden());
-            logits = be.allocFloats(t * c.vocabSize());
-            tokens = be.allocInts(t);
-            positions = be.allocInts(t);
-            slots = be.allocInts(t);
-            tokenSeq = be.allocInts(t);
-            blockTables = be.allocInts((long) maxSeqs * maxBlocks);
-            logitRows = be.allocInts(t);
+            try {
+                long t = maxTokens;
+                x = f(be, t * c.hidden());
+                xb = f(be, t * c.hidden());
+                xb2 = f(be, t * c.hidden());
+                q = f(be, t * c.qDim());
+                k = f(be, t * c.kvDim());
+                v = f(be, t * c.kvDim());
+                att = f(be, t * c.qDim());
+                router = f(be, t * c.experts());
+                rows = f(be, t * c.hidden());
+                logits = f(be, t * c.vocabSize());
+                tokens = i(be, t);
+                positions = i(be, t);
+                slots = i(be, t);
+                tokenSeq = i(be, t);
+                blockTables = i(be, (long) maxSeqs * maxBlocks);
+                logitRows = i(be, t);
+            } catch (RuntimeException | Error e) {
+                free(be);
+                throw e;
+            }
         }
     }
 
@@ -75,7 +98,12 @@ public final class MixtralModel implements AutoCloseable {
         this.be = be;
         int maxBlocks = (cfg.maxPositions() + blockSize - 1) / blockSize;
         this.s = new State(be, cfg, maxTokens, maxSeqs, maxBlocks);
-        this.cache = be.allocKvCache(cfg.layers(), kvBlocks, blockSize, cfg.kvHeads(), cfg.headDim());
+        try {
+            this.cache = be.allocKvCache(cfg.layers(), kvBlocks, blockSize, cfg.kvHeads(), cfg.headDim());
+        } catch (RuntimeException | Error e) {
+            s.free(be);
+            throw e;
+        }
     }
 
     public MixtralConfig config() { return cfg; }
@@ -160,5 +188,6 @@ public final class MixtralModel implements AutoCloseable {
     @Override
     public void close() {
         cache.close();
+        s.free(be);
     }
 }

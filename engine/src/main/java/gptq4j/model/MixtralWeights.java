@@ -46,6 +46,11 @@ public final class MixtralWeights {
         this.layers = layers;
     }
 
+    /** Weights from handles already prepared on a backend (e.g. synthetic weights generated on a device). */
+    public static MixtralWeights of(Object embed, Object lmHead, Object finalNorm, Layer[] layers) {
+        return new MixtralWeights(embed, lmHead, finalNorm, layers.clone());
+    }
+
     /** Maps every tensor from the checkpoint (checked against the config) and prepares it on the backend. */
     public static MixtralWeights load(Checkpoint ck, Backend be) {
         return load(ck, be::prepareLinear, be::prepareDense);

@@ -46,6 +46,11 @@ public final class Engine implements AutoCloseable {
         try {
             this.cfg = ck.config();
             this.tokenizer = Tokenizer.load(o.modelDir());
+            if (tokenizer.vocabSize() > cfg.vocabSize()) {
+                throw gptq4j.loader.CheckpointException.of(o.modelDir().resolve("tokenizer.json"), "has token ids up to "
+                        + (tokenizer.vocabSize() - 1) + " but config.json's vocab_size is " + cfg.vocabSize()
+                        + ": the tokenizer does not belong to this model");
+            }
             BackendProvider.Choice choice = BackendProvider.create(o.device(), o.threads());
             be = choice.backend();
             this.refusedBackends = choice.refused();
@@ -57,11 +62,27 @@ public final class Engine implements AutoCloseable {
             long maxUseful = (long) o.maxBatchSize() * ((cfg.maxPositions() + bs - 1) / bs);
             long maxHeap = (Integer.MAX_VALUE - 8L) / ((long) bs * cfg.kvDim());
             int nBlocks = (int) Math.max(1, Math.min(Math.min(bytes / (perToken * bs), maxUseful), maxHeap));
-            m = new MixtralModel(cfg, w, be, o.maxTokensPerStep(), o.maxBatchSize(), nBlocks, bs);
+            int maxTokens = o.maxTokensPerStep(), maxBatch = o.maxBatchSize();
+            int minBlocks = (int) Math.min(nBlocks, (cfg.maxPositions() + bs - 1) / bs);
+            while (true) {
+                try {
+                    m = new MixtralModel(cfg, w, be, maxTokens, maxBatch, nBlocks, bs);
+                    break;
+                } catch (RuntimeException e) {
+                    if (!(e instanceof gptq4j.backend.OutOfDeviceMemory) || (maxTokens <= 16 && maxBatch <= 1 && nBlocks <= minBlocks)) {
+                        throw e;
+                    }
+                    maxTokens = Math.max(16, maxTokens / 2);
+                    maxBatch = Math.max(1, maxBatch / 2);
+                    nBlocks = Math.max(minBlocks, nBlocks / 2);
+                    LOG.warning("out of device memory (" + e.getMessage() + "); retrying with batch " + maxBatch
+                            + ", " + maxTokens + " tokens per step, " + nBlocks + " KV blocks");
+                }
+            }
             this.backend = be;
             this.model = m;
             this.blocks = new BlockManager(nBlocks, bs, o.prefixCaching());
-            this.scheduler = new Scheduler(m, tokenizer, blocks, o.maxBatchSize(), o.maxTokensPerStep());
+            this.scheduler = new Scheduler(m, tokenizer, blocks, maxBatch, maxTokens);
             this.loop = new Thread(scheduler, "gptq4j-scheduler");
             loop.setDaemon(true);
             loop.start();

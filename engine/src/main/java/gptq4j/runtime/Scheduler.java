@@ -91,12 +91,29 @@ final class Scheduler implements Runnable {
                         + blocks.numBlocks() + "; raise the KV-cache memory (--kv-cache-mb / spark.gptq4j.kvCacheBytes)");
                 continue;
             }
-            if (!blocks.canAllocate(tokens)) return;
+            if (waitsForSharedPrefix(s) || !blocks.canAllocate(tokens)) return;
             waiting.pollFirst();
             s.computed = blocks.allocate(s.id, tokens);
             stats.cachedPromptTokens.addAndGet(s.computed);
             running.add(s);
         }
+    }
+
+    /**
+     * True when a running sequence with the same first KV block is still prefilling: admitting s now would
+     * compute the common prefix twice, while waiting lets s share it (a system prompt common to millions of
+     * rows is computed once). Admission stays first-in first-out.
+     */
+    private boolean waitsForSharedPrefix(Sequence s) {
+        int bs = blocks.blockSize();
+        if (!blocks.prefixCaching() || s.prompt.length <= bs) return false;
+        for (Sequence r : running) {
+            if (r.computed < r.prompt.length && r.prompt.length > bs
+                    && java.util.Arrays.equals(r.prompt, 0, bs, s.prompt, 0, bs)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private record Part(Sequence seq, int from, int n, boolean wantLogits) { }
@@ -148,7 +165,8 @@ final class Scheduler implements Runnable {
             model.forward(new Step(T, tokens, positions, slots, tokenSeq, S, tables, mb, R, rows), logits, null);
         } catch (RuntimeException | Error e) {
             LOG.log(Level.SEVERE, "forward step failed; failing its " + S + " sequences", e);
-            for (Part p : parts) finish(p.seq, FinishReason.ERROR, "engine failure: " + e);
+            String why = e.getMessage() != null ? e.getMessage() : e.toString();
+            for (Part p : parts) finish(p.seq, FinishReason.ERROR, "engine failure: " + why);
             return;
         }
         stats.addStep(T, System.nanoTime() - t0);

@@ -22,6 +22,8 @@ import java.util.regex.PatternSyntaxException;
  */
 final class TokenizerLoader {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** Token ids must be below this (tables are indexed by id; real vocabularies stay far below it). */
+    static final int MAX_TOKEN_ID = 1 << 24;
 
     private final Path file;
 
@@ -50,7 +52,7 @@ final class TokenizerLoader {
             }
             return node;
         } catch (IOException e) {
-            throw new CheckpointException(path + ": " + what + " is not valid JSON: " + e.getMessage(), e);
+            throw new CheckpointException(path + ": " + what + " is not valid JSON: " + CheckpointException.jsonProblem(e), e);
         }
     }
 
@@ -76,6 +78,10 @@ final class TokenizerLoader {
         }
         for (AddedToken t : added) {
             maxId = Math.max(maxId, t.id());
+        }
+        if (maxId >= MAX_TOKEN_ID) {
+            throw bad("token id " + maxId + " is too large (ids must be below " + MAX_TOKEN_ID + "; the vocabulary has "
+                    + vocab.size() + " entries and " + added.size() + " added tokens)");
         }
         String[] idToText = new String[maxId + 1];
         for (Map.Entry<String, Integer> e : vocab.entrySet()) {
@@ -333,7 +339,7 @@ final class TokenizerLoader {
         try {
             return Pattern.compile(pattern.get("Regex").asText());
         } catch (PatternSyntaxException e) {
-            throw bad(where + ".pattern.Regex does not compile: " + e.getMessage());
+            throw bad(where + ".pattern.Regex does not compile: " + e.getDescription() + " at index " + e.getIndex());
         }
     }
 

@@ -46,7 +46,7 @@ public final class GptqConf {
 
     public static final Entry MAX_NEW_TOKENS = new Entry(PREFIX + "sampling.maxNewTokens", "16",
             "Default max_new_tokens.");
-    public static final Entry TEMPERATURE = new Entry(PREFIX + "sampling.temperature", "1.0",
+    public static final Entry TEMPERATURE = new Entry(PREFIX + "sampling.temperature", "0.0",
             "Default temperature; 0 is greedy.");
     public static final Entry TOP_K = new Entry(PREFIX + "sampling.topK", "0",
             "Default top_k; 0 disables.");

@@ -3,6 +3,7 @@ package gptq4j.spark;
 import gptq4j.spark.catalyst.ExtractGenerateCalls;
 import gptq4j.spark.catalyst.GenerateCall;
 import gptq4j.spark.catalyst.GenerateFunctionBuilder;
+import gptq4j.spark.engine.EngineCache;
 import gptq4j.spark.execution.GenerateBatchStrategy;
 import org.apache.spark.sql.SparkSessionExtensions;
 import org.apache.spark.sql.SparkSessionExtensionsProvider;
@@ -39,7 +40,10 @@ public final class GptqExtensions extends AbstractFunction1<SparkSessionExtensio
                 USAGE + " Returns the generated text; null for a null prompt or a rejected row.");
         register(extensions, GenerateCall.GENERATE_STRUCT, true,
                 USAGE + " Returns struct<text, finish_reason, prompt_tokens, completion_tokens, error>.");
-        extensions.injectPreCBORule(session -> new ExtractGenerateCalls());
+        extensions.injectPreCBORule(session -> {
+            EngineCache.closeWhenStopped(session.sparkContext());   // local mode: stopping the session closes the engine
+            return new ExtractGenerateCalls();
+        });
         extensions.injectPlannerStrategy(GenerateBatchStrategy::new);
         return BoxedUnit.UNIT;
     }

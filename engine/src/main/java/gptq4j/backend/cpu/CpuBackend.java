@@ -20,6 +20,10 @@ public final class CpuBackend implements Backend {
     private final String name;
     private final GptqKernel gptq;
     private final DenseKernel dense;
+    private final HalfDenseKernel halfDense;
+
+    /** Matrices with at least this many rows (embeddings, lm_head) stay fp16 ({@link HalfDense}); smaller ones float32. */
+    static final int HALF_DENSE_MIN_ROWS = 1024;
 
     private final boolean vector;
 
@@ -33,6 +37,7 @@ public final class CpuBackend implements Backend {
         this.vector = vector;
         this.gptq = vector ? Kernels.vectorGptq(parallel) : Kernels.scalarGptq(parallel);
         this.dense = vector ? Kernels.vectorDense(parallel) : Kernels.scalarDense(parallel);
+        this.halfDense = vector ? Kernels.vectorHalfDense(parallel) : Kernels.scalarHalfDense(parallel);
         this.name = vector ? "cpu-vector" : "cpu-scalar";
     }
 
@@ -76,9 +81,19 @@ public final class CpuBackend implements Backend {
     @Override
     public Object prepareLinear(GptqLinear w) { return PackedGptq.pack(w, gptq.lanes()); }
 
-    /** fp16 matrices are converted to float32 once. */
+    /**
+     * Large fp16 matrices (embeddings, lm_head: {@value #HALF_DENSE_MIN_ROWS} rows or more) stay fp16 and are
+     * converted in the kernel, halving the bytes a decode step reads; the rest (norms, router) and non-F16 or
+     * non-finite matrices are converted to float32 once.
+     */
     @Override
-    public Object prepareDense(HalfMatrix m) { return DenseMatrix.of(m); }
+    public Object prepareDense(HalfMatrix m) {
+        if (m.rows() >= HALF_DENSE_MIN_ROWS) {
+            HalfDense h = HalfDense.ofF16(m, Kernels.preferredLanes());
+            if (h != null) return h;
+        }
+        return DenseMatrix.of(m);
+    }
 
     @Override
     public KvCache allocKvCache(int layers, int blocks, int blockSize, int kvHeads, int headDim) {
@@ -89,13 +104,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void embed(Object table, Buf tokens, int T, Buf out) {
-        DenseMatrix d = (DenseMatrix) table;
         int[] tok = CpuBuf.i(tokens);
         float[] o = CpuBuf.f(out);
+        int rows = table instanceof HalfDense h ? h.rows() : ((DenseMatrix) table).rows();
         for (int t = 0; t < T; t++) {
             int id = tok[t];
-            if (id < 0 || id >= d.rows()) throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + d.rows());
-            d.row(id, o, t * d.cols());
+            if (id < 0 || id >= rows) throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + rows);
+            if (table instanceof HalfDense h) h.row(id, o, t * h.cols());
+            else ((DenseMatrix) table).row(id, o, t * ((DenseMatrix) table).cols());
         }
     }
 
@@ -120,7 +136,8 @@ public final class CpuBackend implements Backend {
     /** out[t][r] = Σ_c M[r][c] x[t][c]. */
     @Override
     public void dense(Object m, Buf x, int T, Buf out) {
-        dense.matmul((DenseMatrix) m, CpuBuf.f(x), 0, T, CpuBuf.f(out), 0);
+        if (m instanceof HalfDense h) halfDense.matmul(h, CpuBuf.f(x), 0, T, CpuBuf.f(out), 0);
+        else dense.matmul((DenseMatrix) m, CpuBuf.f(x), 0, T, CpuBuf.f(out), 0);
     }
 
     @Override

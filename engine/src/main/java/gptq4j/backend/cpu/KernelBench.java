@@ -95,7 +95,7 @@ public final class KernelBench {
     }
 
     /** Bytes per second summing a 1 GiB long[] split over the pool's threads (median of several passes). */
-    static double streamingRead(Parallel par, double seconds) {
+    public static double streamingRead(Parallel par, double seconds) {
         long[] a = new long[1 << 27];
         SplittableRandom r = new SplittableRandom(1);
         for (int i = 0; i < a.length; i += 512) a[i] = r.nextLong();

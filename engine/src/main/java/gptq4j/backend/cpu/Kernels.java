@@ -14,6 +14,7 @@ public final class Kernels {
     private static final System.Logger LOG = System.getLogger(Kernels.class.getName());
     private static final String VECTOR_GPTQ = "gptq4j.backend.cpu.VectorGptqKernel";
     private static final String VECTOR_DENSE = "gptq4j.backend.cpu.VectorDenseKernel";
+    private static final String VECTOR_HALF_DENSE = "gptq4j.backend.cpu.VectorHalfDenseKernel";
 
     private Kernels() { }
 
@@ -81,6 +82,12 @@ public final class Kernels {
     public static DenseKernel scalarDense(Parallel parallel) { return new ScalarDenseKernel(parallel); }
 
     public static DenseKernel vectorDense(Parallel parallel) { return (DenseKernel) newVector(VECTOR_DENSE, parallel); }
+
+    public static HalfDenseKernel scalarHalfDense(Parallel parallel) { return new ScalarHalfDenseKernel(parallel); }
+
+    public static HalfDenseKernel vectorHalfDense(Parallel parallel) {
+        return (HalfDenseKernel) newVector(VECTOR_HALF_DENSE, parallel);
+    }
 
     /** Packs a layer for the kernels this class hands out. */
     public static PackedGptq pack(gptq4j.quant.gptq.GptqLinear w) { return PackedGptq.pack(w, preferredLanes()); }

@@ -18,7 +18,7 @@ import java.util.Arrays;
  *     else L words holding {@code 32/bits} slots. Lane l of a chunk is a little-endian bit stream: value s of
  *     it (s-th slot) is column {@code chunkStart + s*L + l}; 3-bit values 10 and 21 straddle words, as in GPTQ.</li>
  * <li>Each output row's chunks are contiguous ({@code rowWords} ints per row).</li>
- * <li>Scales and effective zeros (stored zero + 1) are floats per (row, group).</li>
+ * <li>Scales, effective zeros (stored zero + 1) and their products are floats per (row, group).</li>
  * </ul>
  * So one L-lane integer vector holds one slot's worth of values for several slots, and the x values a slot
  * multiplies are L contiguous floats.
@@ -40,6 +40,8 @@ public final class PackedGptq {
     final int[] words;        // [out][rowWords]
     final float[] scales;     // [out][groups]
     final float[] zeros;      // [out][groups] effective zero point
+    final float[] scaledZeros; // [out][groups] scale * zero (float32 product), for kernels that fold the zero out
+    final int chunksPerGroup; // m when every group is exactly m chunks, else 0
     final float[] slotScale;  // [slotsPerChunk] 2^-shift: vector kernel masks values in place (q << shift)
 
     private PackedGptq(String name, int in, int out, int bits, int lanes, int slotsPerChunk, int chunks,
@@ -60,6 +62,10 @@ public final class PackedGptq {
         this.words = new int[Math.multiplyExact(out, rowWords)];
         this.scales = new float[Math.multiplyExact(out, groups)];
         this.zeros = new float[out * groups];
+        this.scaledZeros = new float[out * groups];
+        int m = groupSlots[0] % slotsPerChunk == 0 ? groupSlots[0] / slotsPerChunk : 0;
+        for (int g = 1; g < groups; g++) if (groupSlots[g] != groupSlots[0]) m = 0;
+        this.chunksPerGroup = m;
         this.slotScale = new float[slotsPerChunk];
         for (int s = 0; s < slotsPerChunk; s++) slotScale[s] = Math.scalb(1f, -inPlaceShift(bits, s));
     }
@@ -144,6 +150,7 @@ public final class PackedGptq {
             for (int g = 0; g < groups; g++) {
                 scales[o * groups + g] = w.scale(origGroup[g], o);
                 zeros[o * groups + g] = w.zero(origGroup[g], o);
+                scaledZeros[o * groups + g] = scales[o * groups + g] * zeros[o * groups + g];
             }
         }
     }
@@ -170,8 +177,14 @@ public final class PackedGptq {
     /** Bytes of packed weights (what a matrix-vector product streams from memory). */
     public long weightBytes() { return (long) words.length * 4; }
 
+    /**
+     * Bytes one product reads from this layer, whatever T: the packed weights, the scales and scale*zero products
+     * the vector kernel reads per (row, group), and the column permutation.
+     */
+    public long bytesPerProduct() { return weightBytes() + (long) scales.length * 4 + (long) scaledZeros.length * 4 + perm.length * 4L; }
+
     /** Bytes held: weights, scales, zeros and the column permutation. */
-    public long bytes() { return weightBytes() + (long) scales.length * 8 + perm.length * 4L; }
+    public long bytes() { return weightBytes() + (long) scales.length * 12 + perm.length * 4L; }
 
     /**
      * The packed value of (sorted, padded) column pc of row o; for tests and {@link ScalarGptqKernel}-style readers.
@@ -208,19 +221,16 @@ public final class PackedGptq {
     }
 
     /**
-     * Per-lane sums of each group's (unscaled, permuted) x: dst[(t*groups + g)*L + l] = sum over the group's
-     * slots j, in order, of xPerm[t*paddedIn + j*L + l]; xPerm as {@link #permuteX} with prescale false.
+     * Sums of each group's (unscaled, permuted) x: dst[t*groups + g] = sum over the group's packed columns, left to
+     * right, of xPerm[t*paddedIn + pc]; xPerm as {@link #permuteX} (padding columns are 0).
      */
-    void laneSums(float[] xPerm, int T, float[] dst) {
+    void groupSums(float[] xPerm, int T, float[] dst) {
         for (int t = 0; t < T; t++) {
-            int j = 0;
+            int pc = t * paddedIn;
             for (int g = 0; g < groups; g++) {
-                int d = (t * groups + g) * lanes;
-                for (int l = 0; l < lanes; l++) dst[d + l] = 0f;
-                for (int e = j + groupSlots[g]; j < e; j++) {
-                    int src = t * paddedIn + j * lanes;
-                    for (int l = 0; l < lanes; l++) dst[d + l] += xPerm[src + l];
-                }
+                float s = 0f;
+                for (int e = pc + groupSlots[g] * lanes; pc < e; pc++) s += xPerm[pc];
+                dst[t * groups + g] = s;
             }
         }
     }

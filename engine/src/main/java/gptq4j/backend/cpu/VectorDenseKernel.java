@@ -9,7 +9,7 @@ import jdk.incubator.vector.VectorSpecies;
  * each matrix load; the per-token operations are the same for any T. Loaded only through {@link Kernels}.
  */
 public final class VectorDenseKernel implements DenseKernel {
-    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Float> F = VectorWidth.FLOAT;
     static final int L = F.length();
 
     private final Parallel parallel;

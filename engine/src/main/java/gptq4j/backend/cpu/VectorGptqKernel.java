@@ -9,33 +9,53 @@ import static jdk.incubator.vector.VectorOperators.LSHL;
 import static jdk.incubator.vector.VectorOperators.LSHR;
 
 /**
- * Vector API kernel on the {@link PackedGptq} layout (lanes = {@link FloatVector#SPECIES_PREFERRED} length).
+ * Vector API kernel on the {@link PackedGptq} layout (lanes = the float species of {@link VectorWidth}).
  * Loaded only through {@link Kernels} (reflectively), never referenced directly by code that must run without
  * {@code jdk.incubator.vector}.
  *
- * <p>Per (token, row), lane by lane: for each group, {@code acc = sum q'*x'} over the group's slots in order,
- * where q' = q << shift is the value masked in place (no shift down) and x' = x * 2^-shift was prescaled once per
- * call, so q'*x' == q*x exactly; then {@code res = (acc - zero*xsum) * scale + res} with the group's per-lane x sums
- * (FMA, the zero folded out of the inner loop). The lanes of res are added in lane order at the end.
- * Only lane-wise IEEE operations are used (no reduceLanes), so the interpreter and the JIT agree bit for bit,
- * and T = 1 (decode and multiply in registers) and T > 1 (decode a row once to floats, then tiles of 4 tokens)
- * perform the same operations per (token, row).
+ * <p>Per (token, row), lane by lane: for each group, four partial sums {@code a_k = sum q'*x'} over the group's
+ * slots j with {@code j mod 4 == k}, each in slot order from zero (four independent FMA chains, so a matrix-vector
+ * product is not bound by the FMA latency), where q' = q << shift is the value masked in place (no shift down)
+ * and x' = x * 2^-shift was prescaled once per call, so q'*x' == q*x exactly; then
+ * {@code acc = (a_0 + a_1) + (a_2 + a_3)} and {@code res = acc * scale + res} (FMA). The lanes of res are added in
+ * lane order, then the zero points are taken off once per row: {@code out = sum(res) - sum_g (scale_g*zero_g) * xs_g}
+ * with xs_g the sum of the group's x ({@link PackedGptq#groupSums}, {@link #zeroCorrection}); nothing of the zero is
+ * left in the inner loop. When every group is exactly one or two chunks (4-bit, group 128, 256- or 512-bit vectors)
+ * a branch-free loop runs ({@code dot4m1}, {@code dot4m2}); the arithmetic is the same as the general code.
+ * Only lane-wise IEEE operations are used (no reduceLanes), so the interpreter and the JIT agree bit for bit.
+ *
+ * <p>T = 1 decodes and multiplies in registers (generated code per bit width). T > 1 decodes two rows at a time to
+ * floats, then runs tiles of two rows by two tokens (16 accumulators; each x load serves two rows, each weight load
+ * two tokens). Both perform the same operations per (token, row), so results do not depend on T.
+ * Scratch arrays are per thread and reused across calls.
  */
 public final class VectorGptqKernel implements GptqKernel {
-    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Float> F = VectorWidth.FLOAT;
+    static final VectorSpecies<Integer> I = VectorWidth.INT;
     static final int L = F.length();
 
     private final Parallel parallel;
 
+    /** Per-thread scratch: the permuted x and lane sums (caller), decoded rows and results (workers). */
+    private static final class Scratch {
+        float[] xp = new float[0], xsum = new float[0], dq = new float[0], res = new float[0], part = new float[16 * L], lanes = new float[L];
+
+        float[] xp(int n) { return xp.length >= n ? xp : (xp = new float[n]); }
+        float[] xsum(int n) { return xsum.length >= n ? xsum : (xsum = new float[n]); }
+        float[] dq(int n) { return dq.length >= n ? dq : (dq = new float[n]); }
+        float[] res(int n) { return res.length >= n ? res : (res = new float[n]); }
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
     public VectorGptqKernel(Parallel parallel) {
         if (I.length() != L) {
-            throw new IllegalStateException("preferred int and float species differ (" + I + ", " + F + ")");
+            throw new IllegalStateException("int and float species differ (" + I + ", " + F + ")");
         }
         this.parallel = parallel;
     }
 
-    /** The lane count of the preferred float species. */
+    /** The lane count of the float species in use. */
     public static int preferredLanes() { return L; }
 
     @Override public String name() { return "cpu-vector"; }
@@ -51,29 +71,35 @@ public final class VectorGptqKernel implements GptqKernel {
         }
         if (T == 0) return;
         final int K = w.paddedIn, G = w.groups, N = w.out;
-        float[] xp = new float[T * K];
+        Scratch s = SCRATCH.get();
+        float[] xp = s.xp(T * K);
         w.permuteX(x, xOff, T, xp);
-        float[] xsum = new float[T * G * L];
-        w.laneSums(xp, T, xsum);
+        float[] xs = s.xsum(T * G);
+        w.groupSums(xp, T, xs);
         w.prescale(xp, T);
         int grain = ScalarGptqKernel.rowGrain(w);
         if (T == 1) {
             parallel.parallelFor(N, grain, (from, to) -> {
-                float[] tmp = new float[L];
+                float[] tmp = SCRATCH.get().res(L);
                 for (int o = from; o < to; o++) {
-                    FloatVector res = dot(w, o, xp, xsum);
-                    res.intoArray(tmp, 0);
-                    out[outOff + o] = sumLanes(tmp, 0);
+                    out[outOff + o] = dot(w, o, xp, tmp) - zeroCorrection(w.scaledZeros, o * G, xs, 0, G, tmp);
                 }
             });
         } else {
-            parallel.parallelFor(N, grain, (from, to) -> {
-                float[] dq = new float[K];
-                float[] res = new float[T * L];
-                for (int o = from; o < to; o++) {
-                    decode(w, o * w.rowWords, dq);
-                    rowMany(w, o, dq, xp, xsum, T, res);
-                    for (int t = 0; t < T; t++) out[outOff + t * N + o] = sumLanes(res, t * L);
+            int pairs = (N + 1) / 2;
+            parallel.parallelFor(pairs, Math.max(1, grain / 2), (from, to) -> {
+                Scratch ws = SCRATCH.get();
+                float[] dq = ws.dq(2 * K);
+                float[] res = ws.res(T * 2 * L);
+                for (int pr = from; pr < to; pr++) {
+                    int o0 = 2 * pr, o1 = Math.min(o0 + 1, N - 1);   // an odd last row pairs with itself
+                    decode(w, o0 * w.rowWords, dq, 0);
+                    decode(w, o1 * w.rowWords, dq, K);
+                    rowPair(w, o0, o1, dq, xp, T, res, ws.part);
+                    for (int t = 0; t < T; t++) {
+                        out[outOff + t * N + o0] = sumLanes(res, (t * 2) * L) - zeroCorrection(w.scaledZeros, o0 * G, xs, t * G, G, ws.lanes);
+                        out[outOff + t * N + o1] = sumLanes(res, (t * 2 + 1) * L) - zeroCorrection(w.scaledZeros, o1 * G, xs, t * G, G, ws.lanes);
+                    }
                 }
             });
         }
@@ -86,313 +112,569 @@ public final class VectorGptqKernel implements GptqKernel {
         return s;
     }
 
-    /** Closes a group: (acc - zero*xsum) * scale + res, lane-wise. */
-    private static FloatVector close(FloatVector res, FloatVector acc, float[] xsum, int xsOff, float zero, float scale) {
-        FloatVector d = FloatVector.fromArray(F, xsum, xsOff).fma(FloatVector.broadcast(F, -zero), acc);
-        return d.fma(FloatVector.broadcast(F, scale), res);
+    /**
+     * sum_g sz[szOff+g] * xs[xsOff+g]: lane-wise FMA over whole vectors of groups, lanes added left to right,
+     * then the remaining groups left to right.
+     */
+    static float zeroCorrection(float[] sz, int szOff, float[] xs, int xsOff, int G, float[] tmp) {
+        int g = 0;
+        float c = 0f;
+        if (G >= L) {
+            FloatVector a = FloatVector.zero(F);
+            for (; g + L <= G; g += L) a = FloatVector.fromArray(F, sz, szOff + g).fma(FloatVector.fromArray(F, xs, xsOff + g), a);
+            a.intoArray(tmp, 0);
+            for (int l = 0; l < L; l++) c += tmp[l];
+        }
+        for (; g < G; g++) c += sz[szOff + g] * xs[xsOff + g];
+        return c;
     }
 
-    private static FloatVector dot(PackedGptq w, int o, float[] xp, float[] xsum) {
+    /** The group's partial sums combined: (a0 + a1) + (a2 + a3). */
+    private static FloatVector sum4(FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3) {
+        return a0.add(a1).add(a2.add(a3));
+    }
+
+    private static float dot(PackedGptq w, int o, float[] xp, float[] tmp) {
         int rowOff = o * w.rowWords, gOff = o * w.groups;
         switch (w.bits) {
-            case 2: return dot2(w, rowOff, xp, xsum, gOff);
-            case 3: return dot3(w, rowOff, xp, xsum, gOff);
-            case 4: return dot4(w, rowOff, xp, xsum, gOff);
-            case 8: return dot8(w, rowOff, xp, xsum, gOff);
-            default: throw new IllegalStateException(w.name + ": unsupported bits " + w.bits);
-        }
-    }
-
-    private static void decode(PackedGptq w, int rowOff, float[] dq) {
-        switch (w.bits) {
-            case 2: decode2(w, rowOff, dq); break;
-            case 3: decode3(w, rowOff, dq); break;
-            case 4: decode4(w, rowOff, dq); break;
-            case 8: decode8(w, rowOff, dq); break;
+            case 2: return dot2(w, rowOff, xp, gOff, tmp);
+            case 3: return dot3(w, rowOff, xp, gOff, tmp);
+            case 4: return w.chunksPerGroup == 1 ? dot4m1(w, rowOff, xp, gOff, tmp)
+                    : w.chunksPerGroup == 2 ? dot4m2(w, rowOff, xp, gOff, tmp) : dot4(w, rowOff, xp, gOff, tmp);
+            case 8: return dot8(w, rowOff, xp, gOff, tmp);
             default: throw new IllegalStateException(w.name + ": unsupported bits " + w.bits);
         }
     }
 
     /**
-     * One decoded row times T tokens, tiles of 4 tokens sharing each weight load; res[t*L..] gets the lane-wise
-     * result of token t. Per token the operations are those of {@code dot*}.
+     * 4-bit, every group exactly 1 chunk(s) ({@link PackedGptq#chunksPerGroup}): one flat loop over groups with
+     * no inner loop and no branch (C2 keeps the accumulators in registers only in this shape). Slot j of the group
+     * goes to chain j mod 4; a chain's first product is a plain multiply (== fma with a zero addend).
      */
-    private static void rowMany(PackedGptq w, int o, float[] dq, float[] xp, float[] xsum, int T, float[] res) {
+    private static float dot4m1(PackedGptq w, int rowOff, float[] xp, int gOff, float[] tmp) {
+        final int[] words = w.words;
+        final float[] sc = w.scales;
+        FloatVector res = FloatVector.zero(F);
+        for (int g = 0, G = w.groups, wi = rowOff, xi = 0; g < G; g++, wi += 1 * L, xi += 8 * L) {
+            FloatVector a0, a1, a2, a3;
+            IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
+            a0 = ((FloatVector) w0.and(0xf).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 0 * L));
+            a1 = ((FloatVector) w0.and(0xf0).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 1 * L));
+            a2 = ((FloatVector) w0.and(0xf00).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 2 * L));
+            a3 = ((FloatVector) w0.and(0xf000).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 3 * L));
+            a0 = ((FloatVector) w0.and(0xf0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 4 * L), a0);
+            a1 = ((FloatVector) w0.and(0xf00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 5 * L), a1);
+            a2 = ((FloatVector) w0.and(0xf000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 6 * L), a2);
+            a3 = ((FloatVector) w0.lanewise(LSHR, 28).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 7 * L), a3);
+            res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res);
+        }
+        res.intoArray(tmp, 0);
+        return sumLanes(tmp, 0);   // reduced here: returning the vector would box it
+    }
+
+    /**
+     * 4-bit, every group exactly 2 chunk(s) ({@link PackedGptq#chunksPerGroup}): one flat loop over groups with
+     * no inner loop and no branch (C2 keeps the accumulators in registers only in this shape). Slot j of the group
+     * goes to chain j mod 4; a chain's first product is a plain multiply (== fma with a zero addend).
+     */
+    private static float dot4m2(PackedGptq w, int rowOff, float[] xp, int gOff, float[] tmp) {
+        final int[] words = w.words;
+        final float[] sc = w.scales;
+        FloatVector res = FloatVector.zero(F);
+        for (int g = 0, G = w.groups, wi = rowOff, xi = 0; g < G; g++, wi += 2 * L, xi += 16 * L) {
+            FloatVector a0, a1, a2, a3;
+            IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
+            a0 = ((FloatVector) w0.and(0xf).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 0 * L));
+            a1 = ((FloatVector) w0.and(0xf0).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 1 * L));
+            a2 = ((FloatVector) w0.and(0xf00).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 2 * L));
+            a3 = ((FloatVector) w0.and(0xf000).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 3 * L));
+            a0 = ((FloatVector) w0.and(0xf0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 4 * L), a0);
+            a1 = ((FloatVector) w0.and(0xf00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 5 * L), a1);
+            a2 = ((FloatVector) w0.and(0xf000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 6 * L), a2);
+            a3 = ((FloatVector) w0.lanewise(LSHR, 28).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 7 * L), a3);
+            IntVector w1 = IntVector.fromArray(I, words, wi + 1 * L);
+            a0 = ((FloatVector) w1.and(0xf).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 8 * L), a0);
+            a1 = ((FloatVector) w1.and(0xf0).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 9 * L), a1);
+            a2 = ((FloatVector) w1.and(0xf00).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 10 * L), a2);
+            a3 = ((FloatVector) w1.and(0xf000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 11 * L), a3);
+            a0 = ((FloatVector) w1.and(0xf0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 12 * L), a0);
+            a1 = ((FloatVector) w1.and(0xf00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 13 * L), a1);
+            a2 = ((FloatVector) w1.and(0xf000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 14 * L), a2);
+            a3 = ((FloatVector) w1.lanewise(LSHR, 28).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 15 * L), a3);
+            res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res);
+        }
+        res.intoArray(tmp, 0);
+        return sumLanes(tmp, 0);   // reduced here: returning the vector would box it
+    }
+
+    private static void decode(PackedGptq w, int rowOff, float[] dq, int dqOff) {
+        switch (w.bits) {
+            case 2: decode2(w, rowOff, dq, dqOff); break;
+            case 3: decode3(w, rowOff, dq, dqOff); break;
+            case 4: decode4(w, rowOff, dq, dqOff); break;
+            case 8: decode8(w, rowOff, dq, dqOff); break;
+            default: throw new IllegalStateException(w.name + ": unsupported bits " + w.bits);
+        }
+    }
+
+    /**
+     * Rows o0 and o1 (decoded in dq[0..K) and dq[K..2K)) times T tokens; res[(t*2 + r)*L ..] gets the lane-wise
+     * result of token t, row r (before the zero correction). Per (token, row) the operations are those of {@code dot*}.
+     */
+    private static void rowPair(PackedGptq w, int o0, int o1, float[] dq, float[] xp, int T, float[] res, float[] part) {
         final int K = w.paddedIn, G = w.groups;
         final int[] gSlots = w.groupSlots;
-        java.util.Arrays.fill(res, 0, T * L, 0f);
+        if (w.bits == 4 && (w.chunksPerGroup == 1 || w.chunksPerGroup == 2)) {
+            for (int t = 0; t < T; t += 2) {
+                int u = Math.min(t + 1, T - 1);                       // an odd last token pairs with itself
+                if (w.chunksPerGroup == 1) flat8(dq, K, xp, t * K, u * K, G, w.scales, o0 * G, o1 * G, res, t, u);
+                else flat16(dq, K, xp, t * K, u * K, G, w.scales, o0 * G, o1 * G, res, t, u);
+            }
+            return;
+        }
+        java.util.Arrays.fill(res, 0, T * 2 * L, 0f);
         int j0 = 0;
         for (int g = 0; g < G; g++) {
-            int j1 = j0 + gSlots[g];
-            float zero = w.zeros[o * G + g], scale = w.scales[o * G + g];
-            int t = 0;
-            for (; t + 4 <= T; t += 4) {
-                FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-                int x0 = t * K, x1 = x0 + K, x2 = x1 + K, x3 = x2 + K;
-                for (int j = j0 * L, e = j1 * L; j < e; j += L) {
-                    FloatVector q = FloatVector.fromArray(F, dq, j);
-                    a0 = q.fma(FloatVector.fromArray(F, xp, x0 + j), a0);
-                    a1 = q.fma(FloatVector.fromArray(F, xp, x1 + j), a1);
-                    a2 = q.fma(FloatVector.fromArray(F, xp, x2 + j), a2);
-                    a3 = q.fma(FloatVector.fromArray(F, xp, x3 + j), a3);
+            int n = gSlots[g], j1 = j0 + n;
+            float s0 = w.scales[o0 * G + g], s1 = w.scales[o1 * G + g];
+            if (((j0 | n) & 3) == 0) {
+                for (int t = 0; t < T; t += 2) {
+                    int u = Math.min(t + 1, T - 1);                   // an odd last token pairs with itself
+                    tile(dq, K, xp, t * K, u * K, j0, j1, part);
+                    closePart(res, t * 2, part, 0, s0);
+                    closePart(res, t * 2 + 1, part, 4, s1);
+                    if (u != t) {
+                        closePart(res, u * 2, part, 8, s0);
+                        closePart(res, u * 2 + 1, part, 12, s1);
+                    }
                 }
-                closeInto(res, t, a0, xsum, (t * G + g) * L, zero, scale);
-                closeInto(res, t + 1, a1, xsum, ((t + 1) * G + g) * L, zero, scale);
-                closeInto(res, t + 2, a2, xsum, ((t + 2) * G + g) * L, zero, scale);
-                closeInto(res, t + 3, a3, xsum, ((t + 3) * G + g) * L, zero, scale);
-            }
-            for (; t < T; t++) {
-                FloatVector a = FloatVector.zero(F);
-                int x0 = t * K;
-                for (int j = j0 * L, e = j1 * L; j < e; j += L) {
-                    a = FloatVector.fromArray(F, dq, j).fma(FloatVector.fromArray(F, xp, x0 + j), a);
+            } else {
+                for (int t = 0; t < T; t++) {
+                    closeInto(res, t * 2, chains(dq, 0, xp, t * K, j0, j1, part), s0);
+                    closeInto(res, t * 2 + 1, chains(dq, K, xp, t * K, j0, j1, part), s1);
                 }
-                closeInto(res, t, a, xsum, (t * G + g) * L, zero, scale);
             }
             j0 = j1;
         }
     }
 
-    private static void closeInto(float[] res, int t, FloatVector acc, float[] xsum, int xsOff, float zero, float scale) {
-        close(FloatVector.fromArray(F, res, t * L), acc, xsum, xsOff, zero, scale).intoArray(res, t * L);
+    /**
+     * Rows o0, o1 (decoded in dq) by tokens t and u over all groups, every group exactly 8 slots (4-bit layouts that
+     * {@code dot4m1} runs): one flat loop with the row results in registers; the operations per (token, row) are
+     * those of {@code dot4m1} (first product of a chain a plain multiply). Results into res[(t*2 + r)*L ..] and,
+     * when u != t, res[(u*2 + r)*L ..].
+     */
+    private static void flat8(float[] dq, int K, float[] xp, int xt, int xu, int G, float[] sc, int g0, int g1,
+                              float[] res, int t, int u) {
+        FloatVector r0t = FloatVector.zero(F), r1t = r0t, r0u = r0t, r1u = r0t;
+        for (int g = 0, d = 0; g < G; g++, d += 8 * L) {
+            FloatVector a0t0, a0t1, a0t2, a0t3, a0u0, a0u1, a0u2, a0u3, a1t0, a1t1, a1t2, a1t3, a1u0, a1u1, a1u2, a1u3;
+            FloatVector q0, q1, xa, xb;
+                q0 = FloatVector.fromArray(F, dq, d + 0 * L); q1 = FloatVector.fromArray(F, dq, K + d + 0 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 0 * L); xb = FloatVector.fromArray(F, xp, xu + d + 0 * L);
+                a0t0 = q0.mul(xa); a0u0 = q0.mul(xb); a1t0 = q1.mul(xa); a1u0 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 1 * L); q1 = FloatVector.fromArray(F, dq, K + d + 1 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 1 * L); xb = FloatVector.fromArray(F, xp, xu + d + 1 * L);
+                a0t1 = q0.mul(xa); a0u1 = q0.mul(xb); a1t1 = q1.mul(xa); a1u1 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 2 * L); q1 = FloatVector.fromArray(F, dq, K + d + 2 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 2 * L); xb = FloatVector.fromArray(F, xp, xu + d + 2 * L);
+                a0t2 = q0.mul(xa); a0u2 = q0.mul(xb); a1t2 = q1.mul(xa); a1u2 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 3 * L); q1 = FloatVector.fromArray(F, dq, K + d + 3 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 3 * L); xb = FloatVector.fromArray(F, xp, xu + d + 3 * L);
+                a0t3 = q0.mul(xa); a0u3 = q0.mul(xb); a1t3 = q1.mul(xa); a1u3 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 4 * L); q1 = FloatVector.fromArray(F, dq, K + d + 4 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 4 * L); xb = FloatVector.fromArray(F, xp, xu + d + 4 * L);
+                a0t0 = q0.fma(xa, a0t0); a0u0 = q0.fma(xb, a0u0); a1t0 = q1.fma(xa, a1t0); a1u0 = q1.fma(xb, a1u0);
+                q0 = FloatVector.fromArray(F, dq, d + 5 * L); q1 = FloatVector.fromArray(F, dq, K + d + 5 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 5 * L); xb = FloatVector.fromArray(F, xp, xu + d + 5 * L);
+                a0t1 = q0.fma(xa, a0t1); a0u1 = q0.fma(xb, a0u1); a1t1 = q1.fma(xa, a1t1); a1u1 = q1.fma(xb, a1u1);
+                q0 = FloatVector.fromArray(F, dq, d + 6 * L); q1 = FloatVector.fromArray(F, dq, K + d + 6 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 6 * L); xb = FloatVector.fromArray(F, xp, xu + d + 6 * L);
+                a0t2 = q0.fma(xa, a0t2); a0u2 = q0.fma(xb, a0u2); a1t2 = q1.fma(xa, a1t2); a1u2 = q1.fma(xb, a1u2);
+                q0 = FloatVector.fromArray(F, dq, d + 7 * L); q1 = FloatVector.fromArray(F, dq, K + d + 7 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 7 * L); xb = FloatVector.fromArray(F, xp, xu + d + 7 * L);
+                a0t3 = q0.fma(xa, a0t3); a0u3 = q0.fma(xb, a0u3); a1t3 = q1.fma(xa, a1t3); a1u3 = q1.fma(xb, a1u3);
+            FloatVector s0 = FloatVector.broadcast(F, sc[g0 + g]), s1 = FloatVector.broadcast(F, sc[g1 + g]);
+            r0t = a0t0.add(a0t1).add(a0t2.add(a0t3)).fma(s0, r0t);
+            r1t = a1t0.add(a1t1).add(a1t2.add(a1t3)).fma(s1, r1t);
+            r0u = a0u0.add(a0u1).add(a0u2.add(a0u3)).fma(s0, r0u);
+            r1u = a1u0.add(a1u1).add(a1u2.add(a1u3)).fma(s1, r1u);
+        }
+        r0t.intoArray(res, (t * 2) * L);
+        r1t.intoArray(res, (t * 2 + 1) * L);
+        if (u != t) {
+            r0u.intoArray(res, (u * 2) * L);
+            r1u.intoArray(res, (u * 2 + 1) * L);
+        }
+    }
+
+    /**
+     * Rows o0, o1 (decoded in dq) by tokens t and u over all groups, every group exactly 16 slots (4-bit layouts that
+     * {@code dot4m2} runs): one flat loop with the row results in registers; the operations per (token, row) are
+     * those of {@code dot4m2} (first product of a chain a plain multiply). Results into res[(t*2 + r)*L ..] and,
+     * when u != t, res[(u*2 + r)*L ..].
+     */
+    private static void flat16(float[] dq, int K, float[] xp, int xt, int xu, int G, float[] sc, int g0, int g1,
+                              float[] res, int t, int u) {
+        FloatVector r0t = FloatVector.zero(F), r1t = r0t, r0u = r0t, r1u = r0t;
+        for (int g = 0, d = 0; g < G; g++, d += 16 * L) {
+            FloatVector a0t0, a0t1, a0t2, a0t3, a0u0, a0u1, a0u2, a0u3, a1t0, a1t1, a1t2, a1t3, a1u0, a1u1, a1u2, a1u3;
+            FloatVector q0, q1, xa, xb;
+                q0 = FloatVector.fromArray(F, dq, d + 0 * L); q1 = FloatVector.fromArray(F, dq, K + d + 0 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 0 * L); xb = FloatVector.fromArray(F, xp, xu + d + 0 * L);
+                a0t0 = q0.mul(xa); a0u0 = q0.mul(xb); a1t0 = q1.mul(xa); a1u0 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 1 * L); q1 = FloatVector.fromArray(F, dq, K + d + 1 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 1 * L); xb = FloatVector.fromArray(F, xp, xu + d + 1 * L);
+                a0t1 = q0.mul(xa); a0u1 = q0.mul(xb); a1t1 = q1.mul(xa); a1u1 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 2 * L); q1 = FloatVector.fromArray(F, dq, K + d + 2 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 2 * L); xb = FloatVector.fromArray(F, xp, xu + d + 2 * L);
+                a0t2 = q0.mul(xa); a0u2 = q0.mul(xb); a1t2 = q1.mul(xa); a1u2 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 3 * L); q1 = FloatVector.fromArray(F, dq, K + d + 3 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 3 * L); xb = FloatVector.fromArray(F, xp, xu + d + 3 * L);
+                a0t3 = q0.mul(xa); a0u3 = q0.mul(xb); a1t3 = q1.mul(xa); a1u3 = q1.mul(xb);
+                q0 = FloatVector.fromArray(F, dq, d + 4 * L); q1 = FloatVector.fromArray(F, dq, K + d + 4 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 4 * L); xb = FloatVector.fromArray(F, xp, xu + d + 4 * L);
+                a0t0 = q0.fma(xa, a0t0); a0u0 = q0.fma(xb, a0u0); a1t0 = q1.fma(xa, a1t0); a1u0 = q1.fma(xb, a1u0);
+                q0 = FloatVector.fromArray(F, dq, d + 5 * L); q1 = FloatVector.fromArray(F, dq, K + d + 5 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 5 * L); xb = FloatVector.fromArray(F, xp, xu + d + 5 * L);
+                a0t1 = q0.fma(xa, a0t1); a0u1 = q0.fma(xb, a0u1); a1t1 = q1.fma(xa, a1t1); a1u1 = q1.fma(xb, a1u1);
+                q0 = FloatVector.fromArray(F, dq, d + 6 * L); q1 = FloatVector.fromArray(F, dq, K + d + 6 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 6 * L); xb = FloatVector.fromArray(F, xp, xu + d + 6 * L);
+                a0t2 = q0.fma(xa, a0t2); a0u2 = q0.fma(xb, a0u2); a1t2 = q1.fma(xa, a1t2); a1u2 = q1.fma(xb, a1u2);
+                q0 = FloatVector.fromArray(F, dq, d + 7 * L); q1 = FloatVector.fromArray(F, dq, K + d + 7 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 7 * L); xb = FloatVector.fromArray(F, xp, xu + d + 7 * L);
+                a0t3 = q0.fma(xa, a0t3); a0u3 = q0.fma(xb, a0u3); a1t3 = q1.fma(xa, a1t3); a1u3 = q1.fma(xb, a1u3);
+                q0 = FloatVector.fromArray(F, dq, d + 8 * L); q1 = FloatVector.fromArray(F, dq, K + d + 8 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 8 * L); xb = FloatVector.fromArray(F, xp, xu + d + 8 * L);
+                a0t0 = q0.fma(xa, a0t0); a0u0 = q0.fma(xb, a0u0); a1t0 = q1.fma(xa, a1t0); a1u0 = q1.fma(xb, a1u0);
+                q0 = FloatVector.fromArray(F, dq, d + 9 * L); q1 = FloatVector.fromArray(F, dq, K + d + 9 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 9 * L); xb = FloatVector.fromArray(F, xp, xu + d + 9 * L);
+                a0t1 = q0.fma(xa, a0t1); a0u1 = q0.fma(xb, a0u1); a1t1 = q1.fma(xa, a1t1); a1u1 = q1.fma(xb, a1u1);
+                q0 = FloatVector.fromArray(F, dq, d + 10 * L); q1 = FloatVector.fromArray(F, dq, K + d + 10 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 10 * L); xb = FloatVector.fromArray(F, xp, xu + d + 10 * L);
+                a0t2 = q0.fma(xa, a0t2); a0u2 = q0.fma(xb, a0u2); a1t2 = q1.fma(xa, a1t2); a1u2 = q1.fma(xb, a1u2);
+                q0 = FloatVector.fromArray(F, dq, d + 11 * L); q1 = FloatVector.fromArray(F, dq, K + d + 11 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 11 * L); xb = FloatVector.fromArray(F, xp, xu + d + 11 * L);
+                a0t3 = q0.fma(xa, a0t3); a0u3 = q0.fma(xb, a0u3); a1t3 = q1.fma(xa, a1t3); a1u3 = q1.fma(xb, a1u3);
+                q0 = FloatVector.fromArray(F, dq, d + 12 * L); q1 = FloatVector.fromArray(F, dq, K + d + 12 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 12 * L); xb = FloatVector.fromArray(F, xp, xu + d + 12 * L);
+                a0t0 = q0.fma(xa, a0t0); a0u0 = q0.fma(xb, a0u0); a1t0 = q1.fma(xa, a1t0); a1u0 = q1.fma(xb, a1u0);
+                q0 = FloatVector.fromArray(F, dq, d + 13 * L); q1 = FloatVector.fromArray(F, dq, K + d + 13 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 13 * L); xb = FloatVector.fromArray(F, xp, xu + d + 13 * L);
+                a0t1 = q0.fma(xa, a0t1); a0u1 = q0.fma(xb, a0u1); a1t1 = q1.fma(xa, a1t1); a1u1 = q1.fma(xb, a1u1);
+                q0 = FloatVector.fromArray(F, dq, d + 14 * L); q1 = FloatVector.fromArray(F, dq, K + d + 14 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 14 * L); xb = FloatVector.fromArray(F, xp, xu + d + 14 * L);
+                a0t2 = q0.fma(xa, a0t2); a0u2 = q0.fma(xb, a0u2); a1t2 = q1.fma(xa, a1t2); a1u2 = q1.fma(xb, a1u2);
+                q0 = FloatVector.fromArray(F, dq, d + 15 * L); q1 = FloatVector.fromArray(F, dq, K + d + 15 * L);
+                xa = FloatVector.fromArray(F, xp, xt + d + 15 * L); xb = FloatVector.fromArray(F, xp, xu + d + 15 * L);
+                a0t3 = q0.fma(xa, a0t3); a0u3 = q0.fma(xb, a0u3); a1t3 = q1.fma(xa, a1t3); a1u3 = q1.fma(xb, a1u3);
+            FloatVector s0 = FloatVector.broadcast(F, sc[g0 + g]), s1 = FloatVector.broadcast(F, sc[g1 + g]);
+            r0t = a0t0.add(a0t1).add(a0t2.add(a0t3)).fma(s0, r0t);
+            r1t = a1t0.add(a1t1).add(a1t2.add(a1t3)).fma(s1, r1t);
+            r0u = a0u0.add(a0u1).add(a0u2.add(a0u3)).fma(s0, r0u);
+            r1u = a1u0.add(a1u1).add(a1u2.add(a1u3)).fma(s1, r1u);
+        }
+        r0t.intoArray(res, (t * 2) * L);
+        r1t.intoArray(res, (t * 2 + 1) * L);
+        if (u != t) {
+            r0u.intoArray(res, (u * 2) * L);
+            r1u.intoArray(res, (u * 2 + 1) * L);
+        }
+    }
+
+    /**
+     * Two rows by tokens t and u over a group whose slots [j0, j1) start and end on a multiple of 4: the four partial
+     * sums of (row 0, t), (row 1, t), (row 0, u), (row 1, u) into part[0..16L).
+     */
+    private static void tile(float[] dq, int K, float[] xp, int xt, int xu, int j0, int j1, float[] part) {
+        FloatVector z = FloatVector.zero(F);
+        FloatVector a0t0 = z, a0t1 = z, a0t2 = z, a0t3 = z, a0u0 = z, a0u1 = z, a0u2 = z, a0u3 = z;
+        FloatVector a1t0 = z, a1t1 = z, a1t2 = z, a1t3 = z, a1u0 = z, a1u1 = z, a1u2 = z, a1u3 = z;
+        for (int j = j0 * L, e = j1 * L; j < e; j += 4 * L) {
+            FloatVector q0, q1, xa, xb;
+            q0 = FloatVector.fromArray(F, dq, j); q1 = FloatVector.fromArray(F, dq, K + j);
+            xa = FloatVector.fromArray(F, xp, xt + j); xb = FloatVector.fromArray(F, xp, xu + j);
+            a0t0 = q0.fma(xa, a0t0); a0u0 = q0.fma(xb, a0u0); a1t0 = q1.fma(xa, a1t0); a1u0 = q1.fma(xb, a1u0);
+            q0 = FloatVector.fromArray(F, dq, j + L); q1 = FloatVector.fromArray(F, dq, K + j + L);
+            xa = FloatVector.fromArray(F, xp, xt + j + L); xb = FloatVector.fromArray(F, xp, xu + j + L);
+            a0t1 = q0.fma(xa, a0t1); a0u1 = q0.fma(xb, a0u1); a1t1 = q1.fma(xa, a1t1); a1u1 = q1.fma(xb, a1u1);
+            q0 = FloatVector.fromArray(F, dq, j + 2 * L); q1 = FloatVector.fromArray(F, dq, K + j + 2 * L);
+            xa = FloatVector.fromArray(F, xp, xt + j + 2 * L); xb = FloatVector.fromArray(F, xp, xu + j + 2 * L);
+            a0t2 = q0.fma(xa, a0t2); a0u2 = q0.fma(xb, a0u2); a1t2 = q1.fma(xa, a1t2); a1u2 = q1.fma(xb, a1u2);
+            q0 = FloatVector.fromArray(F, dq, j + 3 * L); q1 = FloatVector.fromArray(F, dq, K + j + 3 * L);
+            xa = FloatVector.fromArray(F, xp, xt + j + 3 * L); xb = FloatVector.fromArray(F, xp, xu + j + 3 * L);
+            a0t3 = q0.fma(xa, a0t3); a0u3 = q0.fma(xb, a0u3); a1t3 = q1.fma(xa, a1t3); a1u3 = q1.fma(xb, a1u3);
+        }
+        a0t0.intoArray(part, 0); a0t1.intoArray(part, L); a0t2.intoArray(part, 2 * L); a0t3.intoArray(part, 3 * L);
+        a1t0.intoArray(part, 4 * L); a1t1.intoArray(part, 5 * L); a1t2.intoArray(part, 6 * L); a1t3.intoArray(part, 7 * L);
+        a0u0.intoArray(part, 8 * L); a0u1.intoArray(part, 9 * L); a0u2.intoArray(part, 10 * L); a0u3.intoArray(part, 11 * L);
+        a1u0.intoArray(part, 12 * L); a1u1.intoArray(part, 13 * L); a1u2.intoArray(part, 14 * L); a1u3.intoArray(part, 15 * L);
+    }
+
+    /** res[i] += sum4(the four partial sums at part[p*L..]) * scale (kept out of {@link #tile}: C2 node budget). */
+    private static void closePart(float[] res, int i, float[] part, int p, float scale) {
+        FloatVector acc = sum4(FloatVector.fromArray(F, part, p * L), FloatVector.fromArray(F, part, (p + 1) * L),
+                FloatVector.fromArray(F, part, (p + 2) * L), FloatVector.fromArray(F, part, (p + 3) * L));
+        closeInto(res, i, acc, scale);
+    }
+
+    /** One row and token over any group: the four chains one after another, then combined as in {@link #sum4}. */
+    private static FloatVector chains(float[] dq, int dqOff, float[] xp, int xOff, int j0, int j1, float[] part) {
+        for (int k = 0; k < 4; k++) {
+            FloatVector a = FloatVector.zero(F);
+            for (int j = j0 + ((k - j0) & 3); j < j1; j += 4) {
+                a = FloatVector.fromArray(F, dq, dqOff + j * L).fma(FloatVector.fromArray(F, xp, xOff + j * L), a);
+            }
+            a.intoArray(part, k * L);
+        }
+        return sum4(FloatVector.fromArray(F, part, 0), FloatVector.fromArray(F, part, L),
+                FloatVector.fromArray(F, part, 2 * L), FloatVector.fromArray(F, part, 3 * L));
+    }
+
+    private static void closeInto(float[] res, int i, FloatVector acc, float scale) {
+        acc.fma(FloatVector.broadcast(F, scale), FloatVector.fromArray(F, res, i * L)).intoArray(res, i * L);
     }
 
     // ---- generated per bit width: value s of a lane is column chunkStart + s*L + lane ----
 
     /** One row times one token, 2-bit layout; returns the lane-wise result (see {@link #close}). */
-    private static FloatVector dot2(PackedGptq w, int rowOff, float[] xp, float[] xsum, int gOff) {
+    private static float dot2(PackedGptq w, int rowOff, float[] xp, int gOff, float[] tmp) {
         final int[] words = w.words, gSlots = w.groupSlots;
-        final float[] sc = w.scales, zr = w.zeros;
-        FloatVector res = FloatVector.zero(F), acc = res;
+        final float[] sc = w.scales;
+        FloatVector res = FloatVector.zero(F), a0 = res, a1 = res, a2 = res, a3 = res;
         int g = 0, rem = gSlots[0], xi = 0, wi = rowOff;
         for (int c = 0, n = w.chunks; c < n; c++, wi += 1 * L) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
-            acc = ((FloatVector) w0.and(0x3).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            a0 = ((FloatVector) w0.and(0x3).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xc).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w0.and(0xc).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x30).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w0.and(0x30).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xc0).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w0.and(0xc0).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x300).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a0 = ((FloatVector) w0.and(0x300).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xc00).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w0.and(0xc00).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x3000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w0.and(0x3000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xc000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w0.and(0xc000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x30000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a0 = ((FloatVector) w0.and(0x30000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xc0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w0.and(0xc0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x300000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w0.and(0x300000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xc00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w0.and(0xc00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x3000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a0 = ((FloatVector) w0.and(0x3000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xc000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w0.and(0xc000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x30000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w0.and(0x30000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.lanewise(LSHR, 30).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w0.lanewise(LSHR, 30).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
         }
-        return res;
+        res.intoArray(tmp, 0);
+        return sumLanes(tmp, 0);   // reduced here: returning the vector would box it
     }
 
     /** One row times one token, 3-bit layout; returns the lane-wise result (see {@link #close}). */
-    private static FloatVector dot3(PackedGptq w, int rowOff, float[] xp, float[] xsum, int gOff) {
+    private static float dot3(PackedGptq w, int rowOff, float[] xp, int gOff, float[] tmp) {
         final int[] words = w.words, gSlots = w.groupSlots;
-        final float[] sc = w.scales, zr = w.zeros;
-        FloatVector res = FloatVector.zero(F), acc = res;
+        final float[] sc = w.scales;
+        FloatVector res = FloatVector.zero(F), a0 = res, a1 = res, a2 = res, a3 = res;
         int g = 0, rem = gSlots[0], xi = 0, wi = rowOff;
         for (int c = 0, n = w.chunks; c < n; c++, wi += 3 * L) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
             IntVector w1 = IntVector.fromArray(I, words, wi + 1 * L);
             IntVector w2 = IntVector.fromArray(I, words, wi + 2 * L);
-            acc = ((FloatVector) w0.and(0x7).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            a0 = ((FloatVector) w0.and(0x7).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x38).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w0.and(0x38).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x1c0).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w0.and(0x1c0).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xe00).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w0.and(0xe00).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x7000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a0 = ((FloatVector) w0.and(0x7000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x38000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w0.and(0x38000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x1c0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w0.and(0x1c0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xe00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w0.and(0xe00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x7000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a0 = ((FloatVector) w0.and(0x7000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0x38000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w0.and(0x38000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.lanewise(LSHR, 30).or(w1.and(0x1).lanewise(LSHL, 2)).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w0.lanewise(LSHR, 30).or(w1.and(0x1).lanewise(LSHL, 2)).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w1.and(0xe).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w1.and(0xe).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w1.and(0x70).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a0 = ((FloatVector) w1.and(0x70).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w1.and(0x380).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w1.and(0x380).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w1.and(0x1c00).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w1.and(0x1c00).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w1.and(0xe000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w1.and(0xe000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w1.and(0x70000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a0 = ((FloatVector) w1.and(0x70000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w1.and(0x380000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w1.and(0x380000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w1.and(0x1c00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w1.and(0x1c00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w1.and(0xe000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w1.and(0xe000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w1.and(0x70000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a0 = ((FloatVector) w1.and(0x70000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w1.lanewise(LSHR, 31).or(w2.and(0x3).lanewise(LSHL, 1)).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w1.lanewise(LSHR, 31).or(w2.and(0x3).lanewise(LSHL, 1)).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w2.and(0x1c).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w2.and(0x1c).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w2.and(0xe0).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w2.and(0xe0).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w2.and(0x700).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a0 = ((FloatVector) w2.and(0x700).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w2.and(0x3800).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w2.and(0x3800).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w2.and(0x1c000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w2.and(0x1c000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w2.and(0xe0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w2.and(0xe0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w2.and(0x700000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a0 = ((FloatVector) w2.and(0x700000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w2.and(0x3800000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w2.and(0x3800000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w2.and(0x1c000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w2.and(0x1c000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w2.lanewise(LSHR, 29).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w2.lanewise(LSHR, 29).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
         }
-        return res;
+        res.intoArray(tmp, 0);
+        return sumLanes(tmp, 0);   // reduced here: returning the vector would box it
     }
 
     /** One row times one token, 4-bit layout; returns the lane-wise result (see {@link #close}). */
-    private static FloatVector dot4(PackedGptq w, int rowOff, float[] xp, float[] xsum, int gOff) {
+    private static float dot4(PackedGptq w, int rowOff, float[] xp, int gOff, float[] tmp) {
         final int[] words = w.words, gSlots = w.groupSlots;
-        final float[] sc = w.scales, zr = w.zeros;
-        FloatVector res = FloatVector.zero(F), acc = res;
+        final float[] sc = w.scales;
+        FloatVector res = FloatVector.zero(F), a0 = res, a1 = res, a2 = res, a3 = res;
         int g = 0, rem = gSlots[0], xi = 0, wi = rowOff;
         for (int c = 0, n = w.chunks; c < n; c++, wi += 1 * L) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
-            acc = ((FloatVector) w0.and(0xf).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            a0 = ((FloatVector) w0.and(0xf).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xf0).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w0.and(0xf0).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xf00).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w0.and(0xf00).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xf000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w0.and(0xf000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xf0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a0 = ((FloatVector) w0.and(0xf0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xf00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w0.and(0xf00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xf000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w0.and(0xf000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.lanewise(LSHR, 28).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w0.lanewise(LSHR, 28).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
         }
-        return res;
+        res.intoArray(tmp, 0);
+        return sumLanes(tmp, 0);   // reduced here: returning the vector would box it
     }
 
     /** One row times one token, 8-bit layout; returns the lane-wise result (see {@link #close}). */
-    private static FloatVector dot8(PackedGptq w, int rowOff, float[] xp, float[] xsum, int gOff) {
+    private static float dot8(PackedGptq w, int rowOff, float[] xp, int gOff, float[] tmp) {
         final int[] words = w.words, gSlots = w.groupSlots;
-        final float[] sc = w.scales, zr = w.zeros;
-        FloatVector res = FloatVector.zero(F), acc = res;
+        final float[] sc = w.scales;
+        FloatVector res = FloatVector.zero(F), a0 = res, a1 = res, a2 = res, a3 = res;
         int g = 0, rem = gSlots[0], xi = 0, wi = rowOff;
         for (int c = 0, n = w.chunks; c < n; c++, wi += 1 * L) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
-            acc = ((FloatVector) w0.and(0xff).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            a0 = ((FloatVector) w0.and(0xff).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xff00).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a1 = ((FloatVector) w0.and(0xff00).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a1);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.and(0xff0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a2 = ((FloatVector) w0.and(0xff0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a2);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
-            acc = ((FloatVector) w0.lanewise(LSHR, 24).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), acc);
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
+            a3 = ((FloatVector) w0.lanewise(LSHR, 24).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a3);
             xi += L;
-            if (--rem == 0) { res = close(res, acc, xsum, g * L, zr[gOff + g], sc[gOff + g]); acc = FloatVector.zero(F); rem = gSlots[++g]; }
+            if (--rem == 0) { res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res); a0 = a1 = a2 = a3 = FloatVector.zero(F); rem = gSlots[++g]; }
         }
-        return res;
+        res.intoArray(tmp, 0);
+        return sumLanes(tmp, 0);   // reduced here: returning the vector would box it
     }
 
     /** Decodes one row of the 2-bit layout to floats q << inPlaceShift, slot after slot. */
-    private static void decode2(PackedGptq w, int rowOff, float[] dq) {
+    private static void decode2(PackedGptq w, int rowOff, float[] dq, int dqOff) {
         final int[] words = w.words;
-        int wi = rowOff, di = 0;
+        int wi = rowOff, di = dqOff;
         for (int c = 0, n = w.chunks; c < n; c++, wi += 1 * L, di += 16 * L) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
             ((FloatVector) w0.and(0x3).convert(I2F, 0)).intoArray(dq, di + 0 * L);
@@ -415,9 +697,9 @@ public final class VectorGptqKernel implements GptqKernel {
     }
 
     /** Decodes one row of the 3-bit layout to floats q << inPlaceShift, slot after slot. */
-    private static void decode3(PackedGptq w, int rowOff, float[] dq) {
+    private static void decode3(PackedGptq w, int rowOff, float[] dq, int dqOff) {
         final int[] words = w.words;
-        int wi = rowOff, di = 0;
+        int wi = rowOff, di = dqOff;
         for (int c = 0, n = w.chunks; c < n; c++, wi += 3 * L, di += 32 * L) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
             IntVector w1 = IntVector.fromArray(I, words, wi + 1 * L);
@@ -458,9 +740,9 @@ public final class VectorGptqKernel implements GptqKernel {
     }
 
     /** Decodes one row of the 4-bit layout to floats q << inPlaceShift, slot after slot. */
-    private static void decode4(PackedGptq w, int rowOff, float[] dq) {
+    private static void decode4(PackedGptq w, int rowOff, float[] dq, int dqOff) {
         final int[] words = w.words;
-        int wi = rowOff, di = 0;
+        int wi = rowOff, di = dqOff;
         for (int c = 0, n = w.chunks; c < n; c++, wi += 1 * L, di += 8 * L) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
             ((FloatVector) w0.and(0xf).convert(I2F, 0)).intoArray(dq, di + 0 * L);
@@ -475,9 +757,9 @@ public final class VectorGptqKernel implements GptqKernel {
     }
 
     /** Decodes one row of the 8-bit layout to floats q << inPlaceShift, slot after slot. */
-    private static void decode8(PackedGptq w, int rowOff, float[] dq) {
+    private static void decode8(PackedGptq w, int rowOff, float[] dq, int dqOff) {
         final int[] words = w.words;
-        int wi = rowOff, di = 0;
+        int wi = rowOff, di = dqOff;
         for (int c = 0, n = w.chunks; c < n; c++, wi += 1 * L, di += 4 * L) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
             ((FloatVector) w0.and(0xff).convert(I2F, 0)).intoArray(dq, di + 0 * L);

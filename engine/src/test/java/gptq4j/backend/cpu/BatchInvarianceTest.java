@@ -42,12 +42,15 @@ class BatchInvarianceTest {
         KernelTestSupport.requireVector();
         long seed = System.nanoTime();
         Random rnd = new Random(seed);
-        RandomGptq r = RandomGptq.create(rnd, 416, 160, bits, gs, act, rnd.nextBoolean());
-        PackedGptq p = Kernels.pack(r.layer);
         boolean vector = kernel.equals("vector");
         if (vector && !Kernels.vectorAvailable()) return; // requireVector() failed already if the module is present
-        check(kernel + " " + r.layer.name() + " seed=" + seed, rnd, p.in(), p.out(), (par, x, xOff, T, y, yOff) ->
-                (vector ? Kernels.vectorGptq(par) : Kernels.scalarGptq(par)).matmul(p, x, xOff, T, y, yOff));
+        // 416 inputs: uneven groups (the general code); 1024: equal groups (the branch-free 4-bit code at g128)
+        for (int in : new int[] {416, 1024}) {
+            RandomGptq r = RandomGptq.create(rnd, in, 160, bits, gs, act, rnd.nextBoolean());
+            PackedGptq p = Kernels.pack(r.layer);
+            check(kernel + " " + r.layer.name() + " seed=" + seed, rnd, p.in(), p.out(), (par, x, xOff, T, y, yOff) ->
+                    (vector ? Kernels.vectorGptq(par) : Kernels.scalarGptq(par)).matmul(p, x, xOff, T, y, yOff));
+        }
     }
 
     @ParameterizedTest(name = "{0} {1}x{2}")

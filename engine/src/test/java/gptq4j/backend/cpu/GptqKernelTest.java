@@ -20,7 +20,15 @@ import static gptq4j.backend.cpu.KernelTestSupport.reference;
  * bits x group size x act order x sym, several shapes and T in {1, 3, 16}; fresh random data each run.
  */
 class GptqKernelTest {
+    /**
+     * Relative error allowed at 128 inputs; float32 accumulation error grows like sqrt(inputs), and folding the
+     * zero point (s·(Σq·x − z·Σx)) cancels, so the bound scales with sqrt(in / 128). A packing bug gives O(1).
+     */
     static final double BOUND = 1e-5;
+
+    static double bound(int in) {
+        return BOUND * Math.sqrt(Math.max(1.0, in / 128.0));
+    }
     static Parallel parallel;
 
     @BeforeAll
@@ -59,7 +67,7 @@ class GptqKernelTest {
             for (GptqKernel k : kernels) {
                 float[] y = new float[outOff + T * out];
                 k.matmul(p, x, xOff, T, y, outOff);
-                assertClose(k.name() + " " + r.layer.name() + " T=" + T + " seed=" + seed, ref, y, outOff, T, out, BOUND);
+                assertClose(k.name() + " " + r.layer.name() + " T=" + T + " seed=" + seed, ref, y, outOff, T, out, bound(in));
             }
         }
     }

@@ -86,7 +86,7 @@ public final class GptqColumnarReader implements PartitionReader<ColumnarBatch> 
     @Override
     public boolean next() throws IOException {
         if (current != null) {
-            current.close();
+            current.close(new ArrayList<>());
             current = null;
             batch = null;
         }
@@ -249,17 +249,17 @@ public final class GptqColumnarReader implements PartitionReader<ColumnarBatch> 
 
     @Override
     public void close() throws IOException {
+        List<CompletableFuture<?>> unfinished = new ArrayList<>();
         try {
-            if (current != null) current.close();
-            for (Pending p : pending) p.close();
+            if (current != null) current.close(unfinished);
+            for (Pending p : pending) p.close(unfinished);
             pending.clear();
             records.close();
         } finally {
-            try {
-                allocator.close();
-            } catch (RuntimeException e) {
-                LOG.warn("gptq4j: Arrow memory not fully released reading {}: {}", partition.path(), e.getMessage());
-            }
+            // a killed (interrupted) task frees the batches the engine still works on when they finish, and closes
+            // the allocator after them (closing it first would leak their memory)
+            if (unfinished.isEmpty()) closeAllocator();
+            else CompletableFuture.allOf(unfinished.toArray(CompletableFuture[]::new)).whenComplete((x, e) -> closeAllocator());
             lease.close();
             double secs = (System.nanoTime() - startNanos) / 1e9;
             LOG.info(String.format(java.util.Locale.ROOT,
@@ -267,6 +267,14 @@ public final class GptqColumnarReader implements PartitionReader<ColumnarBatch> 
                             + "%.1f tokens/s, device %s (requested %s)", partition.path(), partition.firstRecord(),
                     partition.firstRecord() + partition.records() - 1, rows, errors, promptTokens, completionTokens,
                     secs, secs > 0 ? completionTokens / secs : 0, lease.device(), requested));
+        }
+    }
+
+    private void closeAllocator() {
+        try {
+            allocator.close();
+        } catch (RuntimeException e) {
+            LOG.warn("gptq4j: Arrow memory not fully released reading {}: {}", partition.path(), e.getMessage());
         }
     }
 
@@ -286,12 +294,20 @@ public final class GptqColumnarReader implements PartitionReader<ColumnarBatch> 
 
         int size() { return ids.getValueCount(); }
 
-        void close() {
+        /** Frees the vectors; when interrupted, adds a future that frees them once the engine is done to {@code unfinished}. */
+        void close(List<CompletableFuture<?>> unfinished) {
             if (result == null && future != null) {
                 try {
                     result = future.get();
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
+                    unfinished.add(future.handle((r, x) -> {   // the engine may still be reading prompts
+                        if (r != null) r.close();
+                        ids.close();
+                        prompts.close();
+                        return null;
+                    }));
+                    return;
                 } catch (ExecutionException e) {
                     // reported by next()
                 }

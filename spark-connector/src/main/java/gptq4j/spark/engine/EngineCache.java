@@ -3,14 +3,20 @@ package gptq4j.spark.engine;
 import gptq4j.runtime.Engine;
 import gptq4j.runtime.EngineOptions;
 import gptq4j.spark.GptqSettings;
+import org.apache.spark.SparkContext;
 import org.apache.spark.SparkEnv;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerApplicationEnd;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.WeakHashMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -28,6 +34,7 @@ public final class EngineCache {
     private static final List<EngineLoad> LOADS = new CopyOnWriteArrayList<>();
     private static final AtomicInteger SEQUENCE = new AtomicInteger();
     private static volatile boolean hookInstalled;
+    private static final Set<SparkContext> WATCHED = Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>()));
 
     private EngineCache() { }
 
@@ -77,6 +84,21 @@ public final class EngineCache {
             }
         }
         return n;
+    }
+
+    /**
+     * Closes this JVM's engines when {@code sc} stops. In local mode the executor lives in the driver JVM and stops
+     * with the context, but the JVM (and so the shutdown hook) goes on: without this a stopped session would keep
+     * its engine, threads and KV cache until the JVM exits. Idempotent per context; called by {@code GptqExtensions}.
+     */
+    public static void closeWhenStopped(SparkContext sc) {
+        if (sc == null || !WATCHED.add(sc)) return;
+        sc.addSparkListener(new SparkListener() {
+            @Override
+            public void onApplicationEnd(SparkListenerApplicationEnd end) {
+                closeAll();
+            }
+        });
     }
 
     private static synchronized void installShutdownHook() {

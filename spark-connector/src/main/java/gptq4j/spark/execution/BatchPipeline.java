@@ -74,7 +74,7 @@ final class BatchPipeline implements Iterator<InternalRow>, AutoCloseable {
             if (current != null && position < current.size()) return true;
             if (current != null) {
                 rowsEmittedBefore += current.size();
-                current.close();
+                current.close(new ArrayList<>());
                 current = null;
             }
             fill();
@@ -142,22 +142,30 @@ final class BatchPipeline implements Iterator<InternalRow>, AutoCloseable {
         if (closed) return;
         closed = true;
         RuntimeException failure = null;
+        List<CompletableFuture<?>> unfinished = new ArrayList<>();
         try {
-            if (current != null) current.close();
-            for (Batch b : inFlight) b.close();
+            if (current != null) current.close(unfinished);
+            for (Batch b : inFlight) b.close(unfinished);
             inFlight.clear();
         } catch (RuntimeException e) {
             failure = e;
         }
+        // An interrupted (killed) task cannot wait for the batches the engine still works on; their vectors are freed
+        // when they finish, and the allocator is closed only then (closing it first would leak their memory).
+        if (unfinished.isEmpty()) closeAllocator();
+        else CompletableFuture.allOf(unfinished.toArray(CompletableFuture[]::new)).whenComplete((x, e) -> closeAllocator());
+        lease.close();
+        metrics.addTask(stats);
+        LOG.info(stats.summary(taskName, requestedDevice, lease.device()));
+        if (failure != null) throw failure;
+    }
+
+    private void closeAllocator() {
         try {
             allocator.close();
         } catch (RuntimeException e) {
             LOG.warn("gptq4j {}: Arrow memory not fully released: {}", taskName, e.getMessage());
         }
-        lease.close();
-        metrics.addTask(stats);
-        LOG.info(stats.summary(taskName, requestedDevice, lease.device()));
-        if (failure != null) throw failure;
     }
 
     /** Rows of one batch and the futures of its calls' results. */
@@ -215,15 +223,21 @@ final class BatchPipeline implements Iterator<InternalRow>, AutoCloseable {
             metrics.addBatch(size(), prompt, completion, errors);
         }
 
-        /** Frees the result vectors, waiting for any still being computed. */
-        void close() {
+        /**
+         * Frees the result vectors, waiting for any still being computed; when the task thread is interrupted, adds
+         * a future that frees them once computed to {@code unfinished} instead.
+         */
+        void close(List<CompletableFuture<?>> unfinished) {
             for (int c = 0; c < futures.size(); c++) {
                 if (vectors[c] == null) {
                     try {
                         vectors[c] = futures.get(c).get();
                     } catch (InterruptedException e) {
                         Thread.currentThread().interrupt();
-                        futures.get(c).thenAccept(StructVector::close);
+                        unfinished.add(futures.get(c).handle((v, x) -> {
+                            if (v != null) v.close();
+                            return null;
+                        }));
                     } catch (ExecutionException e) {
                         // the failure was reported by await(), or the task is ending anyway
                     }

@@ -1,0 +1,8 @@
+// The one compilation unit bin/build-cuda turns into gptq4j.fatbin: every operation family.
+#include "gptq_gemm.cu"
+#include "dense_fp16.cu"
+#include "norm.cu"
+#include "rope.cu"
+#include "attention.cu"
+#include "moe.cu"
+#include "elementwise.cu"

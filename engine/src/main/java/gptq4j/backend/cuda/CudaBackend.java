@@ -1,0 +1,638 @@
+package gptq4j.backend.cuda;
+
+import gptq4j.backend.AttentionBatch;
+import gptq4j.backend.Backend;
+import gptq4j.backend.Buf;
+import gptq4j.backend.KvCache;
+import gptq4j.loader.HalfMatrix;
+import gptq4j.quant.gptq.GptqLinear;
+import gptq4j.util.Half;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The {@link Backend} on one NVIDIA GPU (JCuda driver API). Activations are float32 in device memory;
+ * GPTQ weights are repacked once at load (act order undone by sorting the input rows by group, the
+ * activation permutation applied by the kernel), fp16 matrices stay fp16, the KV cache is float32 (fp16 with
+ * {@code -Dgptq4j.cuda.kvFp16=true}: half the memory, about 1e-3 relative drift from the CPU engine).
+ * Every kernel computes a token's result in an order independent of the other tokens (batch invariance).
+ * Operations are queued on the default stream; {@link #read} and {@link #synchronize} wait for them.
+ */
+public final class CudaBackend implements Backend {
+    private final CudaDriver drv;
+    private final String name;
+    /** Every live device allocation, freed on close. */
+    private final Map<CUdeviceptr, String> allocations = new IdentityHashMap<>();
+    private final Scratch scratch = new Scratch();
+
+    /** Opens device {@code ordinal}; throws {@link CudaUnavailableException} when CUDA cannot be used. */
+    public CudaBackend(int ordinal) {
+        this.drv = new CudaDriver(ordinal);
+        this.name = "cuda:" + ordinal;
+    }
+
+    /**
+     * Whether CUDA device {@code ordinal} can be used: null when it can, else the reason (no driver library,
+     * driver initialisation failed, no such device, compute capability below 8.0). Starts no context.
+     */
+    public static String probe(int ordinal) {
+        try {
+            CudaDriver.initDriver();
+            int[] count = new int[1];
+            int rc = jcuda.driver.JCudaDriver.cuDeviceGetCount(count);
+            if (rc != 0) return "cuDeviceGetCount failed: " + CudaDriver.errorName(rc);
+            if (count[0] == 0) return "no CUDA device is visible";
+            if (ordinal < 0 || ordinal >= count[0]) {
+                return "CUDA device " + ordinal + " does not exist (" + count[0] + " visible)";
+            }
+            jcuda.driver.CUdevice dev = new jcuda.driver.CUdevice();
+            rc = jcuda.driver.JCudaDriver.cuDeviceGet(dev, ordinal);
+            if (rc != 0) return "cuDeviceGet(" + ordinal + ") failed: " + CudaDriver.errorName(rc);
+            int[] major = new int[1];
+            jcuda.driver.JCudaDriver.cuDeviceGetAttribute(major,
+                    jcuda.driver.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
+            if (major[0] < 8) return "CUDA device " + ordinal + " has compute capability " + major[0] + ".x; 8.0 or newer is needed";
+            return null;
+        } catch (CudaException e) {
+            return e.getMessage();
+        } catch (LinkageError e) {
+            return "JCuda could not be loaded: " + e;
+        }
+    }
+
+    @Override
+    public String name() { return name; }
+
+    /** The GPU's name, e.g. "NVIDIA H100 80GB HBM3". */
+    public String deviceName() { return drv.deviceName(); }
+
+    /** Compute capability, e.g. "9.0". */
+    public String computeCapability() { return drv.computeCapability(); }
+
+    /** Free and total device memory in bytes. */
+    public long[] memoryInfo() {
+        drv.bind();
+        return drv.memInfo();
+    }
+
+    // ---- memory -------------------------------------------------------------------------
+
+    private CUdeviceptr alloc(long bytes, String what) {
+        drv.bind();
+        CUdeviceptr p = drv.malloc(bytes, what);
+        allocations.put(p, what);
+        return p;
+    }
+
+    private void release(CUdeviceptr p) {
+        if (p != null && allocations.remove(p) != null) drv.free(p);
+    }
+
+    private CudaBuf buffer(long n, boolean ints) {
+        if (n < 0) throw new IllegalArgumentException("negative buffer length " + n);
+        CUdeviceptr p = alloc(n * 4, (ints ? "int" : "float") + " buffer of " + n);
+        drv.memsetD32(p, 0, n);
+        return new CudaBuf(p, n, ints);
+    }
+
+    @Override
+    public Buf allocFloats(long n) { return buffer(n, false); }
+
+    @Override
+    public Buf allocInts(long n) { return buffer(n, true); }
+
+    @Override
+    public void write(Buf dst, int[] src, int n) {
+        CudaBuf b = checked(dst, n, "write");
+        drv.copyHtoD(b.ptr, Pointer.to(src), 4L * n, b.toString());
+    }
+
+    @Override
+    public void write(Buf dst, float[] src, int n) {
+        CudaBuf b = checked(dst, n, "write");
+        drv.copyHtoD(b.ptr, Pointer.to(src), 4L * n, b.toString());
+    }
+
+    /** Copies n ints from the device buffer at offset to the host. */
+    public void readInts(Buf src, long offset, int[] dst, int n) {
+        CudaBuf b = checked(src, offset + n, "read");
+        drv.copyDtoH(Pointer.to(dst), b.at(offset), 4L * n, b.toString());
+    }
+
+    @Override
+    public void read(Buf src, long offset, float[] dst, int n) {
+        CudaBuf b = checked(src, offset + n, "read");
+        drv.copyDtoH(Pointer.to(dst), b.at(offset), 4L * n, b.toString());
+    }
+
+    private CudaBuf checked(Buf buf, long needed, String op) {
+        drv.bind();
+        CudaBuf b = CudaBuf.of(buf);
+        if (needed > b.length) {
+            throw new IndexOutOfBoundsException(op + " of " + needed + " elements on " + b + " of " + b.length);
+        }
+        return b;
+    }
+
+    @Override
+    public void free(Buf b) {
+        CudaBuf c = CudaBuf.of(b);
+        drv.bind();
+        release(c.ptr);
+        c.freed = true;
+    }
+
+    // ---- weights ------------------------------------------------------------------------
+
+    @Override
+    public Object prepareLinear(GptqLinear w) {
+        drv.bind();
+        String name = w.name();
+        int in = w.in(), out = w.out(), bits = w.bits(), groups = w.groups();
+        if (in % 32 != 0) {
+            throw new IllegalArgumentException(name + ": " + in + " input features; the CUDA GPTQ kernels need a multiple of 32");
+        }
+        if ((long) out * bits % 32 != 0) {
+            throw new IllegalArgumentException(name + ": " + out + " outputs x " + bits + " bits is not a whole number of qzeros words");
+        }
+        int[] g = w.gIdx();
+        if (g.length != in) throw new IllegalArgumentException(name + ": g_idx has " + g.length + " entries, expected " + in);
+        // act order undone: sort inputs by group (stable), so each group is a contiguous run of sorted inputs
+        int[] start = new int[groups + 1];
+        for (int i = 0; i < in; i++) {
+            if (g[i] < 0 || g[i] >= groups) {
+                throw new IllegalArgumentException(name + ": g_idx[" + i + "] = " + g[i] + " outside [0," + groups + ")");
+            }
+            start[g[i] + 1]++;
+        }
+        for (int k = 0; k < groups; k++) start[k + 1] += start[k];
+        int[] perm = new int[in];
+        boolean identity = true;
+        for (int i = 0; i < in; i++) {
+            int j = start[g[i]]++;
+            perm[j] = i;
+            identity &= j == i;
+        }
+        int[] chunkGroup = new int[in / 32];
+        for (int c = 0; c < chunkGroup.length; c++) {
+            int gc = g[perm[32 * c]];
+            if (g[perm[32 * c + 31]] != gc) {
+                throw new IllegalArgumentException(name + ": a group boundary falls inside input chunk " + c
+                        + " (groups must hold a multiple of 32 inputs for the CUDA kernels)");
+            }
+            chunkGroup[c] = gc;
+        }
+        long qwBytes = (long) in / 32 * bits * out * 4;
+        long qzBytes = (long) groups * out * bits / 32 * 4;
+        long scBytes = (long) groups * out * 2;
+        ByteBuffer qw = w.qweight(), qz = w.qzeros(), sc = w.scales();
+        requireBytes(name + ".qweight", qw, qwBytes);
+        requireBytes(name + ".qzeros", qz, qzBytes);
+        requireBytes(name + ".scales", sc, scBytes);
+
+        CUdeviceptr packed = alloc(qwBytes, name + " packed weights");
+        CUdeviceptr sz = alloc((long) groups * out * 4, name + " scales/zeros");
+        CUdeviceptr cg = upload(chunkGroup, name + " chunk groups");
+        CUdeviceptr permDev = identity ? null : upload(perm, name + " act-order permutation");
+        CUdeviceptr raw = alloc(qwBytes, name + " qweight (load)");
+        CUdeviceptr rawZ = alloc(qzBytes, name + " qzeros (load)");
+        CUdeviceptr rawS = alloc(scBytes, name + " scales (load)");
+        try {
+            drv.copyHtoD(raw, Pointer.to(qw), qwBytes, name + ".qweight");
+            drv.copyHtoD(rawZ, Pointer.to(qz), qzBytes, name + ".qzeros");
+            drv.copyHtoD(rawS, Pointer.to(sc), scBytes, name + ".scales");
+            drv.launch("gptq_repack", ceil(out, 128), in / 32, 128, 1, raw, permDev, in, out, bits, packed);
+            drv.launch("gptq_unpack_zeros", ceil(out, 128), groups, 128, 1, rawZ, rawS, groups, out, bits, sz);
+            drv.synchronize();
+        } finally {
+            release(raw);
+            release(rawZ);
+            release(rawS);
+        }
+        return finishGptq(name, in, out, bits, groups, packed, sz, permDev, cg);
+    }
+
+    private CudaGptq finishGptq(String name, int in, int out, int bits, int groups, CUdeviceptr packed, CUdeviceptr sz,
+                                CUdeviceptr perm, CUdeviceptr cg) {
+        int cpb = CudaGptq.chunksPerSplit(in, out);
+        int ksplit = (in / 32 + cpb - 1) / cpb;
+        CUdeviceptr desc = uploadAddresses(new CUdeviceptr[]{packed, sz, perm, cg}, name + " descriptor");
+        return new CudaGptq(name, in, out, bits, groups, packed, sz, perm, cg, cpb, ksplit, desc);
+    }
+
+    /** Device array of the given device addresses (null: 0). */
+    private CUdeviceptr uploadAddresses(CUdeviceptr[] ptrs, String what) {
+        long[] a = new long[ptrs.length];
+        for (int i = 0; i < a.length; i++) a[i] = CudaDriver.address(ptrs[i]);
+        CUdeviceptr p = alloc(8L * a.length, what);
+        drv.copyHtoD(p, Pointer.to(a), 8L * a.length, what);
+        return p;
+    }
+
+    /**
+     * A GPTQ layer with random packed weights, scales and zeros generated on the device, in the layout
+     * {@link #prepareLinear} builds from a checkpoint with act order (desc_act): a random input permutation
+     * (g_idx of the published act-order checkpoints), groups of {@code groupSize} inputs (0: one group).
+     * For benchmarks: nothing of its size passes through the host.
+     */
+    public Object syntheticLinear(String name, int in, int out, int bits, int groupSize, boolean actOrder, long seed) {
+        drv.bind();
+        if (in % 32 != 0 || (long) out * bits % 32 != 0 || out % 4 != 0) {
+            throw new IllegalArgumentException(name + ": " + in + "x" + out + " is not a shape the CUDA GPTQ kernels take");
+        }
+        int gs = groupSize <= 0 ? in : groupSize;
+        if (gs % 32 != 0 || in % gs != 0) throw new IllegalArgumentException(name + ": group size " + groupSize);
+        int groups = in / gs;
+        long words = (long) in / 32 * bits * out;
+        CUdeviceptr packed = alloc(4 * words, name + " packed weights");
+        CUdeviceptr sz = alloc(4L * groups * out, name + " scales/zeros");
+        drv.launch("fill_random_u32", 4096, 1, 256, 1, packed, words, seed);
+        drv.launch("fill_random_sz", 1024, 1, 256, 1, sz, (long) groups * out, seed + 1, bits);
+        int[] chunkGroup = new int[in / 32];
+        for (int c = 0; c < chunkGroup.length; c++) chunkGroup[c] = c * 32 / gs;
+        CUdeviceptr cg = upload(chunkGroup, name + " chunk groups");
+        CUdeviceptr perm = null;
+        if (actOrder && groups > 1) {
+            int[] p = new int[in];
+            for (int i = 0; i < in; i++) p[i] = i;
+            java.util.Random r = new java.util.Random(seed);
+            for (int i = in - 1; i > 0; i--) {
+                int j = r.nextInt(i + 1), t = p[i];
+                p[i] = p[j];
+                p[j] = t;
+            }
+            perm = upload(p, name + " act-order permutation");
+        }
+        return finishGptq(name, in, out, bits, groups, packed, sz, perm, cg);
+    }
+
+    /** An fp16 matrix [rows][cols] of uniform random values in [lo, hi), generated on the device. */
+    public Object syntheticDense(String name, int rows, int cols, float lo, float hi, long seed) {
+        drv.bind();
+        long n = (long) rows * cols;
+        CUdeviceptr p = alloc(Math.max(4, 2 * n), name);
+        drv.launch("fill_random_f16", 2048, 1, 256, 1, p, n, seed, lo, hi);
+        return new CudaDense(name, rows, cols, p);
+    }
+
+    /** Device bytes one product with this prepared GPTQ layer reads. */
+    public static long gptqDeviceBytes(Object w) { return CudaGptq.of(w).deviceBytes(); }
+
+    /** Device-to-device copy bandwidth, bytes read plus written per second. */
+    public double copyBandwidth(long bytes, int reps) {
+        drv.bind();
+        return drv.copyBandwidth(bytes, reps);
+    }
+
+    /** {graph launches, graph captures, kernels launched one by one}. */
+    public long[] launchStats() { return drv.launchStats(); }
+
+    /** Multiprocessors on the device. */
+    public int multiprocessors() { return drv.multiprocessors(); }
+
+    private static void requireBytes(String tensor, ByteBuffer b, long bytes) {
+        if (b.remaining() < bytes) {
+            throw new IllegalArgumentException(tensor + ": " + b.remaining() + " bytes, expected " + bytes);
+        }
+    }
+
+    private CUdeviceptr upload(int[] data, String what) {
+        CUdeviceptr p = alloc(4L * data.length, what);
+        drv.copyHtoD(p, Pointer.to(data), 4L * data.length, what);
+        return p;
+    }
+
+    @Override
+    public Object prepareDense(HalfMatrix m) {
+        drv.bind();
+        long n = (long) m.rows() * m.cols();
+        ByteBuffer half;
+        if ("F16".equals(m.dtype())) {
+            half = m.data();
+        } else {
+            half = ByteBuffer.allocateDirect(Math.toIntExact(2 * n)).order(ByteOrder.LITTLE_ENDIAN);
+            for (int r = 0; r < m.rows(); r++) {
+                for (int c = 0; c < m.cols(); c++) half.putShort(Half.fromFloat(m.get(r, c)));
+            }
+            half.flip();
+        }
+        requireBytes(m.name(), half, 2 * n);
+        CUdeviceptr p = alloc(2 * n, m.name());
+        drv.copyHtoD(p, Pointer.to(half), 2 * n, m.name());
+        return new CudaDense(m.name(), m.rows(), m.cols(), p);
+    }
+
+    /** KV cache storage: float32 unless {@code -Dgptq4j.cuda.kvFp16=true}. */
+    static final boolean KV_FP16 = Boolean.getBoolean("gptq4j.cuda.kvFp16");
+
+    @Override
+    public KvCache allocKvCache(int layers, int blocks, int blockSize, int kvHeads, int headDim) {
+        return allocKvCache(layers, blocks, blockSize, kvHeads, headDim, KV_FP16);
+    }
+
+    /** A KV cache stored as fp16 ({@code half}) or float32. */
+    public KvCache allocKvCache(int layers, int blocks, int blockSize, int kvHeads, int headDim, boolean half) {
+        if (headDim % 32 != 0 || headDim > 256) {
+            throw new IllegalArgumentException("head_dim " + headDim + ": the CUDA attention kernel needs a multiple of 32 up to 256");
+        }
+        int elem = half ? 2 : 4;
+        long bytes = CudaKvCache.bytes(layers, blocks, blockSize, kvHeads, headDim, elem);
+        CUdeviceptr p = alloc(bytes, "KV cache (" + blocks + " blocks of " + blockSize + " tokens)");
+        drv.memsetD32(p, 0, bytes / 4);
+        return new CudaKvCache(this, p, layers, blocks, blockSize, kvHeads, headDim, elem);
+    }
+
+    void copyKvBlock(CudaKvCache c, int from, int to) {
+        drv.bind();
+        long blockWords = (long) c.blockSize * c.kvHeads * c.headDim * c.elemBytes / 4;
+        long planeWords = c.planeElems() * c.elemBytes / 4;
+        drv.launch("kv_copy_block", ceil(blockWords, 256), 2 * c.layers, 256, 1,
+                c.data, planeWords, from, to, blockWords);
+    }
+
+    void releaseCache(CudaKvCache c) {
+        drv.bind();
+        release(c.data);
+    }
+
+    // ---- operations ---------------------------------------------------------------------
+
+    @Override
+    public void embed(Object table, Buf tokens, int T, Buf out) {
+        CudaDense m = CudaDense.of(table);
+        drv.bind();
+        drv.launch("embed_fp16", ceil(m.cols(), 256), T, 256, 1,
+                m.data(), CudaBuf.of(tokens).ptr, m.cols(), CudaBuf.of(out).ptr);
+    }
+
+    @Override
+    public void rmsNorm(Buf x, Object weight, float eps, int T, int dim, Buf out) {
+        CudaDense w = CudaDense.of(weight);
+        if (w.rows() * w.cols() != dim) throw new IllegalArgumentException(w.name() + " has " + w.cols() + " entries, dim is " + dim);
+        drv.bind();
+        drv.launch("rms_norm", T, 1, 256, 1, CudaBuf.of(x).ptr, w.data(), eps, dim, CudaBuf.of(out).ptr);
+    }
+
+    @Override
+    public void linear(Object w, Buf x, int T, Buf out) {
+        drv.bind();
+        launchLinear(CudaGptq.of(w), CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr);
+    }
+
+    /** Token rows per block for a launch over T rows (tiles of T ≤ 8 are GEMV-shaped). */
+    static int tileRows(int T) {
+        return T <= 1 ? 1 : T <= 2 ? 2 : T <= 4 ? 4 : T <= 8 ? 8 : 16;
+    }
+
+    /** -Dgptq4j.cuda.linear=reference selects the first (one-block-per-32-outputs) GPTQ kernels, for comparison. */
+    static final boolean REFERENCE_LINEAR = "reference".equals(System.getProperty("gptq4j.cuda.linear"));
+    /** Partial sums of a split-K product are kept in device memory up to this size, else the splits loop in-block. */
+    static final long PARTIAL_LIMIT = Long.getLong("gptq4j.cuda.partialBytes", 768L << 20);
+
+    /** Outputs per thread of the gq_split kernel for a tile height. */
+    static int outputsPerThread(int tt) { return tt <= 2 ? 4 : tt <= 8 ? 2 : 1; }
+
+    /**
+     * One gq_split launch over nmat = nproj × nexp matrices of one shape (descs: device GqMat[nmat]).
+     * Split mode writes [nproj][ksplit][rowsCap][out] partials into out; loop mode writes [nproj][rowsCap][out].
+     */
+    private void launchSplit(CudaGptq g, CUdeviceptr descs, int nexp, int nmat, CUdeviceptr segs, CUdeviceptr x,
+                             CUdeviceptr xRows, int T, int rowsCap, boolean splitMode, CUdeviceptr out) {
+        int tt = tileRows(T);
+        int opt = outputsPerThread(tt);
+        int bx = 256 / opt;                                 // 64 threads x 4 outputs, 128 x 2, 256 x 1: 256 outputs a block
+        int cols = ceil(g.out(), (long) bx * opt);
+        long projStride = (splitMode ? (long) g.ksplit() : 1L) * rowsCap * g.out();
+        int smem = tt * g.cpb() * 32 * 4;
+        drv.launch3("gq_split_b" + g.bits() + "_t" + tt, cols, splitMode ? g.ksplit() : 1, ceil(T, tt) * nmat, bx, 1, smem,
+                descs, nexp, nmat, segs, x, xRows, T, g.in(), g.out(), g.cpb(), g.ksplit(), splitMode ? 1 : 0, rowsCap,
+                projStride, out);
+    }
+
+    private boolean useSplitMode(CudaGptq g, long rowsCap, int nproj) {
+        return g.ksplit() > 1 && (long) nproj * g.ksplit() * rowsCap * g.out() * 4 <= PARTIAL_LIMIT;
+    }
+
+    private void launchLinear(CudaGptq g, CUdeviceptr x, CUdeviceptr xRows, CUdeviceptr seg, int T, CUdeviceptr y) {
+        if (!REFERENCE_LINEAR && xRows == null && seg == null) {
+            if (useSplitMode(g, T, 1)) {
+                CudaBuf part = scratch.floats("linear.partials", (long) g.ksplit() * T * g.out());
+                launchSplit(g, g.desc(), 1, 1, null, x, null, T, T, true, part.ptr);
+                long n = (long) T * g.out();
+                drv.launch("gq_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g.ksplit(), n, n, y);
+            } else {
+                launchSplit(g, g.desc(), 1, 1, null, x, null, T, T, false, y);
+            }
+            return;
+        }
+        int tt = tileRows(T);
+        drv.launch("gptq_linear_b" + g.bits() + "_t" + tt, ceil(g.out(), 32), ceil(T, tt), 32, 8,
+                x, xRows, seg, T, g.qweight(), g.scaleZero(), g.perm(), g.chunkGroup(), g.in(), g.out(), y);
+    }
+
+    @Override
+    public void dense(Object m, Buf x, int T, Buf out) {
+        CudaDense d = CudaDense.of(m);
+        drv.bind();
+        drv.launch("dense_fp16", ceil(d.rows(), 8), ceil(T, 8), 256, 1,
+                CudaBuf.of(x).ptr, d.data(), T, d.rows(), d.cols(), CudaBuf.of(out).ptr);
+    }
+
+    @Override
+    public void gatherRows(Buf x, Buf rows, int R, int dim, Buf out) {
+        drv.bind();
+        drv.launch("gather_rows", ceil(dim, 256), R, 256, 1, CudaBuf.of(x).ptr, CudaBuf.of(rows).ptr, dim, CudaBuf.of(out).ptr);
+    }
+
+    @Override
+    public void add(Buf x, Buf y, long n) {
+        drv.bind();
+        drv.launch("add_inplace", Math.toIntExact(ceil(n, 256)), 1, 256, 1, CudaBuf.of(x).ptr, CudaBuf.of(y).ptr, n);
+    }
+
+    @Override
+    public void rope(Buf q, Buf k, Buf positions, int T, int heads, int kvHeads, int headDim, double theta) {
+        drv.bind();
+        drv.launch("rope_rotate_half", T, 1, 128, 1, CudaBuf.of(q).ptr, CudaBuf.of(k).ptr, CudaBuf.of(positions).ptr,
+                heads, kvHeads, headDim, Math.log(theta));
+    }
+
+    @Override
+    public void attention(KvCache cache, int layer, Buf q, Buf k, Buf v, AttentionBatch meta, Buf out) {
+        if (!(cache instanceof CudaKvCache c)) throw new IllegalArgumentException("expected a CUDA KV cache, got " + cache);
+        if (layer < 0 || layer >= c.layers) throw new IndexOutOfBoundsException("layer " + layer + " of " + c.layers);
+        int T = meta.T(), heads = meta.heads(), d = c.headDim, kvDim = c.kvHeads * d;
+        if (heads % c.kvHeads != 0) throw new IllegalArgumentException(heads + " query heads for " + c.kvHeads + " KV heads");
+        drv.bind();
+        CUdeviceptr kc = c.keys(layer), vc = c.values(layer);
+        drv.launch("kv_append_" + c.suffix(), ceil(kvDim, 256), T, 256, 1,
+                CudaBuf.of(k).ptr, CudaBuf.of(v).ptr, CudaBuf.of(meta.slots()).ptr, kvDim, kc, vc);
+        drv.launch("attention_paged_" + c.suffix(), heads, T, 128, 1,
+                CudaBuf.of(q).ptr, kc, vc, CudaBuf.of(meta.positions()).ptr, CudaBuf.of(meta.tokenSeq()).ptr,
+                CudaBuf.of(meta.blockTables()).ptr, meta.maxBlocks(), c.blockSize, heads, c.kvHeads, d,
+                meta.slidingWindow(), (float) (1.0 / Math.sqrt(d)), CudaBuf.of(out).ptr);
+    }
+
+    @Override
+    public void moe(Object[] w1, Object[] w3, Object[] w2, Buf x, Buf routerLogits, int T, int topK,
+                    int hidden, int intermediate, Buf out) {
+        int experts = w1.length;
+        if (experts > 64 || w3.length != experts || w2.length != experts) {
+            throw new IllegalArgumentException("MoE with " + experts + " experts (the CUDA kernels take up to 64, equal w1/w2/w3)");
+        }
+        if (T <= 0) return;
+        drv.bind();
+        long pairs = (long) T * topK;
+        CudaBuf topIdx = scratch.ints("moe.topIdx", pairs);
+        CudaBuf topW = scratch.floats("moe.topW", pairs);
+        CudaBuf seg = scratch.ints("moe.seg", 2L * experts);
+        CudaBuf rows = scratch.ints("moe.rows", pairs);
+        CudaBuf where = scratch.ints("moe.where", pairs);
+        CudaBuf h1 = scratch.floats("moe.h1", 2 * pairs * intermediate);   // [2][pairs][inter] when the splits loop in-block
+        CudaBuf h3 = scratch.floats("moe.h3", pairs * intermediate);
+        CudaBuf y = scratch.floats("moe.y", pairs * hidden);
+        drv.launch("moe_topk_softmax", ceil(T, 128), 1, 128, 1, CudaBuf.of(routerLogits).ptr, T, experts, topK,
+                topIdx.ptr, topW.ptr);
+        drv.launch("moe_group", 1, 1, 64, 1, topIdx.ptr, T, experts, topK, seg.ptr, rows.ptr, where.ptr);
+        CUdeviceptr xp = CudaBuf.of(x).ptr;
+        if (!REFERENCE_LINEAR) {
+            moeSplit(w1, w3, w2, xp, T, topK, hidden, intermediate, seg, rows, where, topW, h1, h3, y, CudaBuf.of(out).ptr);
+            return;
+        }
+        for (int e = 0; e < experts; e++) {
+            CudaGptq g1 = expert(w1[e], hidden, intermediate), g3 = expert(w3[e], hidden, intermediate);
+            launchLinear(g1, xp, rows.ptr, seg.at(2L * e), T, h1.ptr);   // h1 = x[rows] · W1ᵀ  (expert's segment)
+            launchLinear(g3, xp, rows.ptr, seg.at(2L * e), T, h3.ptr);   // h3 = x[rows] · W3ᵀ
+        }
+        drv.launch("silu_mul", Math.toIntExact(ceil(pairs * intermediate, 256)), 1, 256, 1, h1.ptr, h3.ptr,
+                pairs * intermediate);                                        // h1 = silu(h1) · h3
+        for (int e = 0; e < experts; e++) {
+            launchLinear(expert(w2[e], intermediate, hidden), h1.ptr, null, seg.at(2L * e), T, y.ptr);  // y = h1 · W2ᵀ
+        }
+        drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden,
+                CudaBuf.of(out).ptr);                                         // out[t] = Σ_j w_tj · y[where(t,j)]
+    }
+
+    /** Device GqMat tables of a layer's experts: {w1[0..E), w3[0..E)} and w2[0..E), built on first use. */
+    private final Map<Object[], CUdeviceptr[]> expertTables = new IdentityHashMap<>();
+
+    /**
+     * The MoE block with the split-K kernels: one launch for w1 and w3 of every expert (blocks of experts with
+     * no rows exit at once), SiLU·mul fused into the fold of their partial sums, one launch for w2, and the
+     * router-weighted combine fused into the fold of w2's partials.
+     */
+    private void moeSplit(Object[] w1, Object[] w3, Object[] w2, CUdeviceptr xp, int T, int topK, int hidden,
+                          int intermediate, CudaBuf seg, CudaBuf rows, CudaBuf where, CudaBuf topW, CudaBuf h1,
+                          CudaBuf h3, CudaBuf y, CUdeviceptr out) {
+        int experts = w1.length;
+        CudaGptq g1 = expert(w1[0], hidden, intermediate), g2 = expert(w2[0], intermediate, hidden);
+        CUdeviceptr[] tables = expertTables.get(w1);
+        if (tables == null) {
+            CUdeviceptr[] up = new CUdeviceptr[8 * experts], down = new CUdeviceptr[4 * experts];
+            for (int e = 0; e < experts; e++) {
+                CudaGptq a = expert(w1[e], hidden, intermediate), b = expert(w3[e], hidden, intermediate);
+                CudaGptq c = expert(w2[e], intermediate, hidden);
+                if (a.cpb() != g1.cpb() || b.cpb() != g1.cpb() || a.bits() != g1.bits() || b.bits() != g1.bits()
+                        || c.cpb() != g2.cpb() || c.bits() != g2.bits()) {
+                    throw new IllegalArgumentException(a.name() + ": experts of one layer differ in format");
+                }
+                System.arraycopy(new CUdeviceptr[]{a.qweight(), a.scaleZero(), a.perm(), a.chunkGroup()}, 0, up, 4 * e, 4);
+                System.arraycopy(new CUdeviceptr[]{b.qweight(), b.scaleZero(), b.perm(), b.chunkGroup()}, 0, up, 4 * (experts + e), 4);
+                System.arraycopy(new CUdeviceptr[]{c.qweight(), c.scaleZero(), c.perm(), c.chunkGroup()}, 0, down, 4 * e, 4);
+            }
+            tables = new CUdeviceptr[]{uploadAddresses(up, g1.name() + " expert table"), uploadAddresses(down, g2.name() + " expert table")};
+            expertTables.put(w1, tables);
+        }
+        int pairs = T * topK;
+        if (useSplitMode(g1, pairs, 2)) {
+            CudaBuf part = scratch.floats("moe.partUp", 2L * g1.ksplit() * pairs * intermediate);
+            launchSplit(g1, tables[0], experts, 2 * experts, seg.ptr, xp, rows.ptr, T, pairs, true, part.ptr);
+            long n = (long) pairs * intermediate;                             // h1 = silu(x·W1ᵀ) · (x·W3ᵀ)
+            drv.launch("moe_silu_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g1.ksplit(), n, n, h1.ptr);
+        } else {
+            launchSplit(g1, tables[0], experts, 2 * experts, seg.ptr, xp, rows.ptr, T, pairs, false, h1.ptr);
+            // h3 is the second projection's plane: h1 + pairs*intermediate (h1 and h3 are allocated adjacently below)
+            long n = (long) pairs * intermediate;
+            drv.launch("silu_mul", ceil(n, 256), 1, 256, 1, h1.ptr, h1.at(n), n);
+        }
+        if (useSplitMode(g2, pairs, 1)) {
+            CudaBuf part = scratch.floats("moe.partDown", (long) g2.ksplit() * pairs * hidden);
+            launchSplit(g2, tables[1], experts, experts, seg.ptr, h1.ptr, null, T, pairs, true, part.ptr);
+            long plane = (long) pairs * hidden;                                // out[t] = Σ_j w_tj · (h1 · W2ᵀ)[where(t,j)]
+            drv.launch("moe_combine_reduce", ceil(hidden, 256), T, 256, 1, part.ptr, g2.ksplit(), plane, where.ptr,
+                    topW.ptr, topK, hidden, out);
+        } else {
+            launchSplit(g2, tables[1], experts, experts, seg.ptr, h1.ptr, null, T, pairs, false, y.ptr);
+            drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden, out);
+        }
+    }
+
+    private static CudaGptq expert(Object o, int in, int out) {
+        CudaGptq g = CudaGptq.of(o);
+        if (g.in() != in || g.out() != out) {
+            throw new IllegalArgumentException(g.name() + " is " + g.in() + "→" + g.out() + ", expected " + in + "→" + out);
+        }
+        return g;
+    }
+
+    @Override
+    public void synchronize() {
+        drv.bind();
+        drv.synchronize();
+    }
+
+    @Override
+    public void close() {
+        try {
+            drv.bind();
+            drv.synchronize();
+        } catch (RuntimeException ignored) {
+            // a faulted context still has to be released below
+        }
+        try {
+            for (CUdeviceptr p : new ArrayList<>(allocations.keySet())) {
+                allocations.remove(p);
+                try {
+                    drv.free(p);
+                } catch (RuntimeException ignored) {
+                    // keep freeing the rest
+                }
+            }
+        } finally {
+            drv.close();
+        }
+    }
+
+    private static int ceil(long n, long d) { return Math.toIntExact((n + d - 1) / d); }
+
+    /** Grow-only scratch buffers for the MoE block, keyed by role; nothing is allocated once they fit the batch. */
+    private final class Scratch {
+        private final Map<String, CudaBuf> bufs = new java.util.HashMap<>();
+
+        CudaBuf floats(String key, long n) { return get(key, n, false); }
+
+        CudaBuf ints(String key, long n) { return get(key, n, true); }
+
+        private CudaBuf get(String key, long n, boolean ints) {
+            CudaBuf b = bufs.get(key);
+            if (b != null && b.length >= n) return b;
+            if (b != null) {
+                release(b.ptr);
+                b.freed = true;
+            }
+            CudaBuf fresh = new CudaBuf(alloc(4 * Math.max(n, 1), "scratch " + key), Math.max(n, 1), ints);
+            bufs.put(key, fresh);
+            return fresh;
+        }
+    }
+
+    /** Live allocations, for diagnostics. */
+    List<String> liveAllocations() { return new ArrayList<>(allocations.values()); }
+}

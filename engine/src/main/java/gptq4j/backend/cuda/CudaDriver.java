@@ -1,0 +1,453 @@
+package gptq4j.backend.cuda;
+
+import jcuda.NativePointerObject;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUresult;
+import jcuda.driver.JCudaDriver;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.logging.Logger;
+
+import static jcuda.driver.CUresult.CUDA_SUCCESS;
+
+/**
+ * One GPU through the CUDA driver API: its primary context, the kernel module loaded from the fatbin
+ * resource, allocations and launches. Every driver call's result is checked and mapped to a specific
+ * exception ({@link CudaUnavailableException}, {@link CudaOutOfMemoryException}, {@link CudaKernelException}).
+ */
+final class CudaDriver implements AutoCloseable {
+    static final String MODULE_RESOURCE = "/gptq4j/cuda/gptq4j.fatbin";
+    static final CUdeviceptr NULL = new CUdeviceptr();
+
+    /** Set -Dgptq4j.cuda.sync=true to synchronise after every launch (faults then name their kernel). */
+    static final boolean SYNC_EACH_LAUNCH = Boolean.getBoolean("gptq4j.cuda.sync");
+
+    private final int ordinal;
+    private final CUdevice device = new CUdevice();
+    private final CUcontext context = new CUcontext();
+    private final CUmodule module = new CUmodule();
+    private final Map<String, CUfunction> functions = new HashMap<>();
+    private final Map<String, Integer> functionIds = new HashMap<>();
+    private static final Logger LOG = Logger.getLogger(CudaDriver.class.getName());
+
+    /**
+     * Launch queue and CUDA graphs (-Dgptq4j.cuda.graphs=false turns them off). Launches are queued on the host
+     * and submitted when anything else touches the device (a copy, an allocation, a synchronisation). A queued
+     * sequence identical to one seen before (same kernels, grids and argument values, pointers included) is
+     * captured once into a CUDA graph and from then on replayed with one cuGraphLaunch: a decode step at a
+     * fixed batch size becomes one launch. A graph is a pure function of its launch list, so replaying it does
+     * exactly what launching the kernels one by one would.
+     */
+    static final boolean GRAPHS = !"false".equals(System.getProperty("gptq4j.cuda.graphs"));
+    private static final int MAX_GRAPHS = 48;
+    private record Queued(CUfunction f, String name, int gx, int gy, int gz, int bx, int by, int smem, Object[] args) { }
+    private static final class StepKey {
+        final long[] key;
+        final int hash;
+        StepKey(long[] key) { this.key = key; this.hash = Arrays.hashCode(key); }
+        @Override public int hashCode() { return hash; }
+        @Override public boolean equals(Object o) { return o instanceof StepKey k && k.hash == hash && Arrays.equals(k.key, key); }
+    }
+    private static final class GraphEntry { jcuda.driver.CUgraphExec exec; }
+    private final List<Queued> queue = new ArrayList<>();
+    private long[] keyBuf = new long[4096];
+    private int keyLen;
+    private final LinkedHashMap<StepKey, GraphEntry> graphs = new LinkedHashMap<>(64, 0.75f, true);
+    private jcuda.driver.CUstream graphStream;
+    private boolean graphsBroken;
+    private long graphLaunches, graphCaptures, directLaunches;
+
+    private static final VarHandle NATIVE_POINTER, BYTE_OFFSET;
+    static {
+        try {
+            MethodHandles.Lookup l = MethodHandles.privateLookupIn(NativePointerObject.class, MethodHandles.lookup());
+            NATIVE_POINTER = l.findVarHandle(NativePointerObject.class, "nativePointer", long.class);
+            BYTE_OFFSET = MethodHandles.privateLookupIn(Pointer.class, MethodHandles.lookup())
+                    .findVarHandle(Pointer.class, "byteOffset", long.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** The device address a JCuda pointer stands for (base plus byte offset). */
+    static long address(CUdeviceptr p) {
+        return p == null ? 0L : (long) NATIVE_POINTER.get(p) + (long) BYTE_OFFSET.get(p);
+    }
+    private final String deviceName;
+    private final int computeMajor;
+    private final int computeMinor;
+    private final int multiprocessors;
+    private Thread boundThread;
+    private boolean closed;
+
+    CudaDriver(int ordinal) {
+        this.ordinal = ordinal;
+        initDriver();
+        int[] count = new int[1];
+        check(JCudaDriver.cuDeviceGetCount(count), "cuDeviceGetCount");
+        if (ordinal < 0 || ordinal >= count[0]) {
+            throw new CudaUnavailableException("CUDA device " + ordinal + " does not exist: the driver sees "
+                    + count[0] + " device(s) (set CUDA_VISIBLE_DEVICES or pick cuda:0.." + (count[0] - 1) + ")",
+                    CUresult.CUDA_ERROR_INVALID_DEVICE, null);
+        }
+        check(JCudaDriver.cuDeviceGet(device, ordinal), "cuDeviceGet(" + ordinal + ")");
+        byte[] name = new byte[256];
+        check(JCudaDriver.cuDeviceGetName(name, name.length, device), "cuDeviceGetName");
+        int n = 0;
+        while (n < name.length && name[n] != 0) n++;
+        this.deviceName = new String(name, 0, n, java.nio.charset.StandardCharsets.US_ASCII);
+        this.computeMajor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
+        this.computeMinor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+        this.multiprocessors = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
+        if (computeMajor < 8) {
+            throw new CudaUnavailableException("CUDA device " + ordinal + " (" + deviceName + ") has compute capability "
+                    + computeMajor + "." + computeMinor + "; gptq4j's kernels need 8.0 or newer (Ampere, Hopper)",
+                    CUresult.CUDA_ERROR_NO_BINARY_FOR_GPU, null);
+        }
+        check(JCudaDriver.cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain(" + ordinal + ")");
+        bind();
+        byte[] image = loadResource();
+        int rc = JCudaDriver.cuModuleLoadData(module, image);
+        if (rc != CUDA_SUCCESS) {
+            JCudaDriver.cuDevicePrimaryCtxRelease(device);
+            throw new CudaUnavailableException("cannot load the gptq4j CUDA module on " + deviceName + " (sm_"
+                    + computeMajor + computeMinor + "): " + errorName(rc)
+                    + " (the fatbin, built by nvcc 13.0, has sm_80 and sm_90 code and compute_80 PTX: it needs NVIDIA driver R580 (CUDA 13.0) or newer)",
+                    rc, null);
+        }
+    }
+
+    /** Loads the JCuda driver binding and initialises the driver, mapping every failure to "unavailable". */
+    static void initDriver() {
+        int rc;
+        try {
+            JCudaDriver.setExceptionsEnabled(false);
+            rc = JCudaDriver.cuInit(0);
+        } catch (UnsatisfiedLinkError e) {
+            String why = String.valueOf(e.getMessage());
+            for (String line : why.split("\n")) {
+                if (line.contains("libcuda")) {   // JCuda's message lists every attempt; keep the line naming the driver
+                    why = line.trim();
+                    break;
+                }
+            }
+            if (why.length() > 300) why = why.substring(0, 300) + "...";
+            throw new CudaUnavailableException("the NVIDIA driver library could not be loaded (" + why
+                    + "); install the NVIDIA driver (libcuda.so.1) or use --device cpu", -1, e);
+        } catch (NoClassDefFoundError e) {
+            throw new CudaUnavailableException("JCuda is not usable in this JVM (" + e
+                    + "); an earlier attempt to load its native library failed", -1, e);
+        }
+        if (rc != CUDA_SUCCESS) {
+            throw new CudaUnavailableException("cuInit failed: " + errorName(rc)
+                    + (rc == CUresult.CUDA_ERROR_NO_DEVICE ? " (no CUDA-capable device is visible)" : ""), rc, null);
+        }
+    }
+
+    private static byte[] loadResource() {
+        try (InputStream in = CudaDriver.class.getResourceAsStream(MODULE_RESOURCE)) {
+            if (in == null) {
+                throw new CudaUnavailableException("resource " + MODULE_RESOURCE
+                        + " is missing from the classpath (run bin/build-cuda and rebuild the engine jar)", -1, null);
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new CudaUnavailableException("cannot read " + MODULE_RESOURCE + ": " + e.getMessage(), -1, e);
+        }
+    }
+
+    private int attribute(int attr) {
+        int[] v = new int[1];
+        check(JCudaDriver.cuDeviceGetAttribute(v, attr, device), "cuDeviceGetAttribute(" + attr + ")");
+        return v[0];
+    }
+
+    int ordinal() { return ordinal; }
+
+    String deviceName() { return deviceName; }
+
+    String computeCapability() { return computeMajor + "." + computeMinor; }
+
+    int multiprocessors() { return multiprocessors; }
+
+    /** Makes this device's context current on the calling thread (cheap when it already is). */
+    void bind() {
+        if (closed) throw new IllegalStateException("CUDA backend for device " + ordinal + " is closed");
+        Thread t = Thread.currentThread();
+        if (t != boundThread) {
+            check(JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+            boundThread = t;
+        }
+    }
+
+    CUfunction function(String name) {
+        return functions.computeIfAbsent(name, n -> {
+            CUfunction f = new CUfunction();
+            check(JCudaDriver.cuModuleGetFunction(f, module, n), "cuModuleGetFunction(" + n + ")");
+            functionIds.put(n, functionIds.size() + 1);
+            return f;
+        });
+    }
+
+    /** Device memory of {@code bytes} bytes (at least 4), not initialised. */
+    CUdeviceptr malloc(long bytes, String what) {
+        flush();
+        CUdeviceptr p = new CUdeviceptr();
+        long size = Math.max(4, bytes);
+        int rc = JCudaDriver.cuMemAlloc(p, size);
+        if (rc == CUresult.CUDA_ERROR_OUT_OF_MEMORY) {
+            long[] free = new long[1], total = new long[1];
+            JCudaDriver.cuMemGetInfo(free, total);
+            throw new CudaOutOfMemoryException("out of device memory on cuda:" + ordinal + " allocating " + size
+                    + " bytes for " + what + " (free " + free[0] + " of " + total[0]
+                    + " bytes); reduce the batch size, the KV-cache budget or the context length", rc, size);
+        }
+        check(rc, "cuMemAlloc(" + size + " bytes for " + what + ")");
+        return p;
+    }
+
+    void free(CUdeviceptr p) {
+        if (closed) return;
+        flush();
+        check(JCudaDriver.cuMemFree(p), "cuMemFree");
+    }
+
+    void memsetD32(CUdeviceptr p, int value, long words) {
+        flush();
+        if (words > 0) check(JCudaDriver.cuMemsetD32(p, value, words), "cuMemsetD32");
+    }
+
+    void copyHtoD(CUdeviceptr dst, Pointer src, long bytes, String what) {
+        flush();
+        if (bytes > 0) check(JCudaDriver.cuMemcpyHtoD(dst, src, bytes), "copy to device (" + what + ")");
+    }
+
+    void copyDtoH(Pointer dst, CUdeviceptr src, long bytes, String what) {
+        flush();
+        if (bytes > 0) check(JCudaDriver.cuMemcpyDtoH(dst, src, bytes), "copy from device (" + what + ")");
+    }
+
+    void copyDtoD(CUdeviceptr dst, CUdeviceptr src, long bytes) {
+        flush();
+        if (bytes > 0) check(JCudaDriver.cuMemcpyDtoD(dst, src, bytes), "device copy");
+    }
+
+    /** Launches a kernel; each argument is a CUdeviceptr (null for a null pointer), Integer, Long, Float or Double. */
+    void launch(String kernel, int gx, int gy, int bx, int by, Object... args) {
+        launch3(kernel, gx, gy, 1, bx, by, 0, args);
+    }
+
+    /** Queues a launch with a 3-D grid and {@code smem} bytes of dynamic shared memory (see {@link #GRAPHS}). */
+    void launch3(String kernel, int gx, int gy, int gz, int bx, int by, int smem, Object... args) {
+        if (gx <= 0 || gy <= 0 || gz <= 0) return;
+        CUfunction f = function(kernel);
+        if (SYNC_EACH_LAUNCH || !GRAPHS || graphsBroken) {
+            submit(new Queued(f, kernel, gx, gy, gz, bx, by, smem, args), null);
+            directLaunches++;
+            return;
+        }
+        queue.add(new Queued(f, kernel, gx, gy, gz, bx, by, smem, args));
+        int need = keyLen + 8 + args.length;
+        if (need > keyBuf.length) keyBuf = Arrays.copyOf(keyBuf, Math.max(need, keyBuf.length * 2));
+        long[] k = keyBuf;
+        k[keyLen++] = functionIds.get(kernel);
+        k[keyLen++] = gx;
+        k[keyLen++] = gy;
+        k[keyLen++] = gz;
+        k[keyLen++] = bx;
+        k[keyLen++] = by;
+        k[keyLen++] = smem;
+        k[keyLen++] = args.length;
+        for (Object a : args) {
+            long v;
+            if (a == null) v = 0L;
+            else if (a instanceof CUdeviceptr p) v = address(p);
+            else if (a instanceof Integer i) v = i;
+            else if (a instanceof Long l) v = l;
+            else if (a instanceof Float f2) v = Float.floatToRawIntBits(f2);
+            else if (a instanceof Double d) v = Double.doubleToRawLongBits(d);
+            else throw new IllegalArgumentException("kernel " + kernel + ": unsupported argument " + a.getClass());
+            k[keyLen++] = v;
+        }
+    }
+
+    private void submit(Queued q, jcuda.driver.CUstream stream) {
+        Object[] args = q.args();
+        NativePointerObject[] params = new NativePointerObject[args.length];
+        for (int i = 0; i < args.length; i++) {
+            Object a = args[i];
+            if (a == null) params[i] = Pointer.to(NULL);
+            else if (a instanceof CUdeviceptr p) params[i] = Pointer.to(p);
+            else if (a instanceof Integer v) params[i] = Pointer.to(new int[]{v});
+            else if (a instanceof Long v) params[i] = Pointer.to(new long[]{v});
+            else if (a instanceof Float v) params[i] = Pointer.to(new float[]{v});
+            else if (a instanceof Double v) params[i] = Pointer.to(new double[]{v});
+            else throw new IllegalArgumentException("kernel " + q.name() + ": unsupported argument " + a.getClass());
+        }
+        int rc = JCudaDriver.cuLaunchKernel(q.f(), q.gx(), q.gy(), q.gz(), q.bx(), q.by(), 1, q.smem(), stream,
+                Pointer.to(params), null);
+        if (rc != CUDA_SUCCESS) {
+            throw new CudaKernelException("launch of kernel " + q.name() + " (grid " + q.gx() + "x" + q.gy() + "x" + q.gz()
+                    + ", block " + q.bx() + "x" + q.by() + ", smem " + q.smem() + ") failed: " + errorName(rc), rc);
+        }
+        if (SYNC_EACH_LAUNCH) {
+            rc = JCudaDriver.cuCtxSynchronize();
+            if (rc != CUDA_SUCCESS) throw new CudaKernelException("kernel " + q.name() + " failed: " + errorName(rc), rc);
+        }
+    }
+
+    /** Submits the queued launches: as a graph replay when this exact sequence was seen before, else one by one. */
+    void flush() {
+        if (queue.isEmpty()) return;
+        try {
+            if (queue.size() < 4 || graphsBroken) {
+                for (Queued q : queue) submit(q, null);
+                directLaunches += queue.size();
+                return;
+            }
+            StepKey key = new StepKey(Arrays.copyOf(keyBuf, keyLen));
+            GraphEntry g = graphs.get(key);
+            if (g == null) {
+                graphs.put(key, new GraphEntry());
+                while (graphs.size() > MAX_GRAPHS) {
+                    var it = graphs.entrySet().iterator();
+                    GraphEntry old = it.next().getValue();
+                    it.remove();
+                    if (old.exec != null) JCudaDriver.cuGraphExecDestroy(old.exec);
+                }
+                for (Queued q : queue) submit(q, null);
+                directLaunches += queue.size();
+                return;
+            }
+            if (graphStream == null) {
+                graphStream = new jcuda.driver.CUstream();
+                check(JCudaDriver.cuStreamCreate(graphStream, 0), "cuStreamCreate");   // blocking: ordered with the null stream
+            }
+            if (g.exec == null) {
+                check(JCudaDriver.cuStreamBeginCapture(graphStream,
+                        jcuda.driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
+                jcuda.driver.CUgraph graph = new jcuda.driver.CUgraph();
+                try {
+                    for (Queued q : queue) submit(q, graphStream);
+                } finally {
+                    int rc = JCudaDriver.cuStreamEndCapture(graphStream, graph);
+                    if (rc != CUDA_SUCCESS) {
+                        graphsBroken = true;
+                        LOG.warning("CUDA graph capture failed (" + errorName(rc) + "); launching kernels one by one");
+                    }
+                }
+                if (graphsBroken) {
+                    for (Queued q : queue) submit(q, null);
+                    return;
+                }
+                jcuda.driver.CUgraphExec exec = new jcuda.driver.CUgraphExec();
+                check(JCudaDriver.cuGraphInstantiate(exec, graph, 0L), "cuGraphInstantiate (" + queue.size() + " kernels)");
+                JCudaDriver.cuGraphDestroy(graph);
+                g.exec = exec;
+                graphCaptures++;
+            }
+            check(JCudaDriver.cuGraphLaunch(g.exec, graphStream), "cuGraphLaunch");
+            graphLaunches++;
+        } finally {
+            queue.clear();
+            keyLen = 0;
+        }
+    }
+
+    /** {graph launches, graph captures, kernels launched one by one} so far. */
+    long[] launchStats() { return new long[]{graphLaunches, graphCaptures, directLaunches}; }
+
+    /** Device-to-device copy bandwidth in bytes/s (bytes read plus bytes written), over {@code bytes}-byte buffers. */
+    double copyBandwidth(long bytes, int reps) {
+        flush();
+        CUdeviceptr a = malloc(bytes, "bandwidth probe"), b = malloc(bytes, "bandwidth probe");
+        try {
+            memsetD32(a, 1, bytes / 4);
+            memsetD32(b, 2, bytes / 4);
+            copyDtoD(b, a, bytes);
+            synchronize();
+            double best = 0;
+            for (int r = 0; r < reps; r++) {
+                long t0 = System.nanoTime();
+                copyDtoD(b, a, bytes);
+                copyDtoD(a, b, bytes);
+                synchronize();
+                double s = (System.nanoTime() - t0) / 1e9;
+                best = Math.max(best, 4.0 * bytes / s);
+            }
+            return best;
+        } finally {
+            free(a);
+            free(b);
+        }
+    }
+
+    void synchronize() {
+        flush();
+        check(JCudaDriver.cuCtxSynchronize(), "cuCtxSynchronize (a kernel queued earlier failed)");
+    }
+
+    /** Free and total device memory in bytes. */
+    long[] memInfo() {
+        flush();
+        long[] free = new long[1], total = new long[1];
+        check(JCudaDriver.cuMemGetInfo(free, total), "cuMemGetInfo");
+        return new long[]{free[0], total[0]};
+    }
+
+    void check(int rc, String what) {
+        if (rc == CUDA_SUCCESS) return;
+        String msg = what + " failed on cuda:" + ordinal + ": " + errorName(rc);
+        switch (rc) {
+            case CUresult.CUDA_ERROR_OUT_OF_MEMORY -> throw new CudaOutOfMemoryException(msg, rc, -1);
+            case CUresult.CUDA_ERROR_NO_DEVICE, CUresult.CUDA_ERROR_INVALID_DEVICE, CUresult.CUDA_ERROR_NOT_INITIALIZED,
+                    CUresult.CUDA_ERROR_SYSTEM_DRIVER_MISMATCH, CUresult.CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE ->
+                    throw new CudaUnavailableException(msg, rc, null);
+            case CUresult.CUDA_ERROR_ILLEGAL_ADDRESS, CUresult.CUDA_ERROR_LAUNCH_FAILED, CUresult.CUDA_ERROR_LAUNCH_TIMEOUT,
+                    CUresult.CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, CUresult.CUDA_ERROR_MISALIGNED_ADDRESS,
+                    CUresult.CUDA_ERROR_ILLEGAL_INSTRUCTION, CUresult.CUDA_ERROR_HARDWARE_STACK_ERROR,
+                    CUresult.CUDA_ERROR_INVALID_PC, CUresult.CUDA_ERROR_ASSERT ->
+                    throw new CudaKernelException(msg + " (a kernel faulted; rerun with -Dgptq4j.cuda.sync=true to name it)", rc);
+            default -> throw new CudaException(msg, rc);
+        }
+    }
+
+    static String errorName(int rc) {
+        return CUresult.stringFor(rc) + " (" + rc + ")";
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        try {
+            JCudaDriver.cuCtxSetCurrent(context);
+            try {
+                flush();
+            } catch (RuntimeException ignored) {
+                // closing anyway
+            }
+            for (GraphEntry g : graphs.values()) if (g.exec != null) JCudaDriver.cuGraphExecDestroy(g.exec);
+            graphs.clear();
+            if (graphStream != null) JCudaDriver.cuStreamDestroy(graphStream);
+            JCudaDriver.cuModuleUnload(module);
+        } finally {
+            closed = true;
+            JCudaDriver.cuDevicePrimaryCtxRelease(device);
+        }
+    }
+}

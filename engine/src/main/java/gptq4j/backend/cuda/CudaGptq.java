@@ -1,0 +1,41 @@
+package gptq4j.backend.cuda;
+
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * A GPTQ linear layer repacked for the gptq_linear kernels (see gptq_gemm.cu): input rows sorted by group,
+ * each chunk of 32 sorted inputs one group, the activation permutation applied while the kernel loads x.
+ *
+ * @param qweight     uint32 [in/32*bits][out]
+ * @param scaleZero   half2 [groups][out]: scale, effective zero point
+ * @param perm        int [in]: sorted input j reads activation column perm[j]; null when g_idx was sorted
+ * @param chunkGroup  int [in/32]: group of each chunk
+ * @param cpb         chunks of 32 inputs per split of the split-K kernels (fixed per weight: batch invariance)
+ * @param ksplit      splits: ceil(in/32 / cpb)
+ * @param desc        device GqMat {qweight, scaleZero, perm, chunkGroup} for the gq_split kernels
+ */
+record CudaGptq(String name, int in, int out, int bits, int groups, CUdeviceptr qweight, CUdeviceptr scaleZero,
+                CUdeviceptr perm, CUdeviceptr chunkGroup, int cpb, int ksplit, CUdeviceptr desc) {
+    /** Device bytes a product reads once: packed weights, scales/zeros, chunk groups, permutation. */
+    long deviceBytes() {
+        return (long) in / 32 * bits * out * 4 + (long) groups * out * 4 + (long) in / 32 * 4 + (perm == null ? 0 : 4L * in);
+    }
+
+    /**
+     * Chunks per split for a weight of this shape: the largest of 16, 8, 4 that still gives at least 192 blocks
+     * of 256 outputs at batch 1 (so small matrices fill the GPU), else 4.
+     */
+    static int chunksPerSplit(int in, int out) {
+        int chunks = in / 32, cols = (out + 255) / 256;
+        for (int cpb : new int[]{16, 8, 4}) {
+            if ((long) cols * ((chunks + cpb - 1) / cpb) >= 192) return Math.min(cpb, chunks);
+        }
+        return Math.min(4, chunks);
+    }
+
+    static CudaGptq of(Object o) {
+        if (o instanceof CudaGptq g) return g;
+        throw new IllegalArgumentException("expected a GPTQ layer prepared by the CUDA backend, got "
+                + (o == null ? "null" : o.getClass().getName()));
+    }
+}

@@ -1,0 +1,249 @@
+package gptq4j.backend.cuda;
+
+import gptq4j.loader.Checkpoint;
+import gptq4j.model.MixtralConfig;
+import gptq4j.model.MixtralModel;
+import gptq4j.model.MixtralWeights;
+import gptq4j.model.Step;
+
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.stream.Stream;
+
+/**
+ * The GPU benchmark: {@code gptq4j bench --shape mixtral-8x7b --device cuda} (synthetic weights in the published
+ * act-order layout, generated on the device) or {@code --model DIR}. It runs the engine's own forward pass
+ * ({@link MixtralModel#forward}: logits copied back every step, as the engine does) over batches of sequences and
+ * prints device, copy bandwidth, active bytes per token, prefill and decode tokens/s, the fraction of the
+ * bandwidth floor at batch 1, KV-cache capacity, peak device memory and a final JSON line.
+ *
+ * <p>Flags: --shape mixtral-8x7b | --model DIR, --device cuda[:N], --bits 4 (3, 8, 2), --group-size 128 (0: none),
+ * --no-act-order, --batch 1,8,32,64,128,256, --prompt-tokens 128, --new-tokens 128, --warmup-steps 2,
+ * --layers N (fewer layers, for a quick check). Decode steps feed random token ids (no sampling is timed);
+ * the first warmup-steps decode steps of each batch are not timed.
+ */
+public final class GpuBench {
+    private GpuBench() { }
+
+    public static void main(String[] argv) {
+        System.exit(run(argv, System.out));
+    }
+
+    public static int run(String[] argv, PrintStream out) {
+        Map<String, String> a = new LinkedHashMap<>();
+        for (int i = 0; i < argv.length; i++) {
+            String k = argv[i];
+            if (k.equals("bench")) continue;
+            if (k.equals("--no-act-order") || k.equals("--verbose")) { a.put(k, "true"); continue; }
+            if (!k.startsWith("--") || i + 1 >= argv.length) throw new IllegalArgumentException("bench: bad flag " + k);
+            a.put(k, argv[++i]);
+        }
+        String device = a.getOrDefault("--device", "cuda");
+        int ordinal = device.startsWith("cuda:") ? Integer.parseInt(device.substring(5)) : 0;
+        if (!device.startsWith("cuda")) throw new IllegalArgumentException("the GPU bench runs on --device cuda[:N]");
+        int bits = Integer.parseInt(a.getOrDefault("--bits", "4"));
+        int group = Integer.parseInt(a.getOrDefault("--group-size", "128"));
+        boolean act = !a.containsKey("--no-act-order");
+        int P = Integer.parseInt(a.getOrDefault("--prompt-tokens", "128"));
+        int N = Integer.parseInt(a.getOrDefault("--new-tokens", "128"));
+        int warm = Integer.parseInt(a.getOrDefault("--warmup-steps", "2"));
+        List<Integer> batches = new ArrayList<>();
+        for (String b : a.getOrDefault("--batch", "1,8,32,64,128,256").split(",")) batches.add(Integer.parseInt(b.trim()));
+        int maxB = batches.stream().max(Integer::compare).orElse(1);
+        final int blockSize = 16, maxStepTokens = 2048;
+
+        try (CudaBackend be = new CudaBackend(ordinal)) {
+            out.printf(Locale.ROOT, "device: %s (sm_%s, %d SMs), JDK %s, graphs %s, linear %s%n", be.deviceName(),
+                    be.computeCapability().replace(".", ""), be.multiprocessors(), System.getProperty("java.version"),
+                    CudaDriver.GRAPHS ? "on" : "off", CudaBackend.REFERENCE_LINEAR ? "reference" : "split-k");
+            double copy = be.copyBandwidth(1L << 30, 8);
+            out.printf(Locale.ROOT, "device-to-device copy: %.1f GB/s (read + write, 1 GiB buffers, best of 8)%n", copy / 1e9);
+
+            MixtralConfig cfg;
+            MixtralWeights w;
+            String what;
+            long t0 = System.nanoTime();
+            if (a.containsKey("--model")) {
+                Path dir = Path.of(a.get("--model"));
+                try (Checkpoint ck = Checkpoint.open(dir)) {
+                    cfg = ck.config();
+                    w = MixtralWeights.load(ck, be);
+                    be.synchronize();
+                    what = dir + " (" + ck.quant().bits() + "-bit g" + ck.quant().groupSize() + ")";
+                }
+                double s = (System.nanoTime() - t0) / 1e9;
+                long diskBytes;
+                try (Stream<Path> files = Files.list(dir)) {
+                    diskBytes = files.filter(f -> f.toString().endsWith(".safetensors")).mapToLong(f -> f.toFile().length()).sum();
+                }
+                out.printf(Locale.ROOT, "load: %.1f s, %.2f GB of safetensors, %.2f GB/s disk->GPU%n", s, diskBytes / 1e9, diskBytes / 1e9 / s);
+            } else {
+                String shape = a.getOrDefault("--shape", "mixtral-8x7b");
+                if (!shape.equals("mixtral-8x7b")) throw new IllegalArgumentException("bench: unknown shape " + shape);
+                int layers = Integer.parseInt(a.getOrDefault("--layers", "32"));
+                cfg = new MixtralConfig(32000, 4096, 14336, layers, 32, 8, 128, 8, 2, 1e6, 1e-5, 32768, 0, 1, 2, false);
+                w = synthetic(be, cfg, bits, group, act);
+                be.synchronize();
+                what = "synthetic mixtral-8x7b" + (layers != 32 ? " (" + layers + " layers)" : "") + ", " + bits + "-bit g"
+                        + (group <= 0 ? "none" : group) + (act ? " act order" : "") + ", generated on the device";
+                out.printf(Locale.ROOT, "weights: %s in %.2f s%n", what, (System.nanoTime() - t0) / 1e9);
+            }
+
+            long wBytes = activeBytesPerToken(cfg, w);
+            double floorMs = wBytes / copy * 1e3;
+            out.printf(Locale.ROOT, "active weight bytes per token: %.3f GB (device layout: packed weights, scales/zeros, lm_head, "
+                    + "router, norms); bandwidth floor %.3f ms/token%n", wBytes / 1e9, floorMs);
+
+            long[] mem = be.memoryInfo();
+            long peakUsed = mem[1] - mem[0];
+            long perToken = (long) cfg.layers() * 2 * cfg.kvDim() * (CudaBackend.KV_FP16 ? 2 : 4);
+            long reserve = 6L << 30;      // activations, MoE scratch and split-K partials at the largest step
+            long kvTokens = Math.max(blockSize, (mem[0] - reserve) / perToken / blockSize * blockSize);
+            int kvBlocks = (int) (kvTokens / blockSize);
+            int nb = (P + N + blockSize - 1) / blockSize;
+            if ((long) maxB * nb > kvBlocks) throw new IllegalStateException("KV cache of " + kvTokens + " tokens is too small for batch " + maxB);
+            MixtralModel model = new MixtralModel(cfg, w, be, maxStepTokens, Math.max(maxB, maxStepTokens / P), kvBlocks, blockSize);
+            out.printf(Locale.ROOT, "KV cache: %d tokens (%s, %d KB per token) allocated in the %.1f GB left after the weights%n",
+                    kvTokens, CudaBackend.KV_FP16 ? "fp16" : "float32", perToken / 1024, mem[0] / 1e9);
+
+            Random rnd = new Random(1);
+            Map<Integer, Double> decode = new LinkedHashMap<>();
+            double prefillTps = 0;
+            int prefillTokensBest = 0;
+            for (int B : batches) {
+                int maxBlocks = model.maxBlocksPerSeq();
+                // prefill: groups of sequences, at most maxStepTokens tokens a step, logits of each last token
+                int g = Math.max(1, Math.min(B, maxStepTokens / P));
+                float[] logits = new float[Math.max(B, g) * cfg.vocabSize()];
+                long pt0 = System.nanoTime();
+                for (int s0 = 0; s0 < B; s0 += g) {
+                    int S = Math.min(g, B - s0), T = S * P;
+                    int[] tok = new int[T], pos = new int[T], slot = new int[T], seq = new int[T], rows = new int[S];
+                    int[] tables = new int[S * maxBlocks];
+                    for (int i = 0; i < S; i++) {
+                        for (int b = 0; b < nb; b++) tables[i * maxBlocks + b] = (s0 + i) * nb + b;
+                        for (int p = 0; p < P; p++) {
+                            int t = i * P + p;
+                            tok[t] = 3 + rnd.nextInt(cfg.vocabSize() - 3);
+                            pos[t] = p;
+                            slot[t] = ((s0 + i) * nb + p / blockSize) * blockSize + p % blockSize;
+                            seq[t] = i;
+                        }
+                        rows[i] = i * P + P - 1;
+                    }
+                    model.forward(new Step(T, tok, pos, slot, seq, S, tables, maxBlocks, S, rows), logits, null);
+                }
+                double ps = (System.nanoTime() - pt0) / 1e9;
+                if ((long) B * P > prefillTokensBest) {
+                    prefillTokensBest = B * P;
+                    prefillTps = B * P / ps;
+                }
+                // decode: N steps of B tokens
+                int[] tables = new int[B * maxBlocks];
+                for (int i = 0; i < B; i++) for (int b = 0; b < nb; b++) tables[i * maxBlocks + b] = i * nb + b;
+                int[] seq = new int[B], rows = new int[B];
+                for (int i = 0; i < B; i++) { seq[i] = i; rows[i] = i; }
+                long dt0 = 0;
+                for (int step = 0; step < N; step++) {
+                    if (step == Math.min(warm, N - 1)) dt0 = System.nanoTime();
+                    int[] tok = new int[B], pos = new int[B], slot = new int[B];
+                    for (int i = 0; i < B; i++) {
+                        int p = P + step;
+                        tok[i] = 3 + rnd.nextInt(cfg.vocabSize() - 3);
+                        pos[i] = p;
+                        slot[i] = (i * nb + p / blockSize) * blockSize + p % blockSize;
+                    }
+                    model.forward(new Step(B, tok, pos, slot, seq, B, tables, maxBlocks, B, rows), logits, null);
+                }
+                int timed = N - Math.min(warm, N - 1);
+                double ds = (System.nanoTime() - dt0) / 1e9;
+                double tps = (double) B * timed / ds;
+                decode.put(B, tps);
+                mem = be.memoryInfo();
+                peakUsed = Math.max(peakUsed, mem[1] - mem[0]);
+                long[] ls = be.launchStats();
+                out.printf(Locale.ROOT, "batch %3d: prefill %d tokens in %.2f s (%.0f tokens/s); decode %.2f ms/step, %.1f tokens/s "
+                                + "(%d timed steps, context %d..%d) [graph launches %d, captures %d, direct kernels %d]%n",
+                        B, B * P, ps, B * P / ps, ds * 1e3 / timed, tps, timed, P + N - timed, P + N, ls[0], ls[1], ls[2]);
+            }
+            Double d1 = decode.get(1);
+            double achieved = d1 == null ? 0 : wBytes * d1;
+            double fraction = d1 == null ? 0 : achieved / copy;
+            out.printf(Locale.ROOT, "prefill: %.0f tokens/s (batch of %d prompts x %d tokens, steps of <= %d tokens)%n",
+                    prefillTps, prefillTokensBest / P, P, maxStepTokens);
+            if (d1 != null) {
+                out.printf(Locale.ROOT, "batch 1: %.3f ms/token = %.1f GB/s of weights, %.1f%% of the copy-bandwidth floor (%.3f ms)%n",
+                        1e3 / d1, achieved / 1e9, 100 * fraction, floorMs);
+            }
+            out.printf(Locale.ROOT, "KV-cache capacity: %d tokens; peak device memory %.2f GB of %.2f GB%n", kvTokens, peakUsed / 1e9, mem[1] / 1e9);
+            StringBuilder j = new StringBuilder();
+            j.append(String.format(Locale.ROOT, "{\"device\":\"%s\",\"threads\":1,\"batch\":%s,\"model\":\"%s\",\"bits\":%d,",
+                    be.deviceName(), batches.toString().replace(" ", ""), what.replace("\"", "'"), bits));
+            j.append(String.format(Locale.ROOT, "\"prefill_tokens_per_s\":%.1f,\"decode_tokens_per_s\":{", prefillTps));
+            int n = 0;
+            for (var e : decode.entrySet()) j.append(n++ > 0 ? "," : "").append(String.format(Locale.ROOT, "\"%d\":%.1f", e.getKey(), e.getValue()));
+            j.append(String.format(Locale.ROOT, "},\"weight_bytes_per_token\":%d,\"achieved_gb_per_s\":%.1f,\"machine_gb_per_s\":%.1f,"
+                            + "\"bandwidth_fraction\":%.3f,\"copy_gb_per_s\":%.1f,\"kv_cache_tokens\":%d,\"peak_device_bytes\":%d,"
+                            + "\"prompt_tokens\":%d,\"new_tokens\":%d,\"graphs\":%s,\"linear\":\"%s\"}",
+                    wBytes, achieved / 1e9, copy / 1e9, fraction, copy / 1e9, kvTokens, peakUsed, P, N, CudaDriver.GRAPHS,
+                    CudaBackend.REFERENCE_LINEAR ? "reference" : "split-k"));
+            out.println(j);
+            model.close();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return 0;
+    }
+
+    /** Random weights of the given format, generated on the device (no host copy of the 24 GB). */
+    static MixtralWeights synthetic(CudaBackend be, MixtralConfig c, int bits, int group, boolean act) {
+        long seed = 1000;
+        int h = c.hidden();
+        Object embed = be.syntheticDense("embed", c.vocabSize(), h, -0.05f, 0.05f, seed++);
+        Object lmHead = be.syntheticDense("lm_head", c.vocabSize(), h, -0.05f, 0.05f, seed++);
+        Object norm = be.syntheticDense("norm", 1, h, 0.9f, 1.1f, seed++);
+        MixtralWeights.Layer[] layers = new MixtralWeights.Layer[c.layers()];
+        for (int l = 0; l < c.layers(); l++) {
+            String p = "model.layers." + l + ".";
+            Object[] w1 = new Object[c.experts()], w2 = new Object[c.experts()], w3 = new Object[c.experts()];
+            for (int e = 0; e < c.experts(); e++) {
+                String q = p + "block_sparse_moe.experts." + e + ".";
+                w1[e] = be.syntheticLinear(q + "w1", h, c.intermediate(), bits, group, act, seed++);
+                w3[e] = be.syntheticLinear(q + "w3", h, c.intermediate(), bits, group, act, seed++);
+                w2[e] = be.syntheticLinear(q + "w2", c.intermediate(), h, bits, group, act, seed++);
+            }
+            layers[l] = new MixtralWeights.Layer(
+                    be.syntheticDense(p + "input_layernorm", 1, h, 0.9f, 1.1f, seed++),
+                    be.syntheticLinear(p + "self_attn.q_proj", h, c.qDim(), bits, group, act, seed++),
+                    be.syntheticLinear(p + "self_attn.k_proj", h, c.kvDim(), bits, group, act, seed++),
+                    be.syntheticLinear(p + "self_attn.v_proj", h, c.kvDim(), bits, group, act, seed++),
+                    be.syntheticLinear(p + "self_attn.o_proj", c.qDim(), h, bits, group, act, seed++),
+                    be.syntheticDense(p + "post_attention_layernorm", 1, h, 0.9f, 1.1f, seed++),
+                    be.syntheticDense(p + "block_sparse_moe.gate", c.experts(), h, -0.05f, 0.05f, seed++),
+                    w1, w3, w2);
+        }
+        return MixtralWeights.of(embed, lmHead, norm, layers);
+    }
+
+    /** Bytes one decode token reads from device memory at batch 1: attention, top-k experts, router, norms, lm_head. */
+    static long activeBytesPerToken(MixtralConfig c, MixtralWeights w) {
+        long b = 0;
+        for (MixtralWeights.Layer l : w.layers) {
+            b += CudaBackend.gptqDeviceBytes(l.q()) + CudaBackend.gptqDeviceBytes(l.k()) + CudaBackend.gptqDeviceBytes(l.v())
+                    + CudaBackend.gptqDeviceBytes(l.o());
+            long expert = CudaBackend.gptqDeviceBytes(l.w1()[0]) + CudaBackend.gptqDeviceBytes(l.w3()[0])
+                    + CudaBackend.gptqDeviceBytes(l.w2()[0]);
+            b += c.topK() * expert;
+            b += 2L * c.experts() * c.hidden() + 2L * 2 * c.hidden();
+        }
+        b += 2L * c.vocabSize() * c.hidden() + 2L * c.hidden() * 2;   // lm_head, final norm, one embedding row
+        return b;
+    }
+}

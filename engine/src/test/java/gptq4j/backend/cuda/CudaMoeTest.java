@@ -1,0 +1,109 @@
+package gptq4j.backend.cuda;
+
+import gptq4j.backend.Buf;
+import gptq4j.quant.gptq.GptqLinear;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.Arrays;
+import java.util.Random;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The MoE block (routing, grouping, expert GEMMs, SiLU gating, weighted combine) against a float64 reference. */
+class CudaMoeTest {
+
+    static Stream<Arguments> cases() {
+        return Stream.of(
+                Arguments.of(4, 128, true, true, 1),
+                Arguments.of(4, 128, true, true, 6),
+                Arguments.of(4, 32, true, true, 45),
+                Arguments.of(3, 128, true, false, 9),
+                Arguments.of(8, -1, false, true, 20),
+                Arguments.of(2, 32, true, false, 3));
+    }
+
+    @ParameterizedTest(name = "{0}-bit g{1} act {2} sym {3} T={4}")
+    @MethodSource("cases")
+    void matchesReference(int bits, int group, boolean act, boolean sym, int T) {
+        CudaBackend be = CudaTestSupport.backend();
+        Random r = new Random();
+        int E = 8, K = 2, hidden = 128, inter = 256;
+        GptqLinear[] w1 = new GptqLinear[E], w3 = new GptqLinear[E], w2 = new GptqLinear[E];
+        Object[] p1 = new Object[E], p3 = new Object[E], p2 = new Object[E];
+        double[][][] d1 = new double[E][][], d3 = new double[E][][], d2 = new double[E][][];
+        for (int e = 0; e < E; e++) {
+            w1[e] = CudaTestSupport.randomGptq(r, "e" + e + ".w1", hidden, inter, bits, group, act, sym);
+            w3[e] = CudaTestSupport.randomGptq(r, "e" + e + ".w3", hidden, inter, bits, group, act, sym);
+            w2[e] = CudaTestSupport.randomGptq(r, "e" + e + ".w2", inter, hidden, bits, group, act, sym);
+            p1[e] = be.prepareLinear(w1[e]);
+            p3[e] = be.prepareLinear(w3[e]);
+            p2[e] = be.prepareLinear(w2[e]);
+            d1[e] = CudaTestSupport.dequant(w1[e]);
+            d3[e] = CudaTestSupport.dequant(w3[e]);
+            d2[e] = CudaTestSupport.dequant(w2[e]);
+        }
+        float[] x = CudaTestSupport.gaussian(r, T * hidden, 1.0);
+        float[] logits = CudaTestSupport.gaussian(r, T * E, 1.5);
+        float[] out = runMoe(be, p1, p3, p2, x, logits, T, K, hidden, inter);
+        double[] ref = new double[T * hidden];
+        for (int t = 0; t < T; t++) {
+            double mx = Double.NEGATIVE_INFINITY;
+            for (int e = 0; e < E; e++) mx = Math.max(mx, logits[t * E + e]);
+            double[] p = new double[E];
+            for (int e = 0; e < E; e++) p[e] = Math.exp(logits[t * E + e] - mx);
+            boolean[] taken = new boolean[E];
+            int[] chosen = new int[K];
+            double total = 0;
+            for (int j = 0; j < K; j++) {
+                int best = -1;
+                for (int e = 0; e < E; e++) if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
+                taken[best] = true;
+                chosen[j] = best;
+                total += p[best];
+            }
+            float[] xt = Arrays.copyOfRange(x, t * hidden, (t + 1) * hidden);
+            for (int j = 0; j < K; j++) {
+                int e = chosen[j];
+                double[] h1 = CudaTestSupport.matmul(xt, 1, d1[e]), h3 = CudaTestSupport.matmul(xt, 1, d3[e]);
+                double[] ad = new double[inter];
+                for (int i = 0; i < inter; i++) ad[i] = h1[i] / (1 + Math.exp(-h1[i])) * h3[i];
+                for (int c = 0; c < hidden; c++) {
+                    double s = 0;
+                    for (int i = 0; i < inter; i++) s += ad[i] * d2[e][c][i];
+                    ref[t * hidden + c] += p[e] / total * s;
+                }
+            }
+        }
+        double err = CudaTestSupport.relErr(out, ref);
+        CudaTestSupport.report("err_moe", err);
+        assertTrue(CudaTestSupport.allFinite(out), "non-finite MoE output");
+        assertTrue(err < 1e-4, "MoE rel err " + err);
+        if (T > 1) {
+            int t = T / 2;
+            float[] alone = runMoe(be, p1, p3, p2, Arrays.copyOfRange(x, t * hidden, (t + 1) * hidden),
+                    Arrays.copyOfRange(logits, t * E, (t + 1) * E), 1, K, hidden, inter);
+            assertArrayEquals(alone, Arrays.copyOfRange(out, t * hidden, (t + 1) * hidden), "token " + t + " alone differs");
+        }
+    }
+
+    private static float[] runMoe(CudaBackend be, Object[] p1, Object[] p3, Object[] p2, float[] x, float[] logits,
+                                  int T, int K, int hidden, int inter) {
+        Buf xb = be.allocFloats(x.length), lb = be.allocFloats(logits.length), ob = be.allocFloats((long) T * hidden);
+        be.write(xb, x, x.length);
+        be.write(lb, logits, logits.length);
+        float[] poison = new float[T * hidden];
+        Arrays.fill(poison, Float.NaN);
+        be.write(ob, poison, poison.length);
+        be.moe(p1, p3, p2, xb, lb, T, K, hidden, inter, ob);
+        float[] out = new float[T * hidden];
+        be.read(ob, 0, out, out.length);
+        be.free(xb);
+        be.free(lb);
+        be.free(ob);
+        return out;
+    }
+}
