@@ -30,14 +30,14 @@ public final class MixtralModel implements AutoCloseable {
         final Buf v;        // [T][kvHeads*headDim]
         final Buf att;      // [T][heads*headDim] attention output
         final Buf router;   // [T][experts] router logits
-        final Buf rows;     // [R][hidden] final-normed rows whose logits are wanted
-        final Buf logits;   // [R][vocab]
+        final Buf rows;     // [maxSeqs][hidden] final-normed rows whose logits are wanted
+        final Buf logits;   // [maxSeqs][vocab] (one row per sequence per step; more rows go in chunks)
         final Buf tokens;       // int [T]
         final Buf positions;    // int [T]
         final Buf slots;        // int [T]
         final Buf tokenSeq;     // int [T]
         final Buf blockTables;  // int [S][maxBlocks]
-        final Buf logitRows;    // int [R]
+        final Buf logitRows;    // int [maxSeqs]
         private final java.util.List<Buf> all = new java.util.ArrayList<>();
 
         private Buf f(Backend be, long n) {
@@ -71,14 +71,14 @@ public final class MixtralModel implements AutoCloseable {
                 v = f(be, t * c.kvDim());
                 att = f(be, t * c.qDim());
                 router = f(be, t * c.experts());
-                rows = f(be, t * c.hidden());
-                logits = f(be, t * c.vocabSize());
+                rows = f(be, (long) maxSeqs * c.hidden());
+                logits = f(be, (long) maxSeqs * c.vocabSize());
                 tokens = i(be, t);
                 positions = i(be, t);
                 slots = i(be, t);
                 tokenSeq = i(be, t);
                 blockTables = i(be, (long) maxSeqs * maxBlocks);
-                logitRows = i(be, t);
+                logitRows = i(be, maxSeqs);
             } catch (RuntimeException | Error e) {
                 free(be);
                 throw e;
@@ -134,7 +134,6 @@ public final class MixtralModel implements AutoCloseable {
         be.write(s.slots, step.slots(), T);
         be.write(s.tokenSeq, step.tokenSeq(), T);
         be.write(s.blockTables, step.blockTables(), step.S() * s.maxBlocks);
-        be.write(s.logitRows, step.logitRows(), step.R());
         AttentionBatch meta = new AttentionBatch(T, s.slots, s.positions, s.tokenSeq, s.blockTables, s.maxBlocks,
                 cfg.slidingWindow(), cfg.heads());
 
@@ -148,9 +147,20 @@ public final class MixtralModel implements AutoCloseable {
         }
         be.rmsNorm(s.x, w.finalNorm, (float) cfg.rmsNormEps(), T, cfg.hidden(), s.x);   // x = norm(x)
         observeHidden(probe, cfg.layers(), T);
-        be.gatherRows(s.x, s.logitRows, step.R(), cfg.hidden(), s.rows);          // rows = x[logitRows]   [R][hidden]
-        be.dense(w.lmHead, s.rows, step.R(), s.logits);                           // logits = rows · lm_headᵀ [R][vocab]
-        be.read(s.logits, 0, logits, step.R() * cfg.vocabSize());
+        int V = cfg.vocabSize();
+        for (int r0 = 0; r0 < step.R(); r0 += s.maxSeqs) {                        // one chunk unless R > maxSeqs
+            int n = Math.min(s.maxSeqs, step.R() - r0);
+            be.write(s.logitRows, java.util.Arrays.copyOfRange(step.logitRows(), r0, r0 + n), n);
+            be.gatherRows(s.x, s.logitRows, n, cfg.hidden(), s.rows);             // rows = x[logitRows]   [n][hidden]
+            be.dense(w.lmHead, s.rows, n, s.logits);                              // logits = rows · lm_headᵀ [n][vocab]
+            if (r0 == 0) {
+                be.read(s.logits, 0, logits, n * V);
+            } else {
+                float[] chunk = new float[n * V];
+                be.read(s.logits, 0, chunk, n * V);
+                System.arraycopy(chunk, 0, logits, r0 * V, n * V);
+            }
+        }
     }
 
     /** Self-attention block: x += o_proj(attention(rope(q), rope(k), v)) over norm(x). */
