@@ -457,10 +457,18 @@ public final class CudaBackend implements Backend {
                 x, xRows, seg, T, g.qweight(), g.scaleZero(), g.perm(), g.chunkGroup(), g.in(), g.out(), y);
     }
 
+    /** Matrices with fewer rows than this use dense_fp16_rows (a block per row); a property of the weight, not the batch. */
+    static final int DENSE_ROWS_BLOCK = 512;
+
     @Override
     public void dense(Object m, Buf x, int T, Buf out) {
         CudaDense d = CudaDense.of(m);
         drv.bind();
+        if (d.rows() < DENSE_ROWS_BLOCK) {                  // few rows (the router): a block of 8 warps per row
+            drv.launch("dense_fp16_rows", ceil(T, 8), d.rows(), 256, 1,
+                    CudaBuf.of(x).ptr, d.data(), T, d.rows(), d.cols(), CudaBuf.of(out).ptr);
+            return;
+        }
         if (ceil(d.rows(), 8) > 65535) throw new IllegalArgumentException(d.name() + ": " + d.rows() + " rows (the dense kernel takes up to 524,280)");
         drv.launch("dense_fp16", ceil(T, 8), ceil(d.rows(), 8), 256, 1,
                 CudaBuf.of(x).ptr, d.data(), T, d.rows(), d.cols(), CudaBuf.of(out).ptr);
