@@ -107,6 +107,170 @@ __device__ __forceinline__ void attention_paged_body(
 ATT_INSTANCE(f32, float)
 ATT_INSTANCE(f16, __half)
 
+// Decode/prefill attention with the K/V rows of a GQA group loaded once for up to ATT_HB query heads.
+// One block of W warps per (KV head, sub-group of <= ATT_HB query heads, token); lane l owns the DL contiguous
+// dimensions [l*DL, l*DL+DL) (16-byte loads at DL=4 in float32). Warp w takes the keys start+w, start+w+W, ...,
+// ATT_KB of them per step (their loads in flight together); per head it keeps an online softmax (max, sum,
+// weighted V) updated once per step in a fixed order; the W warp states merge in warp order. Everything depends
+// on the token's own position and the head dim, never on the other tokens (batch invariance).
+// grid (kv_heads * ceil(group/ATT_HB), T), block W*32.
+#define ATT_HB 4
+#define ATT_KB 4
+
+template <int DL, typename KV>
+__device__ __forceinline__ void att_load(const KV* p, float (&v)[DL]) {
+    if constexpr (sizeof(KV) == 4) {
+        if constexpr (DL % 4 == 0) {
+#pragma unroll
+            for (int i = 0; i < DL; i += 4) {
+                const float4 a = *reinterpret_cast<const float4*>(p + i);
+                v[i] = a.x; v[i + 1] = a.y; v[i + 2] = a.z; v[i + 3] = a.w;
+            }
+        } else if constexpr (DL == 2) {
+            const float2 a = *reinterpret_cast<const float2*>(p);
+            v[0] = a.x; v[1] = a.y;
+        } else {
+            v[0] = kv_load(p);
+        }
+    } else {
+        if constexpr (DL % 2 == 0) {
+#pragma unroll
+            for (int i = 0; i < DL; i += 2) {
+                const float2 a = __half22float2(*reinterpret_cast<const __half2*>(p + i));
+                v[i] = a.x; v[i + 1] = a.y;
+            }
+        } else {
+            v[0] = kv_load(p);
+        }
+    }
+}
+
+template <int DL, int W, typename KV>
+__device__ __forceinline__ void attention_gqa_body(
+        const float* __restrict__ q, const KV* __restrict__ k_cache, const KV* __restrict__ v_cache,
+        const int* __restrict__ positions, const int* __restrict__ token_seq, const int* __restrict__ block_tables,
+        int max_blocks, int block_size, int heads, int kv_heads, int d, int window, float scale,
+        float* __restrict__ out) {
+    constexpr int D = DL * 32;
+    __shared__ float sm_m[W][ATT_HB], sm_l[W][ATT_HB];
+    __shared__ float sm_o[W][ATT_HB][D];
+    const int group = heads / kv_heads;
+    const int subs = (group + ATT_HB - 1) / ATT_HB;
+    const int kvh = blockIdx.x / subs, sub = blockIdx.x % subs;
+    const int h0 = kvh * group + sub * ATT_HB;
+    const int nh = min(ATT_HB, group - sub * ATT_HB);
+    const int t = blockIdx.y;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int kv_dim = kv_heads * D;
+    const int pos = positions[t];
+    const int start = window > 0 ? max(0, pos - window + 1) : 0;
+    const int* table = block_tables + (long) token_seq[t] * max_blocks;
+
+    float qv[ATT_HB][DL], acc[ATT_HB][DL], m[ATT_HB], l[ATT_HB];
+#pragma unroll
+    for (int h = 0; h < ATT_HB; h++) {
+        if (h < nh) {
+            att_load<DL, float>(q + (long) t * heads * D + (h0 + h) * D + lane * DL, qv[h]);
+        } else {
+#pragma unroll
+            for (int i = 0; i < DL; i++) qv[h][i] = 0.f;
+        }
+#pragma unroll
+        for (int i = 0; i < DL; i++) { qv[h][i] *= scale; acc[h][i] = 0.f; }
+        m[h] = -INFINITY;
+        l[h] = 0.f;
+    }
+    for (int p0 = start + warp; p0 <= pos; p0 += W * ATT_KB) {
+        float kr[ATT_KB][DL], vr[ATT_KB][DL];
+#pragma unroll
+        for (int b = 0; b < ATT_KB; b++) {
+            const int p = p0 + b * W;
+            if (p <= pos) {
+                const long slot = (long) table[p / block_size] * block_size + p % block_size;
+                const long base = slot * kv_dim + kvh * D + lane * DL;
+                att_load<DL, KV>(k_cache + base, kr[b]);
+                att_load<DL, KV>(v_cache + base, vr[b]);
+            } else {
+#pragma unroll
+                for (int i = 0; i < DL; i++) { kr[b][i] = 0.f; vr[b][i] = 0.f; }
+            }
+        }
+#pragma unroll
+        for (int h = 0; h < ATT_HB; h++) {
+            if (h < nh) {
+                float s[ATT_KB];
+#pragma unroll
+                for (int b = 0; b < ATT_KB; b++) {
+                    float a = 0.f;
+#pragma unroll
+                    for (int i = 0; i < DL; i++) a = fmaf(qv[h][i], kr[b][i], a);
+                    s[b] = a;
+                }
+#pragma unroll
+                for (int o = 16; o > 0; o >>= 1) {
+#pragma unroll
+                    for (int b = 0; b < ATT_KB; b++) s[b] += __shfl_xor_sync(0xffffffffu, s[b], o);
+                }
+                float mn = m[h];
+#pragma unroll
+                for (int b = 0; b < ATT_KB; b++) if (p0 + b * W <= pos) mn = fmaxf(mn, s[b]);
+                const float corr = expf(m[h] - mn);          // 0 on the first step (m = -inf)
+                float e[ATT_KB];
+                float ls = l[h] * corr;
+#pragma unroll
+                for (int b = 0; b < ATT_KB; b++) {
+                    e[b] = p0 + b * W <= pos ? expf(s[b] - mn) : 0.f;
+                    ls += e[b];
+                }
+                l[h] = ls;
+                m[h] = mn;
+#pragma unroll
+                for (int i = 0; i < DL; i++) {
+                    float a = acc[h][i] * corr;
+#pragma unroll
+                    for (int b = 0; b < ATT_KB; b++) a = fmaf(e[b], vr[b][i], a);
+                    acc[h][i] = a;
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int h = 0; h < ATT_HB; h++) {
+        if (h < nh) {
+            if (lane == 0) { sm_m[warp][h] = m[h]; sm_l[warp][h] = l[h]; }
+#pragma unroll
+            for (int i = 0; i < DL; i++) sm_o[warp][h][lane * DL + i] = acc[h][i];
+        }
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < nh * D; idx += W * 32) {
+        const int h = idx / D, c = idx % D;
+        float mx = -INFINITY;
+        for (int w = 0; w < W; w++) mx = fmaxf(mx, sm_m[w][h]);
+        float ls = 0.f, o = 0.f;
+        for (int w = 0; w < W; w++) {
+            if (sm_l[w][h] == 0.f) continue;             // a warp that saw no key
+            const float f = expf(sm_m[w][h] - mx);
+            ls = fmaf(sm_l[w][h], f, ls);
+            o = fmaf(sm_o[w][h][c], f, o);
+        }
+        out[(long) t * heads * D + (h0 + h) * D + c] = o / ls;
+    }
+}
+
+#define ATT_GQA(SUFFIX, KV, DL, W)                                                                              \
+    GPTQ4J_KERNEL void __launch_bounds__(W * 32) attention_gqa_##SUFFIX##_dl##DL(                              \
+            const float* q, const KV* k_cache, const KV* v_cache, const int* positions, const int* token_seq,    \
+            const int* block_tables, int max_blocks, int block_size, int heads, int kv_heads, int d, int window, \
+            float scale, float* out) {                                                                           \
+        attention_gqa_body<DL, W, KV>(q, k_cache, v_cache, positions, token_seq, block_tables, max_blocks,       \
+                                      block_size, heads, kv_heads, d, window, scale, out);                       \
+    }
+#define ATT_GQA_ALL(SUFFIX, KV) ATT_GQA(SUFFIX, KV, 1, 16) ATT_GQA(SUFFIX, KV, 2, 16) ATT_GQA(SUFFIX, KV, 4, 16) \
+    ATT_GQA(SUFFIX, KV, 8, 8)
+ATT_GQA_ALL(f32, float)
+ATT_GQA_ALL(f16, __half)
+
 // Copies one block's K and V in every layer (copy-on-write of a shared prefix), as 32-bit words;
 // grid (ceil(words/256), layers*2).
 GPTQ4J_KERNEL void kv_copy_block(uint32_t* cache, long plane_words, int from, int to, long block_words) {

@@ -1,31 +1,149 @@
 // fp16 weights: y[r][n] = sum_c x[r][c] * M[n][c] (lm_head, router) and the embedding gather.
-// A warp owns one output n for DT rows; lanes stride over c and the 32 partial sums meet in a fixed
-// butterfly, so a row's result is independent of how many rows share the launch.
+//
+// A warp owns one output n for DENSE_DT rows of x; a block holds 8 warps (8 outputs). When cols % 8 == 0
+// each lane reads 16-byte vectors of 8 halves, vector v = lane, lane+32, ... (8 in flight per lane), and
+// accumulates them in ascending v, 8 fmaf per vector; otherwise lanes stride over single columns. The 32 lane
+// sums meet in a fixed butterfly. The order depends on cols alone, so a row's result is independent of how
+// many rows share the launch (batch invariance). Grid (ceil(T/DENSE_DT), ceil(rows/8)): the tiles that read
+// the same weights are neighbours, so at large T the weights come from L2 after the first tile.
 #include "common.cuh"
 
 #define DENSE_DT 8
+#define DENSE_UNROLL 8
 
 GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16(const float* __restrict__ x, const __half* __restrict__ m,
                                                       int T, int rows, int cols, float* __restrict__ y) {
     const int lane = threadIdx.x & 31;
-    const int n = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    const int r0 = blockIdx.y * DENSE_DT;
+    const int n = blockIdx.y * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    const int r0 = blockIdx.x * DENSE_DT;
     if (n >= rows) return;
     const __half* mr = m + (long) n * cols;
     float acc[DENSE_DT];
 #pragma unroll
     for (int t = 0; t < DENSE_DT; t++) acc[t] = 0.f;
-    for (int c = lane; c < cols; c += 32) {
-        const float w = __half2float(mr[c]);
+    if ((cols & 7) == 0) {
+        const int nv = cols >> 3;                                   // 8-half vectors per row
+        const uint4* mv = reinterpret_cast<const uint4*>(mr);
+        for (int v0 = 0; v0 < nv; v0 += 32 * DENSE_UNROLL) {
+            uint4 wv[DENSE_UNROLL];
 #pragma unroll
-        for (int t = 0; t < DENSE_DT; t++) {
-            if (r0 + t < T) acc[t] = fmaf(x[(long) (r0 + t) * cols + c], w, acc[t]);
+            for (int u = 0; u < DENSE_UNROLL; u++) {
+                const int v = v0 + u * 32 + lane;
+                wv[u] = v < nv ? __ldcs(mv + v) : make_uint4(0, 0, 0, 0);
+            }
+#pragma unroll
+            for (int u = 0; u < DENSE_UNROLL; u++) {
+                const int v = v0 + u * 32 + lane;
+                if (v < nv) {
+                    const __half2* h = reinterpret_cast<const __half2*>(&wv[u]);
+                    float w[8];
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        const float2 f = __half22float2(h[i]);
+                        w[2 * i] = f.x;
+                        w[2 * i + 1] = f.y;
+                    }
+#pragma unroll
+                    for (int t = 0; t < DENSE_DT; t++) {
+                        if (r0 + t < T) {
+                            const float4* xr = reinterpret_cast<const float4*>(x + (long) (r0 + t) * cols) + 2 * v;
+                            const float4 a = xr[0], b = xr[1];
+                            float s = acc[t];
+                            s = fmaf(a.x, w[0], s); s = fmaf(a.y, w[1], s); s = fmaf(a.z, w[2], s); s = fmaf(a.w, w[3], s);
+                            s = fmaf(b.x, w[4], s); s = fmaf(b.y, w[5], s); s = fmaf(b.z, w[6], s); s = fmaf(b.w, w[7], s);
+                            acc[t] = s;
+                        }
+                    }
+                }
+            }
+        }
+    } else {
+        for (int c = lane; c < cols; c += 32) {
+            const float w = __half2float(mr[c]);
+#pragma unroll
+            for (int t = 0; t < DENSE_DT; t++) {
+                if (r0 + t < T) acc[t] = fmaf(x[(long) (r0 + t) * cols + c], w, acc[t]);
+            }
         }
     }
 #pragma unroll
     for (int t = 0; t < DENSE_DT; t++) {
         const float s = warp_sum(acc[t]);
         if (lane == 0 && r0 + t < T) y[(long) (r0 + t) * rows + n] = s;
+    }
+}
+
+// The same product for matrices of few rows (the router: 8 x 4096), where a warp per row leaves the GPU idle:
+// a block of 8 warps per output n, thread i of the block takes the 8-half vectors i, i+256, ... (ascending, 8
+// fmaf each), then a warp butterfly and the 8 warp sums added in warp order. Which kernel a matrix uses depends on
+// its row count alone (CudaBackend.dense), so the per-row arithmetic never depends on the batch.
+// grid (ceil(T/DENSE_DT), rows), block 256.
+GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_rows(const float* __restrict__ x, const __half* __restrict__ m,
+                                                           int T, int rows, int cols, float* __restrict__ y) {
+    __shared__ float red[DENSE_DT][8];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int n = blockIdx.y;
+    const int r0 = blockIdx.x * DENSE_DT;
+    const __half* mr = m + (long) n * cols;
+    float acc[DENSE_DT];
+#pragma unroll
+    for (int t = 0; t < DENSE_DT; t++) acc[t] = 0.f;
+    if ((cols & 7) == 0) {
+        const int nv = cols >> 3;
+        const uint4* mv = reinterpret_cast<const uint4*>(mr);
+        for (int v0 = 0; v0 < nv; v0 += 256 * 4) {
+            uint4 wv[4];
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                const int v = v0 + u * 256 + tid;
+                wv[u] = v < nv ? mv[v] : make_uint4(0, 0, 0, 0);
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                const int v = v0 + u * 256 + tid;
+                if (v < nv) {
+                    const __half2* h = reinterpret_cast<const __half2*>(&wv[u]);
+                    float w[8];
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        const float2 f = __half22float2(h[i]);
+                        w[2 * i] = f.x;
+                        w[2 * i + 1] = f.y;
+                    }
+#pragma unroll
+                    for (int t = 0; t < DENSE_DT; t++) {
+                        if (r0 + t < T) {
+                            const float4* xr = reinterpret_cast<const float4*>(x + (long) (r0 + t) * cols) + 2 * v;
+                            const float4 a = xr[0], b = xr[1];
+                            float s = acc[t];
+                            s = fmaf(a.x, w[0], s); s = fmaf(a.y, w[1], s); s = fmaf(a.z, w[2], s); s = fmaf(a.w, w[3], s);
+                            s = fmaf(b.x, w[4], s); s = fmaf(b.y, w[5], s); s = fmaf(b.z, w[6], s); s = fmaf(b.w, w[7], s);
+                            acc[t] = s;
+                        }
+                    }
+                }
+            }
+        }
+    } else {
+        for (int c = tid; c < cols; c += 256) {
+            const float w = __half2float(mr[c]);
+#pragma unroll
+            for (int t = 0; t < DENSE_DT; t++) {
+                if (r0 + t < T) acc[t] = fmaf(x[(long) (r0 + t) * cols + c], w, acc[t]);
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < DENSE_DT; t++) {
+        const float s = warp_sum(acc[t]);
+        if (lane == 0) red[t][warp] = s;
+    }
+    __syncthreads();
+    if (tid < DENSE_DT && r0 + tid < T) {
+        float s = red[tid][0];
+#pragma unroll
+        for (int w = 1; w < 8; w++) s += red[tid][w];
+        y[(long) (r0 + tid) * rows + n] = s;
     }
 }
 

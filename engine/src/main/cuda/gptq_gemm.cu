@@ -323,6 +323,169 @@ GQS_ALL_TT(3)
 GQS_ALL_TT(4)
 GQS_ALL_TT(8)
 
+// ---- gq_pipe: the same arithmetic as gq_split (bit for bit), software-pipelined ----
+// A thread keeps two register batches of U chunks: the next batch's weight and scale/zero loads are issued before
+// the current batch is dequantised, and the block's first batch is issued before x is staged, so the staging
+// latency overlaps the first weight loads. The inner loop runs k outside the outputs, so each staged x value
+// is read from shared memory once for the thread's OPT outputs (float4 reads at TT <= 2).
+template <int BITS, int OPT, int U>
+struct GqBatch {
+    uint32_t w[U][BITS][OPT];
+    uint32_t sz[U][OPT];
+};
+
+template <int BITS, int OPT, int U>
+__device__ __forceinline__ void gq_load_batch(const GqMat& mat, int c, int c_hi, int outN, int o0,
+                                              GqBatch<BITS, OPT, U>& b) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        if (c + u < c_hi) {
+#pragma unroll
+            for (int q = 0; q < BITS; q++) gq_load<OPT>(mat.qw + ((long) (c + u) * BITS + q) * outN + o0, b.w[u][q]);
+            gq_load<OPT>(reinterpret_cast<const uint32_t*>(mat.sz + (long) mat.cg[c + u] * outN + o0), b.sz[u]);
+        }
+    }
+}
+
+template <int BITS, int TT, int OPT, int U>
+__device__ __forceinline__ void gq_pipe_body(
+        const GqMat* __restrict__ mats, int nexp, int nmat, const int* __restrict__ segs,
+        const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in, int outN, int cpb, int ksplit,
+        int split_mode, int rows_cap, long proj_stride, float* __restrict__ outp) {
+    extern __shared__ float xs[];
+    const int m = blockIdx.z % nmat, tile = blockIdx.z / nmat;
+    const int e = m % nexp, proj = m / nexp;
+    const int offset = segs ? segs[2 * e] : 0;
+    const int count = segs ? segs[2 * e + 1] : T;
+    const int r0 = tile * TT;
+    if (r0 >= count) return;                          // surplus tile (uniform over the block)
+    const GqMat mat = mats[m];
+    const int o0 = (blockIdx.x * blockDim.x + threadIdx.x) * OPT;
+    const bool active = o0 < outN;
+    const int chunks = in >> 5;
+    const int stride = cpb * 32;
+    const int s_lo = split_mode ? blockIdx.y : 0, s_hi = split_mode ? blockIdx.y + 1 : ksplit;
+    float* dst = outp + proj * proj_stride;
+
+    GqBatch<BITS, OPT, U> cur, nxt;
+    if (active) gq_load_batch<BITS, OPT, U>(mat, s_lo * cpb, min(chunks, s_lo * cpb + cpb), outN, o0, cur);
+    float y[TT][OPT];
+    for (int s = s_lo; s < s_hi; s++) {
+        const int c_lo = s * cpb, c_hi = min(chunks, c_lo + cpb), nk = (c_hi - c_lo) * 32;
+        __syncthreads();
+        for (int idx = threadIdx.x; idx < TT * nk; idx += blockDim.x) {
+            const int t = idx / nk, kk = idx - t * nk, r = r0 + t;
+            float v = 0.f;
+            if (r < count) {
+                const long row = x_rows ? x_rows[offset + r] : offset + r;
+                const int j = c_lo * 32 + kk;
+                v = x[row * in + (mat.perm ? mat.perm[j] : j)] * __int_as_float((127 - gq_exp(kk & 31, BITS)) << 23);
+            }
+            xs[t * stride + kk] = v;
+        }
+        __syncthreads();
+        float acc[TT][OPT];
+#pragma unroll
+        for (int t = 0; t < TT; t++)
+#pragma unroll
+            for (int j = 0; j < OPT; j++) acc[t][j] = 0.f;
+        if (active) {
+            for (int c = c_lo; c < c_hi; c += U) {
+                const bool more = c + U < c_hi;
+                const int nc = more ? c + U : c_hi;
+                const int nhi = more ? c_hi : min(chunks, c_hi + cpb);
+                if (more || s + 1 < s_hi) gq_load_batch<BITS, OPT, U>(mat, nc, nhi, outN, o0, nxt);
+#pragma unroll
+                for (int u = 0; u < U; u++) {
+                    if (c + u < c_hi) {
+                        const float* xc = xs + (c + u - c_lo) * 32;
+                        float sc[OPT], zf[OPT];
+                        float cs[TT][OPT];
+#pragma unroll
+                        for (int j = 0; j < OPT; j++) {
+                            const float2 s_z = __half22float2(*reinterpret_cast<const __half2*>(&cur.sz[u][j]));
+                            sc[j] = s_z.x;
+                            zf[j] = s_z.y;
+#pragma unroll
+                            for (int t = 0; t < TT; t++) cs[t][j] = 0.f;
+                        }
+#pragma unroll
+                        for (int k4 = 0; k4 < 32; k4 += 4) {
+                            float xv[TT][4];
+#pragma unroll
+                            for (int t = 0; t < TT; t++) {
+                                if constexpr (TT <= 2) {
+                                    const float4 a = *reinterpret_cast<const float4*>(xc + t * stride + k4);
+                                    xv[t][0] = a.x; xv[t][1] = a.y; xv[t][2] = a.z; xv[t][3] = a.w;
+                                } else {
+#pragma unroll
+                                    for (int i = 0; i < 4; i++) xv[t][i] = xc[t * stride + k4 + i];
+                                }
+                            }
+#pragma unroll
+                            for (int i = 0; i < 4; i++) {
+                                const int k = k4 + i;
+#pragma unroll
+                                for (int j = 0; j < OPT; j++) {
+                                    uint32_t w[BITS];
+#pragma unroll
+                                    for (int q = 0; q < BITS; q++) w[q] = cur.w[u][q][j];
+                                    const float dq = __int_as_float(gq_field<BITS>(w, k) | 0x4B000000u) - fmaf(zf[j], (float) (1u << gq_exp(k, BITS)), 8388608.f);
+#pragma unroll
+                                    for (int t = 0; t < TT; t++) cs[t][j] = fmaf(xv[t][i], dq, cs[t][j]);
+                                }
+                            }
+                        }
+#pragma unroll
+                        for (int t = 0; t < TT; t++)
+#pragma unroll
+                            for (int j = 0; j < OPT; j++) acc[t][j] = fmaf(cs[t][j], sc[j], acc[t][j]);
+                    }
+                }
+                cur = nxt;
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < TT; t++)
+#pragma unroll
+            for (int j = 0; j < OPT; j++) y[t][j] = s == s_lo ? acc[t][j] : __fadd_rn(y[t][j], acc[t][j]);
+        if (split_mode && active) {
+#pragma unroll
+            for (int t = 0; t < TT; t++) {
+                if (r0 + t < count) {
+                    float* d = dst + ((long) s * rows_cap + offset + r0 + t) * outN + o0;
+#pragma unroll
+                    for (int j = 0; j < OPT; j++) d[j] = acc[t][j];
+                }
+            }
+        }
+    }
+    if (!split_mode && active) {
+#pragma unroll
+        for (int t = 0; t < TT; t++) {
+            if (r0 + t < count) {
+                float* d = dst + (long) (offset + r0 + t) * outN + o0;
+#pragma unroll
+                for (int j = 0; j < OPT; j++) d[j] = y[t][j];
+            }
+        }
+    }
+}
+
+#define GQP_INSTANCE(BITS, TT, OPT, U)                                                                         \
+    GPTQ4J_KERNEL void __launch_bounds__(256) gq_pipe##U##_b##BITS##_t##TT(                                   \
+            const GqMat* mats, int nexp, int nmat, const int* segs, const float* x, const int* x_rows, int T,    \
+            int in, int outN, int cpb, int ksplit, int split_mode, int rows_cap, long proj_stride, float* out) { \
+        gq_pipe_body<BITS, TT, OPT, U>(mats, nexp, nmat, segs, x, x_rows, T, in, outN, cpb, ksplit, split_mode, \
+                                       rows_cap, proj_stride, out);                                            \
+    }
+#define GQP_ALL(BITS) GQP_INSTANCE(BITS, 1, 4, 1) GQP_INSTANCE(BITS, 1, 4, 2) GQP_INSTANCE(BITS, 2, 4, 2) \
+    GQP_INSTANCE(BITS, 4, 2, 2) GQP_INSTANCE(BITS, 8, 2, 2) GQP_INSTANCE(BITS, 16, 1, 2)
+GQP_ALL(2)
+GQP_ALL(3)
+GQP_ALL(4)
+GQP_ALL(8)
+
 // y[i] = fold over the ksplit partials part[s*plane + i], i in [0, n).
 GPTQ4J_KERNEL void gq_reduce(const float* __restrict__ part, int ksplit, long plane, long n, float* __restrict__ y) {
     const long i = (long) blockIdx.x * blockDim.x + threadIdx.x;

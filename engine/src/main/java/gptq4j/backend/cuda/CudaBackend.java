@@ -411,9 +411,29 @@ public final class CudaBackend implements Backend {
         int cols = ceil(g.out(), (long) bx * opt);
         long projStride = (splitMode ? (long) g.ksplit() : 1L) * rowsCap * g.out();
         int smem = tt * g.cpb() * 32 * 4;
-        drv.launch3("gq_split_b" + g.bits() + "_t" + tt, cols, splitMode ? g.ksplit() : 1, ceil(T, tt) * nmat, bx, 1, smem,
+        drv.launch3(splitKernel(g.bits(), tt), cols, splitMode ? g.ksplit() : 1, ceil(T, tt) * nmat, bx, 1, smem,
                 descs, nexp, nmat, segs, x, xRows, T, g.in(), g.out(), g.cpb(), g.ksplit(), splitMode ? 1 : 0, rowsCap,
                 projStride, out);
+    }
+
+    /**
+     * -Dgptq4j.cuda.gq=pipe (default) selects the software-pipelined gq_pipe kernels, =split the gq_split kernels
+     * of the previous round; both compute the same bits. -Dgptq4j.cuda.gqU=1|2: chunks per pipelined register batch
+     * at batch 1 (8-bit always 1: two batches of 2 would exceed the register file).
+     */
+    static final boolean PIPE = !"split".equals(System.getProperty("gptq4j.cuda.gq", "pipe"));
+    static final int PIPE_U1 = Integer.getInteger("gptq4j.cuda.gqU", 1);
+
+    /** The GPTQ kernel family in use, for the bench's report: reference, split-k, or pipe (with its batch-1 U). */
+    static String linearName() {
+        return REFERENCE_LINEAR ? "reference" : PIPE ? "pipe-u" + PIPE_U1 + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
+                + (REFERENCE_ATTENTION ? "-refattn" : "") : "split-k";
+    }
+
+    static String splitKernel(int bits, int tt) {
+        if (!PIPE) return "gq_split_b" + bits + "_t" + tt;
+        int u = tt > 1 ? 2 : bits == 8 ? 1 : PIPE_U1 == 2 ? 2 : 1;
+        return "gq_pipe" + u + "_b" + bits + "_t" + tt;
     }
 
     private boolean useSplitMode(CudaGptq g, long rowsCap, int nproj) {
@@ -437,11 +457,20 @@ public final class CudaBackend implements Backend {
                 x, xRows, seg, T, g.qweight(), g.scaleZero(), g.perm(), g.chunkGroup(), g.in(), g.out(), y);
     }
 
+    /** Matrices with fewer rows than this use dense_fp16_rows (a block per row); a property of the weight, not the batch. */
+    static final int DENSE_ROWS_BLOCK = 512;
+
     @Override
     public void dense(Object m, Buf x, int T, Buf out) {
         CudaDense d = CudaDense.of(m);
         drv.bind();
-        drv.launch("dense_fp16", ceil(d.rows(), 8), ceil(T, 8), 256, 1,
+        if (d.rows() < DENSE_ROWS_BLOCK) {                  // few rows (the router): a block of 8 warps per row
+            drv.launch("dense_fp16_rows", ceil(T, 8), d.rows(), 256, 1,
+                    CudaBuf.of(x).ptr, d.data(), T, d.rows(), d.cols(), CudaBuf.of(out).ptr);
+            return;
+        }
+        if (ceil(d.rows(), 8) > 65535) throw new IllegalArgumentException(d.name() + ": " + d.rows() + " rows (the dense kernel takes up to 524,280)");
+        drv.launch("dense_fp16", ceil(T, 8), ceil(d.rows(), 8), 256, 1,
                 CudaBuf.of(x).ptr, d.data(), T, d.rows(), d.cols(), CudaBuf.of(out).ptr);
     }
 
@@ -460,9 +489,13 @@ public final class CudaBackend implements Backend {
     @Override
     public void rope(Buf q, Buf k, Buf positions, int T, int heads, int kvHeads, int headDim, double theta) {
         drv.bind();
-        drv.launch("rope_rotate_half", T, 1, 128, 1, CudaBuf.of(q).ptr, CudaBuf.of(k).ptr, CudaBuf.of(positions).ptr,
+        if (headDim % 2 != 0 || headDim > 2048) throw new IllegalArgumentException("RoPE head_dim " + headDim + " (even, up to 2048)");
+        drv.launch("rope_rotate_half", T, heads + kvHeads, headDim / 2, 1, CudaBuf.of(q).ptr, CudaBuf.of(k).ptr, CudaBuf.of(positions).ptr,
                 heads, kvHeads, headDim, Math.log(theta));
     }
+
+    /** -Dgptq4j.cuda.attention=reference selects the one-block-per-query-head kernel of the first round. */
+    static final boolean REFERENCE_ATTENTION = "reference".equals(System.getProperty("gptq4j.cuda.attention"));
 
     @Override
     public void attention(KvCache cache, int layer, Buf q, Buf k, Buf v, AttentionBatch meta, Buf out) {
@@ -474,7 +507,12 @@ public final class CudaBackend implements Backend {
         CUdeviceptr kc = c.keys(layer), vc = c.values(layer);
         drv.launch("kv_append_" + c.suffix(), ceil(kvDim, 256), T, 256, 1,
                 CudaBuf.of(k).ptr, CudaBuf.of(v).ptr, CudaBuf.of(meta.slots()).ptr, kvDim, kc, vc);
-        drv.launch("attention_paged_" + c.suffix(), heads, T, 128, 1,
+        int dl = d / 32;
+        boolean gqa = !REFERENCE_ATTENTION && (dl == 1 || dl == 2 || dl == 4 || dl == 8);   // head dims 32, 64, 128, 256
+        String kernel = gqa ? "attention_gqa_" + c.suffix() + "_dl" + dl : "attention_paged_" + c.suffix();
+        int gx = gqa ? c.kvHeads * ceil(heads / c.kvHeads, 4) : heads;
+        int threads = gqa ? (dl == 8 ? 256 : 512) : 128;
+        drv.launch(kernel, gx, T, threads, 1,
                 CudaBuf.of(q).ptr, kc, vc, CudaBuf.of(meta.positions()).ptr, CudaBuf.of(meta.tokenSeq()).ptr,
                 CudaBuf.of(meta.blockTables()).ptr, meta.maxBlocks(), c.blockSize, heads, c.kvHeads, d,
                 meta.slidingWindow(), (float) (1.0 / Math.sqrt(d)), CudaBuf.of(out).ptr);

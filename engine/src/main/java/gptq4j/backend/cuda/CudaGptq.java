@@ -27,11 +27,15 @@ record CudaGptq(String name, int in, int out, int bits, int groups, CUdeviceptr 
      */
     static int chunksPerSplit(int in, int out) {
         int chunks = in / 32, cols = (out + 255) / 256;
+        if (CPB > 0) return Math.min(CPB, chunks);
         for (int cpb : new int[]{16, 8, 4}) {
             if ((long) cols * ((chunks + cpb - 1) / cpb) >= 192) return Math.min(cpb, chunks);
         }
         return Math.min(4, chunks);
     }
+
+    /** -Dgptq4j.cuda.cpb=N fixes the chunks per split for every weight (experiments; 0: the rule above). */
+    static final int CPB = Integer.getInteger("gptq4j.cuda.cpb", 0);
 
     static CudaGptq of(Object o) {
         if (o instanceof CudaGptq g) return g;

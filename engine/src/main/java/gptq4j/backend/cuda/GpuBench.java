@@ -62,7 +62,7 @@ public final class GpuBench {
         try (CudaBackend be = new CudaBackend(ordinal)) {
             out.printf(Locale.ROOT, "device: %s (sm_%s, %d SMs), JDK %s, graphs %s, linear %s%n", be.deviceName(),
                     be.computeCapability().replace(".", ""), be.multiprocessors(), System.getProperty("java.version"),
-                    CudaDriver.GRAPHS ? "on" : "off", CudaBackend.REFERENCE_LINEAR ? "reference" : "split-k");
+                    CudaDriver.GRAPHS ? "on" : "off", CudaBackend.linearName());
             double copy = be.copyBandwidth(1L << 30, 8);
             out.printf(Locale.ROOT, "device-to-device copy: %.1f GB/s (read + write, 1 GiB buffers, best of 8)%n", copy / 1e9);
 
@@ -193,7 +193,7 @@ public final class GpuBench {
                             + "\"bandwidth_fraction\":%.3f,\"copy_gb_per_s\":%.1f,\"kv_cache_tokens\":%d,\"peak_device_bytes\":%d,"
                             + "\"prompt_tokens\":%d,\"new_tokens\":%d,\"graphs\":%s,\"linear\":\"%s\"}",
                     wBytes, achieved / 1e9, copy / 1e9, fraction, copy / 1e9, kvTokens, peakUsed, P, N, CudaDriver.GRAPHS,
-                    CudaBackend.REFERENCE_LINEAR ? "reference" : "split-k"));
+                    CudaBackend.linearName()));
             out.println(j);
             model.close();
         } catch (java.io.IOException e) {

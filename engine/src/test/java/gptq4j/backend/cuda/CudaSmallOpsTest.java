@@ -40,9 +40,19 @@ class CudaSmallOpsTest {
     @ParameterizedTest(name = "T={0}")
     @ValueSource(ints = {1, 5, 8, 19})
     void denseMatchesReference(int T) {
+        denseCase(T, 1000, 160);
+    }
+
+    /** Few rows (the router's 8 x 4096): the block-per-row kernel, vector and scalar column paths. */
+    @ParameterizedTest(name = "T={0} rows={1} cols={2}")
+    @org.junit.jupiter.params.provider.CsvSource({"1,8,4096", "19,8,4096", "3,5,100", "9,300,2056"})
+    void denseFewRowsMatchesReference(int T, int rows, int cols) {
+        denseCase(T, rows, cols);
+    }
+
+    private void denseCase(int T, int rows, int cols) {
         CudaBackend be = CudaTestSupport.backend();
         Random r = new Random();
-        int rows = 1000, cols = 160;
         HalfMatrix m = randomHalf(r, "dense", rows, cols, 0.05);
         Object d = be.prepareDense(m);
         float[] x = CudaTestSupport.gaussian(r, T * cols, 1.0);
@@ -59,7 +69,7 @@ class CudaSmallOpsTest {
         }
         double err = CudaTestSupport.relErr(y, ref);
         CudaTestSupport.report("err_dense", err);
-        assertTrue(err < 1e-5, "dense T=" + T + " rel err " + err);
+        assertTrue(err < 1e-5, "dense T=" + T + " rows=" + rows + " cols=" + cols + " rel err " + err);
         // batch invariance
         Buf x1 = upload(be, Arrays.copyOfRange(x, (T - 1) * cols, T * cols)), y1 = be.allocFloats(rows);
         be.dense(d, x1, 1, y1);
