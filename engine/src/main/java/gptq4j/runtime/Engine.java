@@ -82,7 +82,7 @@ public final class Engine implements AutoCloseable {
             this.backend = be;
             this.model = m;
             this.blocks = new BlockManager(nBlocks, bs, o.prefixCaching());
-            this.scheduler = new Scheduler(m, tokenizer, blocks, maxBatch, maxTokens);
+            this.scheduler = new Scheduler(m, blocks, maxBatch, maxTokens);
             this.loop = new Thread(scheduler, "gptq4j-scheduler");
             loop.setDaemon(true);
             loop.start();

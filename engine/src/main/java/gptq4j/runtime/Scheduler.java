@@ -3,7 +3,6 @@ package gptq4j.runtime;
 import gptq4j.model.MixtralConfig;
 import gptq4j.model.MixtralModel;
 import gptq4j.model.Step;
-import gptq4j.tokenizer.Tokenizer;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -25,7 +24,6 @@ final class Scheduler implements Runnable {
 
     private final MixtralModel model;
     private final MixtralConfig cfg;
-    private final Tokenizer tokenizer;
     private final BlockManager blocks;
     private final Sampler sampler = new Sampler();
     private final int maxBatch;
@@ -39,10 +37,9 @@ final class Scheduler implements Runnable {
 
     private static final Object WAKE = new Object();
 
-    Scheduler(MixtralModel model, Tokenizer tokenizer, BlockManager blocks, int maxBatch, int tokenBudget) {
+    Scheduler(MixtralModel model, BlockManager blocks, int maxBatch, int tokenBudget) {
         this.model = model;
         this.cfg = model.config();
-        this.tokenizer = tokenizer;
         this.blocks = blocks;
         this.maxBatch = Math.min(maxBatch, model.maxSeqs());
         this.tokenBudget = Math.min(tokenBudget, model.maxTokens());

@@ -93,14 +93,6 @@ public final class HalfDense {
     }
 
     void checkArgs(float[] x, int xOff, int T, float[] out, int outOff) {
-        if (T < 0) throw new IllegalArgumentException(name + ": token count T=" + T + " is negative");
-        if (xOff < 0 || (long) xOff + (long) T * cols > x.length) {
-            throw new IllegalArgumentException(name + ": x needs " + T + "x" + cols + " floats from offset " + xOff
-                    + " but has length " + x.length);
-        }
-        if (outOff < 0 || (long) outOff + (long) T * rows > out.length) {
-            throw new IllegalArgumentException(name + ": out needs " + T + "x" + rows + " floats from offset " + outOff
-                    + " but has length " + out.length);
-        }
+        MatmulArgs.check(name, cols, rows, x, xOff, T, out, outOff);
     }
 }

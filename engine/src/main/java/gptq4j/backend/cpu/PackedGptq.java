@@ -236,14 +236,6 @@ public final class PackedGptq {
     }
 
     void checkArgs(float[] x, int xOff, int T, float[] outArr, int outOff) {
-        if (T < 0) throw new IllegalArgumentException(name + ": token count T=" + T + " is negative");
-        if (xOff < 0 || (long) xOff + (long) T * in > x.length) {
-            throw new IllegalArgumentException(name + ": x needs " + T + "x" + in + " floats from offset " + xOff
-                    + " but has length " + x.length);
-        }
-        if (outOff < 0 || (long) outOff + (long) T * out > outArr.length) {
-            throw new IllegalArgumentException(name + ": out needs " + T + "x" + out + " floats from offset " + outOff
-                    + " but has length " + outArr.length);
-        }
+        MatmulArgs.check(name, in, out, x, xOff, T, outArr, outOff);
     }
 }
