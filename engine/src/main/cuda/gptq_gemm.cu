@@ -196,134 +196,12 @@ __device__ __forceinline__ void gq_load(const uint32_t* p, uint32_t (&v)[OPT]) {
     else { v[0] = __ldcs(p); }
 }
 
-// grid (ceil(out / (blockDim.x*OPT)), split_mode ? ksplit : 1, tiles*nmat); block blockDim.x threads, each
-// OPT adjacent outputs x TT rows. Matrix m = z % nmat is expert e = m % nexp of projection p = m / nexp;
-// segs (optional) gives expert e's rows {offset, count}; x_rows (optional) maps them to x rows.
+// gq_pipe (below): grid (ceil(out / (blockDim.x*OPT)), split_mode ? ksplit : 1, tiles*nmat); block blockDim.x
+// threads, each OPT adjacent outputs x TT rows. Matrix m = z % nmat is expert e = m % nexp of projection
+// p = m / nexp; segs (optional) gives expert e's rows {offset, count}; x_rows (optional) maps them to x rows.
 // split_mode 1: out[p*proj_stride + (s*rows_cap + row)*outN + o] = p_s; 0: out[p*proj_stride + row*outN + o] = y.
 // dynamic shared memory: TT * cpb * 32 floats.
-template <int BITS, int TT, int OPT>
-__device__ __forceinline__ void gq_split_body(
-        const GqMat* __restrict__ mats, int nexp, int nmat, const int* __restrict__ segs,
-        const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in, int outN, int cpb, int ksplit,
-        int split_mode, int rows_cap, long proj_stride, float* __restrict__ outp) {
-    extern __shared__ float xs[];
-    constexpr int U = BITS * OPT <= 16 ? 4 : 2;       // chunks whose loads are in flight together
-    const int m = blockIdx.z % nmat, tile = blockIdx.z / nmat;
-    const int e = m % nexp, proj = m / nexp;
-    const int offset = segs ? segs[2 * e] : 0;
-    const int count = segs ? segs[2 * e + 1] : T;
-    const int r0 = tile * TT;
-    if (r0 >= count) return;                          // surplus tile (uniform over the block)
-    const GqMat mat = mats[m];
-    const int o0 = (blockIdx.x * blockDim.x + threadIdx.x) * OPT;
-    const bool active = o0 < outN;
-    const int chunks = in >> 5;
-    const int stride = cpb * 32;
-    const int s_lo = split_mode ? blockIdx.y : 0, s_hi = split_mode ? blockIdx.y + 1 : ksplit;
-    float* dst = outp + proj * proj_stride;
-
-    float y[TT][OPT];
-    for (int s = s_lo; s < s_hi; s++) {
-        const int c_lo = s * cpb, c_hi = min(chunks, c_lo + cpb), nk = (c_hi - c_lo) * 32;
-        __syncthreads();
-        for (int idx = threadIdx.x; idx < TT * nk; idx += blockDim.x) {
-            const int t = idx / nk, kk = idx - t * nk, r = r0 + t;
-            float v = 0.f;
-            if (r < count) {
-                const long row = x_rows ? x_rows[offset + r] : offset + r;
-                const int j = c_lo * 32 + kk;
-                v = x[row * in + (mat.perm ? mat.perm[j] : j)] * __int_as_float((127 - gq_exp(kk & 31, BITS)) << 23);
-            }
-            xs[t * stride + kk] = v;
-        }
-        __syncthreads();
-        float acc[TT][OPT];
-#pragma unroll
-        for (int t = 0; t < TT; t++)
-#pragma unroll
-            for (int j = 0; j < OPT; j++) acc[t][j] = 0.f;
-        if (active) {
-            for (int c = c_lo; c < c_hi; c += U) {
-                uint32_t wv[U][BITS][OPT];
-                uint32_t szv[U][OPT];
-#pragma unroll
-                for (int u = 0; u < U; u++) {
-                    if (c + u < c_hi) {
-#pragma unroll
-                        for (int b = 0; b < BITS; b++) gq_load<OPT>(mat.qw + ((long) (c + u) * BITS + b) * outN + o0, wv[u][b]);
-                        gq_load<OPT>(reinterpret_cast<const uint32_t*>(mat.sz + (long) mat.cg[c + u] * outN + o0), szv[u]);
-                    }
-                }
-#pragma unroll
-                for (int u = 0; u < U; u++) {
-                    if (c + u < c_hi) {
-                        const float* xc = xs + (c + u - c_lo) * 32;
-#pragma unroll
-                        for (int j = 0; j < OPT; j++) {
-                            uint32_t w[BITS];
-#pragma unroll
-                            for (int b = 0; b < BITS; b++) w[b] = wv[u][b][j];
-                            __half2 hz = *reinterpret_cast<__half2*>(&szv[u][j]);
-                            const float2 s_z = __half22float2(hz);
-                            float cs[TT];
-#pragma unroll
-                            for (int t = 0; t < TT; t++) cs[t] = 0.f;
-#pragma unroll
-                            for (int k = 0; k < 32; k++) {
-                                const float cz = fmaf(s_z.y, (float) (1u << gq_exp(k, BITS)), 8388608.f);
-                                const float dq = __int_as_float(gq_field<BITS>(w, k) | 0x4B000000u) - cz;
-#pragma unroll
-                                for (int t = 0; t < TT; t++) cs[t] = fmaf(xc[t * stride + k], dq, cs[t]);
-                            }
-#pragma unroll
-                            for (int t = 0; t < TT; t++) acc[t][j] = fmaf(cs[t], s_z.x, acc[t][j]);
-                        }
-                    }
-                }
-            }
-        }
-#pragma unroll
-        for (int t = 0; t < TT; t++)
-#pragma unroll
-            for (int j = 0; j < OPT; j++) y[t][j] = s == s_lo ? acc[t][j] : __fadd_rn(y[t][j], acc[t][j]);
-        if (split_mode && active) {
-#pragma unroll
-            for (int t = 0; t < TT; t++) {
-                if (r0 + t < count) {
-                    float* d = dst + ((long) s * rows_cap + offset + r0 + t) * outN + o0;
-#pragma unroll
-                    for (int j = 0; j < OPT; j++) d[j] = acc[t][j];
-                }
-            }
-        }
-    }
-    if (!split_mode && active) {
-#pragma unroll
-        for (int t = 0; t < TT; t++) {
-            if (r0 + t < count) {
-                float* d = dst + (long) (offset + r0 + t) * outN + o0;
-#pragma unroll
-                for (int j = 0; j < OPT; j++) d[j] = y[t][j];
-            }
-        }
-    }
-}
-
-#define GQS_INSTANCE(BITS, TT, OPT)                                                                            \
-    GPTQ4J_KERNEL void __launch_bounds__(256) gq_split_b##BITS##_t##TT(                                       \
-            const GqMat* mats, int nexp, int nmat, const int* segs, const float* x, const int* x_rows, int T,    \
-            int in, int outN, int cpb, int ksplit, int split_mode, int rows_cap, long proj_stride, float* out) { \
-        gq_split_body<BITS, TT, OPT>(mats, nexp, nmat, segs, x, x_rows, T, in, outN, cpb, ksplit, split_mode,  \
-                                     rows_cap, proj_stride, out);                                              \
-    }
-#define GQS_ALL_TT(BITS) GQS_INSTANCE(BITS, 1, 4) GQS_INSTANCE(BITS, 2, 4) GQS_INSTANCE(BITS, 4, 2) \
-    GQS_INSTANCE(BITS, 8, 2) GQS_INSTANCE(BITS, 16, 1)
-GQS_ALL_TT(2)
-GQS_ALL_TT(3)
-GQS_ALL_TT(4)
-GQS_ALL_TT(8)
-
-// ---- gq_pipe: the same arithmetic as gq_split (bit for bit), software-pipelined ----
+// ---- gq_pipe: software-pipelined split-K (the round-1 gq_split arithmetic, bit for bit) ----
 // A thread keeps two register batches of U chunks: the next batch's weight and scale/zero loads are issued before
 // the current batch is dequantised, and the block's first batch is issued before x is staged, so the staging
 // latency overlaps the first weight loads. The inner loop runs k outside the outputs, so each staged x value
@@ -479,7 +357,7 @@ __device__ __forceinline__ void gq_pipe_body(
         gq_pipe_body<BITS, TT, OPT, U>(mats, nexp, nmat, segs, x, x_rows, T, in, outN, cpb, ksplit, split_mode, \
                                        rows_cap, proj_stride, out);                                            \
     }
-#define GQP_ALL(BITS) GQP_INSTANCE(BITS, 1, 4, 1) GQP_INSTANCE(BITS, 1, 4, 2) GQP_INSTANCE(BITS, 2, 4, 2) \
+#define GQP_ALL(BITS) GQP_INSTANCE(BITS, 1, 4, 1) GQP_INSTANCE(BITS, 2, 4, 2) \
     GQP_INSTANCE(BITS, 4, 2, 2) GQP_INSTANCE(BITS, 8, 2, 2) GQP_INSTANCE(BITS, 16, 1, 2)
 GQP_ALL(2)
 GQP_ALL(3)

@@ -1,5 +1,6 @@
 // The one compilation unit bin/build-cuda turns into gptq4j.fatbin: every operation family.
 #include "gptq_gemm.cu"
+#include "gq_mma.cu"
 #include "dense_fp16.cu"
 #include "norm.cu"
 #include "rope.cu"

@@ -13,9 +13,12 @@ import jcuda.driver.CUdeviceptr;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The {@link Backend} on one NVIDIA GPU (JCuda driver API). Activations are float32 in device memory;
@@ -180,8 +183,12 @@ public final class CudaBackend implements Backend {
             perm[j] = i;
             identity &= j == i;
         }
-        int[] chunkGroup = new int[in / 32];
+        int[] chunkGroup = new int[CudaGptq.chunks(in, MMA)];
         for (int c = 0; c < chunkGroup.length; c++) {
+            if (32 * c >= in) {                              // padded chunks of the mma layout (x is 0 there)
+                chunkGroup[c] = chunkGroup[c - 1];
+                continue;
+            }
             int gc = g[perm[32 * c]];
             if (g[perm[32 * c + 31]] != gc) {
                 throw new IllegalArgumentException(name + ": a group boundary falls inside input chunk " + c
@@ -197,7 +204,7 @@ public final class CudaBackend implements Backend {
         requireBytes(name + ".qzeros", qz, qzBytes);
         requireBytes(name + ".scales", sc, scBytes);
 
-        CUdeviceptr packed = alloc(qwBytes, name + " packed weights");
+        CUdeviceptr packed = alloc(CudaGptq.packedBytes(in, out, bits, MMA), name + " packed weights");
         CUdeviceptr sz = alloc((long) groups * out * 4, name + " scales/zeros");
         CUdeviceptr cg = upload(chunkGroup, name + " chunk groups");
         CUdeviceptr permDev = identity ? null : upload(perm, name + " act-order permutation");
@@ -208,7 +215,12 @@ public final class CudaBackend implements Backend {
             drv.copyHtoD(raw, Pointer.to(qw), qwBytes, name + ".qweight");
             drv.copyHtoD(rawZ, Pointer.to(qz), qzBytes, name + ".qzeros");
             drv.copyHtoD(rawS, Pointer.to(sc), scBytes, name + ".scales");
-            drv.launch("gptq_repack", ceil(out, 128), in / 32, 128, 1, raw, permDev, in, out, bits, packed);
+            if (MMA) {
+                long lanes = (long) CudaGptq.pad(out, 16) / 16 * (CudaGptq.pad(in, 64) / 64) * 32;
+                drv.launch("gq_mma_repack_b" + bits, Math.toIntExact(ceil(lanes, 128)), 1, 128, 1, raw, permDev, in, out, packed);
+            } else {
+                drv.launch("gptq_repack", ceil(out, 128), in / 32, 128, 1, raw, permDev, in, out, bits, packed);
+            }
             drv.launch("gptq_unpack_zeros", ceil(out, 128), groups, 128, 1, rawZ, rawS, groups, out, bits, sz);
             drv.synchronize();
         } finally {
@@ -216,15 +228,15 @@ public final class CudaBackend implements Backend {
             release(rawZ);
             release(rawS);
         }
-        return finishGptq(name, in, out, bits, groups, packed, sz, permDev, cg);
+        return finishGptq(name, in, out, bits, groups, packed, sz, permDev, cg, identity ? null : perm);
     }
 
     private CudaGptq finishGptq(String name, int in, int out, int bits, int groups, CUdeviceptr packed, CUdeviceptr sz,
-                                CUdeviceptr perm, CUdeviceptr cg) {
-        int cpb = CudaGptq.chunksPerSplit(in, out);
-        int ksplit = (in / 32 + cpb - 1) / cpb;
+                                CUdeviceptr perm, CUdeviceptr cg, int[] permHost) {
+        int cpb = MMA ? CudaGptq.mmaChunksPerSplit(in, out) : CudaGptq.chunksPerSplit(in, out);
+        int ksplit = (CudaGptq.chunks(in, MMA) + cpb - 1) / cpb;
         CUdeviceptr desc = uploadAddresses(new CUdeviceptr[]{packed, sz, perm, cg}, name + " descriptor");
-        return new CudaGptq(name, in, out, bits, groups, packed, sz, perm, cg, cpb, ksplit, desc);
+        return new CudaGptq(name, in, out, bits, groups, packed, sz, perm, cg, cpb, ksplit, desc, MMA, permHost);
     }
 
     /** Device array of the given device addresses (null: 0). */
@@ -250,15 +262,16 @@ public final class CudaBackend implements Backend {
         int gs = groupSize <= 0 ? in : groupSize;
         if (gs % 32 != 0 || in % gs != 0) throw new IllegalArgumentException(name + ": group size " + groupSize);
         int groups = in / gs;
-        long words = (long) in / 32 * bits * out;
+        long words = CudaGptq.packedBytes(in, out, bits, MMA) / 4;
         CUdeviceptr packed = alloc(4 * words, name + " packed weights");
         CUdeviceptr sz = alloc(4L * groups * out, name + " scales/zeros");
         drv.launch("fill_random_u32", 4096, 1, 256, 1, packed, words, seed);
         drv.launch("fill_random_sz", 1024, 1, 256, 1, sz, (long) groups * out, seed + 1, bits);
-        int[] chunkGroup = new int[in / 32];
-        for (int c = 0; c < chunkGroup.length; c++) chunkGroup[c] = c * 32 / gs;
+        int[] chunkGroup = new int[CudaGptq.chunks(in, MMA)];
+        for (int c = 0; c < chunkGroup.length; c++) chunkGroup[c] = Math.min(groups - 1, c * 32 / gs);
         CUdeviceptr cg = upload(chunkGroup, name + " chunk groups");
         CUdeviceptr perm = null;
+        int[] permHost = null;
         if (actOrder && groups > 1) {
             int[] p = new int[in];
             for (int i = 0; i < in; i++) p[i] = i;
@@ -269,8 +282,9 @@ public final class CudaBackend implements Backend {
                 p[j] = t;
             }
             perm = upload(p, name + " act-order permutation");
+            permHost = p;
         }
-        return finishGptq(name, in, out, bits, groups, packed, sz, perm, cg);
+        return finishGptq(name, in, out, bits, groups, packed, sz, perm, cg, permHost);
     }
 
     /** An fp16 matrix [rows][cols] of uniform random values in [lo, hi), generated on the device. */
@@ -396,15 +410,39 @@ public final class CudaBackend implements Backend {
     /** Partial sums of a split-K product are kept in device memory up to this size, else the splits loop in-block. */
     static final long PARTIAL_LIMIT = Long.getLong("gptq4j.cuda.partialBytes", 768L << 20);
 
-    /** Outputs per thread of the gq_split kernel for a tile height. */
+    /** Outputs per thread of the gq_pipe kernel for a tile height. */
     static int outputsPerThread(int tt) { return tt <= 2 ? 4 : tt <= 8 ? 2 : 1; }
 
     /**
-     * One gq_split launch over nmat = nproj × nexp matrices of one shape (descs: device GqMat[nmat]).
+     * One split-K GPTQ launch (gq_mma or gq_pipe) over nmat = nproj × nexp matrices of one shape (descs: device GqMat[nmat]).
      * Split mode writes [nproj][ksplit][rowsCap][out] partials into out; loop mode writes [nproj][rowsCap][out].
      */
     private void launchSplit(CudaGptq g, CUdeviceptr descs, int nexp, int nmat, CUdeviceptr segs, CUdeviceptr x,
                              CUdeviceptr xRows, int T, int rowsCap, boolean splitMode, CUdeviceptr out) {
+        launchSplit(g, descs, nexp, nmat, segs, x, xRows, T, T, rowsCap, splitMode, out);
+    }
+
+    /** As above; rowsPerMatrix (≤ T) sizes the token tile of the mma kernels (an expert's expected rows). */
+    private void launchSplit(CudaGptq g, CUdeviceptr descs, int nexp, int nmat, CUdeviceptr segs, CUdeviceptr x,
+                             CUdeviceptr xRows, int T, int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out) {
+        long projStride0 = (splitMode ? (long) g.ksplit() : 1L) * rowsCap * g.out();
+        if (g.mma()) {
+            // activations converted once into the mma operand form (planes: one per projection unless they share
+            // the input permutation), then the tensor-core product
+            int planes = nmat / nexp > 1 && !sharedPerm(descs) ? nmat / nexp : 1;
+            int kch = CudaGptq.chunks(g.in(), true);
+            CudaBuf xq = scratch.floats("mma.xq", (long) planes * rowsCap * kch * 32);
+            CudaBuf xe = scratch.floats("mma.xe", (long) planes * rowsCap * kch);
+            drv.launch3("gq_mma_prep", ceil(kch, 32), T, nmat, 256, 1, 0,
+                    descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, xq.ptr, xe.ptr);
+            int nt = mmaTokenTiles(rowsPerMatrix);
+            int ws = Math.min(g.cpb() / 2, 8 / nt);             // super-tiles per window, two windows (gq_mma.cu)
+            drv.launch3("gq_mma_b" + g.bits() + "_n" + nt, ceil(ceil(g.out(), 16), MMA_WARPS),
+                    splitMode ? g.ksplit() : 1, ceil(T, 8L * nt) * nmat, 32 * MMA_WARPS, 1, Math.min(MMA_STAGES, ceil(g.cpb() / 2, ws)) * nt * (ws * 2112 + 128),
+                    descs, nexp, nmat, segs, xq.ptr, xe.ptr, planes, T, g.in(), g.out(), g.cpb(), g.ksplit(),
+                    splitMode ? 1 : 0, rowsCap, projStride0, out);
+            return;
+        }
         int tt = tileRows(T);
         int opt = outputsPerThread(tt);
         int bx = 256 / opt;                                 // 64 threads x 4 outputs, 128 x 2, 256 x 1: 256 outputs a block
@@ -417,27 +455,50 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * -Dgptq4j.cuda.gq=pipe (default) selects the software-pipelined gq_pipe kernels, =split the gq_split kernels
-     * of the previous round; both compute the same bits. -Dgptq4j.cuda.gqU=1|2: chunks per pipelined register batch
-     * at batch 1 (8-bit always 1: two batches of 2 would exceed the register file).
+     * -Dgptq4j.cuda.gq=mma (default) selects the tensor-core kernels of gq_mma.cu, =pipe the software-pipelined
+     * SIMT float32 kernels of gptq_gemm.cu (the round-2 default), whose bit-stream weight layout the reference
+     * kernels also need. Fixed at load: it picks the weight layout.
      */
-    static final boolean PIPE = !"split".equals(System.getProperty("gptq4j.cuda.gq", "pipe"));
-    static final int PIPE_U1 = Integer.getInteger("gptq4j.cuda.gqU", 1);
+    static final String GQ = System.getProperty("gptq4j.cuda.gq", "mma");
+    static final boolean MMA = "mma".equals(GQ) && !REFERENCE_LINEAR;
+    /** mma: products whose loop-mode grid has at least this many blocks skip the split partials (same bits). */
+    static final int MMA_LOOP_BLOCKS = Integer.getInteger("gptq4j.cuda.loopBlocks", 1024);
 
-    /** The GPTQ kernel family in use, for the bench's report: reference, split-k, or pipe (with its batch-1 U). */
+    /** The GPTQ kernel family in use, for the bench's report: mma, pipe or reference (with the experiment switches). */
     static String linearName() {
-        return REFERENCE_LINEAR ? "reference" : PIPE ? "pipe-u" + PIPE_U1 + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
-                + (REFERENCE_ATTENTION ? "-refattn" : "") : "split-k";
+        if (MMA) return "mma" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "") + "-loop" + MMA_LOOP_BLOCKS
+                + (REFERENCE_ATTENTION ? "-refattn" : "");
+        return REFERENCE_LINEAR ? "reference" : "pipe" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
+                + (REFERENCE_ATTENTION ? "-refattn" : "");
+    }
+
+    /** Expert tables whose projections (w1, w3) share each expert's input permutation (see moeSplit). */
+    private final Set<CUdeviceptr> sharedPermTables = Collections.newSetFromMap(new IdentityHashMap<>());
+
+    private boolean sharedPerm(CUdeviceptr descs) { return sharedPermTables.contains(descs); }
+
+    /** Activation windows in flight per gq_mma block (GM_STAGES in gq_mma.cu). */
+    static final int MMA_STAGES = 4;
+
+    /** Warps per block of the gq_mma kernels (GM_NW in gq_mma.cu). */
+    static final int MMA_WARPS = 4;
+
+    /** n-tiles of 8 tokens per gq_mma block for a matrix with about this many rows: 1, 2, 4 or 8. */
+    static int mmaTokenTiles(int rows) {
+        return rows <= 8 ? 1 : rows <= 16 ? 2 : rows <= 32 ? 4 : 8;
     }
 
     static String splitKernel(int bits, int tt) {
-        if (!PIPE) return "gq_split_b" + bits + "_t" + tt;
-        int u = tt > 1 ? 2 : bits == 8 ? 1 : PIPE_U1 == 2 ? 2 : 1;
-        return "gq_pipe" + u + "_b" + bits + "_t" + tt;
+        return "gq_pipe" + (tt > 1 ? 2 : 1) + "_b" + bits + "_t" + tt;
     }
 
     private boolean useSplitMode(CudaGptq g, long rowsCap, int nproj) {
-        return g.ksplit() > 1 && (long) nproj * g.ksplit() * rowsCap * g.out() * 4 <= PARTIAL_LIMIT;
+        if (g.ksplit() <= 1 || (long) nproj * g.ksplit() * rowsCap * g.out() * 4 > PARTIAL_LIMIT) return false;
+        if (!g.mma()) return true;
+        // mma: when the blocks of the loop mode alone fill the GPU, skip the partials' round trip through memory
+        // (both modes give the same bits)
+        long loopBlocks = (long) ceil(ceil(g.out(), 16), MMA_WARPS) * nproj * ceil(rowsCap, 8L * mmaTokenTiles((int) Math.min(rowsCap, 64)));
+        return loopBlocks < MMA_LOOP_BLOCKS;
     }
 
     private void launchLinear(CudaGptq g, CUdeviceptr x, CUdeviceptr xRows, CUdeviceptr seg, int T, CUdeviceptr y) {
@@ -586,28 +647,32 @@ public final class CudaBackend implements Backend {
                 System.arraycopy(new CUdeviceptr[]{c.qweight(), c.scaleZero(), c.perm(), c.chunkGroup()}, 0, down, 4 * e, 4);
             }
             tables = new CUdeviceptr[]{uploadAddresses(up, g1.name() + " expert table"), uploadAddresses(down, g2.name() + " expert table")};
+            boolean shared = true;
+            for (int e = 0; e < experts; e++) shared &= Arrays.equals(CudaGptq.of(w1[e]).permHost(), CudaGptq.of(w3[e]).permHost());
+            if (shared) sharedPermTables.add(tables[0]);
             expertTables.put(w1, tables);
         }
         int pairs = T * topK;
+        int perExpert = (pairs + experts - 1) / experts;                // token tile of the mma kernels
         if (useSplitMode(g1, pairs, 2)) {
             CudaBuf part = scratch.floats("moe.partUp", 2L * g1.ksplit() * pairs * intermediate);
-            launchSplit(g1, tables[0], experts, 2 * experts, seg.ptr, xp, rows.ptr, T, pairs, true, part.ptr);
+            launchSplit(g1, tables[0], experts, 2 * experts, seg.ptr, xp, rows.ptr, T, perExpert, pairs, true, part.ptr);
             long n = (long) pairs * intermediate;                             // h1 = silu(x·W1ᵀ) · (x·W3ᵀ)
             drv.launch("moe_silu_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g1.ksplit(), n, n, h1.ptr);
         } else {
-            launchSplit(g1, tables[0], experts, 2 * experts, seg.ptr, xp, rows.ptr, T, pairs, false, h1.ptr);
+            launchSplit(g1, tables[0], experts, 2 * experts, seg.ptr, xp, rows.ptr, T, perExpert, pairs, false, h1.ptr);
             // h3 is the second projection's plane: h1 + pairs*intermediate (h1 and h3 are allocated adjacently below)
             long n = (long) pairs * intermediate;
             drv.launch("silu_mul", ceil(n, 256), 1, 256, 1, h1.ptr, h1.at(n), n);
         }
         if (useSplitMode(g2, pairs, 1)) {
             CudaBuf part = scratch.floats("moe.partDown", (long) g2.ksplit() * pairs * hidden);
-            launchSplit(g2, tables[1], experts, experts, seg.ptr, h1.ptr, null, T, pairs, true, part.ptr);
+            launchSplit(g2, tables[1], experts, experts, seg.ptr, h1.ptr, null, T, perExpert, pairs, true, part.ptr);
             long plane = (long) pairs * hidden;                                // out[t] = Σ_j w_tj · (h1 · W2ᵀ)[where(t,j)]
             drv.launch("moe_combine_reduce", ceil(hidden, 256), T, 256, 1, part.ptr, g2.ksplit(), plane, where.ptr,
                     topW.ptr, topK, hidden, out);
         } else {
-            launchSplit(g2, tables[1], experts, experts, seg.ptr, h1.ptr, null, T, pairs, false, y.ptr);
+            launchSplit(g2, tables[1], experts, experts, seg.ptr, h1.ptr, null, T, perExpert, pairs, false, y.ptr);
             drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden, out);
         }
     }

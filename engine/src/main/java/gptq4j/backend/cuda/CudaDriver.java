@@ -7,6 +7,7 @@ import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUfunction_attribute;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUresult;
 import jcuda.driver.JCudaDriver;
@@ -252,10 +253,18 @@ final class CudaDriver implements AutoCloseable {
         launch3(kernel, gx, gy, 1, bx, by, 0, args);
     }
 
+    /** Kernels allowed more than the default 48 KB of dynamic shared memory, with the limit set. */
+    private final Map<String, Integer> smemLimits = new HashMap<>();
+
     /** Queues a launch with a 3-D grid and {@code smem} bytes of dynamic shared memory (see {@link #GRAPHS}). */
     void launch3(String kernel, int gx, int gy, int gz, int bx, int by, int smem, Object... args) {
         if (gx <= 0 || gy <= 0 || gz <= 0) return;
         CUfunction f = function(kernel);
+        if (smem > 48 * 1024 && smemLimits.getOrDefault(kernel, 0) < smem) {   // opt in (sm_80+: up to 163/227 KB)
+            check(JCudaDriver.cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem),
+                    "cuFuncSetAttribute(" + kernel + ", " + smem + " bytes of shared memory)");
+            smemLimits.put(kernel, smem);
+        }
         if (SYNC_EACH_LAUNCH || !GRAPHS || graphsBroken) {
             submit(new Queued(f, kernel, gx, gy, gz, bx, by, smem, args), null);
             directLaunches++;

@@ -12,13 +12,40 @@ import jcuda.driver.CUdeviceptr;
  * @param chunkGroup  int [in/32]: group of each chunk
  * @param cpb         chunks of 32 inputs per split of the split-K kernels (fixed per weight: batch invariance)
  * @param ksplit      splits: ceil(in/32 / cpb)
- * @param desc        device GqMat {qweight, scaleZero, perm, chunkGroup} for the gq_split kernels
+ * @param desc        device GqMat {qweight, scaleZero, perm, chunkGroup} for the split-K kernels
+ * @param mma         qweight is in the tensor-core layout of gq_mma.cu (else the bit-stream layout of gptq_gemm.cu)
+ * @param permHost    host copy of perm (null when none): projections of one input with equal permutations share
+ *                    one converted copy of the activations (gq_mma_prep)
  */
 record CudaGptq(String name, int in, int out, int bits, int groups, CUdeviceptr qweight, CUdeviceptr scaleZero,
-                CUdeviceptr perm, CUdeviceptr chunkGroup, int cpb, int ksplit, CUdeviceptr desc) {
+                CUdeviceptr perm, CUdeviceptr chunkGroup, int cpb, int ksplit, CUdeviceptr desc, boolean mma,
+                int[] permHost) {
     /** Device bytes a product reads once: packed weights, scales/zeros, chunk groups, permutation. */
     long deviceBytes() {
-        return (long) in / 32 * bits * out * 4 + (long) groups * out * 4 + (long) in / 32 * 4 + (perm == null ? 0 : 4L * in);
+        return packedBytes(in, out, bits, mma) + (long) groups * out * 4 + (long) chunks(in, mma) * 4 + (perm == null ? 0 : 4L * in);
+    }
+
+    /** Bytes of the packed weights: the mma layout pads the inputs to 64 and the outputs to 16 (gq_mma.cu). */
+    static long packedBytes(int in, int out, int bits, boolean mma) {
+        return mma ? (long) pad(in, 64) / 32 * bits * pad(out, 16) * 4 : (long) in / 32 * bits * out * 4;
+    }
+
+    /** Chunks of 32 sorted inputs the kernels walk (the mma layout's padded inputs included). */
+    static int chunks(int in, boolean mma) { return (mma ? pad(in, 64) : in) / 32; }
+
+    static int pad(int n, int m) { return (n + m - 1) / m * m; }
+
+    /**
+     * Chunks per split for the mma kernels: even (whole super-tiles of 64 inputs), the largest of 16, 8, 4, 2 that
+     * still gives at least 1,024 warps (16-output tiles × splits) at batch 1, else 2. A property of the shape only.
+     */
+    static int mmaChunksPerSplit(int in, int out) {
+        int chunks = chunks(in, true), tiles = (out + 15) / 16;
+        if (CPB > 0) return Math.min(Math.max(2, CPB & ~1), chunks);
+        for (int cpb : new int[]{16, 8, 4}) {
+            if ((long) tiles * ((chunks + cpb - 1) / cpb) >= 1024) return Math.min(cpb, chunks);
+        }
+        return 2;
     }
 
     /**

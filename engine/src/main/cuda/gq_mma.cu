@@ -1,0 +1,415 @@
+// GPTQ products on the tensor cores (mma.sync m16n8k16, fp16 inputs, fp32 accumulation), one kernel for
+// every batch size: T = 1 decode and T = 256 prefill run the same per-(token, output) arithmetic, so a token's
+// result never depends on the other tokens of the step (batch invariance).
+//
+// Operands. A = weights, 16 outputs x 16 inputs per mma, dequantised in registers to the exact fp16 integers
+// (q - z): the field is masked into the mantissa of 1024.0 (0x6400 | q) and 1024 + z is subtracted, both exact.
+// B = activations, 16 inputs x 8 tokens. A float32 activation is not an fp16 value, so each is split into
+// hi = fp16(x') and lo = fp16(x' - hi) (x' = x * 2^-e, see below) and two mma run per tile: hi + lo carries 22
+// significant bits, the products with the integer weights are exact, and the sums are fp32. The result is as
+// accurate as the float32 SIMT kernels (GPTQ linear test: < 1e-5 relative against float64).
+// Range: e is chosen per (token, chunk of 32 inputs) from that token's largest |x| in the chunk, so x' stays
+// inside fp16's range and lo stays normal; the chunk's sum is scaled back by 2^e together with the group scale.
+//
+// Arithmetic of one (token, output), fixed by the weight's shape only:
+//   chunk c (32 sorted inputs, two k16 tiles):  t_c = mma(A0, B0hi) + mma(A0, B0lo) + mma(A1, B1hi) + mma(A1, B1lo)
+//   split s (chunks [s*cpb, (s+1)*cpb)):         p_s = fmaf(t_c, scale_c * 2^e_c, p_s), c ascending
+//   y = ((p_0 + p_1) + p_2) + ...                 (__fadd_rn, in the kernel or in the fold epilogues)
+// The split layout of the outputs is the one of the SIMT split-K kernels, so the fold epilogues are shared.
+//
+// Weight layout (gq_mma_repack): inputs sorted by group and padded to KP = 64*ceil(in/64), outputs padded to
+// OP = 16*ceil(out/16). A super-tile is 16 outputs x 64 inputs = 4 k16 tiles; lane l (g = l/4, t = l%4) of
+// the warp that owns it needs the 16 fp16 pairs P = 4*kt + p (kt = k16 tile, p = A register):
+//   p = 0: output g,   inputs 16kt + 2t, +1      p = 1: output g+8, the same inputs
+//   p = 2: output g,   inputs 16kt + 2t+8, +9    p = 3: output g+8, the same inputs
+// stored in BITS words per lane, pair P's low input in the low 16 bits of its word and the high input in the
+// high 16 bits (both at the same shift):
+//   2/4/8 bits: word P / (16/BITS), shift BITS * (P % (16/BITS));   words [otile][st][lane][BITS]
+//   3 bits: P < 15: word P/5, shift 3*(P%5); P = 15: bit 15 (low) / 31 (high) of words 0, 1, 2 (value bits 0, 1, 2);
+//           words [otile][st][BITS][lane] (12-byte lanes would not coalesce)
+#include "common.cuh"
+
+#define GM_NW 4   // warps per block; each owns one 16-output tile
+
+template <int BITS>
+__host__ __device__ constexpr long gm_word(long ot, int kst, int st, int lane, int b) {
+    return BITS == 3 ? ((ot * kst + st) * 3 + b) * 32 + lane : ((ot * kst + st) * 32 + lane) * BITS + b;
+}
+
+// Pair P of a lane's super-tile, masked: the low field in bits [0, BITS), the high one in [16, 16 + BITS).
+template <int BITS>
+__device__ __forceinline__ uint32_t gm_pair(const uint32_t (&w)[BITS], int P) {
+    if constexpr (BITS == 4) return (w[P >> 2] >> (4 * (P & 3))) & 0x000F000Fu;
+    else if constexpr (BITS == 8) return (w[P >> 1] >> (8 * (P & 1))) & 0x00FF00FFu;
+    else if constexpr (BITS == 2) return (w[P >> 3] >> (2 * (P & 7))) & 0x00030003u;
+    else {
+        if (P < 15) return (w[P / 5] >> (3 * (P % 5))) & 0x00070007u;
+        return ((w[0] >> 15) & 0x00010001u) | ((w[1] >> 14) & 0x00020002u) | ((w[2] >> 13) & 0x00040004u);
+    }
+}
+
+template <int BITS>
+struct GmStage {                // one super-tile of a lane, in registers
+    uint32_t w[BITS];
+    uint32_t sz[4];             // (scale, zero) half2: chunk 0 output g, chunk 0 output g+8, chunk 1 g, chunk 1 g+8
+};
+
+// Loads one super-tile of a lane: its BITS weight words at p, and the (scale, zero) of its two chunks (groups
+// cg2[0], cg2[1]) for its outputs g (szl) and g+8 (szh).
+template <int BITS>
+__device__ __forceinline__ void gm_load(const uint32_t* __restrict__ p, const int* __restrict__ cg2,
+                                        const uint32_t* __restrict__ szl, const uint32_t* __restrict__ szh, int outN,
+                                        GmStage<BITS>& b) {
+    if constexpr (BITS == 4) {
+        const uint4 u = __ldcs(reinterpret_cast<const uint4*>(p));
+        b.w[0] = u.x; b.w[1] = u.y; b.w[2] = u.z; b.w[3] = u.w;
+    } else if constexpr (BITS == 8) {
+        const uint4 u = __ldcs(reinterpret_cast<const uint4*>(p)), v = __ldcs(reinterpret_cast<const uint4*>(p) + 1);
+        b.w[0] = u.x; b.w[1] = u.y; b.w[2] = u.z; b.w[3] = u.w; b.w[4] = v.x; b.w[5] = v.y; b.w[6] = v.z; b.w[7] = v.w;
+    } else if constexpr (BITS == 2) {
+        const uint2 u = __ldcs(reinterpret_cast<const uint2*>(p));
+        b.w[0] = u.x; b.w[1] = u.y;
+    } else {
+        b.w[0] = __ldcs(p); b.w[1] = __ldcs(p + 32); b.w[2] = __ldcs(p + 64);
+    }
+    const int g0 = __ldg(cg2) * outN, g1 = __ldg(cg2 + 1) * outN;
+    b.sz[0] = __ldg(szl + g0); b.sz[1] = __ldg(szh + g0);
+    b.sz[2] = __ldg(szl + g1); b.sz[3] = __ldg(szh + g1);
+}
+
+__device__ __forceinline__ void gm_mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// (x & mask) | 0x64006400 in one LOP3 (the compiler emits two)
+template <uint32_t MASK>
+__device__ __forceinline__ uint32_t gm_or1024(uint32_t x) {
+    uint32_t r;
+    asm("lop3.b32 %0, %1, %2, %3, 0xEA;\n" : "=r"(r) : "r"(x), "n"(MASK), "n"(0x64006400u));
+    return r;
+}
+
+__device__ __forceinline__ uint32_t gm_h2u(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
+__device__ __forceinline__ __half2 gm_u2h(uint32_t u) { return *reinterpret_cast<__half2*>(&u); }
+
+// 1024 + zero of a (scale, zero) half2, broadcast to both halves.
+__device__ __forceinline__ __half2 gm_zero(uint32_t sz) {
+    return __half2half2(__hadd(__ushort_as_half((unsigned short) 0x6400), __ushort_as_half((unsigned short) (sz >> 16))));
+}
+__device__ __forceinline__ float gm_scale(uint32_t sz) { return __half2float(__ushort_as_half((unsigned short) (sz & 0xFFFFu))); }
+// -(64 + zero), broadcast: with x16 = 1024 + 16q, fma(x16, 1/16, -(64 + z)) = q - z exactly (4-bit fields at shift 4).
+__device__ __forceinline__ __half2 gm_nzero16(uint32_t sz) {
+    return __half2half2(__hneg(__hadd(__ushort_as_half((unsigned short) 0x5400), __ushort_as_half((unsigned short) (sz >> 16)))));
+}
+
+// The A fragment of k16 tile kt of a lane's super-tile: (q - z) as exact fp16 integers. zl/zh: 1024 + zero of
+// outputs g / g+8; nzl16/nzh16: -(64 + zero) (4-bit only: the fields at shift 4 and 12 are taken as 16q).
+template <int BITS>
+__device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __half2 zl, __half2 zh, __half2 nzh16,
+                                           uint32_t (&a)[4]) {
+    if constexpr (BITS == 4) {
+        const uint32_t x = w[kt], x8 = x >> 8;
+        const __half2 sixteenth = __half2half2(__ushort_as_half((unsigned short) 0x2C00));   // 1/16
+        a[0] = gm_h2u(__hsub2(gm_u2h(gm_or1024<0x000F000Fu>(x)), zl));
+        a[1] = gm_h2u(__hfma2(gm_u2h(gm_or1024<0x00F000F0u>(x)), sixteenth, nzh16));
+        a[2] = gm_h2u(__hsub2(gm_u2h(gm_or1024<0x000F000Fu>(x8)), zl));
+        a[3] = gm_h2u(__hfma2(gm_u2h(gm_or1024<0x00F000F0u>(x8)), sixteenth, nzh16));
+    } else {
+#pragma unroll
+        for (int p = 0; p < 4; p++) a[p] = gm_h2u(__hsub2(gm_u2h(gm_pair<BITS>(w, 4 * kt + p) | 0x64006400u), (p & 1) ? zh : zl));
+    }
+}
+
+// Activations in the B-fragment form, once per product (gq_mma_prep), so the GEMM blocks only copy them:
+// xq [plane][row][KP/16][4] uint4: k16 tile kt, lane t = {hi(k 2t, 2t+1), hi(2t+8, 2t+9), lo(..), lo(..)} of
+// x' = x * 2^-e (inputs in the weight's sorted order, x[perm[j]]), xe [plane][row][KP/32] = 2^e per chunk.
+// grid (ceil(KP/32 / 32), rows (worst case), nmat), 256 threads: 8 threads per (row r of matrix m's segment,
+// chunk c), each converting the 4 inputs of one B-fragment lane (k16 tile h of the chunk, lane t). Matrix m
+// = proj * nexp + e writes plane proj (0 when planes == 1: every projection shares one permutation) at grouped
+// row offset_e + r, reading x row x_rows ? x_rows[offset_e + r] : offset_e + r with matrix m's permutation.
+GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ mats, int nexp, int planes,
+        const int* __restrict__ segs, const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in,
+        int rows_cap, uint4* __restrict__ xq, float* __restrict__ xe) {
+    const int m = blockIdx.z, e = m % nexp, proj = m / nexp;
+    if (planes == 1 && proj > 0) return;
+    const int offset = segs ? segs[2 * e] : 0;
+    const int count = segs ? segs[2 * e + 1] : T;
+    const int r = blockIdx.y;
+    const int kch = ((in + 63) >> 6) * 2;
+    const int c = blockIdx.x * 32 + (threadIdx.x >> 3), sub = threadIdx.x & 7, h = sub >> 2, t = sub & 3;
+    if (r >= count) return;                           // uniform over the block
+    const int* perm = mats[m].perm;
+    const long row = x_rows ? x_rows[offset + r] : offset + r;
+    const long dst = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r;
+    const float* xr = x + row * in;
+    const int j0 = 32 * c + 16 * h + 2 * t;
+    float v[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int j = j0 + (i & 1) + (i >> 1) * 8;
+        v[i] = c < kch && j < in ? xr[perm ? perm[j] : j] : 0.f;
+    }
+    float mx = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 4));   // the chunk's largest |x| (its 8 threads)
+    if (c >= kch) return;
+    // largest |x'| = mx * 2^-e in [2^14, 2^15); e clamped so 2^±e stays a normal float
+    int ex = 0;
+    if (mx > 0.f && mx < INFINITY) ex = max(-100, min(100, (int) ((__float_as_uint(mx) >> 23) & 0xFF) - 127 - 14));
+    const float down = __int_as_float((127 - ex) << 23);
+    if (sub == 0) xe[dst * kch + c] = __int_as_float((127 + ex) << 23);
+    const float a0 = v[0] * down, a1 = v[1] * down, a2 = v[2] * down, a3 = v[3] * down;
+    const __half2 h01 = __floats2half2_rn(a0, a1), h23 = __floats2half2_rn(a2, a3);
+    const float2 f01 = __half22float2(h01), f23 = __half22float2(h23);
+    const __half2 l01 = __floats2half2_rn(a0 - f01.x, a1 - f01.y), l23 = __floats2half2_rn(a2 - f23.x, a3 - f23.y);
+    xq[dst * (kch * 8) + c * 8 + h * 4 + t] = make_uint4(gm_h2u(h01), gm_h2u(h23), gm_h2u(l01), gm_h2u(l23));
+}
+
+__device__ __forceinline__ void gm_cp16(void* smem, const void* gmem) {
+    const unsigned s = (unsigned) __cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(s), "l"(gmem));
+}
+__device__ __forceinline__ void gm_cp4(void* smem, const void* gmem) {
+    const unsigned s = (unsigned) __cvta_generic_to_shared(smem);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" :: "r"(s), "l"(gmem));
+}
+
+// Starts copying a window of wn super-tiles (from super-tile st0) of the tile's nvalid token rows into shared
+// memory (one cp.async group; gm_copy_wait waits for it): xs[slot * (16wn + 1) + 16i + 4kt + t] (one padding
+// uint4 per slot against bank conflicts), es[slot * 2wn + c].
+__device__ __forceinline__ void gm_copy(uint4* __restrict__ xs, float* __restrict__ es, int wn, int nvalid,
+                                        const uint4* __restrict__ xq, const float* __restrict__ xe, long row0,
+                                        int kch, int st0) {
+    const int per = 16 * wn;
+    for (int idx = threadIdx.x; idx < nvalid * per; idx += blockDim.x) {
+        const int slot = idx / per, q = idx - slot * per;
+        gm_cp16(xs + slot * (per + 1) + q, xq + (row0 + slot) * (kch * 8) + st0 * 16 + q);
+    }
+    for (int idx = threadIdx.x; idx < nvalid * 2 * wn; idx += blockDim.x) {
+        const int slot = idx / (2 * wn), c = idx - slot * 2 * wn;
+        gm_cp4(es + slot * 2 * wn + c, xe + (row0 + slot) * kch + 2 * st0 + c);
+    }
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void gm_copy_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory"); }
+
+#define GM_STAGES 4   // windows of activations in flight (cp.async groups) per block
+
+// grid (ceil(OP/16 / GM_NW), split_mode ? ksplit : 1, tiles * nmat), block GM_NW warps; warp w owns outputs
+// [16*(blockIdx.x*GM_NW + w), +16) and the tile's NT*8 tokens, read from gq_mma_prep's planes (matrix m: plane
+// m / nexp, or 0 when planes == 1; token columns past the segment's end repeat its last row and are not stored).
+// Matrices, segments and the split/loop output layouts as gq_pipe_body (gptq_gemm.cu). cpb is even (a split is
+// whole super-tiles). Dynamic shared memory: S * NT * (WS * 2112 + 128) bytes, WS = min(cpb/2, 8/NT) super-tiles
+// per window, a ring of S = min(GM_STAGES, ceil(cpb/2 / WS)) windows (> 48 KB needs the launcher's opt-in).
+template <int BITS, int NT>
+__device__ __forceinline__ void gq_mma_body(
+        const GqMat* __restrict__ mats, int nexp, int nmat, const int* __restrict__ segs,
+        const uint4* __restrict__ xq, const float* __restrict__ xe, int planes, int T, int in, int outN, int cpb,
+        int ksplit, int split_mode, int rows_cap, long proj_stride, float* __restrict__ outp) {
+    extern __shared__ uint4 gm_smem[];
+    constexpr int P = (BITS == 8 || NT >= 4) ? 2 : 4; // super-tiles of weights in flight per lane
+    const int m = blockIdx.z % nmat, tile = blockIdx.z / nmat;
+    const int e = m % nexp, proj = m / nexp;
+    const int offset = segs ? segs[2 * e] : 0;
+    const int count = segs ? segs[2 * e + 1] : T;
+    const int r0 = tile * NT * 8;
+    if (r0 >= count) return;                          // surplus tile (uniform over the block)
+    const GqMat mat = mats[m];
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int ot = blockIdx.x * GM_NW + warp;
+    const int kst = (in + 63) >> 6, kch = 2 * kst;   // super-tiles and chunks along the padded inputs
+    const bool active = ot < ((outN + 15) >> 4);
+    const uint32_t* szl = reinterpret_cast<const uint32_t*>(mat.sz) + min(ot * 16 + g, outN - 1);
+    const uint32_t* szh = reinterpret_cast<const uint32_t*>(mat.sz) + min(ot * 16 + g + 8, outN - 1);
+    const int spb = cpb >> 1;                         // super-tiles per split
+    // windows of ws super-tiles in a ring of GM_STAGES buffers: windows w+1 .. w+STAGES-1 are being copied while
+    // window w is computed. ws is a power of two (as spb); one window per split when it fits (NT = 1)
+    const int ws = min(spb, 8 / NT);
+    const int nwin = (spb + ws - 1) / ws;             // windows of a full split
+    const int stages = min(GM_STAGES, nwin);
+    const int nvalid = min(NT * 8, count - r0);       // token columns past it repeat the last row (not stored)
+    const long row0 = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r0;
+    const int xs_words = NT * 8 * (16 * ws + 1);      // uint4 per buffer
+    const int es_words = NT * 8 * 2 * ws;             // floats per buffer
+    float* es_base = reinterpret_cast<float*>(gm_smem + stages * xs_words);
+    const int s_lo = split_mode ? blockIdx.y : 0, s_hi = split_mode ? blockIdx.y + 1 : ksplit;
+    float* dst = outp + proj * proj_stride;
+
+    for (int s = s_lo; s < s_hi; s++) {
+        const int st_lo = s * spb, n = min(kst - st_lo, spb);
+        const uint32_t* wp = mat.qw + gm_word<BITS>(ot, kst, st_lo, lane, 0);   // super-tile i at wp + 32*BITS*i
+        const int* cgp = mat.cg + 2 * st_lo;
+        GmStage<BITS> buf[P];
+        if (active) {
+#pragma unroll
+            for (int q = 0; q < P; q++) if (q < n) gm_load<BITS>(wp + 32 * BITS * q, cgp + 2 * q, szl, szh, outN, buf[q]);
+        }
+        const int nw = (n + ws - 1) / ws;             // windows of this split
+        __syncthreads();                              // the previous split's windows are no longer read
+        for (int w = 0; w < max(1, stages - 1) && w < nw; w++) {
+            gm_copy(gm_smem + w * xs_words, es_base + w * es_words, min(ws, n - w * ws), nvalid, xq, xe, row0, kch,
+                    st_lo + w * ws);
+        }
+        float acc[NT][4];
+#pragma unroll
+        for (int j = 0; j < NT; j++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[j][i] = 0.f;
+        const uint4* xs = gm_smem;
+        const float* es = es_base;
+        int wn = 0;
+        for (int i0 = 0; i0 < n; i0 += P) {           // P super-tiles per step, the next P loading meanwhile
+#pragma unroll
+            for (int q = 0; q < P; q++) {
+                const int i = i0 + q;                 // super-tile within the split; weights in buf[q]
+                if (i < n) {
+                    const int wi = i & (ws - 1);      // within the window
+                    if (wi == 0) {                    // a new window (uniform over the block)
+                        const int w = i / ws, b = w % stages;
+                        wn = min(ws, n - i);
+                        // groups issued after window w's: windows w+1 .. min(w+stages-2, nw-1)
+                        if (w + stages - 2 < nw && stages == GM_STAGES) gm_copy_wait<GM_STAGES - 2>();
+                        else gm_copy_wait<0>();
+                        __syncthreads();              // window w landed for all; window w-1's buffer is free
+                        const int wf = w + stages - 1;    // the window that takes window w-1's buffer
+                        if (stages > 1 && wf < nw) {
+                            gm_copy(gm_smem + (wf % stages) * xs_words, es_base + (wf % stages) * es_words,
+                                    min(ws, n - wf * ws), nvalid, xq, xe, row0, kch, st_lo + wf * ws);
+                        }
+                        xs = gm_smem + b * xs_words;
+                        es = es_base + b * es_words;
+                    }
+                    if (active) {
+                        const GmStage<BITS> cur = buf[q];
+                        if (i + P < n) gm_load<BITS>(wp + 32 * BITS * (i + P), cgp + 2 * (i + P), szl, szh, outN, buf[q]);
+#pragma unroll
+                        for (int c = 0; c < 2; c++) {
+                            const __half2 zl = gm_zero(cur.sz[2 * c]), zh = gm_zero(cur.sz[2 * c + 1]);
+                            const __half2 nzh16 = BITS == 4 ? gm_nzero16(cur.sz[2 * c + 1]) : zh;
+                            const float sl = gm_scale(cur.sz[2 * c]), sh = gm_scale(cur.sz[2 * c + 1]);
+                            float tmp[NT][4];
+#pragma unroll
+                            for (int j = 0; j < NT; j++)
+#pragma unroll
+                                for (int r = 0; r < 4; r++) tmp[j][r] = 0.f;
+#pragma unroll
+                            for (int h = 0; h < 2; h++) {
+                                const int kt = 2 * c + h;
+                                uint32_t a[4];
+                                gm_dequant<BITS>(cur.w, kt, zl, zh, nzh16, a);
+#pragma unroll
+                                for (int j = 0; j < NT; j++) {
+                                    const uint4 bv = xs[min(j * 8 + g, nvalid - 1) * (16 * wn + 1) + 16 * wi + 4 * kt + t];
+                                    gm_mma(tmp[j], a, bv.x, bv.y);
+                                    gm_mma(tmp[j], a, bv.z, bv.w);
+                                }
+                            }
+#pragma unroll
+                            for (int j = 0; j < NT; j++) {
+                                const float e0 = es[min(j * 8 + 2 * t, nvalid - 1) * 2 * wn + 2 * wi + c];
+                                const float e1 = es[min(j * 8 + 2 * t + 1, nvalid - 1) * 2 * wn + 2 * wi + c];
+                                acc[j][0] = fmaf(tmp[j][0], sl * e0, acc[j][0]);
+                                acc[j][1] = fmaf(tmp[j][1], sl * e1, acc[j][1]);
+                                acc[j][2] = fmaf(tmp[j][2], sh * e0, acc[j][2]);
+                                acc[j][3] = fmaf(tmp[j][3], sh * e1, acc[j][3]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // split mode: the partial p_s; loop mode: y = p_0, then y = y + p_s in order (kept in dst: each output and
+        // row is written by this thread alone)
+        if (active) {
+#pragma unroll
+            for (int j = 0; j < NT; j++) {
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const int r = r0 + j * 8 + 2 * t + (i & 1), o = ot * 16 + g + (i >> 1) * 8;
+                    if (r < count && o < outN) {
+                        if (split_mode) {
+                            dst[((long) s * rows_cap + offset + r) * outN + o] = acc[j][i];
+                        } else {
+                            float* d = dst + (long) (offset + r) * outN + o;
+                            *d = s == s_lo ? acc[j][i] : __fadd_rn(*d, acc[j][i]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#define GQM_INSTANCE(BITS, NT)                                                                                  \
+    GPTQ4J_KERNEL void __launch_bounds__(GM_NW * 32, NT == 1 ? 6 : NT == 2 ? 4 : 3) gq_mma_b##BITS##_n##NT(                                 \
+            const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
+            int T, int in, int outN, int cpb, int ksplit, int split_mode, int rows_cap, long proj_stride,         \
+            float* out) {                                                                                       \
+        gq_mma_body<BITS, NT>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, ksplit, split_mode,     \
+                              rows_cap, proj_stride, out);                                                     \
+    }
+#define GQM_ALL(BITS) GQM_INSTANCE(BITS, 1) GQM_INSTANCE(BITS, 2) GQM_INSTANCE(BITS, 4) GQM_INSTANCE(BITS, 8)
+GQM_ALL(2)
+GQM_ALL(3)
+GQM_ALL(4)
+GQM_ALL(8)
+
+// One-time repack at load into the layout above, from the checkpoint's qweight [in*bits/32][out] (bit streams
+// along the inputs): sorted input j takes checkpoint input src_row[j] (null: j). Padded inputs (j >= in) and
+// outputs (o >= out) get q = 0 (the staged x is 0 there). A thread writes one lane of one super-tile.
+template <int BITS>
+__device__ __forceinline__ uint32_t gm_q(const uint32_t* raw, const int* src_row, int in, int out, int o, int j) {
+    if (o >= out || j >= in) return 0u;
+    const int i = src_row ? src_row[j] : j;
+    const long sbit = (long) i * BITS;
+    const int sword = (int) (sbit >> 5), sshift = (int) (sbit & 31);
+    uint64_t v = raw[(long) sword * out + o] >> sshift;
+    if (sshift + BITS > 32) v |= (uint64_t) raw[(long) (sword + 1) * out + o] << (32 - sshift);
+    return (uint32_t) v & ((1u << BITS) - 1u);
+}
+
+template <int BITS>
+__device__ __forceinline__ void gq_mma_repack_body(const uint32_t* raw, const int* src_row, int in, int out,
+                                                   uint32_t* packed) {
+    const int kst = (in + 63) >> 6, otiles = (out + 15) >> 4;
+    const long idx = (long) blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (long) otiles * kst * 32) return;
+    const int lane = (int) (idx & 31);
+    const int st = (int) ((idx >> 5) % kst);
+    const long ot = (idx >> 5) / kst;
+    const int g = lane >> 2, t = lane & 3;
+    uint32_t w[BITS];
+#pragma unroll
+    for (int b = 0; b < BITS; b++) w[b] = 0u;
+#pragma unroll
+    for (int P = 0; P < 16; P++) {
+        const int kt = P >> 2, p = P & 3;
+        const int o = (int) ot * 16 + g + ((p & 1) ? 8 : 0);
+        const int j = st * 64 + kt * 16 + 2 * t + ((p & 2) ? 8 : 0);
+        const uint32_t lo = gm_q<BITS>(raw, src_row, in, out, o, j), hi = gm_q<BITS>(raw, src_row, in, out, o, j + 1);
+        if (BITS == 3 && P == 15) {
+#pragma unroll
+            for (int b = 0; b < 3; b++) w[b] |= (((lo >> b) & 1u) << 15) | (((hi >> b) & 1u) << 31);
+        } else {
+            const int per = BITS == 3 ? 5 : 16 / BITS;
+            const int wi = P / per, sh = BITS * (P % per);
+            w[wi] |= (lo << sh) | (hi << (16 + sh));
+        }
+    }
+#pragma unroll
+    for (int b = 0; b < BITS; b++) packed[gm_word<BITS>(ot, kst, st, lane, b)] = w[b];
+}
+
+#define GQM_REPACK(BITS)                                                                                      \
+    GPTQ4J_KERNEL void gq_mma_repack_b##BITS(const uint32_t* raw, const int* src_row, int in, int out,       \
+                                            uint32_t* packed) {                                               \
+        gq_mma_repack_body<BITS>(raw, src_row, in, out, packed);                                              \
+    }
+GQM_REPACK(2)
+GQM_REPACK(3)
+GQM_REPACK(4)
+GQM_REPACK(8)
