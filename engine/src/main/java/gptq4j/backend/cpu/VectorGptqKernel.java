@@ -155,16 +155,18 @@ public final class VectorGptqKernel implements GptqKernel {
         if (T == 1 && w.bits == 4 && (w.chunksPerGroup == 1 || w.chunksPerGroup == 2)) {
             final int m = w.chunksPerGroup;
             parallel.parallelFor((N + 1) / 2, Math.max(1, grain / 2), (from, to) -> {
-                float[] tmp = SCRATCH.get().res(L);
-                for (int pr = from; pr < to; pr++) {
+                Scratch ws = SCRATCH.get();
+                float[] rv = ws.res(2 * (to - from) * L);
+                for (int pr = from, r = 0; pr < to; pr++, r += 2 * L) {
                     if (sub) {
-                        if (m == 1) pair4m1s(w, 2 * pr, xp, xs, tmp, out, outOff);
-                        else pair4m2s(w, 2 * pr, xp, xs, tmp, out, outOff);
+                        if (m == 1) pair4m1s(w, 2 * pr, xp, rv, r);
+                        else pair4m2s(w, 2 * pr, xp, rv, r);
                     } else {
-                        if (m == 1) pair4m1c(w, 2 * pr, xp, xs, tmp, out, outOff);
-                        else pair4m2c(w, 2 * pr, xp, xs, tmp, out, outOff);
+                        if (m == 1) pair4m1c(w, 2 * pr, xp, rv, r);
+                        else pair4m2c(w, 2 * pr, xp, rv, r);
                     }
                 }
+                finishRows(w, rv, 2 * from, Math.min(N, 2 * to), xs, post, ws.dq(2 * (to - from) * L), out, outOff);
             });
         } else if (T == 1) {
             parallel.parallelFor(N, grain, (from, to) -> {
@@ -217,6 +219,45 @@ public final class VectorGptqKernel implements GptqKernel {
         return c;
     }
 
+    /**
+     * out[outOff+o] = sumLanes(rv, (o-o0)*L) * post - zeroCorrection(row o, token 0) for o in [o0, o1): the same
+     * operations in the same order as those two methods, four rows at a time so the four lane sums (dependent adds)
+     * overlap. zv is scratch of (o1-o0)*L floats.
+     */
+    static void finishRows(PackedGptq w, float[] rv, int o0, int o1, float[] xs, float post, float[] zv, float[] out, int outOff) {
+        final int G = w.groups, n = o1 - o0, gv = G / L * L;
+        final float[] sz = w.scaledZeros;
+        for (int r = 0; r < n; r++) {                                   // zero correction, lane-wise part
+            FloatVector a = FloatVector.zero(F);
+            for (int g = 0, so = (o0 + r) * G; g < gv; g += L) a = FloatVector.fromArray(F, sz, so + g).fma(FloatVector.fromArray(F, xs, g), a);
+            a.intoArray(zv, r * L);
+        }
+        int r = 0;
+        for (; r + 4 <= n; r += 4) {
+            int b = r * L;
+            float s0 = rv[b], s1 = rv[b + L], s2 = rv[b + 2 * L], s3 = rv[b + 3 * L];
+            float c0 = 0f + zv[b], c1 = 0f + zv[b + L], c2 = 0f + zv[b + 2 * L], c3 = 0f + zv[b + 3 * L];   // 0f + : as zeroCorrection (sign of zero)
+            for (int l = 1; l < L; l++) {
+                s0 += rv[b + l]; s1 += rv[b + L + l]; s2 += rv[b + 2 * L + l]; s3 += rv[b + 3 * L + l];
+                c0 += zv[b + l]; c1 += zv[b + L + l]; c2 += zv[b + 2 * L + l]; c3 += zv[b + 3 * L + l];
+            }
+            int so = (o0 + r) * G;
+            for (int g = gv; g < G; g++) {
+                c0 += sz[so + g] * xs[g]; c1 += sz[so + G + g] * xs[g]; c2 += sz[so + 2 * G + g] * xs[g]; c3 += sz[so + 3 * G + g] * xs[g];
+            }
+            out[outOff + o0 + r] = s0 * post - c0;
+            out[outOff + o0 + r + 1] = s1 * post - c1;
+            out[outOff + o0 + r + 2] = s2 * post - c2;
+            out[outOff + o0 + r + 3] = s3 * post - c3;
+        }
+        for (; r < n; r++) {
+            float s = sumLanes(rv, r * L), c = 0f;
+            if (gv > 0) for (int l = 0; l < L; l++) c += zv[r * L + l];
+            for (int g = gv, so = (o0 + r) * G; g < G; g++) c += sz[so + g] * xs[g];
+            out[outOff + o0 + r] = s * post - c;
+        }
+    }
+
     /** The group's partial sums combined: (a0 + a1) + (a2 + a3). */
     private static FloatVector sum4(FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3) {
         return a0.add(a1).add(a2.add(a3));
@@ -237,9 +278,9 @@ public final class VectorGptqKernel implements GptqKernel {
      * 4-bit, every group exactly 1 chunk(s): rows o and o+1 (one row pair of the layout, one sequential stream of
      * words) times one token, each x load serving both rows; decode subnormal: value k of a lane is the masked bits themselves read as a float (q * 2^(pos-149), exact), values 5..7 masked from the word shifted right by 12.
      * Per row the operations are those of the class comment (four chains per group, the first product a plain
-     * multiply). Writes out[outOff+o] and, when o+1 < out, out[outOff+o+1].
+     * multiply). The lane-wise results of rows o and o+1 go to rv[rvOff..+L) and rv[rvOff+L..+2L) ({@link #finishRows}).
      */
-    private static void pair4m1s(PackedGptq w, int o, float[] xp, float[] xs, float[] tmp, float[] out, int outOff) {
+    private static void pair4m1s(PackedGptq w, int o, float[] xp, float[] rv, int rvOff) {
         final int[] words = w.words;
         final float[] sc = w.scales;
         final int G = w.groups, cs = w.chunkStride, gA = o * G, gB = Math.min(o + 1, w.out - 1) * G;
@@ -259,21 +300,17 @@ public final class VectorGptqKernel implements GptqKernel {
             rA = a0.add(a1).add(a2.add(a3)).fma(FloatVector.broadcast(F, sc[gA + g]), rA);   // sum4, written out (C2 node budget)
             rB = b0.add(b1).add(b2.add(b3)).fma(FloatVector.broadcast(F, sc[gB + g]), rB);
         }
-        rA.intoArray(tmp, 0);
-        out[outOff + o] = sumLanes(tmp, 0) * SUB_POST - zeroCorrection(w.scaledZeros, gA, xs, 0, G, tmp);
-        if (o + 1 < w.out) {
-            rB.intoArray(tmp, 0);
-            out[outOff + o + 1] = sumLanes(tmp, 0) * SUB_POST - zeroCorrection(w.scaledZeros, gB, xs, 0, G, tmp);
-        }
+        rA.intoArray(rv, rvOff);
+        rB.intoArray(rv, rvOff + L);
     }
 
     /**
      * 4-bit, every group exactly 2 chunk(s): rows o and o+1 (one row pair of the layout, one sequential stream of
      * words) times one token, each x load serving both rows; decode subnormal: value k of a lane is the masked bits themselves read as a float (q * 2^(pos-149), exact), values 5..7 masked from the word shifted right by 12.
      * Per row the operations are those of the class comment (four chains per group, the first product a plain
-     * multiply). Writes out[outOff+o] and, when o+1 < out, out[outOff+o+1].
+     * multiply). The lane-wise results of rows o and o+1 go to rv[rvOff..+L) and rv[rvOff+L..+2L) ({@link #finishRows}).
      */
-    private static void pair4m2s(PackedGptq w, int o, float[] xp, float[] xs, float[] tmp, float[] out, int outOff) {
+    private static void pair4m2s(PackedGptq w, int o, float[] xp, float[] rv, int rvOff) {
         final int[] words = w.words;
         final float[] sc = w.scales;
         final int G = w.groups, cs = w.chunkStride, gA = o * G, gB = Math.min(o + 1, w.out - 1) * G;
@@ -303,21 +340,17 @@ public final class VectorGptqKernel implements GptqKernel {
             rA = a0.add(a1).add(a2.add(a3)).fma(FloatVector.broadcast(F, sc[gA + g]), rA);   // sum4, written out (C2 node budget)
             rB = b0.add(b1).add(b2.add(b3)).fma(FloatVector.broadcast(F, sc[gB + g]), rB);
         }
-        rA.intoArray(tmp, 0);
-        out[outOff + o] = sumLanes(tmp, 0) * SUB_POST - zeroCorrection(w.scaledZeros, gA, xs, 0, G, tmp);
-        if (o + 1 < w.out) {
-            rB.intoArray(tmp, 0);
-            out[outOff + o + 1] = sumLanes(tmp, 0) * SUB_POST - zeroCorrection(w.scaledZeros, gB, xs, 0, G, tmp);
-        }
+        rA.intoArray(rv, rvOff);
+        rB.intoArray(rv, rvOff + L);
     }
 
     /**
      * 4-bit, every group exactly 1 chunk(s): rows o and o+1 (one row pair of the layout, one sequential stream of
      * words) times one token, each x load serving both rows; decode converted: value k of a lane is (q << 4k) converted to float (the top value shifted down).
      * Per row the operations are those of the class comment (four chains per group, the first product a plain
-     * multiply). Writes out[outOff+o] and, when o+1 < out, out[outOff+o+1].
+     * multiply). The lane-wise results of rows o and o+1 go to rv[rvOff..+L) and rv[rvOff+L..+2L) ({@link #finishRows}).
      */
-    private static void pair4m1c(PackedGptq w, int o, float[] xp, float[] xs, float[] tmp, float[] out, int outOff) {
+    private static void pair4m1c(PackedGptq w, int o, float[] xp, float[] rv, int rvOff) {
         final int[] words = w.words;
         final float[] sc = w.scales;
         final int G = w.groups, cs = w.chunkStride, gA = o * G, gB = Math.min(o + 1, w.out - 1) * G;
@@ -336,21 +369,17 @@ public final class VectorGptqKernel implements GptqKernel {
             rA = a0.add(a1).add(a2.add(a3)).fma(FloatVector.broadcast(F, sc[gA + g]), rA);   // sum4, written out (C2 node budget)
             rB = b0.add(b1).add(b2.add(b3)).fma(FloatVector.broadcast(F, sc[gB + g]), rB);
         }
-        rA.intoArray(tmp, 0);
-        out[outOff + o] = sumLanes(tmp, 0) * 1f - zeroCorrection(w.scaledZeros, gA, xs, 0, G, tmp);
-        if (o + 1 < w.out) {
-            rB.intoArray(tmp, 0);
-            out[outOff + o + 1] = sumLanes(tmp, 0) * 1f - zeroCorrection(w.scaledZeros, gB, xs, 0, G, tmp);
-        }
+        rA.intoArray(rv, rvOff);
+        rB.intoArray(rv, rvOff + L);
     }
 
     /**
      * 4-bit, every group exactly 2 chunk(s): rows o and o+1 (one row pair of the layout, one sequential stream of
      * words) times one token, each x load serving both rows; decode converted: value k of a lane is (q << 4k) converted to float (the top value shifted down).
      * Per row the operations are those of the class comment (four chains per group, the first product a plain
-     * multiply). Writes out[outOff+o] and, when o+1 < out, out[outOff+o+1].
+     * multiply). The lane-wise results of rows o and o+1 go to rv[rvOff..+L) and rv[rvOff+L..+2L) ({@link #finishRows}).
      */
-    private static void pair4m2c(PackedGptq w, int o, float[] xp, float[] xs, float[] tmp, float[] out, int outOff) {
+    private static void pair4m2c(PackedGptq w, int o, float[] xp, float[] rv, int rvOff) {
         final int[] words = w.words;
         final float[] sc = w.scales;
         final int G = w.groups, cs = w.chunkStride, gA = o * G, gB = Math.min(o + 1, w.out - 1) * G;
@@ -378,12 +407,8 @@ public final class VectorGptqKernel implements GptqKernel {
             rA = a0.add(a1).add(a2.add(a3)).fma(FloatVector.broadcast(F, sc[gA + g]), rA);   // sum4, written out (C2 node budget)
             rB = b0.add(b1).add(b2.add(b3)).fma(FloatVector.broadcast(F, sc[gB + g]), rB);
         }
-        rA.intoArray(tmp, 0);
-        out[outOff + o] = sumLanes(tmp, 0) * 1f - zeroCorrection(w.scaledZeros, gA, xs, 0, G, tmp);
-        if (o + 1 < w.out) {
-            rB.intoArray(tmp, 0);
-            out[outOff + o + 1] = sumLanes(tmp, 0) * 1f - zeroCorrection(w.scaledZeros, gB, xs, 0, G, tmp);
-        }
+        rA.intoArray(rv, rvOff);
+        rB.intoArray(rv, rvOff + L);
     }
 
     private static void decode(PackedGptq w, boolean sub, int rowOff, float[] dq, int dqOff) {
