@@ -74,6 +74,22 @@ public final class Kernels {
     /** The vector GPTQ kernel; throws IllegalStateException naming the reason when unavailable. */
     public static GptqKernel vectorGptq(Parallel parallel) { return (GptqKernel) newVector(VECTOR_GPTQ, parallel); }
 
+    /**
+     * The vector GPTQ kernel with its 4-bit decode scheme forced (subnormal floats or int-to-float conversion) instead
+     * of the {@code gptq4j.cpu.subnormalDecode} default; for tests and benchmarks.
+     */
+    static GptqKernel vectorGptq(Parallel parallel, boolean subnormalDecode) {
+        if (!vectorAvailable()) throw new IllegalStateException("CPU vector kernels unavailable: " + Probe.REASON);
+        try {
+            return (GptqKernel) Class.forName(VECTOR_GPTQ).getConstructor(Parallel.class, boolean.class)
+                    .newInstance(parallel, subnormalDecode);
+        } catch (InvocationTargetException e) {
+            throw new IllegalStateException("cannot create " + VECTOR_GPTQ, e.getCause());
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot create " + VECTOR_GPTQ, e);
+        }
+    }
+
     /** The vector dense kernel when available, else the scalar one. */
     public static DenseKernel dense(Parallel parallel) {
         return vectorAvailable() ? vectorDense(parallel) : scalarDense(parallel);

@@ -17,7 +17,9 @@ import java.util.Arrays;
  * <li>A <em>chunk</em> is {@code bits} words per lane ({@code bits*L} words) holding 32 slots for 3 bits,
  *     else L words holding {@code 32/bits} slots. Lane l of a chunk is a little-endian bit stream: value s of
  *     it (s-th slot) is column {@code chunkStart + s*L + l}; 3-bit values 10 and 21 straddle words, as in GPTQ.</li>
- * <li>Each output row's chunks are contiguous ({@code rowWords} ints per row).</li>
+ * <li>Rows are stored in pairs (2p, 2p+1), interleaved chunk by chunk: chunk c of row o starts at
+ *     {@link #rowBase rowBase(o)} {@code + c*chunkStride}, with {@code chunkStride = 2*wordsPerChunk}, so a kernel
+ *     computing both rows of a pair reads one sequential stream. An odd last row is paired with a row of zeros.</li>
  * <li>Scales, effective zeros (stored zero + 1) and their products are floats per (row, group).</li>
  * </ul>
  * So one L-lane integer vector holds one slot's worth of values for several slots, and the x values a slot
@@ -33,11 +35,12 @@ public final class PackedGptq {
     final int wordsPerChunk;  // bits*L*slotsPerChunk/32
     final int chunks;         // per row
     final int rowWords;       // chunks*wordsPerChunk
+    final int chunkStride;    // 2*wordsPerChunk: from one chunk of a row to its next (rows interleaved in pairs)
     final int paddedIn;       // chunks*slotsPerChunk*L
     final int groups;         // non-empty groups
     final int[] groupSlots;   // [groups+1] slots per group (last absorbs row padding), sentinel 1 at the end
     final int[] perm;         // [paddedIn] original input column of each packed column, -1 = padding
-    final int[] words;        // [out][rowWords]
+    final int[] words;        // [ceil(out/2)][chunks][2][wordsPerChunk]: row pairs interleaved chunk by chunk
     final float[] scales;     // [out][groups]
     final float[] zeros;      // [out][groups] effective zero point
     final float[] scaledZeros; // [out][groups] scale * zero (float32 product), for kernels that fold the zero out
@@ -55,11 +58,12 @@ public final class PackedGptq {
         this.wordsPerChunk = bits * lanes * slotsPerChunk / 32;
         this.chunks = chunks;
         this.rowWords = Math.multiplyExact(chunks, wordsPerChunk);
+        this.chunkStride = 2 * wordsPerChunk;
         this.paddedIn = chunks * slotsPerChunk * lanes;
         this.groups = groups;
         this.groupSlots = groupSlots;
         this.perm = perm;
-        this.words = new int[Math.multiplyExact(out, rowWords)];
+        this.words = new int[Math.multiplyExact((out + 1) / 2 * 2, rowWords)];
         this.scales = new float[Math.multiplyExact(out, groups)];
         this.zeros = new float[out * groups];
         this.scaledZeros = new float[out * groups];
@@ -69,6 +73,9 @@ public final class PackedGptq {
         this.slotScale = new float[slotsPerChunk];
         for (int s = 0; s < slotsPerChunk; s++) slotScale[s] = Math.scalb(1f, -inPlaceShift(bits, s));
     }
+
+    /** Index in {@link #words} of row o's first chunk; chunk c is at {@code rowBase(o) + c*chunkStride}. */
+    int rowBase(int o) { return (o >> 1) * 2 * rowWords + (o & 1) * wordsPerChunk; }
 
     /**
      * The shift at which the vector kernel leaves value s of a lane stream when it masks it in place
@@ -134,7 +141,7 @@ public final class PackedGptq {
     private void fill(GptqLinear w, int[] origGroup) {
         int chunkCols = slotsPerChunk * lanes;
         for (int o = 0; o < out; o++) {
-            int rowOff = o * rowWords;
+            int rowOff = rowBase(o);
             for (int pc = 0; pc < paddedIn; pc++) {
                 int i = perm[pc];
                 if (i < 0) continue;
@@ -143,7 +150,7 @@ public final class PackedGptq {
                 int s = r / lanes, l = r % lanes;
                 int bit = s * bits;
                 int k = bit >>> 5, sh = bit & 31;
-                int base = rowOff + c * wordsPerChunk + l;
+                int base = rowOff + c * chunkStride + l;
                 words[base + k * lanes] |= q << sh;
                 if (sh + bits > 32) words[base + (k + 1) * lanes] |= q >>> (32 - sh);
             }
@@ -195,7 +202,7 @@ public final class PackedGptq {
         int s = r / lanes, l = r % lanes;
         int bit = s * bits;
         int k = bit >>> 5, sh = bit & 31;
-        int base = o * rowWords + c * wordsPerChunk + l;
+        int base = rowBase(o) + c * chunkStride + l;
         int v = words[base + k * lanes] >>> sh;
         if (sh + bits > 32) v |= words[base + (k + 1) * lanes] << (32 - sh);
         return v & ((1 << bits) - 1);

@@ -50,10 +50,10 @@ public final class ScalarGptqKernel implements GptqKernel {
 
     private static void row(PackedGptq w, int o, float[] xp, double[] xsum, int T,
                             double[] acc, float[] res, float[] out, int outOff) {
-        final int L = w.lanes, bits = w.bits, spc = w.slotsPerChunk, wpc = w.wordsPerChunk, K = w.paddedIn, G = w.groups;
+        final int L = w.lanes, bits = w.bits, spc = w.slotsPerChunk, wpc = w.chunkStride, K = w.paddedIn, G = w.groups;
         final int mask = (1 << bits) - 1;
         final int[] words = w.words;
-        final int rowOff = o * w.rowWords;
+        final int rowOff = w.rowBase(o);
         java.util.Arrays.fill(res, 0, T, 0f);
         int j = 0; // slot index along the row
         for (int g = 0; g < G; g++) {

@@ -21,7 +21,15 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
  * lane order, then the zero points are taken off once per row: {@code out = sum(res) - sum_g (scale_g*zero_g) * xs_g}
  * with xs_g the sum of the group's x ({@link PackedGptq#groupSums}, {@link #zeroCorrection}); nothing of the zero is
  * left in the inner loop. When every group is exactly one or two chunks (4-bit, group 128, 256- or 512-bit vectors)
- * a branch-free loop runs ({@code dot4m1}, {@code dot4m2}); the arithmetic is the same as the general code.
+ * a branch-free loop runs over a row pair ({@code pair4m*}: both rows of a {@link PackedGptq} pair in one pass, each x
+ * load serving two rows); the arithmetic per row is the same as the general code.
+ *
+ * <p>4-bit decode, two schemes with the same results ({@link #SUBNORMAL_PROPERTY}): <em>conversion</em> masks value k
+ * in place and converts the int to float (q << 4k; x prescaled by 2^-4k); <em>subnormal</em> masks it (values 5..7
+ * from the word shifted right by 12) and reads the bits as a float, q * 2^(pos-149), with x prescaled by
+ * 2^(149-60-pos): one integer operation per value instead of two, every product q*x*2^-60 exactly, and the row result
+ * scaled by 2^60 (exact) before the zero correction. Powers of two commute with rounding, so both schemes round
+ * identically while values stay normal (products above 2^-66 in magnitude, activations below 2^39).
  * Only lane-wise IEEE operations are used (no reduceLanes), so the interpreter and the JIT agree bit for bit.
  *
  * <p>T = 1 decodes and multiplies in registers (generated code per bit width). T > 1 decodes two rows at a time to
@@ -35,6 +43,7 @@ public final class VectorGptqKernel implements GptqKernel {
     static final int L = F.length();
 
     private final Parallel parallel;
+    private final boolean subnormalDecode;
 
     /** Per-thread scratch: the permuted x and lane sums (caller), decoded rows and results (workers). */
     private static final class Scratch {
@@ -48,17 +57,79 @@ public final class VectorGptqKernel implements GptqKernel {
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
-    public VectorGptqKernel(Parallel parallel) {
+    /**
+     * System property: decode 4-bit values as subnormal floats ({@code true}), by int-to-float conversion
+     * ({@code false}), or {@code auto} (default): subnormal on AMD CPUs, which take subnormal FMA operands at full
+     * speed; Intel cores before Ice Lake take a microcode assist per such operand. Both give the same results.
+     */
+    static final String SUBNORMAL_PROPERTY = "gptq4j.cpu.subnormalDecode";
+
+    static final boolean SUBNORMAL = subnormalDefault();
+
+    /** The subnormal scheme computes every product 2^-SUB_EXP too small; the row result is scaled back (exact). */
+    static final int SUB_EXP = 60;
+    static final float SUB_POST = 0x1p60f;
+
+    /** [slot] x prescale of the subnormal 4-bit scheme: 2^(149 - SUB_EXP - bit position of the value as masked). */
+    private static final float[] SUB_SCALE = new float[8];
+
+    static {
+        for (int k = 0; k < 8; k++) SUB_SCALE[k] = Math.scalb(1f, 149 - SUB_EXP - (k < 5 ? 4 * k : 4 * k - 12));
+    }
+
+    private static boolean subnormalDefault() {
+        String v = System.getProperty(SUBNORMAL_PROPERTY, "auto").trim();
+        switch (v) {
+            case "true": return true;
+            case "false": return false;
+            case "auto": break;
+            default: throw new IllegalArgumentException("-D" + SUBNORMAL_PROPERTY + "=" + v + ": expected true, false or auto");
+        }
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("vendor_id")) return line.contains("AuthenticAMD");
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // not Linux: conversion
+        }
+        return false;
+    }
+
+    /** Whether this kernel uses the subnormal scheme for w: 4-bit layouts whose groups are exactly 1 or 2 chunks. */
+    private boolean subnormal(PackedGptq w) {
+        return subnormalDecode && w.bits == 4 && (w.chunksPerGroup == 1 || w.chunksPerGroup == 2);
+    }
+
+    /**
+     * xp *= SUB_SCALE[slot]: value k of a lane read as a float is q * 2^(pos_k - 149), so the product is
+     * q * x * 2^-SUB_EXP exactly, i.e. the conversion scheme's product scaled by a power of two. Activations must stay
+     * below 2^(128 - 149 + SUB_EXP + 16) = 2^39 in magnitude (prescaled x stays finite).
+     */
+    private static void prescaleSubnormal(PackedGptq w, float[] xp, int T) {
+        int n = T * w.paddedIn;
+        for (int pc = 0; pc < n; pc += L) {
+            FloatVector.fromArray(F, xp, pc).mul(SUB_SCALE[(pc / L) & 7]).intoArray(xp, pc);
+        }
+    }
+
+    public VectorGptqKernel(Parallel parallel) { this(parallel, SUBNORMAL); }
+
+    /** @param subnormalDecode the 4-bit decode scheme (see {@link #SUBNORMAL_PROPERTY}); results are the same either way */
+    public VectorGptqKernel(Parallel parallel, boolean subnormalDecode) {
         if (I.length() != L) {
             throw new IllegalStateException("int and float species differ (" + I + ", " + F + ")");
         }
         this.parallel = parallel;
+        this.subnormalDecode = subnormalDecode;
     }
 
     /** The lane count of the float species in use. */
     public static int preferredLanes() { return L; }
 
     @Override public String name() { return "cpu-vector"; }
+
+    /** Whether 4-bit values are decoded as subnormal floats (else by int-to-float conversion). */
+    public boolean subnormalDecode() { return subnormalDecode; }
 
     @Override public int lanes() { return L; }
 
@@ -76,9 +147,28 @@ public final class VectorGptqKernel implements GptqKernel {
         w.permuteX(x, xOff, T, xp);
         float[] xs = s.xsum(T * G);
         w.groupSums(xp, T, xs);
-        w.prescale(xp, T);
+        final boolean sub = subnormal(w);
+        if (sub) prescaleSubnormal(w, xp, T);
+        else w.prescale(xp, T);
+        final float post = sub ? SUB_POST : 1f;
         int grain = ScalarGptqKernel.rowGrain(w);
-        if (T == 1) {
+        if (T == 1 && w.bits == 4 && (w.chunksPerGroup == 1 || w.chunksPerGroup == 2)) {
+            final int m = w.chunksPerGroup;
+            parallel.parallelFor((N + 1) / 2, Math.max(1, grain / 2), (from, to) -> {
+                Scratch ws = SCRATCH.get();
+                float[] rv = ws.res(2 * (to - from) * L);
+                for (int pr = from, r = 0; pr < to; pr++, r += 2 * L) {
+                    if (sub) {
+                        if (m == 1) pair4m1s(w, 2 * pr, xp, rv, r);
+                        else pair4m2s(w, 2 * pr, xp, rv, r);
+                    } else {
+                        if (m == 1) pair4m1c(w, 2 * pr, xp, rv, r);
+                        else pair4m2c(w, 2 * pr, xp, rv, r);
+                    }
+                }
+                finishRows(w, rv, 2 * from, Math.min(N, 2 * to), xs, post, ws.dq(2 * (to - from) * L), out, outOff);
+            });
+        } else if (T == 1) {
             parallel.parallelFor(N, grain, (from, to) -> {
                 float[] tmp = SCRATCH.get().res(L);
                 for (int o = from; o < to; o++) {
@@ -93,12 +183,12 @@ public final class VectorGptqKernel implements GptqKernel {
                 float[] res = ws.res(T * 2 * L);
                 for (int pr = from; pr < to; pr++) {
                     int o0 = 2 * pr, o1 = Math.min(o0 + 1, N - 1);   // an odd last row pairs with itself
-                    decode(w, o0 * w.rowWords, dq, 0);
-                    decode(w, o1 * w.rowWords, dq, K);
+                    decode(w, sub, w.rowBase(o0), dq, 0);
+                    decode(w, sub, w.rowBase(o1), dq, K);
                     rowPair(w, o0, o1, dq, xp, T, res, ws.part);
                     for (int t = 0; t < T; t++) {
-                        out[outOff + t * N + o0] = sumLanes(res, (t * 2) * L) - zeroCorrection(w.scaledZeros, o0 * G, xs, t * G, G, ws.lanes);
-                        out[outOff + t * N + o1] = sumLanes(res, (t * 2 + 1) * L) - zeroCorrection(w.scaledZeros, o1 * G, xs, t * G, G, ws.lanes);
+                        out[outOff + t * N + o0] = sumLanes(res, (t * 2) * L) * post - zeroCorrection(w.scaledZeros, o0 * G, xs, t * G, G, ws.lanes);
+                        out[outOff + t * N + o1] = sumLanes(res, (t * 2 + 1) * L) * post - zeroCorrection(w.scaledZeros, o1 * G, xs, t * G, G, ws.lanes);
                     }
                 }
             });
@@ -129,89 +219,203 @@ public final class VectorGptqKernel implements GptqKernel {
         return c;
     }
 
+    /**
+     * out[outOff+o] = sumLanes(rv, (o-o0)*L) * post - zeroCorrection(row o, token 0) for o in [o0, o1): the same
+     * operations in the same order as those two methods, four rows at a time so the four lane sums (dependent adds)
+     * overlap. zv is scratch of (o1-o0)*L floats.
+     */
+    static void finishRows(PackedGptq w, float[] rv, int o0, int o1, float[] xs, float post, float[] zv, float[] out, int outOff) {
+        final int G = w.groups, n = o1 - o0, gv = G / L * L;
+        final float[] sz = w.scaledZeros;
+        for (int r = 0; r < n; r++) {                                   // zero correction, lane-wise part
+            FloatVector a = FloatVector.zero(F);
+            for (int g = 0, so = (o0 + r) * G; g < gv; g += L) a = FloatVector.fromArray(F, sz, so + g).fma(FloatVector.fromArray(F, xs, g), a);
+            a.intoArray(zv, r * L);
+        }
+        int r = 0;
+        for (; r + 4 <= n; r += 4) {
+            int b = r * L;
+            float s0 = rv[b], s1 = rv[b + L], s2 = rv[b + 2 * L], s3 = rv[b + 3 * L];
+            float c0 = 0f + zv[b], c1 = 0f + zv[b + L], c2 = 0f + zv[b + 2 * L], c3 = 0f + zv[b + 3 * L];   // 0f + : as zeroCorrection (sign of zero)
+            for (int l = 1; l < L; l++) {
+                s0 += rv[b + l]; s1 += rv[b + L + l]; s2 += rv[b + 2 * L + l]; s3 += rv[b + 3 * L + l];
+                c0 += zv[b + l]; c1 += zv[b + L + l]; c2 += zv[b + 2 * L + l]; c3 += zv[b + 3 * L + l];
+            }
+            int so = (o0 + r) * G;
+            for (int g = gv; g < G; g++) {
+                c0 += sz[so + g] * xs[g]; c1 += sz[so + G + g] * xs[g]; c2 += sz[so + 2 * G + g] * xs[g]; c3 += sz[so + 3 * G + g] * xs[g];
+            }
+            out[outOff + o0 + r] = s0 * post - c0;
+            out[outOff + o0 + r + 1] = s1 * post - c1;
+            out[outOff + o0 + r + 2] = s2 * post - c2;
+            out[outOff + o0 + r + 3] = s3 * post - c3;
+        }
+        for (; r < n; r++) {
+            float s = sumLanes(rv, r * L), c = 0f;
+            if (gv > 0) for (int l = 0; l < L; l++) c += zv[r * L + l];
+            for (int g = gv, so = (o0 + r) * G; g < G; g++) c += sz[so + g] * xs[g];
+            out[outOff + o0 + r] = s * post - c;
+        }
+    }
+
     /** The group's partial sums combined: (a0 + a1) + (a2 + a3). */
     private static FloatVector sum4(FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3) {
         return a0.add(a1).add(a2.add(a3));
     }
 
     private static float dot(PackedGptq w, int o, float[] xp, float[] tmp) {
-        int rowOff = o * w.rowWords, gOff = o * w.groups;
+        int rowOff = w.rowBase(o), gOff = o * w.groups;
         switch (w.bits) {
             case 2: return dot2(w, rowOff, xp, gOff, tmp);
             case 3: return dot3(w, rowOff, xp, gOff, tmp);
-            case 4: return w.chunksPerGroup == 1 ? dot4m1(w, rowOff, xp, gOff, tmp)
-                    : w.chunksPerGroup == 2 ? dot4m2(w, rowOff, xp, gOff, tmp) : dot4(w, rowOff, xp, gOff, tmp);
+            case 4: return dot4(w, rowOff, xp, gOff, tmp);
             case 8: return dot8(w, rowOff, xp, gOff, tmp);
             default: throw new IllegalStateException(w.name + ": unsupported bits " + w.bits);
         }
     }
 
     /**
-     * 4-bit, every group exactly 1 chunk(s) ({@link PackedGptq#chunksPerGroup}): one flat loop over groups with
-     * no inner loop and no branch (C2 keeps the accumulators in registers only in this shape). Slot j of the group
-     * goes to chain j mod 4; a chain's first product is a plain multiply (== fma with a zero addend).
+     * 4-bit, every group exactly 1 chunk(s): rows o and o+1 (one row pair of the layout, one sequential stream of
+     * words) times one token, each x load serving both rows; decode subnormal: value k of a lane is the masked bits themselves read as a float (q * 2^(pos-149), exact), values 5..7 masked from the word shifted right by 12.
+     * Per row the operations are those of the class comment (four chains per group, the first product a plain
+     * multiply). The lane-wise results of rows o and o+1 go to rv[rvOff..+L) and rv[rvOff+L..+2L) ({@link #finishRows}).
      */
-    private static float dot4m1(PackedGptq w, int rowOff, float[] xp, int gOff, float[] tmp) {
+    private static void pair4m1s(PackedGptq w, int o, float[] xp, float[] rv, int rvOff) {
         final int[] words = w.words;
         final float[] sc = w.scales;
-        FloatVector res = FloatVector.zero(F);
-        for (int g = 0, G = w.groups, wi = rowOff, xi = 0; g < G; g++, wi += 1 * L, xi += 8 * L) {
-            FloatVector a0, a1, a2, a3;
-            IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
-            a0 = ((FloatVector) w0.and(0xf).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 0 * L));
-            a1 = ((FloatVector) w0.and(0xf0).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 1 * L));
-            a2 = ((FloatVector) w0.and(0xf00).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 2 * L));
-            a3 = ((FloatVector) w0.and(0xf000).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 3 * L));
-            a0 = ((FloatVector) w0.and(0xf0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 4 * L), a0);
-            a1 = ((FloatVector) w0.and(0xf00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 5 * L), a1);
-            a2 = ((FloatVector) w0.and(0xf000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 6 * L), a2);
-            a3 = ((FloatVector) w0.lanewise(LSHR, 28).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 7 * L), a3);
-            res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res);
+        final int G = w.groups, cs = w.chunkStride, gA = o * G, gB = Math.min(o + 1, w.out - 1) * G;
+        FloatVector rA = FloatVector.zero(F), rB = rA;
+        for (int g = 0, wi = w.rowBase(o), xi = 0; g < G; g++, wi += cs, xi += 8 * L) {
+            FloatVector a0, a1, a2, a3, b0, b1, b2, b3, x;
+            IntVector wa0 = IntVector.fromArray(I, words, wi), wb0 = IntVector.fromArray(I, words, wi + L);
+            IntVector va0 = wa0.lanewise(LSHR, 12), vb0 = wb0.lanewise(LSHR, 12);
+            x = FloatVector.fromArray(F, xp, xi + 0 * L); a0 = wa0.and(0xf).reinterpretAsFloats().mul(x); b0 = wb0.and(0xf).reinterpretAsFloats().mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 1 * L); a1 = wa0.and(0xf0).reinterpretAsFloats().mul(x); b1 = wb0.and(0xf0).reinterpretAsFloats().mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 2 * L); a2 = wa0.and(0xf00).reinterpretAsFloats().mul(x); b2 = wb0.and(0xf00).reinterpretAsFloats().mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 3 * L); a3 = wa0.and(0xf000).reinterpretAsFloats().mul(x); b3 = wb0.and(0xf000).reinterpretAsFloats().mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 4 * L); a0 = wa0.and(0xf0000).reinterpretAsFloats().fma(x, a0); b0 = wb0.and(0xf0000).reinterpretAsFloats().fma(x, b0);
+            x = FloatVector.fromArray(F, xp, xi + 5 * L); a1 = va0.and(0xf00).reinterpretAsFloats().fma(x, a1); b1 = vb0.and(0xf00).reinterpretAsFloats().fma(x, b1);
+            x = FloatVector.fromArray(F, xp, xi + 6 * L); a2 = va0.and(0xf000).reinterpretAsFloats().fma(x, a2); b2 = vb0.and(0xf000).reinterpretAsFloats().fma(x, b2);
+            x = FloatVector.fromArray(F, xp, xi + 7 * L); a3 = va0.and(0xf0000).reinterpretAsFloats().fma(x, a3); b3 = vb0.and(0xf0000).reinterpretAsFloats().fma(x, b3);
+            rA = a0.add(a1).add(a2.add(a3)).fma(FloatVector.broadcast(F, sc[gA + g]), rA);   // sum4, written out (C2 node budget)
+            rB = b0.add(b1).add(b2.add(b3)).fma(FloatVector.broadcast(F, sc[gB + g]), rB);
         }
-        res.intoArray(tmp, 0);
-        return sumLanes(tmp, 0);   // reduced here: returning the vector would box it
+        rA.intoArray(rv, rvOff);
+        rB.intoArray(rv, rvOff + L);
     }
 
     /**
-     * 4-bit, every group exactly 2 chunk(s) ({@link PackedGptq#chunksPerGroup}): one flat loop over groups with
-     * no inner loop and no branch (C2 keeps the accumulators in registers only in this shape). Slot j of the group
-     * goes to chain j mod 4; a chain's first product is a plain multiply (== fma with a zero addend).
+     * 4-bit, every group exactly 2 chunk(s): rows o and o+1 (one row pair of the layout, one sequential stream of
+     * words) times one token, each x load serving both rows; decode subnormal: value k of a lane is the masked bits themselves read as a float (q * 2^(pos-149), exact), values 5..7 masked from the word shifted right by 12.
+     * Per row the operations are those of the class comment (four chains per group, the first product a plain
+     * multiply). The lane-wise results of rows o and o+1 go to rv[rvOff..+L) and rv[rvOff+L..+2L) ({@link #finishRows}).
      */
-    private static float dot4m2(PackedGptq w, int rowOff, float[] xp, int gOff, float[] tmp) {
+    private static void pair4m2s(PackedGptq w, int o, float[] xp, float[] rv, int rvOff) {
         final int[] words = w.words;
         final float[] sc = w.scales;
-        FloatVector res = FloatVector.zero(F);
-        for (int g = 0, G = w.groups, wi = rowOff, xi = 0; g < G; g++, wi += 2 * L, xi += 16 * L) {
-            FloatVector a0, a1, a2, a3;
-            IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
-            a0 = ((FloatVector) w0.and(0xf).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 0 * L));
-            a1 = ((FloatVector) w0.and(0xf0).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 1 * L));
-            a2 = ((FloatVector) w0.and(0xf00).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 2 * L));
-            a3 = ((FloatVector) w0.and(0xf000).convert(I2F, 0)).mul(FloatVector.fromArray(F, xp, xi + 3 * L));
-            a0 = ((FloatVector) w0.and(0xf0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 4 * L), a0);
-            a1 = ((FloatVector) w0.and(0xf00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 5 * L), a1);
-            a2 = ((FloatVector) w0.and(0xf000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 6 * L), a2);
-            a3 = ((FloatVector) w0.lanewise(LSHR, 28).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 7 * L), a3);
-            IntVector w1 = IntVector.fromArray(I, words, wi + 1 * L);
-            a0 = ((FloatVector) w1.and(0xf).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 8 * L), a0);
-            a1 = ((FloatVector) w1.and(0xf0).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 9 * L), a1);
-            a2 = ((FloatVector) w1.and(0xf00).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 10 * L), a2);
-            a3 = ((FloatVector) w1.and(0xf000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 11 * L), a3);
-            a0 = ((FloatVector) w1.and(0xf0000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 12 * L), a0);
-            a1 = ((FloatVector) w1.and(0xf00000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 13 * L), a1);
-            a2 = ((FloatVector) w1.and(0xf000000).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 14 * L), a2);
-            a3 = ((FloatVector) w1.lanewise(LSHR, 28).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi + 15 * L), a3);
-            res = sum4(a0, a1, a2, a3).fma(FloatVector.broadcast(F, sc[gOff + g]), res);
+        final int G = w.groups, cs = w.chunkStride, gA = o * G, gB = Math.min(o + 1, w.out - 1) * G;
+        FloatVector rA = FloatVector.zero(F), rB = rA;
+        for (int g = 0, wi = w.rowBase(o), xi = 0; g < G; g++, wi += 2 * cs, xi += 16 * L) {
+            FloatVector a0, a1, a2, a3, b0, b1, b2, b3, x;
+            IntVector wa0 = IntVector.fromArray(I, words, wi), wb0 = IntVector.fromArray(I, words, wi + L);
+            IntVector va0 = wa0.lanewise(LSHR, 12), vb0 = wb0.lanewise(LSHR, 12);
+            x = FloatVector.fromArray(F, xp, xi + 0 * L); a0 = wa0.and(0xf).reinterpretAsFloats().mul(x); b0 = wb0.and(0xf).reinterpretAsFloats().mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 1 * L); a1 = wa0.and(0xf0).reinterpretAsFloats().mul(x); b1 = wb0.and(0xf0).reinterpretAsFloats().mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 2 * L); a2 = wa0.and(0xf00).reinterpretAsFloats().mul(x); b2 = wb0.and(0xf00).reinterpretAsFloats().mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 3 * L); a3 = wa0.and(0xf000).reinterpretAsFloats().mul(x); b3 = wb0.and(0xf000).reinterpretAsFloats().mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 4 * L); a0 = wa0.and(0xf0000).reinterpretAsFloats().fma(x, a0); b0 = wb0.and(0xf0000).reinterpretAsFloats().fma(x, b0);
+            x = FloatVector.fromArray(F, xp, xi + 5 * L); a1 = va0.and(0xf00).reinterpretAsFloats().fma(x, a1); b1 = vb0.and(0xf00).reinterpretAsFloats().fma(x, b1);
+            x = FloatVector.fromArray(F, xp, xi + 6 * L); a2 = va0.and(0xf000).reinterpretAsFloats().fma(x, a2); b2 = vb0.and(0xf000).reinterpretAsFloats().fma(x, b2);
+            x = FloatVector.fromArray(F, xp, xi + 7 * L); a3 = va0.and(0xf0000).reinterpretAsFloats().fma(x, a3); b3 = vb0.and(0xf0000).reinterpretAsFloats().fma(x, b3);
+            IntVector wa1 = IntVector.fromArray(I, words, wi + cs), wb1 = IntVector.fromArray(I, words, wi + cs + L);
+            IntVector va1 = wa1.lanewise(LSHR, 12), vb1 = wb1.lanewise(LSHR, 12);
+            x = FloatVector.fromArray(F, xp, xi + 8 * L); a0 = wa1.and(0xf).reinterpretAsFloats().fma(x, a0); b0 = wb1.and(0xf).reinterpretAsFloats().fma(x, b0);
+            x = FloatVector.fromArray(F, xp, xi + 9 * L); a1 = wa1.and(0xf0).reinterpretAsFloats().fma(x, a1); b1 = wb1.and(0xf0).reinterpretAsFloats().fma(x, b1);
+            x = FloatVector.fromArray(F, xp, xi + 10 * L); a2 = wa1.and(0xf00).reinterpretAsFloats().fma(x, a2); b2 = wb1.and(0xf00).reinterpretAsFloats().fma(x, b2);
+            x = FloatVector.fromArray(F, xp, xi + 11 * L); a3 = wa1.and(0xf000).reinterpretAsFloats().fma(x, a3); b3 = wb1.and(0xf000).reinterpretAsFloats().fma(x, b3);
+            x = FloatVector.fromArray(F, xp, xi + 12 * L); a0 = wa1.and(0xf0000).reinterpretAsFloats().fma(x, a0); b0 = wb1.and(0xf0000).reinterpretAsFloats().fma(x, b0);
+            x = FloatVector.fromArray(F, xp, xi + 13 * L); a1 = va1.and(0xf00).reinterpretAsFloats().fma(x, a1); b1 = vb1.and(0xf00).reinterpretAsFloats().fma(x, b1);
+            x = FloatVector.fromArray(F, xp, xi + 14 * L); a2 = va1.and(0xf000).reinterpretAsFloats().fma(x, a2); b2 = vb1.and(0xf000).reinterpretAsFloats().fma(x, b2);
+            x = FloatVector.fromArray(F, xp, xi + 15 * L); a3 = va1.and(0xf0000).reinterpretAsFloats().fma(x, a3); b3 = vb1.and(0xf0000).reinterpretAsFloats().fma(x, b3);
+            rA = a0.add(a1).add(a2.add(a3)).fma(FloatVector.broadcast(F, sc[gA + g]), rA);   // sum4, written out (C2 node budget)
+            rB = b0.add(b1).add(b2.add(b3)).fma(FloatVector.broadcast(F, sc[gB + g]), rB);
         }
-        res.intoArray(tmp, 0);
-        return sumLanes(tmp, 0);   // reduced here: returning the vector would box it
+        rA.intoArray(rv, rvOff);
+        rB.intoArray(rv, rvOff + L);
     }
 
-    private static void decode(PackedGptq w, int rowOff, float[] dq, int dqOff) {
+    /**
+     * 4-bit, every group exactly 1 chunk(s): rows o and o+1 (one row pair of the layout, one sequential stream of
+     * words) times one token, each x load serving both rows; decode converted: value k of a lane is (q << 4k) converted to float (the top value shifted down).
+     * Per row the operations are those of the class comment (four chains per group, the first product a plain
+     * multiply). The lane-wise results of rows o and o+1 go to rv[rvOff..+L) and rv[rvOff+L..+2L) ({@link #finishRows}).
+     */
+    private static void pair4m1c(PackedGptq w, int o, float[] xp, float[] rv, int rvOff) {
+        final int[] words = w.words;
+        final float[] sc = w.scales;
+        final int G = w.groups, cs = w.chunkStride, gA = o * G, gB = Math.min(o + 1, w.out - 1) * G;
+        FloatVector rA = FloatVector.zero(F), rB = rA;
+        for (int g = 0, wi = w.rowBase(o), xi = 0; g < G; g++, wi += cs, xi += 8 * L) {
+            FloatVector a0, a1, a2, a3, b0, b1, b2, b3, x;
+            IntVector wa0 = IntVector.fromArray(I, words, wi), wb0 = IntVector.fromArray(I, words, wi + L);
+            x = FloatVector.fromArray(F, xp, xi + 0 * L); a0 = ((FloatVector) wa0.and(0xf).convert(I2F, 0)).mul(x); b0 = ((FloatVector) wb0.and(0xf).convert(I2F, 0)).mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 1 * L); a1 = ((FloatVector) wa0.and(0xf0).convert(I2F, 0)).mul(x); b1 = ((FloatVector) wb0.and(0xf0).convert(I2F, 0)).mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 2 * L); a2 = ((FloatVector) wa0.and(0xf00).convert(I2F, 0)).mul(x); b2 = ((FloatVector) wb0.and(0xf00).convert(I2F, 0)).mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 3 * L); a3 = ((FloatVector) wa0.and(0xf000).convert(I2F, 0)).mul(x); b3 = ((FloatVector) wb0.and(0xf000).convert(I2F, 0)).mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 4 * L); a0 = ((FloatVector) wa0.and(0xf0000).convert(I2F, 0)).fma(x, a0); b0 = ((FloatVector) wb0.and(0xf0000).convert(I2F, 0)).fma(x, b0);
+            x = FloatVector.fromArray(F, xp, xi + 5 * L); a1 = ((FloatVector) wa0.and(0xf00000).convert(I2F, 0)).fma(x, a1); b1 = ((FloatVector) wb0.and(0xf00000).convert(I2F, 0)).fma(x, b1);
+            x = FloatVector.fromArray(F, xp, xi + 6 * L); a2 = ((FloatVector) wa0.and(0xf000000).convert(I2F, 0)).fma(x, a2); b2 = ((FloatVector) wb0.and(0xf000000).convert(I2F, 0)).fma(x, b2);
+            x = FloatVector.fromArray(F, xp, xi + 7 * L); a3 = ((FloatVector) wa0.lanewise(LSHR, 28).convert(I2F, 0)).fma(x, a3); b3 = ((FloatVector) wb0.lanewise(LSHR, 28).convert(I2F, 0)).fma(x, b3);
+            rA = a0.add(a1).add(a2.add(a3)).fma(FloatVector.broadcast(F, sc[gA + g]), rA);   // sum4, written out (C2 node budget)
+            rB = b0.add(b1).add(b2.add(b3)).fma(FloatVector.broadcast(F, sc[gB + g]), rB);
+        }
+        rA.intoArray(rv, rvOff);
+        rB.intoArray(rv, rvOff + L);
+    }
+
+    /**
+     * 4-bit, every group exactly 2 chunk(s): rows o and o+1 (one row pair of the layout, one sequential stream of
+     * words) times one token, each x load serving both rows; decode converted: value k of a lane is (q << 4k) converted to float (the top value shifted down).
+     * Per row the operations are those of the class comment (four chains per group, the first product a plain
+     * multiply). The lane-wise results of rows o and o+1 go to rv[rvOff..+L) and rv[rvOff+L..+2L) ({@link #finishRows}).
+     */
+    private static void pair4m2c(PackedGptq w, int o, float[] xp, float[] rv, int rvOff) {
+        final int[] words = w.words;
+        final float[] sc = w.scales;
+        final int G = w.groups, cs = w.chunkStride, gA = o * G, gB = Math.min(o + 1, w.out - 1) * G;
+        FloatVector rA = FloatVector.zero(F), rB = rA;
+        for (int g = 0, wi = w.rowBase(o), xi = 0; g < G; g++, wi += 2 * cs, xi += 16 * L) {
+            FloatVector a0, a1, a2, a3, b0, b1, b2, b3, x;
+            IntVector wa0 = IntVector.fromArray(I, words, wi), wb0 = IntVector.fromArray(I, words, wi + L);
+            x = FloatVector.fromArray(F, xp, xi + 0 * L); a0 = ((FloatVector) wa0.and(0xf).convert(I2F, 0)).mul(x); b0 = ((FloatVector) wb0.and(0xf).convert(I2F, 0)).mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 1 * L); a1 = ((FloatVector) wa0.and(0xf0).convert(I2F, 0)).mul(x); b1 = ((FloatVector) wb0.and(0xf0).convert(I2F, 0)).mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 2 * L); a2 = ((FloatVector) wa0.and(0xf00).convert(I2F, 0)).mul(x); b2 = ((FloatVector) wb0.and(0xf00).convert(I2F, 0)).mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 3 * L); a3 = ((FloatVector) wa0.and(0xf000).convert(I2F, 0)).mul(x); b3 = ((FloatVector) wb0.and(0xf000).convert(I2F, 0)).mul(x);
+            x = FloatVector.fromArray(F, xp, xi + 4 * L); a0 = ((FloatVector) wa0.and(0xf0000).convert(I2F, 0)).fma(x, a0); b0 = ((FloatVector) wb0.and(0xf0000).convert(I2F, 0)).fma(x, b0);
+            x = FloatVector.fromArray(F, xp, xi + 5 * L); a1 = ((FloatVector) wa0.and(0xf00000).convert(I2F, 0)).fma(x, a1); b1 = ((FloatVector) wb0.and(0xf00000).convert(I2F, 0)).fma(x, b1);
+            x = FloatVector.fromArray(F, xp, xi + 6 * L); a2 = ((FloatVector) wa0.and(0xf000000).convert(I2F, 0)).fma(x, a2); b2 = ((FloatVector) wb0.and(0xf000000).convert(I2F, 0)).fma(x, b2);
+            x = FloatVector.fromArray(F, xp, xi + 7 * L); a3 = ((FloatVector) wa0.lanewise(LSHR, 28).convert(I2F, 0)).fma(x, a3); b3 = ((FloatVector) wb0.lanewise(LSHR, 28).convert(I2F, 0)).fma(x, b3);
+            IntVector wa1 = IntVector.fromArray(I, words, wi + cs), wb1 = IntVector.fromArray(I, words, wi + cs + L);
+            x = FloatVector.fromArray(F, xp, xi + 8 * L); a0 = ((FloatVector) wa1.and(0xf).convert(I2F, 0)).fma(x, a0); b0 = ((FloatVector) wb1.and(0xf).convert(I2F, 0)).fma(x, b0);
+            x = FloatVector.fromArray(F, xp, xi + 9 * L); a1 = ((FloatVector) wa1.and(0xf0).convert(I2F, 0)).fma(x, a1); b1 = ((FloatVector) wb1.and(0xf0).convert(I2F, 0)).fma(x, b1);
+            x = FloatVector.fromArray(F, xp, xi + 10 * L); a2 = ((FloatVector) wa1.and(0xf00).convert(I2F, 0)).fma(x, a2); b2 = ((FloatVector) wb1.and(0xf00).convert(I2F, 0)).fma(x, b2);
+            x = FloatVector.fromArray(F, xp, xi + 11 * L); a3 = ((FloatVector) wa1.and(0xf000).convert(I2F, 0)).fma(x, a3); b3 = ((FloatVector) wb1.and(0xf000).convert(I2F, 0)).fma(x, b3);
+            x = FloatVector.fromArray(F, xp, xi + 12 * L); a0 = ((FloatVector) wa1.and(0xf0000).convert(I2F, 0)).fma(x, a0); b0 = ((FloatVector) wb1.and(0xf0000).convert(I2F, 0)).fma(x, b0);
+            x = FloatVector.fromArray(F, xp, xi + 13 * L); a1 = ((FloatVector) wa1.and(0xf00000).convert(I2F, 0)).fma(x, a1); b1 = ((FloatVector) wb1.and(0xf00000).convert(I2F, 0)).fma(x, b1);
+            x = FloatVector.fromArray(F, xp, xi + 14 * L); a2 = ((FloatVector) wa1.and(0xf000000).convert(I2F, 0)).fma(x, a2); b2 = ((FloatVector) wb1.and(0xf000000).convert(I2F, 0)).fma(x, b2);
+            x = FloatVector.fromArray(F, xp, xi + 15 * L); a3 = ((FloatVector) wa1.lanewise(LSHR, 28).convert(I2F, 0)).fma(x, a3); b3 = ((FloatVector) wb1.lanewise(LSHR, 28).convert(I2F, 0)).fma(x, b3);
+            rA = a0.add(a1).add(a2.add(a3)).fma(FloatVector.broadcast(F, sc[gA + g]), rA);   // sum4, written out (C2 node budget)
+            rB = b0.add(b1).add(b2.add(b3)).fma(FloatVector.broadcast(F, sc[gB + g]), rB);
+        }
+        rA.intoArray(rv, rvOff);
+        rB.intoArray(rv, rvOff + L);
+    }
+
+    private static void decode(PackedGptq w, boolean sub, int rowOff, float[] dq, int dqOff) {
         switch (w.bits) {
             case 2: decode2(w, rowOff, dq, dqOff); break;
             case 3: decode3(w, rowOff, dq, dqOff); break;
-            case 4: decode4(w, rowOff, dq, dqOff); break;
+            case 4: if (sub) decode4s(w, rowOff, dq, dqOff); else decode4(w, rowOff, dq, dqOff); break;
             case 8: decode8(w, rowOff, dq, dqOff); break;
             default: throw new IllegalStateException(w.name + ": unsupported bits " + w.bits);
         }
@@ -443,7 +647,7 @@ public final class VectorGptqKernel implements GptqKernel {
         final float[] sc = w.scales;
         FloatVector res = FloatVector.zero(F), a0 = res, a1 = res, a2 = res, a3 = res;
         int g = 0, rem = gSlots[0], xi = 0, wi = rowOff;
-        for (int c = 0, n = w.chunks; c < n; c++, wi += 1 * L) {
+        for (int c = 0, n = w.chunks; c < n; c++, wi += w.chunkStride) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
             a0 = ((FloatVector) w0.and(0x3).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
@@ -504,7 +708,7 @@ public final class VectorGptqKernel implements GptqKernel {
         final float[] sc = w.scales;
         FloatVector res = FloatVector.zero(F), a0 = res, a1 = res, a2 = res, a3 = res;
         int g = 0, rem = gSlots[0], xi = 0, wi = rowOff;
-        for (int c = 0, n = w.chunks; c < n; c++, wi += 3 * L) {
+        for (int c = 0, n = w.chunks; c < n; c++, wi += w.chunkStride) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
             IntVector w1 = IntVector.fromArray(I, words, wi + 1 * L);
             IntVector w2 = IntVector.fromArray(I, words, wi + 2 * L);
@@ -615,7 +819,7 @@ public final class VectorGptqKernel implements GptqKernel {
         final float[] sc = w.scales;
         FloatVector res = FloatVector.zero(F), a0 = res, a1 = res, a2 = res, a3 = res;
         int g = 0, rem = gSlots[0], xi = 0, wi = rowOff;
-        for (int c = 0, n = w.chunks; c < n; c++, wi += 1 * L) {
+        for (int c = 0, n = w.chunks; c < n; c++, wi += w.chunkStride) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
             a0 = ((FloatVector) w0.and(0xf).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
@@ -652,7 +856,7 @@ public final class VectorGptqKernel implements GptqKernel {
         final float[] sc = w.scales;
         FloatVector res = FloatVector.zero(F), a0 = res, a1 = res, a2 = res, a3 = res;
         int g = 0, rem = gSlots[0], xi = 0, wi = rowOff;
-        for (int c = 0, n = w.chunks; c < n; c++, wi += 1 * L) {
+        for (int c = 0, n = w.chunks; c < n; c++, wi += w.chunkStride) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
             a0 = ((FloatVector) w0.and(0xff).convert(I2F, 0)).fma(FloatVector.fromArray(F, xp, xi), a0);
             xi += L;
@@ -675,7 +879,7 @@ public final class VectorGptqKernel implements GptqKernel {
     private static void decode2(PackedGptq w, int rowOff, float[] dq, int dqOff) {
         final int[] words = w.words;
         int wi = rowOff, di = dqOff;
-        for (int c = 0, n = w.chunks; c < n; c++, wi += 1 * L, di += 16 * L) {
+        for (int c = 0, n = w.chunks; c < n; c++, wi += w.chunkStride, di += 16 * L) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
             ((FloatVector) w0.and(0x3).convert(I2F, 0)).intoArray(dq, di + 0 * L);
             ((FloatVector) w0.and(0xc).convert(I2F, 0)).intoArray(dq, di + 1 * L);
@@ -700,7 +904,7 @@ public final class VectorGptqKernel implements GptqKernel {
     private static void decode3(PackedGptq w, int rowOff, float[] dq, int dqOff) {
         final int[] words = w.words;
         int wi = rowOff, di = dqOff;
-        for (int c = 0, n = w.chunks; c < n; c++, wi += 3 * L, di += 32 * L) {
+        for (int c = 0, n = w.chunks; c < n; c++, wi += w.chunkStride, di += 32 * L) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
             IntVector w1 = IntVector.fromArray(I, words, wi + 1 * L);
             IntVector w2 = IntVector.fromArray(I, words, wi + 2 * L);
@@ -743,7 +947,7 @@ public final class VectorGptqKernel implements GptqKernel {
     private static void decode4(PackedGptq w, int rowOff, float[] dq, int dqOff) {
         final int[] words = w.words;
         int wi = rowOff, di = dqOff;
-        for (int c = 0, n = w.chunks; c < n; c++, wi += 1 * L, di += 8 * L) {
+        for (int c = 0, n = w.chunks; c < n; c++, wi += w.chunkStride, di += 8 * L) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
             ((FloatVector) w0.and(0xf).convert(I2F, 0)).intoArray(dq, di + 0 * L);
             ((FloatVector) w0.and(0xf0).convert(I2F, 0)).intoArray(dq, di + 1 * L);
@@ -756,11 +960,28 @@ public final class VectorGptqKernel implements GptqKernel {
         }
     }
 
+    /** Decodes one row of the 4-bit layout to the subnormal floats of {@code pair4m*s} (q * 2^(pos-149)), slot after slot. */
+    private static void decode4s(PackedGptq w, int rowOff, float[] dq, int dqOff) {
+        final int[] words = w.words;
+        int wi = rowOff, di = dqOff;
+        for (int c = 0, n = w.chunks; c < n; c++, wi += w.chunkStride, di += 8 * L) {
+            IntVector w0 = IntVector.fromArray(I, words, wi), v0 = w0.lanewise(LSHR, 12);
+            w0.and(0xf).reinterpretAsFloats().intoArray(dq, di + 0 * L);
+            w0.and(0xf0).reinterpretAsFloats().intoArray(dq, di + 1 * L);
+            w0.and(0xf00).reinterpretAsFloats().intoArray(dq, di + 2 * L);
+            w0.and(0xf000).reinterpretAsFloats().intoArray(dq, di + 3 * L);
+            w0.and(0xf0000).reinterpretAsFloats().intoArray(dq, di + 4 * L);
+            v0.and(0xf00).reinterpretAsFloats().intoArray(dq, di + 5 * L);
+            v0.and(0xf000).reinterpretAsFloats().intoArray(dq, di + 6 * L);
+            v0.and(0xf0000).reinterpretAsFloats().intoArray(dq, di + 7 * L);
+        }
+    }
+
     /** Decodes one row of the 8-bit layout to floats q << inPlaceShift, slot after slot. */
     private static void decode8(PackedGptq w, int rowOff, float[] dq, int dqOff) {
         final int[] words = w.words;
         int wi = rowOff, di = dqOff;
-        for (int c = 0, n = w.chunks; c < n; c++, wi += 1 * L, di += 4 * L) {
+        for (int c = 0, n = w.chunks; c < n; c++, wi += w.chunkStride, di += 4 * L) {
             IntVector w0 = IntVector.fromArray(I, words, wi + 0 * L);
             ((FloatVector) w0.and(0xff).convert(I2F, 0)).intoArray(dq, di + 0 * L);
             ((FloatVector) w0.and(0xff00).convert(I2F, 0)).intoArray(dq, di + 1 * L);

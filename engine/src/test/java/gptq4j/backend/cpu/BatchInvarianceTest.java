@@ -5,6 +5,7 @@ import gptq4j.util.Half;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -48,8 +49,32 @@ class BatchInvarianceTest {
         for (int in : new int[] {416, 1024}) {
             RandomGptq r = RandomGptq.create(rnd, in, 160, bits, gs, act, rnd.nextBoolean());
             PackedGptq p = Kernels.pack(r.layer);
-            check(kernel + " " + r.layer.name() + " seed=" + seed, rnd, p.in(), p.out(), (par, x, xOff, T, y, yOff) ->
-                    (vector ? Kernels.vectorGptq(par) : Kernels.scalarGptq(par)).matmul(p, x, xOff, T, y, yOff));
+            for (boolean subnormal : vector ? new boolean[] {true, false} : new boolean[] {false}) {
+                check(kernel + (vector ? " subnormal=" + subnormal : "") + " " + r.layer.name() + " seed=" + seed, rnd, p.in(), p.out(),
+                        (par, x, xOff, T, y, yOff) -> (vector ? Kernels.vectorGptq(par, subnormal) : Kernels.scalarGptq(par))
+                                .matmul(p, x, xOff, T, y, yOff));
+            }
+        }
+    }
+
+    /** The two 4-bit decode schemes of the vector kernel differ by powers of two only: the same bits out. */
+    @ParameterizedTest(name = "g{0}")
+    @ValueSource(ints = {128, 256})
+    void subnormalDecodeMatchesConversion(int gs) {
+        KernelTestSupport.requireVector();
+        if (!Kernels.vectorAvailable()) return;
+        long seed = System.nanoTime();
+        Random rnd = new Random(seed);
+        RandomGptq r = RandomGptq.create(rnd, 1024, 160, 4, gs, true, rnd.nextBoolean());
+        PackedGptq p = Kernels.pack(r.layer);
+        try (Parallel par = new Parallel(2)) {
+            for (int T : new int[] {1, 5}) {
+                float[] x = gaussian(rnd, T * p.in());
+                float[] a = new float[T * p.out()], b = new float[T * p.out()];
+                Kernels.vectorGptq(par, true).matmul(p, x, 0, T, a, 0);
+                Kernels.vectorGptq(par, false).matmul(p, x, 0, T, b, 0);
+                assertArrayEquals(b, a, "subnormal vs conversion decode, g" + gs + " T=" + T + " seed=" + seed);
+            }
         }
     }
 

@@ -41,7 +41,7 @@ class GptqKernelTest {
         int[][] shapes = {{128, 64}, {416, 96}, {1024, 384}, {4096, 64}};
         List<Arguments> a = new ArrayList<>();
         for (int bits : new int[] {2, 3, 4, 8})
-            for (int gs : new int[] {-1, 32, 64, 128})
+            for (int gs : new int[] {-1, 32, 64, 128, 256})
                 for (boolean act : new boolean[] {false, true})
                     for (boolean sym : new boolean[] {false, true})
                         for (int[] s : shapes) a.add(Arguments.of(bits, gs, act, sym, s[0], s[1]));
@@ -58,7 +58,10 @@ class GptqKernelTest {
         float[][] w = r.dequantised();
         List<GptqKernel> kernels = new ArrayList<>();
         kernels.add(Kernels.scalarGptq(parallel));
-        if (Kernels.vectorAvailable()) kernels.add(Kernels.vectorGptq(parallel));
+        if (Kernels.vectorAvailable()) {
+            kernels.add(Kernels.vectorGptq(parallel, true));    // 4-bit values decoded as subnormal floats
+            kernels.add(Kernels.vectorGptq(parallel, false));   // ... by int-to-float conversion
+        }
         PackedGptq p = Kernels.pack(r.layer);
         for (int T : new int[] {1, 3, 16}) {
             int xOff = rnd.nextInt(5), outOff = rnd.nextInt(5);
