@@ -7,6 +7,7 @@ import jdk.incubator.vector.VectorSpecies;
 import static jdk.incubator.vector.VectorOperators.I2F;
 import static jdk.incubator.vector.VectorOperators.LSHL;
 import static jdk.incubator.vector.VectorOperators.LSHR;
+import static jdk.incubator.vector.VectorOperators.MAX;
 
 /**
  * Vector API kernel on the {@link PackedGptq} layout (lanes = the float species of {@link VectorWidth}).
@@ -112,6 +113,16 @@ public final class VectorGptqKernel implements GptqKernel {
         }
     }
 
+    /** Largest |x| the subnormal scheme takes: 2^38, a bit under the 2^39 at which prescaled x would overflow. */
+    static final float SUB_MAX_ABS = 0x1p38f;
+
+    /** max |a[i]| over [0, n), n a multiple of L; NaN if any is NaN (lanewise max is Math.max). */
+    private static float maxAbs(float[] a, int n) {
+        FloatVector m = FloatVector.zero(F);
+        for (int i = 0; i < n; i += L) m = m.max(FloatVector.fromArray(F, a, i).abs());
+        return m.reduceLanes(MAX);
+    }
+
     public VectorGptqKernel(Parallel parallel) { this(parallel, SUBNORMAL); }
 
     /** @param subnormalDecode the 4-bit decode scheme (see {@link #SUBNORMAL_PROPERTY}); results are the same either way */
@@ -147,7 +158,9 @@ public final class VectorGptqKernel implements GptqKernel {
         w.permuteX(x, xOff, T, xp);
         float[] xs = s.xsum(T * G);
         w.groupSums(xp, T, xs);
-        final boolean sub = subnormal(w);
+        // the subnormal scheme needs |x| < 2^39; larger activations (never seen in a real model) take the conversion
+        // scheme, which gives the same results, so the choice cannot make a row depend on the others of the batch
+        final boolean sub = subnormal(w) && maxAbs(xp, T * K) < SUB_MAX_ABS;
         if (sub) prescaleSubnormal(w, xp, T);
         else w.prescale(xp, T);
         final float post = sub ? SUB_POST : 1f;

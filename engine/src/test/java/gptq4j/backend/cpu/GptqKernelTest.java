@@ -74,4 +74,33 @@ class GptqKernelTest {
             }
         }
     }
+
+    /**
+     * Activations at and above 2^39 (where the subnormal 4-bit scheme's prescaled x would overflow) take the
+     * conversion scheme: the results stay finite and match float64, and a normal row batched with such a row gives
+     * the same bits as alone.
+     */
+    @ParameterizedTest(name = "4bit g{0}")
+    @MethodSource("largeCases")
+    void hugeActivationsFallBackToConversion(int gs) {
+        KernelTestSupport.requireVector();
+        long seed = System.nanoTime();
+        Random rnd = new Random(seed);
+        int in = 512, out = 64;
+        RandomGptq r = RandomGptq.create(rnd, in, out, 4, gs, true, false);
+        float[][] w = r.dequantised();
+        PackedGptq p = Kernels.pack(r.layer);
+        GptqKernel k = Kernels.vectorGptq(parallel, true);
+        float[] x = gaussian(rnd, 2 * in);
+        for (int i = 0; i < in; i++) x[i] *= 0x1p40f;                 // row 0 huge, row 1 normal
+        float[] y = new float[2 * out];
+        k.matmul(p, x, 0, 2, y, 0);
+        assertClose("huge row seed=" + seed, reference(w, x, 0, 1), y, 0, 1, out, bound(in));
+        float[] alone = new float[out];
+        k.matmul(p, java.util.Arrays.copyOfRange(x, in, 2 * in), 0, 1, alone, 0);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(alone, java.util.Arrays.copyOfRange(y, out, 2 * out),
+                "normal row differs when batched with a huge one, seed=" + seed);
+    }
+
+    static Stream<Arguments> largeCases() { return Stream.of(Arguments.of(32), Arguments.of(64), Arguments.of(128)); }
 }
