@@ -8,12 +8,13 @@
 // hi = fp16(x') and lo = fp16(x' - hi) (x' = x * 2^-e, see below) and two mma run per tile: hi + lo carries 22
 // significant bits, the products with the integer weights are exact, and the sums are fp32. The result is as
 // accurate as the float32 SIMT kernels (GPTQ linear test: < 1e-5 relative against float64).
-// Range: e is chosen per (token, chunk of 32 inputs) from that token's largest |x| in the chunk, so x' stays
-// inside fp16's range and lo stays normal; the chunk's sum is scaled back by 2^e together with the group scale.
+// Range: e is chosen per (token, split) from that token's largest |x| in the split's inputs, so x' stays inside
+// fp16's range (and lo normal down to 2^-17 of that largest value); the split's sum is scaled back by 2^e.
 //
 // Arithmetic of one (token, output), fixed by the weight's shape only:
-//   chunk c (32 sorted inputs, two k16 tiles):  t_c = mma(A0, B0hi) + mma(A0, B0lo) + mma(A1, B1hi) + mma(A1, B1lo)
-//   split s (chunks [s*cpb, (s+1)*cpb)):         p_s = fmaf(t_c, scale_c * 2^e_c, p_s), c ascending
+//   chunk c (32 sorted inputs, two k16 tiles):  t_c = (mma(A0,B0hi) + mma(A1,B1hi)) + (mma(A0,B0lo) + mma(A1,B1lo))
+//                                               (hi and lo accumulate in separate mma chains, then one add)
+//   split s (chunks [s*cpb, (s+1)*cpb)):         p_s = 2^e_s * fmaf(t_c, scale_c, p_s), c ascending (e per split)
 //   y = ((p_0 + p_1) + p_2) + ...                 (__fadd_rn, in the kernel or in the fold epilogues)
 // The split layout of the outputs is the one of the SIMT split-K kernels, so the fold epilogues are shared.
 //
@@ -30,6 +31,7 @@
 #include "common.cuh"
 
 #define GM_NW 4   // warps per block; each owns one 16-output tile
+#define GM_PAD 4  // uint4 of padding per token row of a shared-memory window (bank conflicts)
 
 template <int BITS>
 __host__ __device__ constexpr long gm_word(long ot, int kst, int st, int lane, int b) {
@@ -94,28 +96,18 @@ __device__ __forceinline__ uint32_t gm_or1024(uint32_t x) {
 __device__ __forceinline__ uint32_t gm_h2u(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
 __device__ __forceinline__ __half2 gm_u2h(uint32_t u) { return *reinterpret_cast<__half2*>(&u); }
 
-// 1024 + zero of a (scale, zero) half2, broadcast to both halves.
-__device__ __forceinline__ __half2 gm_zero(uint32_t sz) {
-    return __half2half2(__hadd(__ushort_as_half((unsigned short) 0x6400), __ushort_as_half((unsigned short) (sz >> 16))));
-}
-__device__ __forceinline__ float gm_scale(uint32_t sz) { return __half2float(__ushort_as_half((unsigned short) (sz & 0xFFFFu))); }
-// -(64 + zero), broadcast: with x16 = 1024 + 16q, fma(x16, 1/16, -(64 + z)) = q - z exactly (4-bit fields at shift 4).
-__device__ __forceinline__ __half2 gm_nzero16(uint32_t sz) {
-    return __half2half2(__hneg(__hadd(__ushort_as_half((unsigned short) 0x5400), __ushort_as_half((unsigned short) (sz >> 16)))));
-}
-
-// The A fragment of k16 tile kt of a lane's super-tile: (q - z) as exact fp16 integers. zl/zh: 1024 + zero of
-// outputs g / g+8; nzl16/nzh16: -(64 + zero) (4-bit only: the fields at shift 4 and 12 are taken as 16q).
+// The A fragment of k16 tile kt of a lane's super-tile as exact fp16 integers: (q - z) for outputs g, and for
+// outputs g+8 as well except at 4 bits, where their fields (shift 4 and 12 of the word) are taken in place as
+// 1024 + 16q and the result is 16(q - z) (the 1/16 is applied to the split's sum). zl/zh: the zero constants of
+// outputs g / g+8 (gq_mma_zeros: 1024 + z, or 1024 + 16z for 4-bit outputs g+8).
 template <int BITS>
-__device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __half2 zl, __half2 zh, __half2 nzh16,
-                                           uint32_t (&a)[4]) {
+__device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __half2 zl, __half2 zh, uint32_t (&a)[4]) {
     if constexpr (BITS == 4) {
         const uint32_t x = w[kt], x8 = x >> 8;
-        const __half2 sixteenth = __half2half2(__ushort_as_half((unsigned short) 0x2C00));   // 1/16
         a[0] = gm_h2u(__hsub2(gm_u2h(gm_or1024<0x000F000Fu>(x)), zl));
-        a[1] = gm_h2u(__hfma2(gm_u2h(gm_or1024<0x00F000F0u>(x)), sixteenth, nzh16));
+        a[1] = gm_h2u(__hsub2(gm_u2h(gm_or1024<0x00F000F0u>(x)), zh));
         a[2] = gm_h2u(__hsub2(gm_u2h(gm_or1024<0x000F000Fu>(x8)), zl));
-        a[3] = gm_h2u(__hfma2(gm_u2h(gm_or1024<0x00F000F0u>(x8)), sixteenth, nzh16));
+        a[3] = gm_h2u(__hsub2(gm_u2h(gm_or1024<0x00F000F0u>(x8)), zh));
     } else {
 #pragma unroll
         for (int p = 0; p < 4; p++) a[p] = gm_h2u(__hsub2(gm_u2h(gm_pair<BITS>(w, 4 * kt + p) | 0x64006400u), (p & 1) ? zh : zl));
@@ -124,14 +116,16 @@ __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __
 
 // Activations in the B-fragment form, once per product (gq_mma_prep), so the GEMM blocks only copy them:
 // xq [plane][row][KP/16][4] uint4: k16 tile kt, lane t = {hi(k 2t, 2t+1), hi(2t+8, 2t+9), lo(..), lo(..)} of
-// x' = x * 2^-e (inputs in the weight's sorted order, x[perm[j]]), xe [plane][row][KP/32] = 2^e per chunk.
+// x' = x * 2^-e (inputs in the weight's sorted order, x[perm[j]]), xe [plane][row][ksplit] = 2^e per split
+// (e from the token's largest |x| in the split's cpb chunks).
 // grid (ceil(KP/32 / 32), rows (worst case), nmat), 256 threads: 8 threads per (row r of matrix m's segment,
 // chunk c), each converting the 4 inputs of one B-fragment lane (k16 tile h of the chunk, lane t). Matrix m
 // = proj * nexp + e writes plane proj (0 when planes == 1: every projection shares one permutation) at grouped
 // row offset_e + r, reading x row x_rows ? x_rows[offset_e + r] : offset_e + r with matrix m's permutation.
 GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ mats, int nexp, int planes,
         const int* __restrict__ segs, const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in,
-        int rows_cap, uint4* __restrict__ xq, float* __restrict__ xe) {
+        int rows_cap, int cpb, uint4* __restrict__ xq, float* __restrict__ xe) {
+    __shared__ float cmax[32];
     const int m = blockIdx.z, e = m % nexp, proj = m / nexp;
     if (planes == 1 && proj > 0) return;
     const int offset = segs ? segs[2 * e] : 0;
@@ -155,12 +149,19 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 4));   // the chunk's largest |x| (its 8 threads)
+    const int cl = threadIdx.x >> 3;                  // chunk within the block; a split (cpb | 32) lies in one block
+    if (sub == 0) cmax[cl] = mx;
+    __syncthreads();
+    const int c0 = cl / cpb * cpb;
+    mx = cmax[c0];
+    for (int i = 1; i < cpb; i++) mx = fmaxf(mx, cmax[c0 + i]);   // the split's largest |x|
     if (c >= kch) return;
     // largest |x'| = mx * 2^-e in [2^14, 2^15); e clamped so 2^±e stays a normal float
     int ex = 0;
     if (mx > 0.f && mx < INFINITY) ex = max(-100, min(100, (int) ((__float_as_uint(mx) >> 23) & 0xFF) - 127 - 14));
     const float down = __int_as_float((127 - ex) << 23);
-    if (sub == 0) xe[dst * kch + c] = __int_as_float((127 + ex) << 23);
+    const int ksplit = (kch + cpb - 1) / cpb;
+    if (sub == 0 && c == c0 + blockIdx.x * 32) xe[dst * ksplit + c / cpb] = __int_as_float((127 + ex) << 23);
     const float a0 = v[0] * down, a1 = v[1] * down, a2 = v[2] * down, a3 = v[3] * down;
     const __half2 h01 = __floats2half2_rn(a0, a1), h23 = __floats2half2_rn(a2, a3);
     const float2 f01 = __half22float2(h01), f23 = __half22float2(h23);
@@ -172,38 +173,29 @@ __device__ __forceinline__ void gm_cp16(void* smem, const void* gmem) {
     const unsigned s = (unsigned) __cvta_generic_to_shared(smem);
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(s), "l"(gmem));
 }
-__device__ __forceinline__ void gm_cp4(void* smem, const void* gmem) {
-    const unsigned s = (unsigned) __cvta_generic_to_shared(smem);
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" :: "r"(s), "l"(gmem));
-}
 
 // Starts copying a window of wn super-tiles (from super-tile st0) of the tile's nvalid token rows into shared
-// memory (one cp.async group; gm_copy_wait waits for it): xs[slot * (16wn + 1) + 16i + 4kt + t] (one padding
-// uint4 per slot against bank conflicts), es[slot * 2wn + c].
-__device__ __forceinline__ void gm_copy(uint4* __restrict__ xs, float* __restrict__ es, int wn, int nvalid,
-                                        const uint4* __restrict__ xq, const float* __restrict__ xe, long row0,
-                                        int kch, int st0) {
+// memory (one cp.async group; gm_copy_wait waits for it): xs[slot * (16wn + GM_PAD) + 16i + 4kt + t]. The pad
+// of 4 uint4 per slot makes the two slots of each 8-lane phase of a 128-bit load fall on different bank halves.
+__device__ __forceinline__ void gm_copy(uint4* __restrict__ xs, int wn, int nvalid, const uint4* __restrict__ xq,
+                                        long row0, int kch, int st0) {
     const int per = 16 * wn;
     for (int idx = threadIdx.x; idx < nvalid * per; idx += blockDim.x) {
         const int slot = idx / per, q = idx - slot * per;
-        gm_cp16(xs + slot * (per + 1) + q, xq + (row0 + slot) * (kch * 8) + st0 * 16 + q);
-    }
-    for (int idx = threadIdx.x; idx < nvalid * 2 * wn; idx += blockDim.x) {
-        const int slot = idx / (2 * wn), c = idx - slot * 2 * wn;
-        gm_cp4(es + slot * 2 * wn + c, xe + (row0 + slot) * kch + 2 * st0 + c);
+        gm_cp16(xs + slot * (per + GM_PAD) + q, xq + (row0 + slot) * (kch * 8) + st0 * 16 + q);
     }
     asm volatile("cp.async.commit_group;\n" ::: "memory");
 }
 template <int N>
 __device__ __forceinline__ void gm_copy_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory"); }
 
-#define GM_STAGES 4   // windows of activations in flight (cp.async groups) per block
+#define GM_STAGES 3   // windows of activations in flight (cp.async groups) per block (3 x 20 KB at NT = 8: 3 blocks per SM)
 
 // grid (ceil(OP/16 / GM_NW), split_mode ? ksplit : 1, tiles * nmat), block GM_NW warps; warp w owns outputs
 // [16*(blockIdx.x*GM_NW + w), +16) and the tile's NT*8 tokens, read from gq_mma_prep's planes (matrix m: plane
 // m / nexp, or 0 when planes == 1; token columns past the segment's end repeat its last row and are not stored).
 // Matrices, segments and the split/loop output layouts as gq_pipe_body (gptq_gemm.cu). cpb is even (a split is
-// whole super-tiles). Dynamic shared memory: S * NT * (WS * 2112 + 128) bytes, WS = min(cpb/2, 8/NT) super-tiles
+// whole super-tiles). Dynamic shared memory: S * NT * 8 * (WS * 256 + 16 * GM_PAD) bytes, WS = min(cpb/2, 8/NT) super-tiles
 // per window, a ring of S = min(GM_STAGES, ceil(cpb/2 / WS)) windows (> 48 KB needs the launcher's opt-in).
 template <int BITS, int NT>
 __device__ __forceinline__ void gq_mma_body(
@@ -233,9 +225,7 @@ __device__ __forceinline__ void gq_mma_body(
     const int stages = min(GM_STAGES, nwin);
     const int nvalid = min(NT * 8, count - r0);       // token columns past it repeat the last row (not stored)
     const long row0 = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r0;
-    const int xs_words = NT * 8 * (16 * ws + 1);      // uint4 per buffer
-    const int es_words = NT * 8 * 2 * ws;             // floats per buffer
-    float* es_base = reinterpret_cast<float*>(gm_smem + stages * xs_words);
+    const int xs_words = NT * 8 * (16 * ws + GM_PAD); // uint4 per buffer
     const int s_lo = split_mode ? blockIdx.y : 0, s_hi = split_mode ? blockIdx.y + 1 : ksplit;
     float* dst = outp + proj * proj_stride;
 
@@ -251,8 +241,7 @@ __device__ __forceinline__ void gq_mma_body(
         const int nw = (n + ws - 1) / ws;             // windows of this split
         __syncthreads();                              // the previous split's windows are no longer read
         for (int w = 0; w < max(1, stages - 1) && w < nw; w++) {
-            gm_copy(gm_smem + w * xs_words, es_base + w * es_words, min(ws, n - w * ws), nvalid, xq, xe, row0, kch,
-                    st_lo + w * ws);
+            gm_copy(gm_smem + w * xs_words, min(ws, n - w * ws), nvalid, xq, row0, kch, st_lo + w * ws);
         }
         float acc[NT][4];
 #pragma unroll
@@ -260,7 +249,6 @@ __device__ __forceinline__ void gq_mma_body(
 #pragma unroll
             for (int i = 0; i < 4; i++) acc[j][i] = 0.f;
         const uint4* xs = gm_smem;
-        const float* es = es_base;
         int wn = 0;
         for (int i0 = 0; i0 < n; i0 += P) {           // P super-tiles per step, the next P loading meanwhile
 #pragma unroll
@@ -277,56 +265,65 @@ __device__ __forceinline__ void gq_mma_body(
                         __syncthreads();              // window w landed for all; window w-1's buffer is free
                         const int wf = w + stages - 1;    // the window that takes window w-1's buffer
                         if (stages > 1 && wf < nw) {
-                            gm_copy(gm_smem + (wf % stages) * xs_words, es_base + (wf % stages) * es_words,
-                                    min(ws, n - wf * ws), nvalid, xq, xe, row0, kch, st_lo + wf * ws);
+                            gm_copy(gm_smem + (wf % stages) * xs_words, min(ws, n - wf * ws), nvalid, xq, row0, kch,
+                                    st_lo + wf * ws);
                         }
                         xs = gm_smem + b * xs_words;
-                        es = es_base + b * es_words;
                     }
                     if (active) {
                         const GmStage<BITS> cur = buf[q];
                         if (i + P < n) gm_load<BITS>(wp + 32 * BITS * (i + P), cgp + 2 * (i + P), szl, szh, outN, buf[q]);
 #pragma unroll
                         for (int c = 0; c < 2; c++) {
-                            const __half2 zl = gm_zero(cur.sz[2 * c]), zh = gm_zero(cur.sz[2 * c + 1]);
-                            const __half2 nzh16 = BITS == 4 ? gm_nzero16(cur.sz[2 * c + 1]) : zh;
-                            const float sl = gm_scale(cur.sz[2 * c]), sh = gm_scale(cur.sz[2 * c + 1]);
-                            float tmp[NT][4];
+                            // (scale, zero constant) as gq_mma_zeros formats them: the constant is the high half
+                            const __half2 zl = __high2half2(gm_u2h(cur.sz[2 * c])), zh = __high2half2(gm_u2h(cur.sz[2 * c + 1]));
+                            const float sl = __low2float(gm_u2h(cur.sz[2 * c])), sh = __low2float(gm_u2h(cur.sz[2 * c + 1]));
+                            float tmp[NT][4], tlo[NT][4];   // hi and lo products: two independent mma chains
 #pragma unroll
                             for (int j = 0; j < NT; j++)
 #pragma unroll
-                                for (int r = 0; r < 4; r++) tmp[j][r] = 0.f;
+                                for (int r = 0; r < 4; r++) { tmp[j][r] = 0.f; tlo[j][r] = 0.f; }
 #pragma unroll
                             for (int h = 0; h < 2; h++) {
                                 const int kt = 2 * c + h;
                                 uint32_t a[4];
-                                gm_dequant<BITS>(cur.w, kt, zl, zh, nzh16, a);
+                                gm_dequant<BITS>(cur.w, kt, zl, zh, a);
 #pragma unroll
                                 for (int j = 0; j < NT; j++) {
-                                    const uint4 bv = xs[min(j * 8 + g, nvalid - 1) * (16 * wn + 1) + 16 * wi + 4 * kt + t];
+                                    const uint4 bv = xs[min(j * 8 + g, nvalid - 1) * (16 * wn + GM_PAD) + 16 * wi + 4 * kt + t];
                                     gm_mma(tmp[j], a, bv.x, bv.y);
-                                    gm_mma(tmp[j], a, bv.z, bv.w);
+                                    gm_mma(tlo[j], a, bv.z, bv.w);
                                 }
                             }
 #pragma unroll
+                            for (int j = 0; j < NT; j++)
+#pragma unroll
+                                for (int r = 0; r < 4; r++) tmp[j][r] = __fadd_rn(tmp[j][r], tlo[j][r]);
+#pragma unroll
                             for (int j = 0; j < NT; j++) {
-                                const float e0 = es[min(j * 8 + 2 * t, nvalid - 1) * 2 * wn + 2 * wi + c];
-                                const float e1 = es[min(j * 8 + 2 * t + 1, nvalid - 1) * 2 * wn + 2 * wi + c];
-                                acc[j][0] = fmaf(tmp[j][0], sl * e0, acc[j][0]);
-                                acc[j][1] = fmaf(tmp[j][1], sl * e1, acc[j][1]);
-                                acc[j][2] = fmaf(tmp[j][2], sh * e0, acc[j][2]);
-                                acc[j][3] = fmaf(tmp[j][3], sh * e1, acc[j][3]);
+                                acc[j][0] = fmaf(tmp[j][0], sl, acc[j][0]);
+                                acc[j][1] = fmaf(tmp[j][1], sl, acc[j][1]);
+                                acc[j][2] = fmaf(tmp[j][2], sh, acc[j][2]);
+                                acc[j][3] = fmaf(tmp[j][3], sh, acc[j][3]);
                             }
                         }
                     }
                 }
             }
         }
+        // p_s = acc * 2^e(token, split) (* 1/16 for 4-bit outputs g+8: their A values were 16(q - z)), exact.
         // split mode: the partial p_s; loop mode: y = p_0, then y = y + p_s in order (kept in dst: each output and
         // row is written by this thread alone)
         if (active) {
+            const int ksp = (kch + cpb - 1) / cpb;
 #pragma unroll
             for (int j = 0; j < NT; j++) {
+                const float f0 = __ldg(xe + (row0 + min(j * 8 + 2 * t, nvalid - 1)) * ksp + s);
+                const float f1 = __ldg(xe + (row0 + min(j * 8 + 2 * t + 1, nvalid - 1)) * ksp + s);
+                acc[j][0] *= f0;
+                acc[j][1] *= f1;
+                acc[j][2] *= BITS == 4 ? f0 * 0.0625f : f0;
+                acc[j][3] *= BITS == 4 ? f1 * 0.0625f : f1;
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     const int r = r0 + j * 8 + 2 * t + (i & 1), o = ot * 16 + g + (i >> 1) * 8;
@@ -345,7 +342,7 @@ __device__ __forceinline__ void gq_mma_body(
 }
 
 #define GQM_INSTANCE(BITS, NT)                                                                                  \
-    GPTQ4J_KERNEL void __launch_bounds__(GM_NW * 32, NT == 1 ? 6 : NT == 2 ? 4 : 3) gq_mma_b##BITS##_n##NT(                                 \
+    GPTQ4J_KERNEL void __launch_bounds__(GM_NW * 32, NT == 1 ? 5 : NT == 2 ? 4 : 3) gq_mma_b##BITS##_n##NT(                                 \
             const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
             int T, int in, int outN, int cpb, int ksplit, int split_mode, int rows_cap, long proj_stride,         \
             float* out) {                                                                                       \
@@ -402,6 +399,16 @@ __device__ __forceinline__ void gq_mma_repack_body(const uint32_t* raw, const in
     }
 #pragma unroll
     for (int b = 0; b < BITS; b++) packed[gm_word<BITS>(ot, kst, st, lane, b)] = w[b];
+}
+
+// Load time, after gptq_unpack_zeros (or the bench's random fill): (scale, zero) -> (scale, zero constant) in
+// place for the mma kernels: 1024 + z, or 1024 + 16z for the 4-bit outputs o with o % 16 >= 8 (exact in fp16).
+GPTQ4J_KERNEL void gq_mma_zeros(__half2* sz, long n, int out, int bits) {
+    for (long i = (long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
+        const float2 v = __half22float2(sz[i]);
+        const float k = bits == 4 && (i % out) % 16 >= 8 ? 16.f : 1.f;
+        sz[i] = __halves2half2(__low2half(sz[i]), __float2half_rn(1024.f + k * v.y));
+    }
 }
 
 #define GQM_REPACK(BITS)                                                                                      \

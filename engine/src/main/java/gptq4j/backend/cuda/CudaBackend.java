@@ -222,6 +222,7 @@ public final class CudaBackend implements Backend {
                 drv.launch("gptq_repack", ceil(out, 128), in / 32, 128, 1, raw, permDev, in, out, bits, packed);
             }
             drv.launch("gptq_unpack_zeros", ceil(out, 128), groups, 128, 1, rawZ, rawS, groups, out, bits, sz);
+            if (MMA) drv.launch("gq_mma_zeros", 1024, 1, 256, 1, sz, (long) groups * out, out, bits);
             drv.synchronize();
         } finally {
             release(raw);
@@ -267,6 +268,7 @@ public final class CudaBackend implements Backend {
         CUdeviceptr sz = alloc(4L * groups * out, name + " scales/zeros");
         drv.launch("fill_random_u32", 4096, 1, 256, 1, packed, words, seed);
         drv.launch("fill_random_sz", 1024, 1, 256, 1, sz, (long) groups * out, seed + 1, bits);
+        if (MMA) drv.launch("gq_mma_zeros", 1024, 1, 256, 1, sz, (long) groups * out, out, bits);
         int[] chunkGroup = new int[CudaGptq.chunks(in, MMA)];
         for (int c = 0; c < chunkGroup.length; c++) chunkGroup[c] = Math.min(groups - 1, c * 32 / gs);
         CUdeviceptr cg = upload(chunkGroup, name + " chunk groups");
@@ -434,11 +436,11 @@ public final class CudaBackend implements Backend {
             CudaBuf xq = scratch.floats("mma.xq", (long) planes * rowsCap * kch * 32);
             CudaBuf xe = scratch.floats("mma.xe", (long) planes * rowsCap * kch);
             drv.launch3("gq_mma_prep", ceil(kch, 32), T, nmat, 256, 1, 0,
-                    descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, xq.ptr, xe.ptr);
+                    descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr);
             int nt = mmaTokenTiles(rowsPerMatrix);
             int ws = Math.min(g.cpb() / 2, 8 / nt);             // super-tiles per window, two windows (gq_mma.cu)
             drv.launch3("gq_mma_b" + g.bits() + "_n" + nt, ceil(ceil(g.out(), 16), MMA_WARPS),
-                    splitMode ? g.ksplit() : 1, ceil(T, 8L * nt) * nmat, 32 * MMA_WARPS, 1, Math.min(MMA_STAGES, ceil(g.cpb() / 2, ws)) * nt * (ws * 2112 + 128),
+                    splitMode ? g.ksplit() : 1, ceil(T, 8L * nt) * nmat, 32 * MMA_WARPS, 1, Math.min(MMA_STAGES, ceil(g.cpb() / 2, ws)) * nt * 8 * (ws * 256 + 16 * MMA_PAD),
                     descs, nexp, nmat, segs, xq.ptr, xe.ptr, planes, T, g.in(), g.out(), g.cpb(), g.ksplit(),
                     splitMode ? 1 : 0, rowsCap, projStride0, out);
             return;
@@ -478,7 +480,10 @@ public final class CudaBackend implements Backend {
     private boolean sharedPerm(CUdeviceptr descs) { return sharedPermTables.contains(descs); }
 
     /** Activation windows in flight per gq_mma block (GM_STAGES in gq_mma.cu). */
-    static final int MMA_STAGES = 4;
+    static final int MMA_STAGES = 3;
+
+    /** Padding uint4 per token row of a gq_mma window (GM_PAD in gq_mma.cu). */
+    static final int MMA_PAD = 4;
 
     /** Warps per block of the gq_mma kernels (GM_NW in gq_mma.cu). */
     static final int MMA_WARPS = 4;

@@ -38,10 +38,11 @@ record CudaGptq(String name, int in, int out, int bits, int groups, CUdeviceptr 
     /**
      * Chunks per split for the mma kernels: even (whole super-tiles of 64 inputs), the largest of 16, 8, 4, 2 that
      * still gives at least 1,024 warps (16-output tiles × splits) at batch 1, else 2. A property of the shape only.
+     * -Dgptq4j.cuda.cpb overrides it within [2, 32] (the prep kernel finds a split's range inside one 32-chunk block).
      */
     static int mmaChunksPerSplit(int in, int out) {
         int chunks = chunks(in, true), tiles = (out + 15) / 16;
-        if (CPB > 0) return Math.min(Math.max(2, CPB & ~1), chunks);
+        if (CPB > 0) return Math.min(Math.min(32, Math.max(2, CPB & ~1)), chunks);   // gq_mma_prep: a split within 32 chunks
         for (int cpb : new int[]{16, 8, 4}) {
             if ((long) tiles * ((chunks + cpb - 1) / cpb) >= 1024) return Math.min(cpb, chunks);
         }
