@@ -111,4 +111,52 @@ class CudaGptqLinearTest {
         return Stream.of(Arguments.of(4, 4096, 1024, 1), Arguments.of(4, 4096, 512, 70),
                 Arguments.of(3, 4096, 512, 5), Arguments.of(8, 1024, 4096, 2), Arguments.of(2, 2048, 256, 17));
     }
+
+    /**
+     * Shapes the tensor-core layout pads (inputs to a multiple of 64, outputs to 16): the padded inputs and outputs
+     * must contribute nothing and be written nowhere, for every batch shape, and row 0 must not depend on T.
+     */
+    @ParameterizedTest(name = "{0}-bit {1}x{2} group {3}")
+    @MethodSource("paddedShapes")
+    void paddedShapes(int bits, int in, int out, int group) {
+        CudaBackend be = CudaTestSupport.backend();
+        Random r = new Random();
+        GptqLinear w = CudaTestSupport.randomGptq(r, "padded.b" + bits, in, out, bits, group, true, false);
+        double[][] ref = CudaTestSupport.dequant(w);
+        Object prepared = be.prepareLinear(w);
+        float[] first = null;
+        for (int T : new int[]{1, 9, 40}) {
+            float[] x = CudaTestSupport.gaussian(r, T * in, 1.0);
+            System.arraycopy(first == null ? x : first, 0, x, 0, in);     // the same row 0 every time
+            if (first == null) first = Arrays.copyOf(x, in);
+            Buf xb = be.allocFloats((long) T * in), yb = be.allocFloats((long) T * out + 64);
+            be.write(xb, x, x.length);
+            float[] poison = new float[T * out + 64];
+            Arrays.fill(poison, Float.NaN);
+            be.write(yb, poison, poison.length);
+            be.linear(prepared, xb, T, yb);
+            float[] y = new float[T * out + 64];
+            be.read(yb, 0, y, y.length);
+            float[] yv = Arrays.copyOf(y, T * out);
+            double err = CudaTestSupport.relErr(yv, CudaTestSupport.matmul(x, T, ref));
+            CudaTestSupport.report("err_gptq_linear", err);
+            assertTrue(CudaTestSupport.allFinite(yv), "unwritten or non-finite output, T=" + T);
+            assertTrue(err < 1e-5, bits + "-bit " + in + "x" + out + " T=" + T + ": rel err " + err);
+            for (int i = T * out; i < y.length; i++) assertTrue(Float.isNaN(y[i]), "wrote past the output at " + i);
+            if (T == 1) {
+                single0 = Arrays.copyOf(y, out);
+            } else {
+                assertArrayEquals(single0, Arrays.copyOf(y, out), "row 0 differs between T=1 and T=" + T);
+            }
+            be.free(xb);
+            be.free(yb);
+        }
+    }
+
+    private float[] single0;
+
+    static Stream<Arguments> paddedShapes() {
+        return Stream.of(Arguments.of(4, 96, 40, 32), Arguments.of(4, 160, 24, -1), Arguments.of(8, 224, 36, 32),
+                Arguments.of(3, 96, 32, 32), Arguments.of(2, 288, 48, 96));
+    }
 }
