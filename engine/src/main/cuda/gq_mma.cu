@@ -3,7 +3,9 @@
 // result never depends on the other tokens of the step (batch invariance).
 //
 // Operands. A = weights, 16 outputs x 16 inputs per mma, dequantised in registers to the exact fp16 integers
-// (q - z): the field is masked into the mantissa of 1024.0 (0x6400 | q) and 1024 + z is subtracted, both exact.
+// (q - z): the field is masked into the mantissa of 1024.0 (0x6400 | q) and 1024 + z is subtracted, both exact
+// (4-bit outputs g+8 take their fields in place as 1024 + 16q minus 1024 + 16z, i.e. 16(q - z); the 1/16 goes
+// into the split's scale factor; gq_mma_zeros formats the zero constants at load).
 // B = activations, 16 inputs x 8 tokens. A float32 activation is not an fp16 value, so each is split into
 // hi = fp16(x') and lo = fp16(x' - hi) (x' = x * 2^-e, see below) and two mma run per tile: hi + lo carries 22
 // significant bits, the products with the integer weights are exact, and the sums are fp32. The result is as
@@ -14,7 +16,8 @@
 // Arithmetic of one (token, output), fixed by the weight's shape only:
 //   chunk c (32 sorted inputs, two k16 tiles):  t_c = (mma(A0,B0hi) + mma(A1,B1hi)) + (mma(A0,B0lo) + mma(A1,B1lo))
 //                                               (hi and lo accumulate in separate mma chains, then one add)
-//   split s (chunks [s*cpb, (s+1)*cpb)):         p_s = 2^e_s * fmaf(t_c, scale_c, p_s), c ascending (e per split)
+//   split s (chunks [s*cpb, (s+1)*cpb)):         a_s = fmaf(t_c, scale_c, a_s), c ascending;
+//                                               p_s = a_s * 2^e_s (* 1/16 for 4-bit outputs g+8), exact
 //   y = ((p_0 + p_1) + p_2) + ...                 (__fadd_rn, in the kernel or in the fold epilogues)
 // The split layout of the outputs is the one of the SIMT split-K kernels, so the fold epilogues are shared.
 //
@@ -53,7 +56,7 @@ __device__ __forceinline__ uint32_t gm_pair(const uint32_t (&w)[BITS], int P) {
 template <int BITS>
 struct GmStage {                // one super-tile of a lane, in registers
     uint32_t w[BITS];
-    uint32_t sz[4];             // (scale, zero) half2: chunk 0 output g, chunk 0 output g+8, chunk 1 g, chunk 1 g+8
+    uint32_t sz[4];             // (scale, zero constant) half2: chunk 0 output g, chunk 0 g+8, chunk 1 g, chunk 1 g+8
 };
 
 // Loads one super-tile of a lane: its BITS weight words at p, and the (scale, zero) of its two chunks (groups
