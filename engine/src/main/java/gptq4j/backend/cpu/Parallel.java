@@ -16,7 +16,8 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>A decode step makes ~50 parallel calls of 0.1–1 ms each, and waking a parked thread costs 30–70 µs in this
  * KVM guest (measured: an empty two-thread call took 35–70 µs after a 200 µs pause, 0.3 µs with spinning workers), so workers spin for {@link #SPIN_PROPERTY} microseconds after each
- * call before they park, and the caller spins while the workers finish their last chunks.
+ * call before they park (yielding the core after the first 50 µs, so another process that wants it gets it), and the
+ * caller spins, then yields, while the workers finish their last chunks.
  *
  * <p>Which thread computes which index never changes a result: kernels compute each output from its own
  * inputs only (see the package documentation on batch invariance).
@@ -29,6 +30,8 @@ public final class Parallel implements AutoCloseable {
     public static final String SPIN_PROPERTY = "gptq4j.cpu.spinMicros";
     static final int DEFAULT_SPIN_MICROS = 2000;
 
+    /** How long an idle worker spins before it spins with {@link Thread#yield} (the rest of the spin time). */
+    private static final long PURE_SPIN_NANOS = 50_000;
     private static final int PAD = 16;   // longs between two shares' counters (128 bytes: no false sharing)
 
     private final int threads;
@@ -113,8 +116,8 @@ public final class Parallel implements AutoCloseable {
                 if (active.compareAndSet(a, a | CLOSED)) break;
             }
             for (int spins = 0; (active.get() & ~CLOSED) != 0; spins++) {
-                if (spins < 1 << 20) Thread.onSpinWait();
-                else Thread.yield();                         // a worker descheduled by another process
+                if (spins < 1 << 10) Thread.onSpinWait();
+                else Thread.yield();                         // a worker descheduled by another process: let it run
             }
             this.body = null;
             Throwable f = failure;
@@ -181,9 +184,12 @@ public final class Parallel implements AutoCloseable {
             while (true) {
                 long start = System.nanoTime();
                 long g;
-                while ((g = generation) == seen && !closed) {   // spin, then park
-                    if (System.nanoTime() - start < spinNanos) {
+                while ((g = generation) == seen && !closed) {   // spin, then spin yielding the core, then park
+                    long idle = System.nanoTime() - start;
+                    if (idle < Math.min(spinNanos, PURE_SPIN_NANOS)) {
                         Thread.onSpinWait();
+                    } else if (idle < spinNanos) {
+                        Thread.yield();                      // another process waiting for this core gets it
                     } else {
                         parked = true;
                         if (generation == seen && !closed) LockSupport.park(this);
