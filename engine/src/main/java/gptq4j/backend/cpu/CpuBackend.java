@@ -246,39 +246,66 @@ public final class CpuBackend implements Backend {
         float[] weight = new float[T * topK];
         Routing.topK(rl, T, E, topK, chosen, weight);
         java.util.Arrays.fill(out, 0, T * hidden, 0f);
-        for (int e = 0; e < E; e++) {                               // tokens grouped per expert
-            int n = 0;
-            for (int i = 0; i < T * topK; i++) if (chosen[i] == e) n++;
+        int[] count = new int[E];                                   // tokens grouped per expert
+        for (int i = 0; i < T * topK; i++) count[chosen[i]]++;
+        int A = 0;
+        for (int e = 0; e < E; e++) if (count[e] > 0) A++;
+        int[] expert = new int[A];
+        int[][] rows = new int[A][];
+        float[][] rw = new float[A][];
+        float[][] xe = new float[A][], a = new float[A][], b = new float[A][], y = new float[A][];
+        for (int e = 0, k = 0; e < E; e++) {
+            int n = count[e];
             if (n == 0) continue;
-            int[] rows = new int[n];
-            float[] rw = new float[n];
+            expert[k] = e;
+            rows[k] = new int[n];
+            rw[k] = new float[n];
             n = 0;
             for (int i = 0; i < T * topK; i++) {
                 if (chosen[i] == e) {
-                    rows[n] = i / topK;
-                    rw[n++] = weight[i];
+                    rows[k][n] = i / topK;
+                    rw[k][n++] = weight[i];
                 }
             }
-            float[] xe = new float[n * hidden];                      // gathered inputs      [n][hidden]
-            for (int r = 0; r < n; r++) System.arraycopy(x, rows[r] * hidden, xe, r * hidden, hidden);
-            float[] a = new float[n * intermediate], b = new float[n * intermediate];
-            matmul(w1[e], xe, n, a);                                 // a = xe · W1ᵀ          [n][inter]
-            matmul(w3[e], xe, n, b);                                 // b = xe · W3ᵀ          [n][inter]
-            for (int i = 0; i < a.length; i++) {                      // a = silu(a) * b
-                float g = a[i];
-                a[i] = (float) (g / (1.0 + Math.exp(-g))) * b[i];
-            }
-            float[] y = new float[n * hidden];
-            matmul(w2[e], a, n, y);                                  // y = a · W2ᵀ           [n][hidden]
-            for (int r = 0; r < n; r++) {                             // out[t] += w · y
-                int ob = rows[r] * hidden, yb = r * hidden;
-                for (int i = 0; i < hidden; i++) out[ob + i] += rw[r] * y[yb + i];
+            xe[k] = new float[n * hidden];                          // gathered inputs      [n][hidden]
+            for (int r = 0; r < n; r++) System.arraycopy(x, rows[k][r] * hidden, xe[k], r * hidden, hidden);
+            a[k] = new float[n * intermediate];
+            b[k] = new float[n * intermediate];
+            y[k] = new float[n * hidden];
+            k++;
+        }
+        // every chosen expert's W1 and W3 products in one parallel section, then every W2 product in another
+        PackedGptq[] up = new PackedGptq[2 * A], down = new PackedGptq[A];
+        float[][] upX = new float[2 * A][], upOut = new float[2 * A][];
+        int[] upT = new int[2 * A], downT = new int[A];
+        for (int k = 0; k < A; k++) {
+            int e = expert[k], n = rows[k].length;
+            up[2 * k] = (PackedGptq) w1[e];                         // a = xe · W1ᵀ          [n][inter]
+            up[2 * k + 1] = (PackedGptq) w3[e];                     // b = xe · W3ᵀ          [n][inter]
+            upX[2 * k] = upX[2 * k + 1] = xe[k];
+            upOut[2 * k] = a[k];
+            upOut[2 * k + 1] = b[k];
+            upT[2 * k] = upT[2 * k + 1] = n;
+            down[k] = (PackedGptq) w2[expert[k]];
+            downT[k] = n;
+        }
+        gptq.matmulAll(up, upX, upT, upOut);
+        for (int k = 0; k < A; k++) {
+            float[] ak = a[k], bk = b[k];
+            for (int i = 0; i < ak.length; i++) {                   // a = silu(a) * b
+                float g = ak[i];
+                ak[i] = (float) (g / (1.0 + Math.exp(-g))) * bk[i];
             }
         }
-    }
-
-    private void matmul(Object w, float[] x, int T, float[] y) {
-        gptq.matmul((PackedGptq) w, x, 0, T, y, 0);
+        gptq.matmulAll(down, a, downT, y);                          // y = a · W2ᵀ           [n][hidden]
+        for (int k = 0; k < A; k++) {                               // out[t] += w · y, experts in order
+            for (int r = 0; r < rows[k].length; r++) {
+                int ob = rows[k][r] * hidden, yb = r * hidden;
+                float wr = rw[k][r];
+                float[] yk = y[k];
+                for (int i = 0; i < hidden; i++) out[ob + i] += wr * yk[yb + i];
+            }
+        }
     }
 
     @Override

@@ -15,4 +15,16 @@ public interface GptqKernel {
     int lanes();
 
     void matmul(PackedGptq w, float[] x, int xOff, int T, float[] out, int outOff);
+
+    /**
+     * {@code matmul(w[i], x[i], 0, T[i], out[i], 0)} for every i, with the same results; a kernel may run them as one
+     * parallel section (the threads meet once, not once per product). The outputs must not alias any input.
+     */
+    default void matmulAll(PackedGptq[] w, float[][] x, int[] T, float[][] out) {
+        if (w.length != x.length || w.length != T.length || w.length != out.length) {
+            throw new IllegalArgumentException("matmulAll: " + w.length + " layers, " + x.length + " inputs, " + T.length
+                    + " token counts, " + out.length + " outputs; expected the same number of each");
+        }
+        for (int i = 0; i < w.length; i++) matmul(w[i], x[i], 0, T[i], out[i], 0);
+    }
 }

@@ -146,28 +146,108 @@ public final class VectorGptqKernel implements GptqKernel {
 
     @Override
     public void matmul(PackedGptq w, float[] x, int xOff, int T, float[] out, int outOff) {
+        checkLayer(w, x, xOff, T, out, outOff);
+        if (T == 0) return;
+        Scratch s = SCRATCH.get();
+        Job job = new Job(w, x, xOff, T, out, outOff, s.xp(T * w.paddedIn), s.xsum(T * w.groups));
+        parallel.parallelFor(job.units, job.grain, job::run);
+    }
+
+    /**
+     * All products in one parallel section: the inputs are prepared on the caller, then the row pairs of every
+     * product are split among the threads as one index range (each thread one contiguous share), so the threads
+     * meet once instead of once per product. Per (product, token, row) the operations are those of {@link #matmul}.
+     */
+    @Override
+    public void matmulAll(PackedGptq[] w, float[][] x, int[] T, float[][] out) {
+        if (w.length != x.length || w.length != T.length || w.length != out.length) {
+            throw new IllegalArgumentException("matmulAll: " + w.length + " layers, " + x.length + " inputs, " + T.length
+                    + " token counts, " + out.length + " outputs; expected the same number of each");
+        }
+        int n = 0;
+        for (int i = 0; i < w.length; i++) {
+            checkLayer(w[i], x[i], 0, T[i], out[i], 0);
+            if (T[i] > 0) n++;
+        }
+        Job[] jobs = new Job[n];
+        int[] first = new int[n + 1];                           // first unit of each job in the joint range
+        int grain = Integer.MAX_VALUE;
+        for (int i = 0, j = 0; i < w.length; i++) {
+            if (T[i] == 0) continue;
+            PackedGptq l = w[i];
+            jobs[j] = new Job(l, x[i], 0, T[i], out[i], 0, new float[T[i] * l.paddedIn], new float[T[i] * l.groups]);
+            first[j + 1] = Math.addExact(first[j], jobs[j].units);
+            grain = Math.min(grain, jobs[j].grain);
+            j++;
+        }
+        if (n == 0) return;
+        parallel.parallelFor(first[n], grain, (from, to) -> {
+            int j = 0;
+            while (first[j + 1] <= from) j++;
+            while (from < to) {
+                int end = Math.min(to, first[j + 1]);
+                jobs[j].run(from - first[j], end - first[j]);
+                from = end;
+                j++;
+            }
+        });
+    }
+
+    private static void checkLayer(PackedGptq w, float[] x, int xOff, int T, float[] out, int outOff) {
         w.checkArgs(x, xOff, T, out, outOff);
         if (w.lanes != L) {
             throw new IllegalArgumentException(w.name + " was packed for " + w.lanes + " lanes but this vector kernel uses "
                     + L + " (" + F + "); pack it with Kernels.preferredLanes() or use the scalar kernel");
         }
-        if (T == 0) return;
-        final int K = w.paddedIn, G = w.groups, N = w.out;
-        Scratch s = SCRATCH.get();
-        float[] xp = s.xp(T * K);
-        w.permuteX(x, xOff, T, xp);
-        float[] xs = s.xsum(T * G);
-        w.groupSums(xp, T, xs);
-        // the subnormal scheme needs |x| < 2^39; larger activations (never seen in a real model) take the conversion
-        // scheme, which gives the same results, so the choice cannot make a row depend on the others of the batch
-        final boolean sub = subnormal(w) && maxAbs(xp, T * K) < SUB_MAX_ABS;
-        if (sub) prescaleSubnormal(w, xp, T);
-        else w.prescale(xp, T);
-        final float post = sub ? SUB_POST : 1f;
-        int grain = ScalarGptqKernel.rowGrain(w);
-        if (T == 1 && w.bits == 4 && (w.chunksPerGroup == 1 || w.chunksPerGroup == 2)) {
-            final int m = w.chunksPerGroup;
-            parallel.parallelFor((N + 1) / 2, Math.max(1, grain / 2), (from, to) -> {
+    }
+
+    /**
+     * One product with its input prepared on the caller (permuted, group sums, prescaled for the decode scheme),
+     * run over units (row pairs, or rows for the general T = 1 path) by whichever threads take them.
+     */
+    private final class Job {
+        final PackedGptq w;
+        final float[] xp, xs, out;
+        final int T, outOff, units, grain, path;   // path: 0 = 4-bit T = 1 pairs, 1 = general T = 1 rows, 2 = T > 1 pairs
+        final boolean sub;
+        final float post;
+
+        Job(PackedGptq w, float[] x, int xOff, int T, float[] out, int outOff, float[] xp, float[] xs) {
+            final int K = w.paddedIn, N = w.out;
+            this.w = w;
+            this.T = T;
+            this.out = out;
+            this.outOff = outOff;
+            this.xp = xp;
+            this.xs = xs;
+            w.permuteX(x, xOff, T, xp);
+            w.groupSums(xp, T, xs);
+            // the subnormal scheme needs |x| < 2^39; larger activations (never seen in a real model) take the conversion
+            // scheme, which gives the same results, so the choice cannot make a row depend on the others of the batch
+            sub = subnormal(w) && maxAbs(xp, T * K) < SUB_MAX_ABS;
+            if (sub) prescaleSubnormal(w, xp, T);
+            else w.prescale(xp, T);
+            post = sub ? SUB_POST : 1f;
+            int rowGrain = ScalarGptqKernel.rowGrain(w);
+            if (T == 1 && w.bits == 4 && (w.chunksPerGroup == 1 || w.chunksPerGroup == 2)) {
+                path = 0;
+                units = (N + 1) / 2;
+                grain = Math.max(1, rowGrain / 2);
+            } else if (T == 1) {
+                path = 1;
+                units = N;
+                grain = rowGrain;
+            } else {
+                path = 2;
+                units = (N + 1) / 2;
+                grain = Math.max(1, rowGrain / 2);
+            }
+        }
+
+        void run(int from, int to) {
+            final int K = w.paddedIn, G = w.groups, N = w.out;
+            if (path == 0) {
+                final int m = w.chunksPerGroup;
                 Scratch ws = SCRATCH.get();
                 float[] rv = ws.res(2 * (to - from) * L);
                 for (int pr = from, r = 0; pr < to; pr++, r += 2 * L) {
@@ -180,17 +260,12 @@ public final class VectorGptqKernel implements GptqKernel {
                     }
                 }
                 finishRows(w, rv, 2 * from, Math.min(N, 2 * to), xs, post, ws.dq(2 * (to - from) * L), out, outOff);
-            });
-        } else if (T == 1) {
-            parallel.parallelFor(N, grain, (from, to) -> {
+            } else if (path == 1) {
                 float[] tmp = SCRATCH.get().res(L);
                 for (int o = from; o < to; o++) {
                     out[outOff + o] = dot(w, o, xp, tmp) - zeroCorrection(w.scaledZeros, o * G, xs, 0, G, tmp);
                 }
-            });
-        } else {
-            int pairs = (N + 1) / 2;
-            parallel.parallelFor(pairs, Math.max(1, grain / 2), (from, to) -> {
+            } else {
                 Scratch ws = SCRATCH.get();
                 float[] dq = ws.dq(2 * K);
                 float[] res = ws.res(T * 2 * L);
@@ -204,7 +279,7 @@ public final class VectorGptqKernel implements GptqKernel {
                         out[outOff + t * N + o1] = sumLanes(res, (t * 2 + 1) * L) * post - zeroCorrection(w.scaledZeros, o1 * G, xs, t * G, G, ws.lanes);
                     }
                 }
-            });
+            }
         }
     }
 

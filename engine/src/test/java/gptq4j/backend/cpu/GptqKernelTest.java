@@ -102,5 +102,53 @@ class GptqKernelTest {
                 "normal row differs when batched with a huge one, seed=" + seed);
     }
 
+    /**
+     * matmulAll (one parallel section for several products, as the MoE runs its experts) against the float64
+     * reference and bit for bit against one matmul per product: mixed bit widths, group sizes, T (0 included) and
+     * thread counts.
+     */
+    @ParameterizedTest(name = "threads={0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2, 3})
+    void matmulAllMatchesOneCallPerProduct(int threads) {
+        long seed = System.nanoTime();
+        Random rnd = new Random(seed);
+        int[][] layers = {{4, 128, 2048, 512}, {4, 128, 512, 2048}, {4, 64, 1024, 96}, {3, 128, 416, 160}, {8, -1, 256, 32},
+                {4, 32, 128, 64}};   // bits, group size, in, out (multiples of 32)
+        int n = layers.length;
+        PackedGptq[] w = new PackedGptq[n];
+        float[][][] dq = new float[n][][];
+        float[][] x = new float[n][], all = new float[n][];
+        int[] T = new int[n];
+        for (int i = 0; i < n; i++) {
+            int[] l = layers[i];
+            RandomGptq r = RandomGptq.create(rnd, l[2], l[3], l[0], l[1], rnd.nextBoolean(), rnd.nextBoolean());
+            w[i] = Kernels.pack(r.layer);
+            dq[i] = r.dequantised();
+            T[i] = i == 4 ? 0 : new int[] {1, 1, 2, 5}[rnd.nextInt(4)];
+            x[i] = gaussian(rnd, T[i] * l[2]);
+            all[i] = new float[T[i] * l[3]];
+        }
+        List<GptqKernel> kernels = new ArrayList<>();
+        try (Parallel p = new Parallel(threads)) {
+            kernels.add(Kernels.scalarGptq(p));
+            if (Kernels.vectorAvailable()) {
+                kernels.add(Kernels.vectorGptq(p, true));
+                kernels.add(Kernels.vectorGptq(p, false));
+            }
+            for (GptqKernel k : kernels) {
+                for (float[] a : all) java.util.Arrays.fill(a, Float.NaN);
+                k.matmulAll(w, x, T, all);
+                for (int i = 0; i < n; i++) {
+                    float[] one = new float[T[i] * w[i].out()];
+                    k.matmul(w[i], x[i], 0, T[i], one, 0);
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(one, all[i],
+                            k.name() + " product " + i + " differs from its own matmul, seed=" + seed);
+                    assertClose(k.name() + " product " + i + " seed=" + seed, reference(dq[i], x[i], 0, T[i]), all[i], 0, T[i],
+                            w[i].out(), bound(w[i].in()));
+                }
+            }
+        }
+    }
+
     static Stream<Arguments> largeCases() { return Stream.of(Arguments.of(32), Arguments.of(64), Arguments.of(128)); }
 }
