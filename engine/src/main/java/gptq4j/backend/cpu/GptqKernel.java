@@ -21,10 +21,15 @@ public interface GptqKernel {
      * parallel section (the threads meet once, not once per product). The outputs must not alias any input.
      */
     default void matmulAll(PackedGptq[] w, float[][] x, int[] T, float[][] out) {
+        checkAll(w, x, T, out);
+        for (int i = 0; i < w.length; i++) matmul(w[i], x[i], 0, T[i], out[i], 0);
+    }
+
+    /** The argument check of {@link #matmulAll}: one input, token count and output per layer. */
+    static void checkAll(PackedGptq[] w, float[][] x, int[] T, float[][] out) {
         if (w.length != x.length || w.length != T.length || w.length != out.length) {
             throw new IllegalArgumentException("matmulAll: " + w.length + " layers, " + x.length + " inputs, " + T.length
                     + " token counts, " + out.length + " outputs; expected the same number of each");
         }
-        for (int i = 0; i < w.length; i++) matmul(w[i], x[i], 0, T[i], out[i], 0);
     }
 }

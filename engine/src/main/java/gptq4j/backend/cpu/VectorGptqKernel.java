@@ -160,10 +160,7 @@ public final class VectorGptqKernel implements GptqKernel {
      */
     @Override
     public void matmulAll(PackedGptq[] w, float[][] x, int[] T, float[][] out) {
-        if (w.length != x.length || w.length != T.length || w.length != out.length) {
-            throw new IllegalArgumentException("matmulAll: " + w.length + " layers, " + x.length + " inputs, " + T.length
-                    + " token counts, " + out.length + " outputs; expected the same number of each");
-        }
+        GptqKernel.checkAll(w, x, T, out);
         int n = 0;
         for (int i = 0; i < w.length; i++) {
             checkLayer(w[i], x[i], 0, T[i], out[i], 0);

@@ -427,7 +427,7 @@ public final class CudaBackend implements Backend {
     /** As above; rowsPerMatrix (≤ T) sizes the token tile of the mma kernels (an expert's expected rows). */
     private void launchSplit(CudaGptq g, CUdeviceptr descs, int nexp, int nmat, CUdeviceptr segs, CUdeviceptr x,
                              CUdeviceptr xRows, int T, int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out) {
-        long projStride0 = (splitMode ? (long) g.ksplit() : 1L) * rowsCap * g.out();
+        long projStride = (splitMode ? (long) g.ksplit() : 1L) * rowsCap * g.out();
         if (g.mma()) {
             // activations converted once into the mma operand form (planes: one per projection unless they share
             // the input permutation), then the tensor-core product
@@ -442,14 +442,13 @@ public final class CudaBackend implements Backend {
             drv.launch3("gq_mma_b" + g.bits() + "_n" + nt, ceil(ceil(g.out(), 16), MMA_WARPS),
                     splitMode ? g.ksplit() : 1, ceil(T, 8L * nt) * nmat, 32 * MMA_WARPS, 1, Math.min(MMA_STAGES, ceil(g.cpb() / 2, ws)) * nt * 8 * (ws * 256 + 16 * MMA_PAD),
                     descs, nexp, nmat, segs, xq.ptr, xe.ptr, planes, T, g.in(), g.out(), g.cpb(), g.ksplit(),
-                    splitMode ? 1 : 0, rowsCap, projStride0, out);
+                    splitMode ? 1 : 0, rowsCap, projStride, out);
             return;
         }
         int tt = tileRows(T);
         int opt = outputsPerThread(tt);
         int bx = 256 / opt;                                 // 64 threads x 4 outputs, 128 x 2, 256 x 1: 256 outputs a block
         int cols = ceil(g.out(), (long) bx * opt);
-        long projStride = (splitMode ? (long) g.ksplit() : 1L) * rowsCap * g.out();
         int smem = tt * g.cpb() * 32 * 4;
         drv.launch3(splitKernel(g.bits(), tt), cols, splitMode ? g.ksplit() : 1, ceil(T, tt) * nmat, bx, 1, smem,
                 descs, nexp, nmat, segs, x, xRows, T, g.in(), g.out(), g.cpb(), g.ksplit(), splitMode ? 1 : 0, rowsCap,

@@ -41,12 +41,9 @@ record CudaGptq(String name, int in, int out, int bits, int groups, CUdeviceptr 
      * -Dgptq4j.cuda.cpb overrides it within [2, 32] (the prep kernel finds a split's range inside one 32-chunk block).
      */
     static int mmaChunksPerSplit(int in, int out) {
-        int chunks = chunks(in, true), tiles = (out + 15) / 16;
+        int chunks = chunks(in, true);
         if (CPB > 0) return Math.min(Math.min(32, Math.max(2, CPB & ~1)), chunks);   // gq_mma_prep: a split within 32 chunks
-        for (int cpb : new int[]{16, 8, 4}) {
-            if ((long) tiles * ((chunks + cpb - 1) / cpb) >= 1024) return Math.min(cpb, chunks);
-        }
-        return 2;
+        return largestFilling(chunks, (out + 15) / 16, 1024, 16, 8, 4, 2);
     }
 
     /**
@@ -54,12 +51,20 @@ record CudaGptq(String name, int in, int out, int bits, int groups, CUdeviceptr 
      * of 256 outputs at batch 1 (so small matrices fill the GPU), else 4.
      */
     static int chunksPerSplit(int in, int out) {
-        int chunks = in / 32, cols = (out + 255) / 256;
+        int chunks = in / 32;
         if (CPB > 0) return Math.min(CPB, chunks);
-        for (int cpb : new int[]{16, 8, 4}) {
-            if ((long) cols * ((chunks + cpb - 1) / cpb) >= 192) return Math.min(cpb, chunks);
+        return largestFilling(chunks, (out + 255) / 256, 192, 16, 8, 4);
+    }
+
+    /**
+     * The first of the candidate chunks-per-split (largest first) whose splits give at least minBlocks work items
+     * (output columns × splits), at most chunks; else the last candidate, at most chunks.
+     */
+    private static int largestFilling(int chunks, int columns, long minBlocks, int... candidates) {
+        for (int cpb : candidates) {
+            if ((long) columns * ((chunks + cpb - 1) / cpb) >= minBlocks) return Math.min(cpb, chunks);
         }
-        return Math.min(4, chunks);
+        return Math.min(candidates[candidates.length - 1], chunks);
     }
 
     /** -Dgptq4j.cuda.cpb=N fixes the chunks per split for every weight (experiments; 0: the rule above). */
