@@ -14,11 +14,14 @@
 // fp16's range (and lo normal down to 2^-17 of that largest value); the split's sum is scaled back by 2^e.
 //
 // Arithmetic of one (token, output), fixed by the weight's shape only:
-//   chunk c (32 sorted inputs, two k16 tiles):  t_c = (mma(A0,B0hi) + mma(A1,B1hi)) + (mma(A0,B0lo) + mma(A1,B1lo))
+//   scale period u (sp chunks of 32 sorted inputs that share one group, 2sp k16 tiles kt ascending):
+//                                               t_u = (mma chain over kt of (A_kt, B_kt hi)) + (the same chain of lo)
 //                                               (hi and lo accumulate in separate mma chains, then one add)
-//   split s (chunks [s*cpb, (s+1)*cpb)):         a_s = fmaf(t_c, scale_c, a_s), c ascending;
+//   split s (chunks [s*cpb, (s+1)*cpb)):         a_s = fmaf(t_u, scale_u, a_s), u ascending;
 //                                               p_s = a_s * 2^e_s (* 1/16 for 4-bit outputs g+8), exact
 //   y = ((p_0 + p_1) + p_2) + ...                 (__fadd_rn, in the kernel or in the fold epilogues)
+// sp (1, 2, 4, 8 or 16, dividing cpb) is fixed per weight at load (CudaGptq.scalePeriod): the largest period whose
+// aligned runs of chunks lie in one group (4 for 128-input groups), so the scale is applied once per group, not per chunk.
 // The split layout of the outputs is the one of the SIMT split-K kernels, so the fold epilogues are shared.
 //
 // Weight layout (gq_mma_repack): inputs sorted by group and padded to KP = 64*ceil(in/64), outputs padded to
@@ -59,10 +62,11 @@ struct GmStage {                // one super-tile of a lane, in registers
     uint32_t sz[4];             // (scale, zero constant) half2: chunk 0 output g, chunk 0 g+8, chunk 1 g, chunk 1 g+8
 };
 
-// Loads one super-tile of a lane: its BITS weight words at p, and the (scale, zero) of its two chunks (groups
-// cg2[0], cg2[1]) for its outputs g (szl) and g+8 (szh).
+// Loads one super-tile of a lane: its BITS weight words at p, and the (scale, zero) of its two chunks c2, c2 + 1
+// for its outputs g (szl) and g+8 (szh). The chunks' groups are c >> cgl when the weight's groups are uniform
+// (cgl >= 0, CudaGptq.groupShift), else read from cg (a dependent load before the scale loads).
 template <int BITS>
-__device__ __forceinline__ void gm_load(const uint32_t* __restrict__ p, const int* __restrict__ cg2,
+__device__ __forceinline__ void gm_load(const uint32_t* __restrict__ p, const int* __restrict__ cg, int c2, int cgl,
                                         const uint32_t* __restrict__ szl, const uint32_t* __restrict__ szh, int outN,
                                         GmStage<BITS>& b) {
     if constexpr (BITS == 4) {
@@ -77,7 +81,7 @@ __device__ __forceinline__ void gm_load(const uint32_t* __restrict__ p, const in
     } else {
         b.w[0] = __ldcs(p); b.w[1] = __ldcs(p + 32); b.w[2] = __ldcs(p + 64);
     }
-    const int g0 = __ldg(cg2) * outN, g1 = __ldg(cg2 + 1) * outN;
+    const int g0 = (cgl >= 0 ? c2 >> cgl : __ldg(cg + c2)) * outN, g1 = (cgl >= 0 ? (c2 + 1) >> cgl : __ldg(cg + c2 + 1)) * outN;
     b.sz[0] = __ldg(szl + g0); b.sz[1] = __ldg(szh + g0);
     b.sz[2] = __ldg(szl + g1); b.sz[3] = __ldg(szh + g1);
 }
@@ -177,15 +181,31 @@ __device__ __forceinline__ void gm_cp16(void* smem, const void* gmem) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(s), "l"(gmem));
 }
 
+// Row stride (uint4) of a window of NT * 8 token rows: WS = 8 / NT super-tiles of 16 uint4, plus GM_PAD. The pad of
+// 4 uint4 makes the two rows of each 8-lane phase of a 128-bit load fall on different bank halves.
+template <int NT> __host__ __device__ constexpr int gm_stride() { return 16 * (8 / NT) + GM_PAD; }
+
+// Threads per token row of a gm_copy (one uint4 of each row per thread) and rows per pass of the block: every
+// thread takes part whatever NT (at NT = 1 a one-token window of 8 super-tiles is one cp.async per thread).
+template <int NT> __host__ __device__ constexpr int gm_tpr() { return 16 * (8 / NT); }
+
 // Starts copying a window of wn super-tiles (from super-tile st0) of the tile's nvalid token rows into shared
-// memory (one cp.async group; gm_copy_wait waits for it): xs[slot * (16wn + GM_PAD) + 16i + 4kt + t]. The pad
-// of 4 uint4 per slot makes the two slots of each 8-lane phase of a 128-bit load fall on different bank halves.
-__device__ __forceinline__ void gm_copy(uint4* __restrict__ xs, int wn, int nvalid, const uint4* __restrict__ xq,
-                                        long row0, int kch, int st0) {
-    const int per = 16 * wn;
-    for (int idx = threadIdx.x; idx < nvalid * per; idx += blockDim.x) {
-        const int slot = idx / per, q = idx - slot * per;
-        gm_cp16(xs + slot * (per + GM_PAD) + q, xq + (row0 + slot) * (kch * 8) + st0 * 16 + q);
+// memory (one cp.async group; gm_copy_wait waits for it): xs[slot * gm_stride<NT>() + 16i + 4kt + t]. Thread
+// threadIdx.x copies uint4 q = threadIdx.x % gm_tpr of rows threadIdx.x / gm_tpr + k * NT (k < 8); src0 = that
+// uint4 of its first row at super-tile 0, rstep = NT rows. Rows nvalid .. NT*8-1 are not written: the token
+// columns they feed are never stored (an mma column depends on its own B column only).
+template <int NT>
+__device__ __forceinline__ void gm_copy(uint4* __restrict__ xs, int wn, int nvalid, const uint4* __restrict__ src0,
+                                        long rstep, int st0) {
+    constexpr int TPR = gm_tpr<NT>();
+    const int q = threadIdx.x % TPR, slot0 = threadIdx.x / TPR;
+    if (q < 16 * wn) {                                // a window's last super-tiles may be past the split
+        const uint4* src = src0 + st0 * 16;
+        uint4* dst = xs + slot0 * gm_stride<NT>() + q;
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            if (slot0 + k * NT < nvalid) gm_cp16(dst + k * NT * gm_stride<NT>(), src + k * rstep);
+        }
     }
     asm volatile("cp.async.commit_group;\n" ::: "memory");
 }
@@ -196,17 +216,23 @@ __device__ __forceinline__ void gm_copy_wait() { asm volatile("cp.async.wait_gro
 
 // grid (ceil(OP/16 / GM_NW), split_mode ? ksplit : 1, tiles * nmat), block GM_NW warps; warp w owns outputs
 // [16*(blockIdx.x*GM_NW + w), +16) and the tile's NT*8 tokens, read from gq_mma_prep's planes (matrix m: plane
-// m / nexp, or 0 when planes == 1; token columns past the segment's end repeat its last row and are not stored).
-// Matrices, segments and the split/loop output layouts as gq_pipe_body (gptq_gemm.cu). cpb is even (a split is
-// whole super-tiles). Dynamic shared memory: S * NT * 8 * (WS * 256 + 16 * GM_PAD) bytes, WS = min(cpb/2, 8/NT) super-tiles
-// per window, a ring of S = min(GM_STAGES, ceil(cpb/2 / WS)) windows (> 48 KB needs the launcher's opt-in).
+// m / nexp, or 0 when planes == 1; token columns past the segment's end are computed from unwritten rows and not
+// stored). Matrices, segments and the split/loop output layouts as gq_pipe_body (gptq_gemm.cu). cpb is even (a
+// split is whole super-tiles). Dynamic shared memory: S * NT * 8 * gm_stride<NT>() * 16 bytes, windows of
+// WS = 8/NT super-tiles in a ring of S = min(GM_STAGES, ceil(cpb/2 / WS)) (> 48 KB needs the launcher's opt-in).
+// cgl: CudaGptq.groupShift (chunk c is in group c >> cgl), or -1 (groups read from the chunk-group table).
+// Index arithmetic: every division is by a compile-time power of two (the profile of the first version spent a
+// quarter of its instructions on integer division and address arithmetic).
 template <int BITS, int NT>
 __device__ __forceinline__ void gq_mma_body(
         const GqMat* __restrict__ mats, int nexp, int nmat, const int* __restrict__ segs,
         const uint4* __restrict__ xq, const float* __restrict__ xe, int planes, int T, int in, int outN, int cpb,
-        int ksplit, int split_mode, int rows_cap, long proj_stride, float* __restrict__ outp) {
+        int sp, int cgl, int ksplit, int split_mode, int rows_cap, long proj_stride, float* __restrict__ outp) {
     extern __shared__ uint4 gm_smem[];
     constexpr int P = (BITS == 8 || NT >= 4) ? 2 : 4; // super-tiles of weights in flight per lane
+    constexpr int WS = 8 / NT;                        // super-tiles per window
+    constexpr int STRIDE = gm_stride<NT>();           // uint4 per token row of a window
+    constexpr int XS_WORDS = NT * 8 * STRIDE;         // uint4 per window buffer
     const int m = blockIdx.z % nmat, tile = blockIdx.z / nmat;
     const int e = m % nexp, proj = m / nexp;
     const int offset = segs ? segs[2 * e] : 0;
@@ -221,71 +247,76 @@ __device__ __forceinline__ void gq_mma_body(
     const uint32_t* szl = reinterpret_cast<const uint32_t*>(mat.sz) + min(ot * 16 + g, outN - 1);
     const uint32_t* szh = reinterpret_cast<const uint32_t*>(mat.sz) + min(ot * 16 + g + 8, outN - 1);
     const int spb = cpb >> 1;                         // super-tiles per split
-    // windows of ws super-tiles in a ring of GM_STAGES buffers: windows w+1 .. w+STAGES-1 are being copied while
-    // window w is computed. ws is a power of two (as spb); one window per split when it fits (NT = 1)
-    const int ws = min(spb, 8 / NT);
-    const int nwin = (spb + ws - 1) / ws;             // windows of a full split
-    const int stages = min(GM_STAGES, nwin);
-    const int nvalid = min(NT * 8, count - r0);       // token columns past it repeat the last row (not stored)
+    // windows of WS super-tiles in a ring of `stages` buffers: windows w+1 .. w+stages-1 are being copied while
+    // window w is computed (one window per split when it fits, as at NT = 1)
+    const int stages = min(GM_STAGES, (spb + WS - 1) / WS);
+    const int nvalid = min(NT * 8, count - r0);
     const long row0 = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r0;
-    const int xs_words = NT * 8 * (16 * ws + GM_PAD); // uint4 per buffer
     const int s_lo = split_mode ? blockIdx.y : 0, s_hi = split_mode ? blockIdx.y + 1 : ksplit;
+    const int xoff = g * STRIDE + t;                  // this lane's B fragment within a window (+16 per super-tile)
+    const long rowlen = (long) kch * 8;               // uint4 per token row of xq
+    const uint4* src0 = xq + (row0 + threadIdx.x / gm_tpr<NT>()) * rowlen + threadIdx.x % gm_tpr<NT>();   // gm_copy
     float* dst = outp + proj * proj_stride;
+    float y[NT][4];                                   // loop mode: the fold of the splits so far
 
     for (int s = s_lo; s < s_hi; s++) {
         const int st_lo = s * spb, n = min(kst - st_lo, spb);
         const uint32_t* wp = mat.qw + gm_word<BITS>(ot, kst, st_lo, lane, 0);   // super-tile i at wp + 32*BITS*i
-        const int* cgp = mat.cg + 2 * st_lo;
+        const int c_lo = 2 * st_lo;
         GmStage<BITS> buf[P];
         if (active) {
 #pragma unroll
-            for (int q = 0; q < P; q++) if (q < n) gm_load<BITS>(wp + 32 * BITS * q, cgp + 2 * q, szl, szh, outN, buf[q]);
+            for (int q = 0; q < P; q++) if (q < n) gm_load<BITS>(wp + 32 * BITS * q, mat.cg, c_lo + 2 * q, cgl, szl, szh, outN, buf[q]);
         }
-        const int nw = (n + ws - 1) / ws;             // windows of this split
+        const int nw = (n + WS - 1) / WS;             // windows of this split
         __syncthreads();                              // the previous split's windows are no longer read
         for (int w = 0; w < max(1, stages - 1) && w < nw; w++) {
-            gm_copy(gm_smem + w * xs_words, min(ws, n - w * ws), nvalid, xq, row0, kch, st_lo + w * ws);
+            gm_copy<NT>(gm_smem + w * XS_WORDS, min(WS, n - w * WS), nvalid, src0, NT * rowlen, st_lo + w * WS);
         }
-        float acc[NT][4];
+        // 2^e(token, split) of this lane's token columns, loaded now, used after the split
+        float f[NT][2];
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            f[j][0] = __ldg(xe + (row0 + min(j * 8 + 2 * t, nvalid - 1)) * ksplit + s);
+            f[j][1] = __ldg(xe + (row0 + min(j * 8 + 2 * t + 1, nvalid - 1)) * ksplit + s);
+        }
+        // split sums; the scale period's hi and lo mma chains (one chain alternating hi and lo measured the same)
+        float acc[NT][4], tmp[NT][4], tlo[NT][4];
 #pragma unroll
         for (int j = 0; j < NT; j++)
 #pragma unroll
-            for (int i = 0; i < 4; i++) acc[j][i] = 0.f;
+            for (int i = 0; i < 4; i++) { acc[j][i] = 0.f; tmp[j][i] = 0.f; tlo[j][i] = 0.f; }
         const uint4* xs = gm_smem;
-        int wn = 0;
+        int b = stages - 1;                           // ring buffer of the current window
         for (int i0 = 0; i0 < n; i0 += P) {           // P super-tiles per step, the next P loading meanwhile
 #pragma unroll
             for (int q = 0; q < P; q++) {
                 const int i = i0 + q;                 // super-tile within the split; weights in buf[q]
                 if (i < n) {
-                    const int wi = i & (ws - 1);      // within the window
+                    const int wi = i % WS;            // within the window
                     if (wi == 0) {                    // a new window (uniform over the block)
-                        const int w = i / ws, b = w % stages;
-                        wn = min(ws, n - i);
+                        const int w = i / WS;
+                        const int prev = b;           // window w-1's buffer (at w = 0: the ring's last, unused)
+                        b = b + 1 == stages ? 0 : b + 1;
                         // groups issued after window w's: windows w+1 .. min(w+stages-2, nw-1)
                         if (w + stages - 2 < nw && stages == GM_STAGES) gm_copy_wait<GM_STAGES - 2>();
                         else gm_copy_wait<0>();
                         __syncthreads();              // window w landed for all; window w-1's buffer is free
                         const int wf = w + stages - 1;    // the window that takes window w-1's buffer
                         if (stages > 1 && wf < nw) {
-                            gm_copy(gm_smem + (wf % stages) * xs_words, min(ws, n - wf * ws), nvalid, xq, row0, kch,
-                                    st_lo + wf * ws);
+                            gm_copy<NT>(gm_smem + prev * XS_WORDS, min(WS, n - wf * WS), nvalid, src0, NT * rowlen,
+                                        st_lo + wf * WS);
                         }
-                        xs = gm_smem + b * xs_words;
+                        xs = gm_smem + b * XS_WORDS + xoff;
                     }
                     if (active) {
                         const GmStage<BITS> cur = buf[q];
-                        if (i + P < n) gm_load<BITS>(wp + 32 * BITS * (i + P), cgp + 2 * (i + P), szl, szh, outN, buf[q]);
+                        if (i + P < n) gm_load<BITS>(wp + 32 * BITS * (i + P), mat.cg, c_lo + 2 * (i + P), cgl, szl, szh, outN, buf[q]);
+                        const uint4* xw = xs + 16 * wi;
 #pragma unroll
                         for (int c = 0; c < 2; c++) {
                             // (scale, zero constant) as gq_mma_zeros formats them: the constant is the high half
                             const __half2 zl = __high2half2(gm_u2h(cur.sz[2 * c])), zh = __high2half2(gm_u2h(cur.sz[2 * c + 1]));
-                            const float sl = __low2float(gm_u2h(cur.sz[2 * c])), sh = __low2float(gm_u2h(cur.sz[2 * c + 1]));
-                            float tmp[NT][4], tlo[NT][4];   // hi and lo products: two independent mma chains
-#pragma unroll
-                            for (int j = 0; j < NT; j++)
-#pragma unroll
-                                for (int r = 0; r < 4; r++) { tmp[j][r] = 0.f; tlo[j][r] = 0.f; }
 #pragma unroll
                             for (int h = 0; h < 2; h++) {
                                 const int kt = 2 * c + h;
@@ -293,21 +324,24 @@ __device__ __forceinline__ void gq_mma_body(
                                 gm_dequant<BITS>(cur.w, kt, zl, zh, a);
 #pragma unroll
                                 for (int j = 0; j < NT; j++) {
-                                    const uint4 bv = xs[min(j * 8 + g, nvalid - 1) * (16 * wn + GM_PAD) + 16 * wi + 4 * kt + t];
+                                    // (skipping token groups past the tile's rows here cost 25 % at batch 256)
+                                    const uint4 bv = xw[j * 8 * STRIDE + 4 * kt];
                                     gm_mma(tmp[j], a, bv.x, bv.y);
                                     gm_mma(tlo[j], a, bv.z, bv.w);
                                 }
                             }
+                            const int ci = 2 * i + c + 1;     // chunks of the split done
+                            if ((ci & (sp - 1)) == 0 || ci == 2 * n) {   // end of a scale period (uniform)
+                                const float sl = __low2float(gm_u2h(cur.sz[2 * c])), sh = __low2float(gm_u2h(cur.sz[2 * c + 1]));
 #pragma unroll
-                            for (int j = 0; j < NT; j++)
+                                for (int j = 0; j < NT; j++) {
+                                    acc[j][0] = fmaf(__fadd_rn(tmp[j][0], tlo[j][0]), sl, acc[j][0]);
+                                    acc[j][1] = fmaf(__fadd_rn(tmp[j][1], tlo[j][1]), sl, acc[j][1]);
+                                    acc[j][2] = fmaf(__fadd_rn(tmp[j][2], tlo[j][2]), sh, acc[j][2]);
+                                    acc[j][3] = fmaf(__fadd_rn(tmp[j][3], tlo[j][3]), sh, acc[j][3]);
 #pragma unroll
-                                for (int r = 0; r < 4; r++) tmp[j][r] = __fadd_rn(tmp[j][r], tlo[j][r]);
-#pragma unroll
-                            for (int j = 0; j < NT; j++) {
-                                acc[j][0] = fmaf(tmp[j][0], sl, acc[j][0]);
-                                acc[j][1] = fmaf(tmp[j][1], sl, acc[j][1]);
-                                acc[j][2] = fmaf(tmp[j][2], sh, acc[j][2]);
-                                acc[j][3] = fmaf(tmp[j][3], sh, acc[j][3]);
+                                    for (int r = 0; r < 4; r++) { tmp[j][r] = 0.f; tlo[j][r] = 0.f; }
+                                }
                             }
                         }
                     }
@@ -315,28 +349,26 @@ __device__ __forceinline__ void gq_mma_body(
             }
         }
         // p_s = acc * 2^e(token, split) (* 1/16 for 4-bit outputs g+8: their A values were 16(q - z)), exact.
-        // split mode: the partial p_s; loop mode: y = p_0, then y = y + p_s in order (kept in dst: each output and
-        // row is written by this thread alone)
-        if (active) {
-            const int ksp = (kch + cpb - 1) / cpb;
+        // split mode: the partial p_s; loop mode: y = p_0, then y = y + p_s in order, in registers, stored after
+        // the last split
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            acc[j][0] *= f[j][0];
+            acc[j][1] *= f[j][1];
+            acc[j][2] *= BITS == 4 ? f[j][0] * 0.0625f : f[j][0];
+            acc[j][3] *= BITS == 4 ? f[j][1] * 0.0625f : f[j][1];
+#pragma unroll
+            for (int i = 0; i < 4; i++) y[j][i] = s == s_lo ? acc[j][i] : __fadd_rn(y[j][i], acc[j][i]);
+        }
+        if (active && (split_mode || s == s_hi - 1)) {
 #pragma unroll
             for (int j = 0; j < NT; j++) {
-                const float f0 = __ldg(xe + (row0 + min(j * 8 + 2 * t, nvalid - 1)) * ksp + s);
-                const float f1 = __ldg(xe + (row0 + min(j * 8 + 2 * t + 1, nvalid - 1)) * ksp + s);
-                acc[j][0] *= f0;
-                acc[j][1] *= f1;
-                acc[j][2] *= BITS == 4 ? f0 * 0.0625f : f0;
-                acc[j][3] *= BITS == 4 ? f1 * 0.0625f : f1;
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     const int r = r0 + j * 8 + 2 * t + (i & 1), o = ot * 16 + g + (i >> 1) * 8;
                     if (r < count && o < outN) {
-                        if (split_mode) {
-                            dst[((long) s * rows_cap + offset + r) * outN + o] = acc[j][i];
-                        } else {
-                            float* d = dst + (long) (offset + r) * outN + o;
-                            *d = s == s_lo ? acc[j][i] : __fadd_rn(*d, acc[j][i]);
-                        }
+                        if (split_mode) dst[((long) s * rows_cap + offset + r) * outN + o] = y[j][i];
+                        else dst[(long) (offset + r) * outN + o] = y[j][i];
                     }
                 }
             }
@@ -345,12 +377,12 @@ __device__ __forceinline__ void gq_mma_body(
 }
 
 #define GQM_INSTANCE(BITS, NT)                                                                                  \
-    GPTQ4J_KERNEL void __launch_bounds__(GM_NW * 32, NT == 1 ? 5 : NT == 2 ? 4 : 3) gq_mma_b##BITS##_n##NT(                                 \
+    GPTQ4J_KERNEL void __launch_bounds__(GM_NW * 32, NT == 1 ? 5 : NT == 2 ? 4 : 3) gq_mma_b##BITS##_n##NT(      \
             const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
-            int T, int in, int outN, int cpb, int ksplit, int split_mode, int rows_cap, long proj_stride,         \
-            float* out) {                                                                                       \
-        gq_mma_body<BITS, NT>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, ksplit, split_mode,     \
-                              rows_cap, proj_stride, out);                                                     \
+            int T, int in, int outN, int cpb, int sp, int cgl, int ksplit, int split_mode, int rows_cap,        \
+            long proj_stride, float* out) {                                                                     \
+        gq_mma_body<BITS, NT>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit,        \
+                              split_mode, rows_cap, proj_stride, out);                                         \
     }
 #define GQM_ALL(BITS) GQM_INSTANCE(BITS, 1) GQM_INSTANCE(BITS, 2) GQM_INSTANCE(BITS, 4) GQM_INSTANCE(BITS, 8)
 GQM_ALL(2)

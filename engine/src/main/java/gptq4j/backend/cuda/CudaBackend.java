@@ -229,15 +229,17 @@ public final class CudaBackend implements Backend {
             release(rawZ);
             release(rawS);
         }
-        return finishGptq(name, in, out, bits, groups, packed, sz, permDev, cg, identity ? null : perm);
+        return finishGptq(name, in, out, bits, groups, packed, sz, permDev, cg, chunkGroup, identity ? null : perm);
     }
 
     private CudaGptq finishGptq(String name, int in, int out, int bits, int groups, CUdeviceptr packed, CUdeviceptr sz,
-                                CUdeviceptr perm, CUdeviceptr cg, int[] permHost) {
+                                CUdeviceptr perm, CUdeviceptr cg, int[] chunkGroup, int[] permHost) {
         int cpb = MMA ? CudaGptq.mmaChunksPerSplit(in, out) : CudaGptq.chunksPerSplit(in, out);
+        int sp = MMA ? CudaGptq.scalePeriod(chunkGroup, cpb) : 1;
+        int shift = MMA ? CudaGptq.groupShift(chunkGroup) : -1;
         int ksplit = (CudaGptq.chunks(in, MMA) + cpb - 1) / cpb;
         CUdeviceptr desc = uploadAddresses(new CUdeviceptr[]{packed, sz, perm, cg}, name + " descriptor");
-        return new CudaGptq(name, in, out, bits, groups, packed, sz, perm, cg, cpb, ksplit, desc, MMA, permHost);
+        return new CudaGptq(name, in, out, bits, groups, packed, sz, perm, cg, cpb, sp, shift, ksplit, desc, MMA, permHost);
     }
 
     /** Device array of the given device addresses (null: 0). */
@@ -286,7 +288,7 @@ public final class CudaBackend implements Backend {
             perm = upload(p, name + " act-order permutation");
             permHost = p;
         }
-        return finishGptq(name, in, out, bits, groups, packed, sz, perm, cg, permHost);
+        return finishGptq(name, in, out, bits, groups, packed, sz, perm, cg, chunkGroup, permHost);
     }
 
     /** An fp16 matrix [rows][cols] of uniform random values in [lo, hi), generated on the device. */
@@ -416,32 +418,41 @@ public final class CudaBackend implements Backend {
     static int outputsPerThread(int tt) { return tt <= 2 ? 4 : tt <= 8 ? 2 : 1; }
 
     /**
-     * One split-K GPTQ launch (gq_mma or gq_pipe) over nmat = nproj × nexp matrices of one shape (descs: device GqMat[nmat]).
-     * Split mode writes [nproj][ksplit][rowsCap][out] partials into out; loop mode writes [nproj][rowsCap][out].
+     * The matrices of one split-K launch: nmat = nproj × nexp matrices of one shape (descs: device GqMat[nmat]).
+     * sharedPerm: every expert's projections share one input permutation (one converted copy of the activations);
+     * scalePeriod: the smallest of the matrices' (CudaGptq.scalePeriod), so one value serves the launch;
+     * groupShift: the matrices' common CudaGptq.groupShift, or -1.
      */
-    private void launchSplit(CudaGptq g, CUdeviceptr descs, int nexp, int nmat, CUdeviceptr segs, CUdeviceptr x,
-                             CUdeviceptr xRows, int T, int rowsCap, boolean splitMode, CUdeviceptr out) {
-        launchSplit(g, descs, nexp, nmat, segs, x, xRows, T, T, rowsCap, splitMode, out);
+    private record GqTable(CUdeviceptr descs, int nexp, int nmat, boolean sharedPerm, int scalePeriod, int groupShift) {
+        static GqTable of(CudaGptq g) { return new GqTable(g.desc(), 1, 1, false, g.scalePeriod(), g.groupShift()); }
     }
 
-    /** As above; rowsPerMatrix (≤ T) sizes the token tile of the mma kernels (an expert's expected rows). */
-    private void launchSplit(CudaGptq g, CUdeviceptr descs, int nexp, int nmat, CUdeviceptr segs, CUdeviceptr x,
-                             CUdeviceptr xRows, int T, int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out) {
+    /**
+     * One split-K GPTQ launch (gq_mma or gq_pipe) over a table of matrices shaped as g. rowsPerMatrix (≤ T) sizes
+     * the token tile of the mma kernels (an expert's expected rows). Split mode writes [nproj][ksplit][rowsCap][out]
+     * partials into out; loop mode writes [nproj][rowsCap][out].
+     */
+    private void launchSplit(CudaGptq g, GqTable tab, CUdeviceptr segs, CUdeviceptr x, CUdeviceptr xRows, int T,
+                             int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out) {
+        CUdeviceptr descs = tab.descs();
+        int nexp = tab.nexp(), nmat = tab.nmat();
         long projStride = (splitMode ? (long) g.ksplit() : 1L) * rowsCap * g.out();
         if (g.mma()) {
             // activations converted once into the mma operand form (planes: one per projection unless they share
             // the input permutation), then the tensor-core product
-            int planes = nmat / nexp > 1 && !sharedPerm(descs) ? nmat / nexp : 1;
+            int planes = nmat / nexp > 1 && !tab.sharedPerm() ? nmat / nexp : 1;
             int kch = CudaGptq.chunks(g.in(), true);
             CudaBuf xq = scratch.floats("mma.xq", (long) planes * rowsCap * kch * 32);
             CudaBuf xe = scratch.floats("mma.xe", (long) planes * rowsCap * kch);
             drv.launch3("gq_mma_prep", ceil(kch, 32), T, nmat, 256, 1, 0,
                     descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr);
             int nt = mmaTokenTiles(rowsPerMatrix);
-            int ws = Math.min(g.cpb() / 2, 8 / nt);             // super-tiles per window, two windows (gq_mma.cu)
+            int ws = 8 / nt;                                     // super-tiles per window (gq_mma.cu)
+            int smem = Math.min(MMA_STAGES, ceil(g.cpb() / 2, ws)) * nt * 8 * (ws * 256 + 16 * MMA_PAD);
             drv.launch3("gq_mma_b" + g.bits() + "_n" + nt, ceil(ceil(g.out(), 16), MMA_WARPS),
-                    splitMode ? g.ksplit() : 1, ceil(T, 8L * nt) * nmat, 32 * MMA_WARPS, 1, Math.min(MMA_STAGES, ceil(g.cpb() / 2, ws)) * nt * 8 * (ws * 256 + 16 * MMA_PAD),
-                    descs, nexp, nmat, segs, xq.ptr, xe.ptr, planes, T, g.in(), g.out(), g.cpb(), g.ksplit(),
+                    splitMode ? g.ksplit() : 1, ceil(T, 8L * nt) * nmat, 32 * MMA_WARPS, 1, smem,
+                    descs, nexp, nmat, segs, xq.ptr, xe.ptr, planes, T, g.in(), g.out(), g.cpb(), tab.scalePeriod(),
+                    tab.groupShift(), g.ksplit(),
                     splitMode ? 1 : 0, rowsCap, projStride, out);
             return;
         }
@@ -468,15 +479,11 @@ public final class CudaBackend implements Backend {
     /** The GPTQ kernel family in use, for the bench's report: mma, pipe or reference (with the experiment switches). */
     static String linearName() {
         if (MMA) return "mma" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "") + "-loop" + MMA_LOOP_BLOCKS
+                + (MMA_MAX_TILES < 8 ? "-tiles" + MMA_MAX_TILES : "") + (CudaGptq.SCALE_PERIOD_MAX < 16 ? "-sp" + CudaGptq.SCALE_PERIOD_MAX : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "");
         return REFERENCE_LINEAR ? "reference" : "pipe" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "");
     }
-
-    /** Expert tables whose projections (w1, w3) share each expert's input permutation (see moeSplit). */
-    private final Set<CUdeviceptr> sharedPermTables = Collections.newSetFromMap(new IdentityHashMap<>());
-
-    private boolean sharedPerm(CUdeviceptr descs) { return sharedPermTables.contains(descs); }
 
     /** Activation windows in flight per gq_mma block (GM_STAGES in gq_mma.cu). */
     static final int MMA_STAGES = 3;
@@ -487,10 +494,17 @@ public final class CudaBackend implements Backend {
     /** Warps per block of the gq_mma kernels (GM_NW in gq_mma.cu). */
     static final int MMA_WARPS = 4;
 
-    /** n-tiles of 8 tokens per gq_mma block for a matrix with about this many rows: 1, 2, 4 or 8. */
+    /**
+     * n-tiles of 8 tokens per gq_mma block for a matrix with about this many rows: 1, 2, 4 or 8 (8 from 65 rows:
+     * at 64 rows, 32-token tiles give twice the blocks, +15 % at batch 64; prefill keeps 64-token tiles, which were
+     * 18 % faster there). The per-token arithmetic is the same for every choice.
+     */
     static int mmaTokenTiles(int rows) {
-        return rows <= 8 ? 1 : rows <= 16 ? 2 : rows <= 32 ? 4 : 8;
+        return Math.min(MMA_MAX_TILES, rows <= 8 ? 1 : rows <= 16 ? 2 : rows <= 64 ? 4 : 8);
     }
+
+    /** -Dgptq4j.cuda.mmaMaxTiles=N caps the n-tiles per gq_mma block (1, 2, 4 or 8; the per-token arithmetic is the same). */
+    static final int MMA_MAX_TILES = Integer.getInteger("gptq4j.cuda.mmaMaxTiles", 8);
 
     static String splitKernel(int bits, int tt) {
         return "gq_pipe" + (tt > 1 ? 2 : 1) + "_b" + bits + "_t" + tt;
@@ -509,11 +523,11 @@ public final class CudaBackend implements Backend {
         if (!REFERENCE_LINEAR && xRows == null && seg == null) {
             if (useSplitMode(g, T, 1)) {
                 CudaBuf part = scratch.floats("linear.partials", (long) g.ksplit() * T * g.out());
-                launchSplit(g, g.desc(), 1, 1, null, x, null, T, T, true, part.ptr);
+                launchSplit(g, GqTable.of(g), null, x, null, T, T, T, true, part.ptr);
                 long n = (long) T * g.out();
                 drv.launch("gq_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g.ksplit(), n, n, y);
             } else {
-                launchSplit(g, g.desc(), 1, 1, null, x, null, T, T, false, y);
+                launchSplit(g, GqTable.of(g), null, x, null, T, T, T, false, y);
             }
             return;
         }
@@ -624,7 +638,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** Device GqMat tables of a layer's experts: {w1[0..E), w3[0..E)} and w2[0..E), built on first use. */
-    private final Map<Object[], CUdeviceptr[]> expertTables = new IdentityHashMap<>();
+    private final Map<Object[], GqTable[]> expertTables = new IdentityHashMap<>();
 
     /**
      * The MoE block with the split-K kernels: one launch for w1 and w3 of every expert (blocks of experts with
@@ -636,8 +650,10 @@ public final class CudaBackend implements Backend {
                           CudaBuf h3, CudaBuf y, CUdeviceptr out) {
         int experts = w1.length;
         CudaGptq g1 = expert(w1[0], hidden, intermediate), g2 = expert(w2[0], intermediate, hidden);
-        CUdeviceptr[] tables = expertTables.get(w1);
+        GqTable[] tables = expertTables.get(w1);
         if (tables == null) {
+            int sp1 = Integer.MAX_VALUE, sp2 = Integer.MAX_VALUE;
+            int sh1 = g1.groupShift(), sh2 = g2.groupShift();
             CUdeviceptr[] up = new CUdeviceptr[8 * experts], down = new CUdeviceptr[4 * experts];
             for (int e = 0; e < experts; e++) {
                 CudaGptq a = expert(w1[e], hidden, intermediate), b = expert(w3[e], hidden, intermediate);
@@ -649,34 +665,39 @@ public final class CudaBackend implements Backend {
                 System.arraycopy(new CUdeviceptr[]{a.qweight(), a.scaleZero(), a.perm(), a.chunkGroup()}, 0, up, 4 * e, 4);
                 System.arraycopy(new CUdeviceptr[]{b.qweight(), b.scaleZero(), b.perm(), b.chunkGroup()}, 0, up, 4 * (experts + e), 4);
                 System.arraycopy(new CUdeviceptr[]{c.qweight(), c.scaleZero(), c.perm(), c.chunkGroup()}, 0, down, 4 * e, 4);
+                sp1 = Math.min(sp1, Math.min(a.scalePeriod(), b.scalePeriod()));
+                sp2 = Math.min(sp2, c.scalePeriod());
+                if (a.groupShift() != sh1 || b.groupShift() != sh1) sh1 = -1;
+                if (c.groupShift() != sh2) sh2 = -1;
             }
-            tables = new CUdeviceptr[]{uploadAddresses(up, g1.name() + " expert table"), uploadAddresses(down, g2.name() + " expert table")};
             boolean shared = true;
             for (int e = 0; e < experts; e++) shared &= Arrays.equals(CudaGptq.of(w1[e]).permHost(), CudaGptq.of(w3[e]).permHost());
-            if (shared) sharedPermTables.add(tables[0]);
+            tables = new GqTable[]{
+                    new GqTable(uploadAddresses(up, g1.name() + " expert table"), experts, 2 * experts, shared, sp1, sh1),
+                    new GqTable(uploadAddresses(down, g2.name() + " expert table"), experts, experts, false, sp2, sh2)};
             expertTables.put(w1, tables);
         }
         int pairs = T * topK;
         int perExpert = (pairs + experts - 1) / experts;                // token tile of the mma kernels
         if (useSplitMode(g1, pairs, 2)) {
             CudaBuf part = scratch.floats("moe.partUp", 2L * g1.ksplit() * pairs * intermediate);
-            launchSplit(g1, tables[0], experts, 2 * experts, seg.ptr, xp, rows.ptr, T, perExpert, pairs, true, part.ptr);
+            launchSplit(g1, tables[0], seg.ptr, xp, rows.ptr, T, perExpert, pairs, true, part.ptr);
             long n = (long) pairs * intermediate;                             // h1 = silu(x·W1ᵀ) · (x·W3ᵀ)
             drv.launch("moe_silu_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g1.ksplit(), n, n, h1.ptr);
         } else {
-            launchSplit(g1, tables[0], experts, 2 * experts, seg.ptr, xp, rows.ptr, T, perExpert, pairs, false, h1.ptr);
+            launchSplit(g1, tables[0], seg.ptr, xp, rows.ptr, T, perExpert, pairs, false, h1.ptr);
             // h3 is the second projection's plane: h1 + pairs*intermediate (h1 and h3 are allocated adjacently below)
             long n = (long) pairs * intermediate;
             drv.launch("silu_mul", ceil(n, 256), 1, 256, 1, h1.ptr, h1.at(n), n);
         }
         if (useSplitMode(g2, pairs, 1)) {
             CudaBuf part = scratch.floats("moe.partDown", (long) g2.ksplit() * pairs * hidden);
-            launchSplit(g2, tables[1], experts, experts, seg.ptr, h1.ptr, null, T, perExpert, pairs, true, part.ptr);
+            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, true, part.ptr);
             long plane = (long) pairs * hidden;                                // out[t] = Σ_j w_tj · (h1 · W2ᵀ)[where(t,j)]
             drv.launch("moe_combine_reduce", ceil(hidden, 256), T, 256, 1, part.ptr, g2.ksplit(), plane, where.ptr,
                     topW.ptr, topK, hidden, out);
         } else {
-            launchSplit(g2, tables[1], experts, experts, seg.ptr, h1.ptr, null, T, perExpert, pairs, false, y.ptr);
+            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, false, y.ptr);
             drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden, out);
         }
     }

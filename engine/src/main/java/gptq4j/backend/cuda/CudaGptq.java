@@ -11,6 +11,8 @@ import jcuda.driver.CUdeviceptr;
  * @param perm        int [in]: sorted input j reads activation column perm[j]; null when g_idx was sorted
  * @param chunkGroup  int [in/32]: group of each chunk
  * @param cpb         chunks of 32 inputs per split of the split-K kernels (fixed per weight: batch invariance)
+ * @param scalePeriod chunks per scale period of the mma kernels (see {@link #scalePeriod}; fixed per weight)
+ * @param groupShift  chunk c is in group c >> groupShift (uniform groups), or -1 (see {@link #groupShift})
  * @param ksplit      splits: ceil(in/32 / cpb)
  * @param desc        device GqMat {qweight, scaleZero, perm, chunkGroup} for the split-K kernels
  * @param mma         qweight is in the tensor-core layout of gq_mma.cu (else the bit-stream layout of gptq_gemm.cu)
@@ -18,7 +20,7 @@ import jcuda.driver.CUdeviceptr;
  *                    one converted copy of the activations (gq_mma_prep)
  */
 record CudaGptq(String name, int in, int out, int bits, int groups, CUdeviceptr qweight, CUdeviceptr scaleZero,
-                CUdeviceptr perm, CUdeviceptr chunkGroup, int cpb, int ksplit, CUdeviceptr desc, boolean mma,
+                CUdeviceptr perm, CUdeviceptr chunkGroup, int cpb, int scalePeriod, int groupShift, int ksplit, CUdeviceptr desc, boolean mma,
                 int[] permHost) {
     /** Device bytes a product reads once: packed weights, scales/zeros, chunk groups, permutation. */
     long deviceBytes() {
@@ -66,6 +68,37 @@ record CudaGptq(String name, int in, int out, int bits, int groups, CUdeviceptr 
         }
         return Math.min(candidates[candidates.length - 1], chunks);
     }
+
+    /**
+     * Chunks per scale period of the mma kernels: the largest power of two, at most cpb and
+     * -Dgptq4j.cuda.scalePeriod (16), whose aligned runs of chunks each lie in one group. The kernel applies a
+     * group's scale once per period (4 chunks for 128-input groups) instead of once per chunk of 32 inputs.
+     */
+    static int scalePeriod(int[] chunkGroup, int cpb) {
+        for (int sp = Integer.highestOneBit(Math.max(1, Math.min(cpb, SCALE_PERIOD_MAX))); sp > 1; sp >>= 1) {
+            if (cpb % sp != 0) continue;
+            boolean uniform = true;
+            for (int c = 0; c < chunkGroup.length && uniform; c++) uniform = chunkGroup[c] == chunkGroup[c & -sp];
+            if (uniform) return sp;
+        }
+        return 1;
+    }
+
+    /**
+     * The shift L with chunkGroup[c] == c >> L for every chunk (uniform groups of 2^L chunks; 30 for one group), or
+     * -1: the mma kernels then compute a chunk's group instead of loading it before its scales.
+     */
+    static int groupShift(int[] chunkGroup) {
+        for (int l = 0; l <= 30; l = l == 20 ? 30 : l + 1) {
+            boolean ok = true;
+            for (int c = 0; c < chunkGroup.length && ok; c++) ok = chunkGroup[c] == c >> l;
+            if (ok) return l;
+        }
+        return -1;
+    }
+
+    /** -Dgptq4j.cuda.scalePeriod=N caps the scale period (1: the scale applied per chunk, as before). */
+    static final int SCALE_PERIOD_MAX = Integer.getInteger("gptq4j.cuda.scalePeriod", 16);
 
     /** -Dgptq4j.cuda.cpb=N fixes the chunks per split for every weight (experiments; 0: the rule above). */
     static final int CPB = Integer.getInteger("gptq4j.cuda.cpb", 0);

@@ -1,0 +1,78 @@
+package gptq4j.backend.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The per-weight rules of the mma kernels, checked on the host (no GPU needed). */
+class CudaGptqRulesTest {
+
+    /** Chunk groups of a weight whose sorted inputs form groups of the given sizes (multiples of 32). */
+    private static int[] chunkGroups(int... groupSizes) {
+        int chunks = 0;
+        for (int s : groupSizes) chunks += s / 32;
+        int[] cg = new int[chunks];
+        int c = 0;
+        for (int g = 0; g < groupSizes.length; g++) for (int k = 0; k < groupSizes[g] / 32; k++) cg[c++] = g;
+        return cg;
+    }
+
+    @Test
+    void scalePeriodFollowsTheGroupSize() {
+        int[] g128 = chunkGroups(128, 128, 128, 128, 128, 128, 128, 128);
+        assertEquals(4, CudaGptq.scalePeriod(g128, 16));
+        assertEquals(4, CudaGptq.scalePeriod(g128, 4));
+        assertEquals(2, CudaGptq.scalePeriod(g128, 2), "a period never crosses a split");
+        assertEquals(1, CudaGptq.scalePeriod(chunkGroups(32, 32, 32, 32), 4));
+        assertEquals(2, CudaGptq.scalePeriod(chunkGroups(64, 64, 64, 64), 16));
+        assertEquals(16, CudaGptq.scalePeriod(chunkGroups(4096), 16), "one group: the whole split");
+        assertEquals(8, CudaGptq.scalePeriod(chunkGroups(4096), 8));
+    }
+
+    @Test
+    void scalePeriodNeverSpansTwoGroups() {
+        // groups of unequal sizes (multiples of 32): every aligned period must lie in one group
+        Random r = new Random();
+        for (int trial = 0; trial < 500; trial++) {
+            int n = 1 + r.nextInt(12);
+            int[] sizes = new int[n];
+            for (int i = 0; i < n; i++) sizes[i] = 32 * (1 + r.nextInt(8));
+            int[] cg = chunkGroups(sizes);
+            int cpb = 2 << r.nextInt(4);
+            int sp = CudaGptq.scalePeriod(cg, cpb);
+            assertTrue(sp >= 1 && Integer.bitCount(sp) == 1 && cpb % sp == 0, "sp " + sp + " cpb " + cpb);
+            for (int c = 0; c < cg.length; c++) assertEquals(cg[c / sp * sp], cg[c], "chunk " + c + " sp " + sp);
+            // and it is the largest such period
+            int twice = 2 * sp;
+            if (twice <= Math.min(cpb, 16) && cpb % twice == 0) {
+                boolean uniform = true;
+                for (int c = 0; c < cg.length; c++) uniform &= cg[c / twice * twice] == cg[c];
+                assertTrue(!uniform, "a period of " + twice + " would also fit");
+            }
+        }
+    }
+
+    @Test
+    void groupShiftRecognisesUniformGroups() {
+        assertEquals(2, CudaGptq.groupShift(chunkGroups(128, 128, 128)));
+        assertEquals(0, CudaGptq.groupShift(chunkGroups(32, 32, 32)));
+        int one = CudaGptq.groupShift(chunkGroups(14336));           // one group: any shift past the chunk count
+        assertTrue(one >= 0 && (448 - 1) >> one == 0, "one group: shift " + one);
+        assertEquals(-1, CudaGptq.groupShift(chunkGroups(128, 64, 128)), "unequal groups: the table");
+        assertEquals(-1, CudaGptq.groupShift(chunkGroups(96, 96)), "groups of 3 chunks: no shift");
+        // the mma layout's padding chunks repeat the last group: 3 chunks of one group and a padding chunk
+        assertEquals(-1, CudaGptq.groupShift(new int[]{0, 1, 2, 2}));
+        Random r = new Random();
+        for (int trial = 0; trial < 200; trial++) {
+            int n = 1 + r.nextInt(10), size = 32 << r.nextInt(4);
+            int[] sizes = new int[n];
+            java.util.Arrays.fill(sizes, size);
+            int[] cg = chunkGroups(sizes);
+            int l = CudaGptq.groupShift(cg);
+            assertTrue(l >= 0, "uniform groups of " + size);
+            for (int c = 0; c < cg.length; c++) assertEquals(cg[c], c >> l);
+        }
+    }
+}
