@@ -1,6 +1,7 @@
 package gptq4j.examples;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import gptq4j.spark.cluster.StandaloneCluster;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -9,9 +10,6 @@ import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.ServerSocket;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -22,11 +20,19 @@ import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.jar.JarEntry;
-import java.util.jar.JarFile;
 import java.util.jar.JarInputStream;
 import java.util.jar.JarOutputStream;
 import java.util.stream.Stream;
 
+import static gptq4j.spark.cluster.StandaloneCluster.SPARK_FLAGS;
+import static gptq4j.spark.cluster.StandaloneCluster.freePort;
+import static gptq4j.spark.cluster.StandaloneCluster.javaBin;
+import static gptq4j.spark.cluster.StandaloneCluster.sparkHome;
+import static gptq4j.spark.cluster.StandaloneCluster.stopAll;
+import static gptq4j.spark.cluster.StandaloneCluster.tails;
+import static gptq4j.spark.cluster.StandaloneCluster.testClasspath;
+import static gptq4j.spark.cluster.StandaloneCluster.waitForLog;
+import static gptq4j.spark.cluster.StandaloneCluster.waitForPort;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -47,15 +53,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 class SparkSubmitGpuTest {
 
     static final int ROWS = 40;
-    static final String JVM = String.join(" ", "--add-modules=jdk.incubator.vector", "-XX:+IgnoreUnrecognizedVMOptions",
-            "--add-opens=java.base/java.lang=ALL-UNNAMED", "--add-opens=java.base/java.lang.invoke=ALL-UNNAMED",
-            "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED", "--add-opens=java.base/java.io=ALL-UNNAMED",
-            "--add-opens=java.base/java.net=ALL-UNNAMED", "--add-opens=java.base/java.nio=ALL-UNNAMED",
-            "--add-opens=java.base/java.util=ALL-UNNAMED", "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
-            "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED", "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
-            "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens=java.base/sun.nio.cs=ALL-UNNAMED",
-            "--add-opens=java.base/sun.security.action=ALL-UNNAMED", "--add-opens=java.base/sun.util.calendar=ALL-UNNAMED",
-            "-Djdk.reflect.useDirectMethodHandle=false", "-Dio.netty.tryReflectionSetAccessible=true");
 
     private final List<Process> processes = new ArrayList<>();
 
@@ -69,12 +66,12 @@ class SparkSubmitGpuTest {
         List<JsonNode> want = Cli.generate(model, input, dir.resolve("cli.jsonl"), "--max-new-tokens", "6");
 
         List<String> classpath = testClasspath();
-        Path sparkHome = sparkHome(dir.resolve("spark-home"), classpath);
+        Path sparkHome = sparkHome(dir.resolve("spark-home"), classpath, SparkSubmitGpuTest::notSpark);
         Path appJar = System.getProperty("gptq4j.appJar") != null ? Path.of(System.getProperty("gptq4j.appJar"))
                 : appJar(dir.resolve("app.jar"), classpath);
         System.out.println("application jar: " + appJar);
         Path submitScript = dir.resolve("spark-submit");
-        Files.writeString(submitScript, "#!/bin/sh\nexec \"" + javaBin() + "\" " + JVM + " -Xmx768m -cp '" + sparkHome
+        Files.writeString(submitScript, "#!/bin/sh\nexec \"" + javaBin() + "\" " + SPARK_FLAGS + " -Xmx768m -cp '" + sparkHome
                 + "/jars/*' org.apache.spark.deploy.SparkSubmit \"$@\"\n");
         Files.setPosixFilePermissions(submitScript, PosixFilePermissions.fromString("rwxr-xr-x"));
         Path markers = dir.resolve("markers"), out = dir.resolve("out");
@@ -104,7 +101,7 @@ class SparkSubmitGpuTest {
             if (!submit.waitFor(6, TimeUnit.MINUTES)) fail("spark-submit-gpu.sh did not finish in 6 minutes\n" + tails(dir));
             assertEquals(0, submit.exitValue(), "spark-submit-gpu.sh failed\n" + tails(dir));
         } finally {
-            stopAll();
+            stopAll(processes);
         }
 
         // the engine was asked for the task's GPU, cuda:0, on an executor, and (no GPU here) fell back to the CPU
@@ -138,42 +135,15 @@ class SparkSubmitGpuTest {
 
     // ---- the "distribution" and the application jar ----
 
-    private static String javaBin() {
-        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    }
-
-    static List<String> testClasspath() throws IOException {
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> entries = new ArrayList<>(List.of(cp.split(File.pathSeparator)));
-        if (entries.size() == 1 && entries.get(0).endsWith(".jar")) {
-            try (JarFile jar = new JarFile(entries.get(0))) {
-                String manifestCp = jar.getManifest().getMainAttributes().getValue("Class-Path");
-                if (manifestCp != null) {
-                    entries = new ArrayList<>();
-                    for (String u : manifestCp.trim().split("\\s+")) entries.add(Path.of(java.net.URI.create(u)).toString());
-                }
-            }
-        }
-        return entries;
-    }
-
     /** What goes into the application jar (the shade plugin's artifactSet: io.gptq4j:* and org.jcuda:*). */
     private static boolean ours(String entry) {
         return entry.contains("gptq4j") || entry.contains("/org/jcuda/") || entry.contains("engine/target")
                 || entry.contains("spark-connector/target") || entry.contains("examples/target");
     }
 
-    /** SPARK_HOME/jars: every jar of the test classpath except ours and the test framework's. */
-    private static Path sparkHome(Path home, List<String> classpath) throws IOException {
-        Path jars = Files.createDirectories(home.resolve("jars"));
-        Set<String> names = new HashSet<>();
-        for (String e : classpath) {
-            Path p = Path.of(e);
-            if (!e.endsWith(".jar") || !Files.isRegularFile(p) || ours(e) || e.contains("junit") || e.contains("opentest4j")
-                    || e.contains("apiguardian") || !names.add(p.getFileName().toString())) continue;
-            Files.createSymbolicLink(jars.resolve(p.getFileName()), p.toAbsolutePath());
-        }
-        return home;
+    /** Kept out of SPARK_HOME/jars: ours and the test framework's jars. */
+    private static boolean notSpark(String entry) {
+        return ours(entry) || entry.contains("junit") || entry.contains("opentest4j") || entry.contains("apiguardian");
     }
 
     /** The examples' main classes, the connector, the engine and JCuda in one jar (no test classes, no Spark). */
@@ -181,7 +151,7 @@ class SparkSubmitGpuTest {
         Set<String> seen = new HashSet<>();
         try (OutputStream os = Files.newOutputStream(jar); JarOutputStream jos = new JarOutputStream(os)) {
             for (String e : classpath) {
-                if (!ours(e) || e.contains("test-classes")) continue;
+                if (!ours(e) || e.contains("test-classes") || e.endsWith("-tests.jar")) continue;
                 Path p = Path.of(e);
                 if (Files.isDirectory(p)) {
                     try (Stream<Path> s = Files.walk(p)) {
@@ -210,74 +180,9 @@ class SparkSubmitGpuTest {
 
     // ---- processes ----
 
+    /** {@link StandaloneCluster#start} with GPTQ4J_GPU_ADDRESSES=0 (GPU "0" for examples/conf/gpu-discovery.sh). */
     private Process start(Path dir, String name, Path sparkHome, List<String> cmd, String... env) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve(name + ".log").toFile());
-        pb.environment().put("SPARK_HOME", sparkHome.toString());
-        pb.environment().put("SPARK_SCALA_VERSION", "2.13");
-        pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1");
-        pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
-        pb.environment().put("GPTQ4J_GPU_ADDRESSES", "0");
-        for (int i = 0; i + 1 < env.length; i += 2) pb.environment().put(env[i], env[i + 1]);
-        Process p = pb.start();
-        processes.add(p);
-        return p;
-    }
-
-    private void stopAll() {
-        List<ProcessHandle> all = new ArrayList<>();
-        for (Process p : processes) {
-            all.addAll(p.descendants().toList());
-            all.add(p.toHandle());
-        }
-        all.forEach(ProcessHandle::destroy);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        for (ProcessHandle h : all) {
-            try {
-                h.onExit().get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-            } catch (Exception e) {
-                h.destroyForcibly();
-            }
-        }
-    }
-
-    private static String tails(Path dir) {
-        StringBuilder sb = new StringBuilder();
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.filter(p -> p.toString().endsWith(".log") || p.getFileName().toString().equals("stderr")).toList()) {
-                List<String> lines = Files.readAllLines(p, StandardCharsets.ISO_8859_1);
-                sb.append("==== ").append(p).append('\n');
-                lines.subList(Math.max(0, lines.size() - 40), lines.size()).forEach(l -> sb.append(l).append('\n'));
-            }
-        } catch (IOException e) {
-            sb.append("(logs unreadable: ").append(e).append(")");
-        }
-        return sb.toString();
-    }
-
-    private static void waitForPort(int port, int seconds, Path dir) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (System.nanoTime() < deadline) {
-            try (Socket s = new Socket("127.0.0.1", port)) {
-                return;
-            } catch (IOException e) {
-                Thread.sleep(500);
-            }
-        }
-        fail("nothing listens on 127.0.0.1:" + port + " after " + seconds + " s\n" + tails(dir));
-    }
-
-    private static void waitForLog(Path log, String text, int seconds, Path dir) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (System.nanoTime() < deadline) {
-            if (Files.exists(log) && Files.readString(log, StandardCharsets.ISO_8859_1).contains(text)) return;
-            Thread.sleep(500);
-        }
-        fail(log + " never said '" + text + "' in " + seconds + " s\n" + tails(dir));
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
+        String[] all = Stream.concat(Stream.of("GPTQ4J_GPU_ADDRESSES", "0"), Stream.of(env)).toArray(String[]::new);
+        return StandaloneCluster.start(processes, dir, name, sparkHome, cmd, all);
     }
 }

@@ -12,8 +12,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.File;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,11 +26,19 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.jar.JarEntry;
-import java.util.jar.JarFile;
 import java.util.jar.JarOutputStream;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
+import static gptq4j.spark.cluster.StandaloneCluster.SPARK_FLAGS;
+import static gptq4j.spark.cluster.StandaloneCluster.freePort;
+import static gptq4j.spark.cluster.StandaloneCluster.javaBin;
+import static gptq4j.spark.cluster.StandaloneCluster.sparkHome;
+import static gptq4j.spark.cluster.StandaloneCluster.stopAll;
+import static gptq4j.spark.cluster.StandaloneCluster.tails;
+import static gptq4j.spark.cluster.StandaloneCluster.testClasspath;
+import static gptq4j.spark.cluster.StandaloneCluster.waitForLog;
+import static gptq4j.spark.cluster.StandaloneCluster.waitForPort;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -47,16 +53,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 class ClusterTest {
 
     static final int ROWS = 240;
-    static final String SPARK_FLAGS = String.join(" ",
-            "--add-modules=jdk.incubator.vector", "-XX:+IgnoreUnrecognizedVMOptions",
-            "--add-opens=java.base/java.lang=ALL-UNNAMED", "--add-opens=java.base/java.lang.invoke=ALL-UNNAMED",
-            "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED", "--add-opens=java.base/java.io=ALL-UNNAMED",
-            "--add-opens=java.base/java.net=ALL-UNNAMED", "--add-opens=java.base/java.nio=ALL-UNNAMED",
-            "--add-opens=java.base/java.util=ALL-UNNAMED", "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
-            "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED", "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
-            "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens=java.base/sun.nio.cs=ALL-UNNAMED",
-            "--add-opens=java.base/sun.security.action=ALL-UNNAMED", "--add-opens=java.base/sun.util.calendar=ALL-UNNAMED",
-            "-Djdk.reflect.useDirectMethodHandle=false", "-Dio.netty.tryReflectionSetAccessible=true");
 
     private final List<Process> processes = new ArrayList<>();
 
@@ -65,14 +61,14 @@ class ClusterTest {
     void twoWorkersWithFakeGpusLoadOneEngineEachOnTheirGpu(@TempDir Path dir) throws Exception {
         Path model = Fixtures.model();
         List<String> classpath = testClasspath();
-        Path sparkHome = sparkHome(dir.resolve("spark-home"), classpath);
+        Path sparkHome = sparkHome(dir.resolve("spark-home"), classpath, e -> false);
         Path markers = dir.resolve("markers");
         Path out = dir.resolve("out");
         try {
             int masterPort = freePort();
             start(dir, "master", sparkHome, List.of("-Xmx256m"), "org.apache.spark.deploy.master.Master",
                     "--host", "127.0.0.1", "--port", Integer.toString(masterPort), "--webui-port", Integer.toString(freePort()));
-            waitForPort(masterPort, 90);
+            waitForPort(masterPort, 90, dir);
             String master = "spark://127.0.0.1:" + masterPort;
             for (int w = 0; w < 2; w++) {
                 Path script = dir.resolve("gpu" + w + ".sh");
@@ -83,8 +79,8 @@ class ClusterTest {
                         "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1", "--cores", "2", "--memory", "1g",
                         "--webui-port", Integer.toString(freePort()), "--work-dir", dir.resolve("work" + w).toString(), master);
             }
-            waitForLog(dir.resolve("worker0.log"), "Successfully registered with master", 90);
-            waitForLog(dir.resolve("worker1.log"), "Successfully registered with master", 90);
+            waitForLog(dir.resolve("worker0.log"), "Successfully registered with master", 90, dir);
+            waitForLog(dir.resolve("worker1.log"), "Successfully registered with master", 90, dir);
 
             String executorCp = String.join(File.pathSeparator, System.getProperty("gptq4j.main.classes"),
                     System.getProperty("gptq4j.test.classes"), engineClasses(classpath));
@@ -115,7 +111,7 @@ class ClusterTest {
             assertEquals(0, submit.exitValue(), "SparkSubmit failed\n" + tails(dir));
             check(markers, out, dir);
         } finally {
-            stopAll();
+            stopAll(processes);
         }
     }
 
@@ -185,10 +181,11 @@ class ClusterTest {
 
     // ---- processes ----
 
+    /** java JVM_ARGS SPARK_FLAGS -cp SPARK_HOME/jars/* MAIN ARGS; SparkSubmit also gets this module's and the engine's classes. */
     private Process start(Path dir, String name, Path sparkHome, List<String> jvmArgs, String mainClass, String... args)
             throws IOException {
         List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add(javaBin());
         cmd.addAll(jvmArgs);
         cmd.addAll(List.of(SPARK_FLAGS.split(" ")));
         cmd.add("-cp");
@@ -198,91 +195,10 @@ class ClusterTest {
                 : sparkHome.resolve("jars") + "/*");
         cmd.add(mainClass);
         cmd.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve(name + ".log").toFile());
-        pb.environment().put("SPARK_HOME", sparkHome.toString());
-        pb.environment().put("SPARK_SCALA_VERSION", "2.13");
-        pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1");
-        pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
-        Process p = pb.start();
-        processes.add(p);
-        return p;
-    }
-
-    private void stopAll() {
-        List<ProcessHandle> all = new ArrayList<>();
-        for (Process p : processes) {
-            all.addAll(p.descendants().toList());
-            all.add(p.toHandle());
-        }
-        all.forEach(ProcessHandle::destroy);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        for (ProcessHandle h : all) {
-            try {
-                h.onExit().get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-            } catch (Exception e) {
-                h.destroyForcibly();
-            }
-        }
-    }
-
-    private static String tails(Path dir) {
-        StringBuilder sb = new StringBuilder();
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.filter(p -> p.toString().endsWith(".log") || p.getFileName().toString().equals("stderr")).toList()) {
-                List<String> lines = Files.readAllLines(p, StandardCharsets.UTF_8);
-                sb.append("==== ").append(p).append('\n');
-                lines.subList(Math.max(0, lines.size() - 40), lines.size()).forEach(l -> sb.append(l).append('\n'));
-            }
-        } catch (IOException e) {
-            sb.append("(logs unreadable: ").append(e).append(")");
-        }
-        return sb.toString();
-    }
-
-    private static void waitForPort(int port, int seconds) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (System.nanoTime() < deadline) {
-            try (Socket s = new Socket("127.0.0.1", port)) {
-                return;
-            } catch (IOException e) {
-                Thread.sleep(500);
-            }
-        }
-        fail("nothing listens on 127.0.0.1:" + port + " after " + seconds + " s");
-    }
-
-    private static void waitForLog(Path log, String text, int seconds) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (System.nanoTime() < deadline) {
-            if (Files.exists(log) && Files.readString(log, StandardCharsets.ISO_8859_1).contains(text)) return;
-            Thread.sleep(500);
-        }
-        fail(log + " never said '" + text + "' in " + seconds + " s:\n" + (Files.exists(log) ? Files.readString(log) : "(no log)"));
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
+        return StandaloneCluster.start(processes, dir, name, sparkHome, cmd);
     }
 
     // ---- classpath ----
-
-    /** The test JVM's classpath entries (surefire may hide them behind a manifest-only jar). */
-    static List<String> testClasspath() throws IOException {
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> entries = new ArrayList<>(List.of(cp.split(File.pathSeparator)));
-        if (entries.size() == 1 && entries.get(0).endsWith(".jar")) {
-            try (JarFile jar = new JarFile(entries.get(0))) {
-                String manifestCp = jar.getManifest().getMainAttributes().getValue("Class-Path");
-                if (manifestCp != null) {
-                    entries = new ArrayList<>();
-                    for (String u : manifestCp.trim().split("\\s+")) entries.add(Path.of(java.net.URI.create(u)).toString());
-                }
-            }
-        }
-        return entries;
-    }
 
     /** The engine module's classes (a directory in the reactor, else its jar). */
     private static String engineClasses(List<String> classpath) {
@@ -290,18 +206,6 @@ class ClusterTest {
             if (e.contains("engine") && (e.endsWith("classes") || e.endsWith("classes/") || e.contains("gptq4j-engine"))) return e;
         }
         throw new AssertionError("engine classes not found on the test classpath: " + classpath);
-    }
-
-    /** SPARK_HOME with jars/ linking every jar of the test classpath. */
-    private static Path sparkHome(Path home, List<String> classpath) throws IOException {
-        Path jars = Files.createDirectories(home.resolve("jars"));
-        Set<String> names = new HashSet<>();
-        for (String e : classpath) {
-            Path p = Path.of(e);
-            if (!e.endsWith(".jar") || !Files.isRegularFile(p) || !names.add(p.getFileName().toString())) continue;
-            Files.createSymbolicLink(jars.resolve(p.getFileName()), p.toAbsolutePath());
-        }
-        return home;
     }
 
     /** A jar holding ClusterJob (SparkSubmit wants a primary resource). */
