@@ -652,6 +652,7 @@ public final class CudaBackend implements Backend {
         if (tables == null) {
             int sp1 = Integer.MAX_VALUE, sp2 = Integer.MAX_VALUE;
             int sh1 = g1.groupShift(), sh2 = g2.groupShift();
+            boolean shared = true;                                   // w1 and w3 of each expert: one permutation
             CUdeviceptr[] up = new CUdeviceptr[8 * experts], down = new CUdeviceptr[4 * experts];
             for (int e = 0; e < experts; e++) {
                 CudaGptq a = expert(w1[e], hidden, intermediate), b = expert(w3[e], hidden, intermediate);
@@ -667,9 +668,8 @@ public final class CudaBackend implements Backend {
                 sp2 = Math.min(sp2, c.scalePeriod());
                 if (a.groupShift() != sh1 || b.groupShift() != sh1) sh1 = -1;
                 if (c.groupShift() != sh2) sh2 = -1;
+                shared &= Arrays.equals(a.permHost(), b.permHost());
             }
-            boolean shared = true;
-            for (int e = 0; e < experts; e++) shared &= Arrays.equals(CudaGptq.of(w1[e]).permHost(), CudaGptq.of(w3[e]).permHost());
             tables = new GqTable[]{
                     new GqTable(uploadAddresses(up, g1.name() + " expert table"), experts, 2 * experts, shared, sp1, sh1),
                     new GqTable(uploadAddresses(down, g2.name() + " expert table"), experts, experts, false, sp2, sh2)};
