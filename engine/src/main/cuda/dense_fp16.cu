@@ -73,6 +73,76 @@ GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16(const float* __restrict__ x
     }
 }
 
+// The same per-(row, output) arithmetic as dense_fp16 on its vector path (cols % 8 == 0: lane takes vectors lane,
+// lane+32, ... ascending, 8 fmaf each, then the butterfly), with four outputs per warp: at large T dense_fp16 is
+// bound by re-reading the x rows once per output (the lm_head at batch 256: 10.9 ms of a 140 ms step under ncu), and
+// here every x vector loaded serves four outputs. Same bits as dense_fp16 for every row, so the choice between the
+// two (CudaBackend.dense: by T) keeps batch invariance. grid (ceil(T/DENSE_DT), ceil(rows/32)), block 256.
+GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_o4(const float* __restrict__ x, const __half* __restrict__ m,
+                                                         int T, int rows, int cols, float* __restrict__ y) {
+    const int lane = threadIdx.x & 31;
+    const int n0 = (blockIdx.y * 8 + (threadIdx.x >> 5)) * 4;
+    const int r0 = blockIdx.x * DENSE_DT;
+    if (n0 >= rows) return;
+    const int nv = cols >> 3;                                       // 8-half vectors per row
+    const uint4* mv[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) mv[k] = reinterpret_cast<const uint4*>(m + (long) min(n0 + k, rows - 1) * cols);
+    float acc[4][DENSE_DT];
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+#pragma unroll
+        for (int t = 0; t < DENSE_DT; t++) acc[k][t] = 0.f;
+    for (int v0 = 0; v0 < nv; v0 += 32 * 2) {
+        uint4 wv[2][4];
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const int v = v0 + u * 32 + lane;
+#pragma unroll
+            for (int k = 0; k < 4; k++) wv[u][k] = v < nv ? __ldg(mv[k] + v) : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const int v = v0 + u * 32 + lane;
+            if (v < nv) {
+                float w[4][8];
+#pragma unroll
+                for (int k = 0; k < 4; k++) {
+                    const __half2* h = reinterpret_cast<const __half2*>(&wv[u][k]);
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        const float2 f = __half22float2(h[i]);
+                        w[k][2 * i] = f.x;
+                        w[k][2 * i + 1] = f.y;
+                    }
+                }
+#pragma unroll
+                for (int t = 0; t < DENSE_DT; t++) {
+                    if (r0 + t < T) {
+                        const float4* xr = reinterpret_cast<const float4*>(x + (long) (r0 + t) * cols) + 2 * v;
+                        const float4 a = xr[0], b = xr[1];
+#pragma unroll
+                        for (int k = 0; k < 4; k++) {
+                            float s = acc[k][t];
+                            s = fmaf(a.x, w[k][0], s); s = fmaf(a.y, w[k][1], s); s = fmaf(a.z, w[k][2], s); s = fmaf(a.w, w[k][3], s);
+                            s = fmaf(b.x, w[k][4], s); s = fmaf(b.y, w[k][5], s); s = fmaf(b.z, w[k][6], s); s = fmaf(b.w, w[k][7], s);
+                            acc[k][t] = s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+#pragma unroll
+        for (int t = 0; t < DENSE_DT; t++) {
+            const float s = warp_sum(acc[k][t]);
+            if (lane == 0 && r0 + t < T && n0 + k < rows) y[(long) (r0 + t) * rows + n0 + k] = s;
+        }
+    }
+}
+
 // The same product for matrices of few rows (the router: 8 x 4096), where a warp per row leaves the GPU idle:
 // a block of 8 warps per output n, thread i of the block takes the 8-half vectors i, i+256, ... (ascending, 8
 // fmaf each), then a warp butterfly and the 8 warp sums added in warp order. Which kernel a matrix uses depends on

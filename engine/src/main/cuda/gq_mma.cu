@@ -15,8 +15,8 @@
 //
 // Arithmetic of one (token, output), fixed by the weight's shape only:
 //   scale period u (sp chunks of 32 sorted inputs that share one group, 2sp k16 tiles kt ascending):
-//                                               t_u = (mma chain over kt of (A_kt, B_kt hi)) + (the same chain of lo)
-//                                               (hi and lo accumulate in separate mma chains, then one add)
+//                                               t_u = one mma chain over kt of (A_kt, B_kt hi) then (A_kt, B_kt lo)
+//                                               (one chain: the two-tile-per-warp kernels need the registers)
 //   split s (chunks [s*cpb, (s+1)*cpb)):         a_s = fmaf(t_u, scale_u, a_s), u ascending;
 //                                               p_s = a_s * 2^e_s (* 1/16 for 4-bit outputs g+8), exact
 //   y = ((p_0 + p_1) + p_2) + ...                 (__fadd_rn, in the kernel or in the fold epilogues)
@@ -65,11 +65,13 @@ struct GmStage {                // one super-tile of a lane, in registers
 // Loads one super-tile of a lane: its BITS weight words at p, and the (scale, zero) of its two chunks c2, c2 + 1
 // for its outputs g (szl) and g+8 (szh). The chunks' groups are c >> cgl when the weight's groups are uniform
 // (cgl >= 0, CudaGptq.groupShift), else read from cg (a dependent load before the scale loads).
-template <int BITS>
+template <int BITS, bool LOADW = true>
 __device__ __forceinline__ void gm_load(const uint32_t* __restrict__ p, const int* __restrict__ cg, int c2, int cgl,
                                         const uint32_t* __restrict__ szl, const uint32_t* __restrict__ szh, int outN,
                                         GmStage<BITS>& b) {
-    if constexpr (BITS == 4) {
+    if constexpr (!LOADW) {
+        // weights staged through shared memory (gm_copy_w): only the scales here
+    } else if constexpr (BITS == 4) {
         const uint4 u = __ldcs(reinterpret_cast<const uint4*>(p));
         b.w[0] = u.x; b.w[1] = u.y; b.w[2] = u.z; b.w[3] = u.w;
     } else if constexpr (BITS == 8) {
@@ -81,9 +83,14 @@ __device__ __forceinline__ void gm_load(const uint32_t* __restrict__ p, const in
     } else {
         b.w[0] = __ldcs(p); b.w[1] = __ldcs(p + 32); b.w[2] = __ldcs(p + 64);
     }
-    const int g0 = (cgl >= 0 ? c2 >> cgl : __ldg(cg + c2)) * outN, g1 = (cgl >= 0 ? (c2 + 1) >> cgl : __ldg(cg + c2 + 1)) * outN;
+    const int g0 = (cgl >= 0 ? c2 >> cgl : __ldg(cg + c2)) * outN;
     b.sz[0] = __ldg(szl + g0); b.sz[1] = __ldg(szh + g0);
-    b.sz[2] = __ldg(szl + g1); b.sz[3] = __ldg(szh + g1);
+    if (cgl >= 1) {                                   // uniform groups of >= 2 chunks: both chunks (c2 even) in one
+        b.sz[2] = b.sz[0]; b.sz[3] = b.sz[1];
+    } else {
+        const int g1 = (cgl >= 0 ? (c2 + 1) >> cgl : __ldg(cg + c2 + 1)) * outN;
+        b.sz[2] = __ldg(szl + g1); b.sz[3] = __ldg(szh + g1);
+    }
 }
 
 __device__ __forceinline__ void gm_mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -176,11 +183,6 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
     xq[dst * (kch * 8) + c * 8 + h * 4 + t] = make_uint4(gm_h2u(h01), gm_h2u(h23), gm_h2u(l01), gm_h2u(l23));
 }
 
-__device__ __forceinline__ void gm_cp16(void* smem, const void* gmem) {
-    const unsigned s = (unsigned) __cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(s), "l"(gmem));
-}
-
 // Row stride (uint4) of a window of NT * 8 token rows: WS = 8 / NT super-tiles of 16 uint4, plus GM_PAD. The pad of
 // 4 uint4 makes the two rows of each 8-lane phase of a 128-bit load fall on different bank halves.
 template <int NT> __host__ __device__ constexpr int gm_stride() { return 16 * (8 / NT) + GM_PAD; }
@@ -189,51 +191,102 @@ template <int NT> __host__ __device__ constexpr int gm_stride() { return 16 * (8
 // thread takes part whatever NT (at NT = 1 a one-token window of 8 super-tiles is one cp.async per thread).
 template <int NT> __host__ __device__ constexpr int gm_tpr() { return 16 * (8 / NT); }
 
-// Starts copying a window of wn super-tiles (from super-tile st0) of the tile's nvalid token rows into shared
-// memory (one cp.async group; gm_copy_wait waits for it): xs[slot * gm_stride<NT>() + 16i + 4kt + t]. Thread
-// threadIdx.x copies uint4 q = threadIdx.x % gm_tpr of rows threadIdx.x / gm_tpr + k * NT (k < 8); src0 = that
-// uint4 of its first row at super-tile 0, rstep = NT rows. Rows nvalid .. NT*8-1 are not written: the token
-// columns they feed are never stored (an mma column depends on its own B column only).
+// Starts copying a window of wn super-tiles of the tile's token rows into shared memory (one cp.async group;
+// gm_copy_wait waits for it): xs[slot * gm_stride<NT>() + 16i + 4kt + t]. Thread threadIdx.x copies uint4
+// q = threadIdx.x % gm_tpr of rows threadIdx.x / gm_tpr + k * NT for k < kv (kv: its rows below the tile's nvalid):
+// sdst = the shared address of its first row's uint4 in this buffer, src = that uint4 at the window's first
+// super-tile, rstep = NT rows. Rows nvalid .. NT*8-1 are not written: the token columns they feed are never stored
+// (an mma column depends on its own B column only). Addresses step by additions only.
 template <int NT>
-__device__ __forceinline__ void gm_copy(uint4* __restrict__ xs, int wn, int nvalid, const uint4* __restrict__ src0,
-                                        long rstep, int st0) {
+__device__ __forceinline__ void gm_copy(unsigned sdst, int wn, int kv, const uint4* __restrict__ src, long rstep) {
     constexpr int TPR = gm_tpr<NT>();
-    const int q = threadIdx.x % TPR, slot0 = threadIdx.x / TPR;
-    if (q < 16 * wn) {                                // a window's last super-tiles may be past the split
-        const uint4* src = src0 + st0 * 16;
-        uint4* dst = xs + slot0 * gm_stride<NT>() + q;
+    if ((int) (threadIdx.x % TPR) < 16 * wn) {        // a window's last super-tiles may be past the split
 #pragma unroll
         for (int k = 0; k < 8; k++) {
-            if (slot0 + k * NT < nvalid) gm_cp16(dst + k * NT * gm_stride<NT>(), src + k * rstep);
+            if (k < kv) asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(sdst), "l"(src));
+            sdst += NT * gm_stride<NT>() * 16;
+            src += rstep;
         }
     }
     asm volatile("cp.async.commit_group;\n" ::: "memory");
 }
+// Weights staged through shared memory (the 32/64-token tiles): the window's wn super-tiles of the block's GM_NW * OT
+// output tiles, each (tile, super-tile) a contiguous BITS * 8 uint4 of the packed layout, copied as they lie
+// (smem [v][i][BITS * 8], v = tile within the block, i = super-tile within the window), in the window's cp.async
+// group (call before gm_copy, which commits). ot0b: the block's first tile; tiles past the last are clamped.
+template <int BITS, int NT, int OT>
+__device__ __forceinline__ void gm_copy_w(unsigned sw, const uint32_t* __restrict__ qw, int ot0b, int otiles, int kst,
+                                          int st0, int wn) {
+    constexpr int WS = 8 / NT, PER = BITS * 8, TOT = GM_NW * OT * WS * PER, NTH = GM_NW * 32;
+#pragma unroll
+    for (int k = 0; k < (TOT + NTH - 1) / NTH; k++) {
+        const int idx = threadIdx.x + k * NTH;
+        const int v = idx / (WS * PER), r = idx % (WS * PER);
+        if ((TOT % NTH == 0 || idx < TOT) && r < wn * PER) {
+            const uint4* src = reinterpret_cast<const uint4*>(qw + gm_word<BITS>(min(ot0b + v, otiles - 1), kst, st0, 0, 0)) + r;
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(sw + 16u * idx), "l"(src));
+        }
+    }
+}
+
+// A lane's BITS words of one staged super-tile (p: the tile's BITS * 8 uint4 in shared memory).
+template <int BITS>
+__device__ __forceinline__ void gm_lds_w(const uint4* p, int lane, uint32_t (&w)[BITS]) {
+    if constexpr (BITS == 4) {
+        const uint4 u = p[lane];
+        w[0] = u.x; w[1] = u.y; w[2] = u.z; w[3] = u.w;
+    } else if constexpr (BITS == 8) {
+        const uint4 u = p[2 * lane], v = p[2 * lane + 1];
+        w[0] = u.x; w[1] = u.y; w[2] = u.z; w[3] = u.w; w[4] = v.x; w[5] = v.y; w[6] = v.z; w[7] = v.w;
+    } else if constexpr (BITS == 2) {
+        const uint2 u = reinterpret_cast<const uint2*>(p)[lane];
+        w[0] = u.x; w[1] = u.y;
+    } else {
+        const uint32_t* q = reinterpret_cast<const uint32_t*>(p);
+        w[0] = q[lane]; w[1] = q[32 + lane]; w[2] = q[64 + lane];
+    }
+}
+
 template <int N>
 __device__ __forceinline__ void gm_copy_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory"); }
 
+// Loop-mode fold in shared memory for the 32-token tiles (gq_mma_body): OT * NT * 4 floats per lane, after the window
+// ring (the 64-token tiles keep it in registers: their ring leaves no room for 3 blocks per SM).
+template <int NT, int OT> __host__ __device__ constexpr bool gm_ys() { return NT * OT >= 4 && NT < 8; }
+
 #define GM_STAGES 3   // windows of activations in flight (cp.async groups) per block (3 x 20 KB at NT = 8: 3 blocks per SM)
 
-// grid (ceil(OP/16 / GM_NW), split_mode ? ksplit : 1, tiles * nmat), block GM_NW warps; warp w owns outputs
-// [16*(blockIdx.x*GM_NW + w), +16) and the tile's NT*8 tokens, read from gq_mma_prep's planes (matrix m: plane
+// grid (ceil(OP/16 / (GM_NW*OT)) * tiles, split_mode ? ksplit : 1, nmat) with tiles = ceil(T / (NT*8)), block GM_NW
+// warps; warp w of output block b owns outputs [16*OT*(b*GM_NW + w), +16*OT) and the tile's NT*8 tokens, read from gq_mma_prep's planes (matrix m: plane
 // m / nexp, or 0 when planes == 1; token columns past the segment's end are computed from unwritten rows and not
 // stored). Matrices, segments and the split/loop output layouts as gq_pipe_body (gptq_gemm.cu). cpb is even (a
-// split is whole super-tiles). Dynamic shared memory: S * NT * 8 * gm_stride<NT>() * 16 bytes, windows of
-// WS = 8/NT super-tiles in a ring of S = min(GM_STAGES, ceil(cpb/2 / WS)) (> 48 KB needs the launcher's opt-in).
+// split is whole super-tiles). Dynamic shared memory: S windows of WS = 8/NT super-tiles in a ring of
+// S = min(GM_STAGES, ceil(cpb/2 / WS)), each NT * 8 * gm_stride<NT>() * 16 bytes of activations plus, when NT >= 4,
+// GM_NW * OT * WS * BITS * 128 bytes of weights; then GM_NW * OT * NT * 512 bytes of fold when gm_ys<NT, OT>
+// (> 48 KB needs the launcher's opt-in).
 // cgl: CudaGptq.groupShift (chunk c is in group c >> cgl), or -1 (groups read from the chunk-group table).
 // Index arithmetic: every division is by a compile-time power of two (the profile of the first version spent a
 // quarter of its instructions on integer division and address arithmetic).
-template <int BITS, int NT>
+template <int BITS, int NT, int OT>
 __device__ __forceinline__ void gq_mma_body(
         const GqMat* __restrict__ mats, int nexp, int nmat, const int* __restrict__ segs,
         const uint4* __restrict__ xq, const float* __restrict__ xe, int planes, int T, int in, int outN, int cpb,
         int sp, int cgl, int ksplit, int split_mode, int rows_cap, long proj_stride, float* __restrict__ outp) {
     extern __shared__ uint4 gm_smem[];
-    constexpr int P = (BITS == 8 || NT >= 4) ? 2 : 4; // super-tiles of weights in flight per lane
+    // super-tiles in flight per lane: weights and scales, or only the scales when the weights are staged (NT >= 4)
+    constexpr int P = NT >= 4 ? 4 : OT > 1 ? 1 : BITS == 8 ? 2 : 4;
     constexpr int WS = 8 / NT;                        // super-tiles per window
     constexpr int STRIDE = gm_stride<NT>();           // uint4 per token row of a window
-    constexpr int XS_WORDS = NT * 8 * STRIDE;         // uint4 per window buffer
-    const int m = blockIdx.z % nmat, tile = blockIdx.z / nmat;
+    constexpr int XS_WORDS = NT * 8 * STRIDE;         // uint4 of activations per window buffer
+    // 32/64-token tiles: the weights come through the window too (cp.async, no registers held for them in flight)
+    constexpr bool SW = NT >= 4;
+    constexpr int PERW = BITS * 8;                    // uint4 per (output tile, super-tile)
+    constexpr int BUF = XS_WORDS + (SW ? GM_NW * OT * WS * PERW : 0);   // uint4 per window buffer
+    constexpr int SMAX = GM_STAGES;                   // ring depth
+    // blockIdx.x = output block * tiles + token tile: an output block's token tiles run side by side, so its
+    // weights are read from memory once and from L2 for the other tiles
+    const int tiles = (T + NT * 8 - 1) / (NT * 8);
+    const int m = blockIdx.z, tile = blockIdx.x % tiles, oblk = blockIdx.x / tiles;
     const int e = m % nexp, proj = m / nexp;
     const int offset = segs ? segs[2 * e] : 0;
     const int count = segs ? segs[2 * e + 1] : T;
@@ -241,37 +294,63 @@ __device__ __forceinline__ void gq_mma_body(
     if (r0 >= count) return;                          // surplus tile (uniform over the block)
     const GqMat mat = mats[m];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-    const int ot = blockIdx.x * GM_NW + warp;
+    const int ot0 = (oblk * GM_NW + warp) * OT;       // this warp's first 16-output tile
+    const int otiles = (outN + 15) >> 4;
     const int kst = (in + 63) >> 6, kch = 2 * kst;   // super-tiles and chunks along the padded inputs
-    const bool active = ot < ((outN + 15) >> 4);
-    const uint32_t* szl = reinterpret_cast<const uint32_t*>(mat.sz) + min(ot * 16 + g, outN - 1);
-    const uint32_t* szh = reinterpret_cast<const uint32_t*>(mat.sz) + min(ot * 16 + g + 8, outN - 1);
+    const bool active = ot0 < otiles;
+    // output tile u of the warp: ot0 + u, clamped to the last tile (a clamped tile is computed but not stored)
+    const uint32_t* szl[OT];
+    const uint32_t* szh[OT];
+    const uint32_t* wp0[OT];
+#pragma unroll
+    for (int u = 0; u < OT; u++) {
+        const int otu = min(ot0 + u, otiles - 1);
+        szl[u] = reinterpret_cast<const uint32_t*>(mat.sz) + min(otu * 16 + g, outN - 1);
+        szh[u] = reinterpret_cast<const uint32_t*>(mat.sz) + min(otu * 16 + g + 8, outN - 1);
+        wp0[u] = mat.qw + gm_word<BITS>(otu, kst, 0, lane, 0);
+    }
     const int spb = cpb >> 1;                         // super-tiles per split
     // windows of WS super-tiles in a ring of `stages` buffers: windows w+1 .. w+stages-1 are being copied while
     // window w is computed (one window per split when it fits, as at NT = 1)
-    const int stages = min(GM_STAGES, (spb + WS - 1) / WS);
+    const int stages = min(SMAX, (spb + WS - 1) / WS);
     const int nvalid = min(NT * 8, count - r0);
     const long row0 = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r0;
     const int s_lo = split_mode ? blockIdx.y : 0, s_hi = split_mode ? blockIdx.y + 1 : ksplit;
     const int xoff = g * STRIDE + t;                  // this lane's B fragment within a window (+16 per super-tile)
     const long rowlen = (long) kch * 8;               // uint4 per token row of xq
-    const uint4* src0 = xq + (row0 + threadIdx.x / gm_tpr<NT>()) * rowlen + threadIdx.x % gm_tpr<NT>();   // gm_copy
+    // gm_copy: this thread's uint4 of its first row (at super-tile 0), its shared address in buffer 0, its row count
+    const uint4* src0 = xq + (row0 + threadIdx.x / gm_tpr<NT>()) * rowlen + threadIdx.x % gm_tpr<NT>();
+    const unsigned sdst0 = (unsigned) __cvta_generic_to_shared(gm_smem)
+            + 16u * ((threadIdx.x / gm_tpr<NT>()) * STRIDE + threadIdx.x % gm_tpr<NT>());
+    const int kv = (nvalid - (int) (threadIdx.x / gm_tpr<NT>()) + NT - 1) / NT;
     float* dst = outp + proj * proj_stride;
-    float y[NT][4];                                   // loop mode: the fold of the splits so far
+    // loop mode: the fold of the splits so far, y[u][j][i], in registers for small tiles, else in shared memory
+    // (lane-minor, after the window ring: GM_NW * OT * NT * 512 more bytes) so the large tiles keep their registers
+    constexpr bool YS = gm_ys<NT, OT>();
+    float y[YS ? 1 : OT][YS ? 1 : NT][4];
+    float* ys = reinterpret_cast<float*>(gm_smem + stages * BUF) + warp * (OT * NT * 4 * 32) + lane;
+    const unsigned sbase = (unsigned) __cvta_generic_to_shared(gm_smem);   // gm_copy_w
 
     for (int s = s_lo; s < s_hi; s++) {
         const int st_lo = s * spb, n = min(kst - st_lo, spb);
-        const uint32_t* wp = mat.qw + gm_word<BITS>(ot, kst, st_lo, lane, 0);   // super-tile i at wp + 32*BITS*i
         const int c_lo = 2 * st_lo;
-        GmStage<BITS> buf[P];
+        const uint32_t* wp[OT];                       // super-tile i of output tile u at wp[u] + 32*BITS*i
+#pragma unroll
+        for (int u = 0; u < OT; u++) wp[u] = wp0[u] + 32 * BITS * st_lo;
+        GmStage<BITS> buf[P][OT];
         if (active) {
 #pragma unroll
-            for (int q = 0; q < P; q++) if (q < n) gm_load<BITS>(wp + 32 * BITS * q, mat.cg, c_lo + 2 * q, cgl, szl, szh, outN, buf[q]);
+            for (int q = 0; q < P; q++)
+#pragma unroll
+                for (int u = 0; u < OT; u++)
+                    if (q < n) gm_load<BITS, !SW>(wp[u] + 32 * BITS * q, mat.cg, c_lo + 2 * q, cgl, szl[u], szh[u], outN, buf[q][u]);
         }
         const int nw = (n + WS - 1) / WS;             // windows of this split
         __syncthreads();                              // the previous split's windows are no longer read
         for (int w = 0; w < max(1, stages - 1) && w < nw; w++) {
-            gm_copy<NT>(gm_smem + w * XS_WORDS, min(WS, n - w * WS), nvalid, src0, NT * rowlen, st_lo + w * WS);
+            if constexpr (SW) gm_copy_w<BITS, NT, OT>(sbase + 16u * (w * BUF + XS_WORDS), mat.qw, oblk * GM_NW * OT, otiles,
+                                                      kst, st_lo + w * WS, min(WS, n - w * WS));
+            gm_copy<NT>(sdst0 + 16u * w * BUF, min(WS, n - w * WS), kv, src0 + (st_lo + w * WS) * 16, NT * rowlen);
         }
         // 2^e(token, split) of this lane's token columns, loaded now, used after the split
         float f[NT][2];
@@ -280,12 +359,14 @@ __device__ __forceinline__ void gq_mma_body(
             f[j][0] = __ldg(xe + (row0 + min(j * 8 + 2 * t, nvalid - 1)) * ksplit + s);
             f[j][1] = __ldg(xe + (row0 + min(j * 8 + 2 * t + 1, nvalid - 1)) * ksplit + s);
         }
-        // split sums; the scale period's hi and lo mma chains (one chain alternating hi and lo measured the same)
-        float acc[NT][4], tmp[NT][4], tlo[NT][4];
+        // split sums; the scale period's hi and lo mma chains
+        float acc[OT][NT][4], tmp[OT][NT][4];
 #pragma unroll
-        for (int j = 0; j < NT; j++)
+        for (int u = 0; u < OT; u++)
 #pragma unroll
-            for (int i = 0; i < 4; i++) { acc[j][i] = 0.f; tmp[j][i] = 0.f; tlo[j][i] = 0.f; }
+            for (int j = 0; j < NT; j++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) { acc[u][j][i] = 0.f; tmp[u][j][i] = 0.f; }
         const uint4* xs = gm_smem;
         int b = stages - 1;                           // ring buffer of the current window
         for (int i0 = 0; i0 < n; i0 += P) {           // P super-tiles per step, the next P loading meanwhile
@@ -299,48 +380,68 @@ __device__ __forceinline__ void gq_mma_body(
                         const int prev = b;           // window w-1's buffer (at w = 0: the ring's last, unused)
                         b = b + 1 == stages ? 0 : b + 1;
                         // groups issued after window w's: windows w+1 .. min(w+stages-2, nw-1)
-                        if (w + stages - 2 < nw && stages == GM_STAGES) gm_copy_wait<GM_STAGES - 2>();
+                        if (w + stages - 2 < nw && stages == SMAX) gm_copy_wait<SMAX - 2>();
                         else gm_copy_wait<0>();
                         __syncthreads();              // window w landed for all; window w-1's buffer is free
                         const int wf = w + stages - 1;    // the window that takes window w-1's buffer
                         if (stages > 1 && wf < nw) {
-                            gm_copy<NT>(gm_smem + prev * XS_WORDS, min(WS, n - wf * WS), nvalid, src0, NT * rowlen,
-                                        st_lo + wf * WS);
+                            if constexpr (SW) gm_copy_w<BITS, NT, OT>(sbase + 16u * (prev * BUF + XS_WORDS), mat.qw,
+                                    oblk * GM_NW * OT, otiles, kst, st_lo + wf * WS, min(WS, n - wf * WS));
+                            gm_copy<NT>(sdst0 + 16u * prev * BUF, min(WS, n - wf * WS), kv,
+                                        src0 + (st_lo + wf * WS) * 16, NT * rowlen);
                         }
-                        xs = gm_smem + b * XS_WORDS + xoff;
+                        xs = gm_smem + b * BUF + xoff;
                     }
                     if (active) {
-                        const GmStage<BITS> cur = buf[q];
-                        if (i + P < n) gm_load<BITS>(wp + 32 * BITS * (i + P), mat.cg, c_lo + 2 * (i + P), cgl, szl, szh, outN, buf[q]);
+                        GmStage<BITS> cur[OT];
+#pragma unroll
+                        for (int u = 0; u < OT; u++) {
+                            cur[u] = buf[q][u];
+                            if constexpr (SW) gm_lds_w<BITS>(xs - xoff + XS_WORDS + ((warp * OT + u) * WS + wi) * PERW, lane, cur[u].w);
+                            if (i + P < n) gm_load<BITS, !SW>(wp[u] + 32 * BITS * (i + P), mat.cg, c_lo + 2 * (i + P), cgl, szl[u], szh[u], outN, buf[q][u]);
+                        }
                         const uint4* xw = xs + 16 * wi;
 #pragma unroll
                         for (int c = 0; c < 2; c++) {
-                            // (scale, zero constant) as gq_mma_zeros formats them: the constant is the high half
-                            const __half2 zl = __high2half2(gm_u2h(cur.sz[2 * c])), zh = __high2half2(gm_u2h(cur.sz[2 * c + 1]));
 #pragma unroll
                             for (int h = 0; h < 2; h++) {
                                 const int kt = 2 * c + h;
-                                uint32_t a[4];
-                                gm_dequant<BITS>(cur.w, kt, zl, zh, a);
+                                uint32_t a[OT][4];
 #pragma unroll
-                                for (int j = 0; j < NT; j++) {
-                                    // (skipping token groups past the tile's rows here cost 25 % at batch 256)
-                                    const uint4 bv = xw[j * 8 * STRIDE + 4 * kt];
-                                    gm_mma(tmp[j], a, bv.x, bv.y);
-                                    gm_mma(tlo[j], a, bv.z, bv.w);
+                                for (int u = 0; u < OT; u++) {
+                                    // (scale, zero constant) as gq_mma_zeros formats them: the constant is the high half
+                                    gm_dequant<BITS>(cur[u].w, kt, __high2half2(gm_u2h(cur[u].sz[2 * c])),
+                                                     __high2half2(gm_u2h(cur[u].sz[2 * c + 1])), a[u]);
                                 }
+                                // (skipping token groups past the tile's rows here cost 25 % at batch 256)
+                                uint4 bv[NT];
+#pragma unroll
+                                for (int j = 0; j < NT; j++) bv[j] = xw[j * 8 * STRIDE + 4 * kt];
+                                // every hi mma of the k16 tile, then every lo one: each chain's next mma is NT * OT
+                                // mma later (the mma are issued in program order)
+#pragma unroll
+                                for (int j = 0; j < NT; j++)
+#pragma unroll
+                                    for (int u = 0; u < OT; u++) gm_mma(tmp[u][j], a[u], bv[j].x, bv[j].y);
+#pragma unroll
+                                for (int j = 0; j < NT; j++)
+#pragma unroll
+                                    for (int u = 0; u < OT; u++) gm_mma(tmp[u][j], a[u], bv[j].z, bv[j].w);
                             }
                             const int ci = 2 * i + c + 1;     // chunks of the split done
                             if ((ci & (sp - 1)) == 0 || ci == 2 * n) {   // end of a scale period (uniform)
-                                const float sl = __low2float(gm_u2h(cur.sz[2 * c])), sh = __low2float(gm_u2h(cur.sz[2 * c + 1]));
 #pragma unroll
-                                for (int j = 0; j < NT; j++) {
-                                    acc[j][0] = fmaf(__fadd_rn(tmp[j][0], tlo[j][0]), sl, acc[j][0]);
-                                    acc[j][1] = fmaf(__fadd_rn(tmp[j][1], tlo[j][1]), sl, acc[j][1]);
-                                    acc[j][2] = fmaf(__fadd_rn(tmp[j][2], tlo[j][2]), sh, acc[j][2]);
-                                    acc[j][3] = fmaf(__fadd_rn(tmp[j][3], tlo[j][3]), sh, acc[j][3]);
+                                for (int u = 0; u < OT; u++) {
+                                    const float sl = __low2float(gm_u2h(cur[u].sz[2 * c])), sh = __low2float(gm_u2h(cur[u].sz[2 * c + 1]));
 #pragma unroll
-                                    for (int r = 0; r < 4; r++) { tmp[j][r] = 0.f; tlo[j][r] = 0.f; }
+                                    for (int j = 0; j < NT; j++) {
+                                        acc[u][j][0] = fmaf(tmp[u][j][0], sl, acc[u][j][0]);
+                                        acc[u][j][1] = fmaf(tmp[u][j][1], sl, acc[u][j][1]);
+                                        acc[u][j][2] = fmaf(tmp[u][j][2], sh, acc[u][j][2]);
+                                        acc[u][j][3] = fmaf(tmp[u][j][3], sh, acc[u][j][3]);
+#pragma unroll
+                                        for (int r = 0; r < 4; r++) tmp[u][j][r] = 0.f;
+                                    }
                                 }
                             }
                         }
@@ -352,23 +453,37 @@ __device__ __forceinline__ void gq_mma_body(
         // split mode: the partial p_s; loop mode: y = p_0, then y = y + p_s in order, in registers, stored after
         // the last split
 #pragma unroll
-        for (int j = 0; j < NT; j++) {
-            acc[j][0] *= f[j][0];
-            acc[j][1] *= f[j][1];
-            acc[j][2] *= BITS == 4 ? f[j][0] * 0.0625f : f[j][0];
-            acc[j][3] *= BITS == 4 ? f[j][1] * 0.0625f : f[j][1];
+        for (int u = 0; u < OT; u++) {
 #pragma unroll
-            for (int i = 0; i < 4; i++) y[j][i] = s == s_lo ? acc[j][i] : __fadd_rn(y[j][i], acc[j][i]);
+            for (int j = 0; j < NT; j++) {
+                acc[u][j][0] *= f[j][0];
+                acc[u][j][1] *= f[j][1];
+                acc[u][j][2] *= BITS == 4 ? f[j][0] * 0.0625f : f[j][0];
+                acc[u][j][3] *= BITS == 4 ? f[j][1] * 0.0625f : f[j][1];
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    if constexpr (YS) {
+                        float& yv = ys[((u * NT + j) * 4 + i) * 32];
+                        yv = s == s_lo ? acc[u][j][i] : __fadd_rn(yv, acc[u][j][i]);
+                    } else {
+                        y[u][j][i] = s == s_lo ? acc[u][j][i] : __fadd_rn(y[u][j][i], acc[u][j][i]);
+                    }
+                }
+            }
         }
         if (active && (split_mode || s == s_hi - 1)) {
 #pragma unroll
-            for (int j = 0; j < NT; j++) {
+            for (int u = 0; u < OT; u++) {
 #pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    const int r = r0 + j * 8 + 2 * t + (i & 1), o = ot * 16 + g + (i >> 1) * 8;
-                    if (r < count && o < outN) {
-                        if (split_mode) dst[((long) s * rows_cap + offset + r) * outN + o] = y[j][i];
-                        else dst[(long) (offset + r) * outN + o] = y[j][i];
+                for (int j = 0; j < NT; j++) {
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        const int r = r0 + j * 8 + 2 * t + (i & 1), o = (ot0 + u) * 16 + g + (i >> 1) * 8;
+                        if (r < count && o < outN) {
+                            const float v = YS ? ys[((u * NT + j) * 4 + i) * 32] : y[YS ? 0 : u][YS ? 0 : j][i];
+                            if (split_mode) dst[((long) s * rows_cap + offset + r) * outN + o] = v;
+                            else dst[(long) (offset + r) * outN + o] = v;
+                        }
                     }
                 }
             }
@@ -376,15 +491,17 @@ __device__ __forceinline__ void gq_mma_body(
     }
 }
 
-#define GQM_INSTANCE(BITS, NT)                                                                                  \
-    GPTQ4J_KERNEL void __launch_bounds__(GM_NW * 32, NT == 1 ? 5 : NT == 2 ? 4 : 3) gq_mma_b##BITS##_n##NT(      \
+// gq_mma_b<BITS>_n<NT>: one 16-output tile per warp. (OT = 2, two tiles per warp so every B fragment feeds twice the
+// mma, was measured slower at 32-token tiles: 255 registers, 2 blocks per SM; NOTES.md round 5.)
+#define GQM_INSTANCE(BITS, NT, OT, MINB)                                                                        \
+    GPTQ4J_KERNEL void __launch_bounds__(GM_NW * 32, MINB) gq_mma_b##BITS##_n##NT(                               \
             const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
             int T, int in, int outN, int cpb, int sp, int cgl, int ksplit, int split_mode, int rows_cap,        \
             long proj_stride, float* out) {                                                                     \
-        gq_mma_body<BITS, NT>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit,        \
-                              split_mode, rows_cap, proj_stride, out);                                         \
+        gq_mma_body<BITS, NT, OT>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit,    \
+                                  split_mode, rows_cap, proj_stride, out);                                     \
     }
-#define GQM_ALL(BITS) GQM_INSTANCE(BITS, 1) GQM_INSTANCE(BITS, 2) GQM_INSTANCE(BITS, 4) GQM_INSTANCE(BITS, 8)
+#define GQM_ALL(BITS) GQM_INSTANCE(BITS, 1, 1, 5) GQM_INSTANCE(BITS, 2, 1, 4) GQM_INSTANCE(BITS, 4, 1, 3) GQM_INSTANCE(BITS, 8, 1, 3)
 GQM_ALL(2)
 GQM_ALL(3)
 GQM_ALL(4)

@@ -446,9 +446,12 @@ public final class CudaBackend implements Backend {
                     descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr);
             int nt = mmaTokenTiles(rowsPerMatrix);
             int ws = 8 / nt;                                     // super-tiles per window (gq_mma.cu)
-            int smem = Math.min(MMA_STAGES, ceil(g.cpb() / 2, ws)) * nt * 8 * (ws * 256 + 16 * MMA_PAD);
-            drv.launch3("gq_mma_b" + g.bits() + "_n" + nt, ceil(ceil(g.out(), 16), MMA_WARPS),
-                    splitMode ? g.ksplit() : 1, ceil(T, 8L * nt) * nmat, 32 * MMA_WARPS, 1, smem,
+            int window = nt * 8 * (ws * 256 + 16 * MMA_PAD)                           // activations
+                    + (nt >= 4 ? MMA_WARPS * ws * g.bits() * 128 : 0);                  // staged weights
+            int smem = Math.min(MMA_STAGES, ceil(g.cpb() / 2, ws)) * window
+                    + (mmaFoldInShared(nt) ? MMA_WARPS * nt * 4 * 32 * 4 : 0);
+            drv.launch3("gq_mma_b" + g.bits() + "_n" + nt, ceil(ceil(g.out(), 16), MMA_WARPS) * ceil(T, 8 * nt),
+                    splitMode ? g.ksplit() : 1, nmat, 32 * MMA_WARPS, 1, smem,
                     descs, nexp, nmat, segs, xq.ptr, xe.ptr, planes, T, g.in(), g.out(), g.cpb(), tab.scalePeriod(),
                     tab.groupShift(), g.ksplit(),
                     splitMode ? 1 : 0, rowsCap, projStride, out);
@@ -501,6 +504,11 @@ public final class CudaBackend implements Backend {
         return Math.min(MMA_MAX_TILES, rows <= 8 ? 1 : rows <= 16 ? 2 : rows <= 64 ? 4 : 8);
     }
 
+    /** gq_mma keeps the loop-mode fold in shared memory for 32-token tiles (gm_ys in gq_mma.cu). */
+    static boolean mmaFoldInShared(int nt) {
+        return nt == 4;
+    }
+
     /** -Dgptq4j.cuda.mmaMaxTiles=N caps the n-tiles per gq_mma block (1, 2, 4 or 8; the per-token arithmetic is the same). */
     static final int MMA_MAX_TILES = Integer.getInteger("gptq4j.cuda.mmaMaxTiles", 8);
 
@@ -513,7 +521,8 @@ public final class CudaBackend implements Backend {
         if (!g.mma()) return true;
         // mma: when the blocks of the loop mode alone fill the GPU, skip the partials' round trip through memory
         // (both modes give the same bits)
-        long loopBlocks = (long) ceil(ceil(g.out(), 16), MMA_WARPS) * nproj * ceil(rowsCap, 8L * mmaTokenTiles((int) Math.min(rowsCap, 64)));
+        int nt = mmaTokenTiles((int) Math.min(rowsCap, 64));
+        long loopBlocks = (long) ceil(ceil(g.out(), 16), MMA_WARPS) * nproj * ceil(rowsCap, 8L * nt);
         return loopBlocks < MMA_LOOP_BLOCKS;
     }
 
@@ -547,6 +556,11 @@ public final class CudaBackend implements Backend {
             return;
         }
         if (ceil(d.rows(), 8) > 65535) throw new IllegalArgumentException(d.name() + ": " + d.rows() + " rows (the dense kernel takes up to 524,280)");
+        if (T > 8 && d.cols() % 8 == 0) {                   // several row tiles: four outputs per warp (same bits)
+            drv.launch("dense_fp16_o4", ceil(T, 8), ceil(d.rows(), 32), 256, 1,
+                    CudaBuf.of(x).ptr, d.data(), T, d.rows(), d.cols(), CudaBuf.of(out).ptr);
+            return;
+        }
         drv.launch("dense_fp16", ceil(T, 8), ceil(d.rows(), 8), 256, 1,
                 CudaBuf.of(x).ptr, d.data(), T, d.rows(), d.cols(), CudaBuf.of(out).ptr);
     }

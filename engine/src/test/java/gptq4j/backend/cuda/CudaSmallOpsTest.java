@@ -50,6 +50,13 @@ class CudaSmallOpsTest {
         denseCase(T, rows, cols);
     }
 
+    /** Many rows and several row tiles (T > 8): four outputs per warp (dense_fp16_o4), bitwise equal to T = 1. */
+    @ParameterizedTest(name = "T={0} rows={1} cols={2}")
+    @org.junit.jupiter.params.provider.CsvSource({"19,1000,4096", "40,2050,1032", "9,513,8"})
+    void denseWideMatchesReference(int T, int rows, int cols) {
+        denseCase(T, rows, cols);
+    }
+
     private void denseCase(int T, int rows, int cols) {
         CudaBackend be = CudaTestSupport.backend();
         Random r = new Random();
