@@ -28,33 +28,64 @@ GPTQ4J_KERNEL void moe_topk_softmax(const float* __restrict__ logits, int T, int
     for (int j = 0; j < k; j++) top_w[t * k + j] /= total;
 }
 
-// Groups the T*k (token, rank) pairs by expert, tokens ascending within an expert. Writes
-// seg[e] = {offset, count}, rows[offset+n] = token of the n-th pair of expert e, and
-// where[t*k+j] = grouped row of pair (t, j). One block; thread e handles expert e.
-GPTQ4J_KERNEL void moe_group(const int* __restrict__ top_idx, int T, int experts, int k,
-                             int* __restrict__ seg, int* __restrict__ rows, int* __restrict__ where) {
-    __shared__ int counts[64];
-    const int e = threadIdx.x;
-    const int n = T * k;
-    if (e < experts) {
-        int c = 0;
-        for (int i = 0; i < n; i++) c += top_idx[i] == e;
-        counts[e] = c;
+// Groups the T*k (token, rank) pairs by expert, pairs ascending within an expert (a stable partition). Writes
+// seg[e] = {offset, count}, rows[offset+n] = token of the n-th pair of expert e, and where[t*k+j] = grouped row of
+// pair (t, j). One block of up to 1,024 threads (experts <= 64), a pair per thread per pass: warp ballots give
+// each pair its rank among the pairs of its expert in the warp, per-warp counts in shared memory the rank in
+// the block, and a running base per expert carries it across passes. (The first version, a thread per expert
+// scanning every pair twice, took 85 us per layer at batch 256.)
+GPTQ4J_KERNEL void __launch_bounds__(1024) moe_group(const int* __restrict__ top_idx, int T, int experts, int k,
+                                                     int* __restrict__ seg, int* __restrict__ rows,
+                                                     int* __restrict__ where) {
+    __shared__ int wcnt[32][64];                      // pairs of expert f in warp w, this pass
+    __shared__ int base[64];                          // grouped row of expert f's next pair
+    const int n = T * k, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
+    const unsigned below = (1u << lane) - 1u;
+    if (tid < experts) base[tid] = 0;
+    __syncthreads();
+    for (int i0 = 0; i0 < n; i0 += blockDim.x) {      // pass 1: the counts
+        const int i = i0 + tid;
+        const int e = i < n ? top_idx[i] : -1;
+        for (int f = 0; f < experts; f++) {
+            const unsigned m = __ballot_sync(0xffffffffu, e == f);
+            if (lane == 0 && m) atomicAdd(&base[f], __popc(m));
+        }
     }
     __syncthreads();
-    if (e < experts) {
+    if (tid == 0) {
         int off = 0;
-        for (int f = 0; f < e; f++) off += counts[f];
-        seg[2 * e] = off;
-        seg[2 * e + 1] = counts[e];
-        int c = 0;
-        for (int i = 0; i < n; i++) {
-            if (top_idx[i] == e) {
-                rows[off + c] = i / k;
-                where[i] = off + c;
-                c++;
-            }
+        for (int f = 0; f < experts; f++) {
+            const int c = base[f];
+            seg[2 * f] = off;
+            seg[2 * f + 1] = c;
+            base[f] = off;
+            off += c;
         }
+    }
+    __syncthreads();
+    for (int i0 = 0; i0 < n; i0 += blockDim.x) {      // pass 2: the grouped rows, in pair order
+        const int i = i0 + tid;
+        const int e = i < n ? top_idx[i] : -1;
+        int rank = 0;
+        for (int f = 0; f < experts; f++) {
+            const unsigned m = __ballot_sync(0xffffffffu, e == f);
+            if (e == f) rank = __popc(m & below);
+            if (lane == 0) wcnt[warp][f] = __popc(m);
+        }
+        __syncthreads();
+        if (e >= 0) {
+            int pos = base[e] + rank;
+            for (int w = 0; w < warp; w++) pos += wcnt[w][e];
+            rows[pos] = i / k;
+            where[i] = pos;
+        }
+        __syncthreads();
+        if (tid < experts) {
+            int c = 0;
+            for (int w = 0; w < nw; w++) c += wcnt[w][tid];
+            base[tid] += c;
+        }
+        __syncthreads();
     }
 }
 

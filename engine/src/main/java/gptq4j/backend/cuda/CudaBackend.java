@@ -480,7 +480,7 @@ public final class CudaBackend implements Backend {
     /** The GPTQ kernel family in use, for the bench's report: mma, pipe or reference (with the experiment switches). */
     static String linearName() {
         if (MMA) return "mma" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "") + "-loop" + MMA_LOOP_BLOCKS
-                + (MMA_MAX_TILES < 8 ? "-tiles" + MMA_MAX_TILES : "") + (CudaGptq.SCALE_PERIOD_MAX < 16 ? "-sp" + CudaGptq.SCALE_PERIOD_MAX : "")
+                + (MMA_MAX_TILES < 8 ? "-tiles" + MMA_MAX_TILES : "") + (MMA_64_FROM != 65 ? "-t64from" + MMA_64_FROM : "") + (CudaGptq.SCALE_PERIOD_MAX < 16 ? "-sp" + CudaGptq.SCALE_PERIOD_MAX : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "");
         return REFERENCE_LINEAR ? "reference" : "pipe" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "");
@@ -501,8 +501,11 @@ public final class CudaBackend implements Backend {
      * 18 % faster there). The per-token arithmetic is the same for every choice.
      */
     static int mmaTokenTiles(int rows) {
-        return Math.min(MMA_MAX_TILES, rows <= 8 ? 1 : rows <= 16 ? 2 : rows <= 64 ? 4 : 8);
+        return Math.min(MMA_MAX_TILES, rows <= 8 ? 1 : rows <= 16 ? 2 : rows < MMA_64_FROM ? 4 : 8);
     }
+
+    /** -Dgptq4j.cuda.mma64From=N: 64-token tiles from N rows (default 65; an experiment switch, same arithmetic). */
+    static final int MMA_64_FROM = Math.max(17, Integer.getInteger("gptq4j.cuda.mma64From", 65));
 
     /** gq_mma keeps the loop-mode fold in shared memory for 32-token tiles (gm_ys in gq_mma.cu). */
     static boolean mmaFoldInShared(int nt) {
@@ -629,7 +632,8 @@ public final class CudaBackend implements Backend {
         CudaBuf y = scratch.floats("moe.y", pairs * hidden);
         drv.launch("moe_topk_softmax", ceil(T, 128), 1, 128, 1, CudaBuf.of(routerLogits).ptr, T, experts, topK,
                 topIdx.ptr, topW.ptr);
-        drv.launch("moe_group", 1, 1, 64, 1, topIdx.ptr, T, experts, topK, seg.ptr, rows.ptr, where.ptr);
+        drv.launch("moe_group", 1, 1, (int) Math.min(1024, ceil((long) T * topK, 32) * 32L), 1,
+                topIdx.ptr, T, experts, topK, seg.ptr, rows.ptr, where.ptr);
         CUdeviceptr xp = CudaBuf.of(x).ptr;
         if (!REFERENCE_LINEAR) {
             moeSplit(w1, w3, w2, xp, T, topK, hidden, intermediate, seg, rows, where, topW, h1, h3, y, CudaBuf.of(out).ptr);

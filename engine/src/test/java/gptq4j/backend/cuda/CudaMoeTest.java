@@ -23,7 +23,8 @@ class CudaMoeTest {
                 Arguments.of(4, 32, true, true, 45),
                 Arguments.of(3, 128, true, false, 9),
                 Arguments.of(8, -1, false, true, 20),
-                Arguments.of(2, 32, true, false, 3));
+                Arguments.of(2, 32, true, false, 3),
+                Arguments.of(4, 128, true, true, 600));   // 1,200 pairs: moe_group's second pass
     }
 
     @ParameterizedTest(name = "{0}-bit g{1} act {2} sym {3} T={4}")
