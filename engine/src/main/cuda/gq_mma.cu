@@ -93,6 +93,20 @@ __device__ __forceinline__ void gm_load(const uint32_t* __restrict__ p, const in
     }
 }
 
+// BITS = 16: an fp16 matrix [out][in] row-major (the lm_head), read in place: the A fragment of k16 tile kt is the
+// words (row g, inputs 16kt + 2t) and (+8) of pa and the same of row g+8 at pb (pa, pb: the lane's words at the
+// super-tile, word t of its rows). No scales, no zero points: the weights are the fp16 values themselves.
+__device__ __forceinline__ void gm_load_dense(const uint32_t* __restrict__ pa, const uint32_t* __restrict__ pb,
+                                              uint32_t (&w)[16]) {
+#pragma unroll
+    for (int kt = 0; kt < 4; kt++) {
+        w[4 * kt] = __ldg(pa + 8 * kt);
+        w[4 * kt + 1] = __ldg(pb + 8 * kt);
+        w[4 * kt + 2] = __ldg(pa + 8 * kt + 4);
+        w[4 * kt + 3] = __ldg(pb + 8 * kt + 4);
+    }
+}
+
 __device__ __forceinline__ void gm_mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
     asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
@@ -116,7 +130,10 @@ __device__ __forceinline__ __half2 gm_u2h(uint32_t u) { return *reinterpret_cast
 // outputs g / g+8 (gq_mma_zeros: 1024 + z, or 1024 + 16z for 4-bit outputs g+8).
 template <int BITS>
 __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __half2 zl, __half2 zh, uint32_t (&a)[4]) {
-    if constexpr (BITS == 4) {
+    if constexpr (BITS == 16) {
+#pragma unroll
+        for (int p = 0; p < 4; p++) a[p] = w[4 * kt + p];
+    } else if constexpr (BITS == 4) {
         const uint32_t x = w[kt], x8 = x >> 8;
         a[0] = gm_h2u(__hsub2(gm_u2h(gm_or1024<0x000F000Fu>(x)), zl));
         a[1] = gm_h2u(__hsub2(gm_u2h(gm_or1024<0x00F000F0u>(x)), zh));
@@ -247,6 +264,16 @@ __device__ __forceinline__ void gm_lds_w(const uint4* p, int lane, uint32_t (&w)
     }
 }
 
+// Super-tile i of a lane's output tile into b: the weights (unless staged: SW) and the scales, or for fp16 weights
+// (BITS = 16) the words of rows g / g+8 at wp / wq.
+template <int BITS, bool SW>
+__device__ __forceinline__ void gm_fetch(const uint32_t* __restrict__ wp, const uint32_t* __restrict__ wq, int i,
+                                         const int* __restrict__ cg, int c_lo, int cgl, const uint32_t* __restrict__ szl,
+                                         const uint32_t* __restrict__ szh, int outN, GmStage<BITS>& b) {
+    if constexpr (BITS == 16) gm_load_dense(wp + 32 * i, wq + 32 * i, b.w);
+    else gm_load<BITS, !SW>(wp + 32 * BITS * i, cg, c_lo + 2 * i, cgl, szl, szh, outN, b);
+}
+
 template <int N>
 __device__ __forceinline__ void gm_copy_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory"); }
 
@@ -273,13 +300,14 @@ __device__ __forceinline__ void gq_mma_body(
         const uint4* __restrict__ xq, const float* __restrict__ xe, int planes, int T, int in, int outN, int cpb,
         int sp, int cgl, int ksplit, int split_mode, int rows_cap, long proj_stride, float* __restrict__ outp) {
     extern __shared__ uint4 gm_smem[];
-    // super-tiles in flight per lane: weights and scales, or only the scales when the weights are staged (NT >= 4)
-    constexpr int P = NT >= 4 ? 4 : OT > 1 ? 1 : BITS == 8 ? 2 : 4;
     constexpr int WS = 8 / NT;                        // super-tiles per window
     constexpr int STRIDE = gm_stride<NT>();           // uint4 per token row of a window
     constexpr int XS_WORDS = NT * 8 * STRIDE;         // uint4 of activations per window buffer
     // 32/64-token tiles: the weights come through the window too (cp.async, no registers held for them in flight)
-    constexpr bool SW = NT >= 4;
+    constexpr bool DENSE = BITS == 16;                // fp16 weights read in place (gm_load_dense)
+    constexpr bool SW = NT >= 4 && !DENSE;
+    // super-tiles in flight per lane: weights and scales, or only the scales when the weights are staged (SW)
+    constexpr int P = SW ? 4 : OT > 1 ? 1 : BITS >= 8 ? 2 : 4;
     constexpr int PERW = BITS * 8;                    // uint4 per (output tile, super-tile)
     constexpr int BUF = XS_WORDS + (SW ? GM_NW * OT * WS * PERW : 0);   // uint4 per window buffer
     constexpr int SMAX = GM_STAGES;                   // ring depth
@@ -302,12 +330,19 @@ __device__ __forceinline__ void gq_mma_body(
     const uint32_t* szl[OT];
     const uint32_t* szh[OT];
     const uint32_t* wp0[OT];
+    const uint32_t* wq0[OT];                          // DENSE: row g+8's words (wp0: row g's)
 #pragma unroll
     for (int u = 0; u < OT; u++) {
         const int otu = min(ot0 + u, otiles - 1);
         szl[u] = reinterpret_cast<const uint32_t*>(mat.sz) + min(otu * 16 + g, outN - 1);
         szh[u] = reinterpret_cast<const uint32_t*>(mat.sz) + min(otu * 16 + g + 8, outN - 1);
-        wp0[u] = mat.qw + gm_word<BITS>(otu, kst, 0, lane, 0);
+        if constexpr (DENSE) {                        // in % 64 == 0 (CudaBackend.dense); rows past outN clamped
+            wp0[u] = mat.qw + (long) min(otu * 16 + g, outN - 1) * (in >> 1) + t;
+            wq0[u] = mat.qw + (long) min(otu * 16 + g + 8, outN - 1) * (in >> 1) + t;
+        } else {
+            wp0[u] = mat.qw + gm_word<BITS>(otu, kst, 0, lane, 0);
+            wq0[u] = wp0[u];
+        }
     }
     const int spb = cpb >> 1;                         // super-tiles per split
     // windows of WS super-tiles in a ring of `stages` buffers: windows w+1 .. w+stages-1 are being copied while
@@ -335,15 +370,19 @@ __device__ __forceinline__ void gq_mma_body(
         const int st_lo = s * spb, n = min(kst - st_lo, spb);
         const int c_lo = 2 * st_lo;
         const uint32_t* wp[OT];                       // super-tile i of output tile u at wp[u] + 32*BITS*i
+        const uint32_t* wq[OT];                       // (DENSE: rows g / g+8 at wp / wq + 32i)
 #pragma unroll
-        for (int u = 0; u < OT; u++) wp[u] = wp0[u] + 32 * BITS * st_lo;
+        for (int u = 0; u < OT; u++) {
+            wp[u] = wp0[u] + (DENSE ? 32 : 32 * BITS) * st_lo;
+            wq[u] = wq0[u] + (DENSE ? 32 : 32 * BITS) * st_lo;
+        }
         GmStage<BITS> buf[P][OT];
         if (active) {
 #pragma unroll
             for (int q = 0; q < P; q++)
 #pragma unroll
                 for (int u = 0; u < OT; u++)
-                    if (q < n) gm_load<BITS, !SW>(wp[u] + 32 * BITS * q, mat.cg, c_lo + 2 * q, cgl, szl[u], szh[u], outN, buf[q][u]);
+                    if (q < n) gm_fetch<BITS, SW>(wp[u], wq[u], q, mat.cg, c_lo, cgl, szl[u], szh[u], outN, buf[q][u]);
         }
         const int nw = (n + WS - 1) / WS;             // windows of this split
         __syncthreads();                              // the previous split's windows are no longer read
@@ -398,7 +437,7 @@ __device__ __forceinline__ void gq_mma_body(
                         for (int u = 0; u < OT; u++) {
                             cur[u] = buf[q][u];
                             if constexpr (SW) gm_lds_w<BITS>(xs - xoff + XS_WORDS + ((warp * OT + u) * WS + wi) * PERW, lane, cur[u].w);
-                            if (i + P < n) gm_load<BITS, !SW>(wp[u] + 32 * BITS * (i + P), mat.cg, c_lo + 2 * (i + P), cgl, szl[u], szh[u], outN, buf[q][u]);
+                            if (i + P < n) gm_fetch<BITS, SW>(wp[u], wq[u], i + P, mat.cg, c_lo, cgl, szl[u], szh[u], outN, buf[q][u]);
                         }
                         const uint4* xw = xs + 16 * wi;
 #pragma unroll
@@ -410,8 +449,8 @@ __device__ __forceinline__ void gq_mma_body(
 #pragma unroll
                                 for (int u = 0; u < OT; u++) {
                                     // (scale, zero constant) as gq_mma_zeros formats them: the constant is the high half
-                                    gm_dequant<BITS>(cur[u].w, kt, __high2half2(gm_u2h(cur[u].sz[2 * c])),
-                                                     __high2half2(gm_u2h(cur[u].sz[2 * c + 1])), a[u]);
+                                    gm_dequant<BITS>(cur[u].w, kt, DENSE ? __half2() : __high2half2(gm_u2h(cur[u].sz[2 * c])),
+                                                     DENSE ? __half2() : __high2half2(gm_u2h(cur[u].sz[2 * c + 1])), a[u]);
                                 }
                                 // (skipping token groups past the tile's rows here cost 25 % at batch 256)
                                 uint4 bv[NT];
@@ -432,7 +471,8 @@ __device__ __forceinline__ void gq_mma_body(
                             if ((ci & (sp - 1)) == 0 || ci == 2 * n) {   // end of a scale period (uniform)
 #pragma unroll
                                 for (int u = 0; u < OT; u++) {
-                                    const float sl = __low2float(gm_u2h(cur[u].sz[2 * c])), sh = __low2float(gm_u2h(cur[u].sz[2 * c + 1]));
+                                    const float sl = DENSE ? 1.f : __low2float(gm_u2h(cur[u].sz[2 * c]));
+                                    const float sh = DENSE ? 1.f : __low2float(gm_u2h(cur[u].sz[2 * c + 1]));
 #pragma unroll
                                     for (int j = 0; j < NT; j++) {
                                         acc[u][j][0] = fmaf(tmp[u][j][0], sl, acc[u][j][0]);
@@ -506,6 +546,7 @@ GQM_ALL(2)
 GQM_ALL(3)
 GQM_ALL(4)
 GQM_ALL(8)
+GQM_ALL(16)   // fp16 weights in place (the lm_head): CudaBackend.dense
 
 // One-time repack at load into the layout above, from the checkpoint's qweight [in*bits/32][out] (bit streams
 // along the inputs): sorted input j takes checkpoint input src_row[j] (null: j). Padded inputs (j >= in) and

@@ -240,6 +240,26 @@ public final class CudaBackend implements Backend {
         return new CudaGptq(name, in, out, bits, groups, packed, sz, perm, cg, cpb, sp, shift, ksplit, desc, MMA, permHost);
     }
 
+    /**
+     * A prepared fp16 matrix; with rows >= DENSE_ROWS_BLOCK and cols % 64 == 0 (the lm_head) also the descriptor of
+     * the tensor-core path (bits 16: the weights read in place, one group, so one scale period per split).
+     */
+    private CudaDense dense(String name, int rows, int cols, CUdeviceptr p) {
+        CudaGptq mma = null;
+        if (MMA && DENSE_MMA && rows >= DENSE_ROWS_BLOCK && cols % 64 == 0) {
+            int cpb = CudaGptq.mmaChunksPerSplit(cols, rows);
+            int[] oneGroup = new int[CudaGptq.chunks(cols, true)];
+            int ksplit = (oneGroup.length + cpb - 1) / cpb;
+            CUdeviceptr desc = uploadAddresses(new CUdeviceptr[]{p, null, null, null}, name + " descriptor");
+            mma = new CudaGptq(name, cols, rows, 16, 1, p, null, null, null, cpb, CudaGptq.scalePeriod(oneGroup, cpb),
+                    CudaGptq.groupShift(oneGroup), ksplit, desc, true, null);
+        }
+        return new CudaDense(name, rows, cols, p, mma);
+    }
+
+    /** -Dgptq4j.cuda.denseMma=false keeps every fp16 matrix on the SIMT dense kernels (a load-time choice). */
+    static final boolean DENSE_MMA = !"false".equals(System.getProperty("gptq4j.cuda.denseMma"));
+
     /** Device array of the given device addresses (null: 0). */
     private CUdeviceptr uploadAddresses(CUdeviceptr[] ptrs, String what) {
         long[] a = new long[ptrs.length];
@@ -295,7 +315,7 @@ public final class CudaBackend implements Backend {
         long n = (long) rows * cols;
         CUdeviceptr p = alloc(Math.max(4, 2 * n), name);
         drv.launch("fill_random_f16", 2048, 1, 256, 1, p, n, seed, lo, hi);
-        return new CudaDense(name, rows, cols, p);
+        return dense(name, rows, cols, p);
     }
 
     /** Device bytes one product with this prepared GPTQ layer reads. */
@@ -342,7 +362,7 @@ public final class CudaBackend implements Backend {
         requireBytes(m.name(), half, 2 * n);
         CUdeviceptr p = alloc(2 * n, m.name());
         drv.copyHtoD(p, Pointer.to(half), 2 * n, m.name());
-        return new CudaDense(m.name(), m.rows(), m.cols(), p);
+        return dense(m.name(), m.rows(), m.cols(), p);
     }
 
     /** KV cache storage: float32 unless {@code -Dgptq4j.cuda.kvFp16=true}. */
@@ -447,7 +467,7 @@ public final class CudaBackend implements Backend {
             int nt = mmaTokenTiles(rowsPerMatrix);
             int ws = 8 / nt;                                     // super-tiles per window (gq_mma.cu)
             int window = nt * 8 * (ws * 256 + 16 * MMA_PAD)                           // activations
-                    + (nt >= 4 ? MMA_WARPS * ws * g.bits() * 128 : 0);                  // staged weights
+                    + (nt >= 4 && g.bits() <= 8 ? MMA_WARPS * ws * g.bits() * 128 : 0); // staged weights
             int smem = Math.min(MMA_STAGES, ceil(g.cpb() / 2, ws)) * window
                     + (mmaFoldInShared(nt) ? MMA_WARPS * nt * 4 * 32 * 4 : 0);
             drv.launch3("gq_mma_b" + g.bits() + "_n" + nt, ceil(ceil(g.out(), 16), MMA_WARPS) * ceil(T, 8 * nt),
@@ -481,7 +501,7 @@ public final class CudaBackend implements Backend {
     static String linearName() {
         if (MMA) return "mma" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "") + "-loop" + MMA_LOOP_BLOCKS
                 + (MMA_MAX_TILES < 8 ? "-tiles" + MMA_MAX_TILES : "") + (MMA_64_FROM != 65 ? "-t64from" + MMA_64_FROM : "") + (CudaGptq.SCALE_PERIOD_MAX < 16 ? "-sp" + CudaGptq.SCALE_PERIOD_MAX : "")
-                + (REFERENCE_ATTENTION ? "-refattn" : "");
+                + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense");
         return REFERENCE_LINEAR ? "reference" : "pipe" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "");
     }
@@ -559,6 +579,10 @@ public final class CudaBackend implements Backend {
             return;
         }
         if (ceil(d.rows(), 8) > 65535) throw new IllegalArgumentException(d.name() + ": " + d.rows() + " rows (the dense kernel takes up to 524,280)");
+        if (d.mma() != null) {                              // the lm_head: tensor cores, fp16 weights in place
+            launchLinear(d.mma(), CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr);
+            return;
+        }
         if (T > 8 && d.cols() % 8 == 0) {                   // several row tiles: four outputs per warp (same bits)
             drv.launch("dense_fp16_o4", ceil(T, 8), ceil(d.rows(), 32), 256, 1,
                     CudaBuf.of(x).ptr, d.data(), T, d.rows(), d.cols(), CudaBuf.of(out).ptr);

@@ -50,9 +50,13 @@ class CudaSmallOpsTest {
         denseCase(T, rows, cols);
     }
 
-    /** Many rows and several row tiles (T > 8): four outputs per warp (dense_fp16_o4), bitwise equal to T = 1. */
+    /**
+     * Many rows: cols % 64 == 0 takes the tensor-core path (fp16 weights in place: 32- and 64-token tiles, split and
+     * loop mode), else four outputs per warp at T > 8 (dense_fp16_o4); each bitwise equal to the row alone.
+     */
     @ParameterizedTest(name = "T={0} rows={1} cols={2}")
-    @org.junit.jupiter.params.provider.CsvSource({"19,1000,4096", "40,2050,1032", "9,513,8"})
+    @org.junit.jupiter.params.provider.CsvSource({"19,1000,4096", "70,600,512", "3,520,256", "300,1030,2048",
+            "40,2050,1032", "9,513,8"})
     void denseWideMatchesReference(int T, int rows, int cols) {
         denseCase(T, rows, cols);
     }
