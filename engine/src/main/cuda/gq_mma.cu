@@ -16,7 +16,7 @@
 // Arithmetic of one (token, output), fixed by the weight's shape only:
 //   scale period u (sp chunks of 32 sorted inputs that share one group, 2sp k16 tiles kt ascending):
 //                                               t_u = one mma chain over kt of (A_kt, B_kt hi) then (A_kt, B_kt lo)
-//                                               (one chain: the two-tile-per-warp kernels need the registers)
+//                                               (one chain: as fast as two, and fewer registers)
 //   split s (chunks [s*cpb, (s+1)*cpb)):         a_s = fmaf(t_u, scale_u, a_s), u ascending;
 //                                               p_s = a_s * 2^e_s (* 1/16 for 4-bit outputs g+8), exact
 //   y = ((p_0 + p_1) + p_2) + ...                 (__fadd_rn, in the kernel or in the fold epilogues)
@@ -284,9 +284,9 @@ template <int NT, int OT> __host__ __device__ constexpr bool gm_ys() { return NT
 #define GM_STAGES 3   // windows of activations in flight (cp.async groups) per block (3 x 20 KB at NT = 8: 3 blocks per SM)
 
 // grid (ceil(OP/16 / (GM_NW*OT)) * tiles, split_mode ? ksplit : 1, nmat) with tiles = ceil(T / (NT*8)), block GM_NW
-// warps; warp w of output block b owns outputs [16*OT*(b*GM_NW + w), +16*OT) and the tile's NT*8 tokens, read from gq_mma_prep's planes (matrix m: plane
-// m / nexp, or 0 when planes == 1; token columns past the segment's end are computed from unwritten rows and not
-// stored). Matrices, segments and the split/loop output layouts as gq_pipe_body (gptq_gemm.cu). cpb is even (a
+// warps; warp w of output block b owns outputs [16*OT*(b*GM_NW + w), +16*OT) and the tile's NT*8 tokens, read from
+// gq_mma_prep's planes (matrix m: plane m / nexp, or 0 when planes == 1; token columns past the segment's end are
+// computed from unwritten rows and not stored). Only OT = 1 is instantiated (see GQM_INSTANCE). Matrices, segments and the split/loop output layouts as gq_pipe_body (gptq_gemm.cu). cpb is even (a
 // split is whole super-tiles). Dynamic shared memory: S windows of WS = 8/NT super-tiles in a ring of
 // S = min(GM_STAGES, ceil(cpb/2 / WS)), each NT * 8 * gm_stride<NT>() * 16 bytes of activations plus, when NT >= 4,
 // GM_NW * OT * WS * BITS * 128 bytes of weights; then GM_NW * OT * NT * 512 bytes of fold when gm_ys<NT, OT>
@@ -310,7 +310,6 @@ __device__ __forceinline__ void gq_mma_body(
     constexpr int P = SW ? 4 : OT > 1 ? 1 : BITS >= 8 ? 2 : 4;
     constexpr int PERW = BITS * 8;                    // uint4 per (output tile, super-tile)
     constexpr int BUF = XS_WORDS + (SW ? GM_NW * OT * WS * PERW : 0);   // uint4 per window buffer
-    constexpr int SMAX = GM_STAGES;                   // ring depth
     // blockIdx.x = output block * tiles + token tile: an output block's token tiles run side by side, so its
     // weights are read from memory once and from L2 for the other tiles
     const int tiles = (T + NT * 8 - 1) / (NT * 8);
@@ -347,7 +346,7 @@ __device__ __forceinline__ void gq_mma_body(
     const int spb = cpb >> 1;                         // super-tiles per split
     // windows of WS super-tiles in a ring of `stages` buffers: windows w+1 .. w+stages-1 are being copied while
     // window w is computed (one window per split when it fits, as at NT = 1)
-    const int stages = min(SMAX, (spb + WS - 1) / WS);
+    const int stages = min(GM_STAGES, (spb + WS - 1) / WS);
     const int nvalid = min(NT * 8, count - r0);
     const long row0 = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r0;
     const int s_lo = split_mode ? blockIdx.y : 0, s_hi = split_mode ? blockIdx.y + 1 : ksplit;
@@ -419,7 +418,7 @@ __device__ __forceinline__ void gq_mma_body(
                         const int prev = b;           // window w-1's buffer (at w = 0: the ring's last, unused)
                         b = b + 1 == stages ? 0 : b + 1;
                         // groups issued after window w's: windows w+1 .. min(w+stages-2, nw-1)
-                        if (w + stages - 2 < nw && stages == SMAX) gm_copy_wait<SMAX - 2>();
+                        if (w + stages - 2 < nw && stages == GM_STAGES) gm_copy_wait<GM_STAGES - 2>();
                         else gm_copy_wait<0>();
                         __syncthreads();              // window w landed for all; window w-1's buffer is free
                         const int wf = w + stages - 1;    // the window that takes window w-1's buffer

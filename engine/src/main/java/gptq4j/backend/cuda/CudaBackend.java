@@ -500,7 +500,8 @@ public final class CudaBackend implements Backend {
     /** The GPTQ kernel family in use, for the bench's report: mma, pipe or reference (with the experiment switches). */
     static String linearName() {
         if (MMA) return "mma" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "") + "-loop" + MMA_LOOP_BLOCKS
-                + (MMA_MAX_TILES < 8 ? "-tiles" + MMA_MAX_TILES : "") + (MMA_64_FROM != 65 ? "-t64from" + MMA_64_FROM : "") + (CudaGptq.SCALE_PERIOD_MAX < 16 ? "-sp" + CudaGptq.SCALE_PERIOD_MAX : "")
+                + (MMA_MAX_TILES < 8 ? "-tiles" + MMA_MAX_TILES : "") + (MMA_64_FROM != 65 ? "-t64from" + MMA_64_FROM : "")
+                + (CudaGptq.SCALE_PERIOD_MAX < 16 ? "-sp" + CudaGptq.SCALE_PERIOD_MAX : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense");
         return REFERENCE_LINEAR ? "reference" : "pipe" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "");
