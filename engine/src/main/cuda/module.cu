@@ -1,6 +1,7 @@
 // The one compilation unit bin/build-cuda turns into gptq4j.fatbin: every operation family.
 #include "gptq_gemm.cu"
 #include "gq_mma.cu"
+#include "gq_mmv.cu"
 #include "dense_fp16.cu"
 #include "norm.cu"
 #include "rope.cu"

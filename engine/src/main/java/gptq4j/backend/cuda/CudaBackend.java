@@ -465,6 +465,18 @@ public final class CudaBackend implements Backend {
             drv.launch3("gq_mma_prep", ceil(kch, 32), T, nmat, 256, 1, 0,
                     descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr);
             int nt = mmaTokenTiles(rowsPerMatrix);
+            if (splitMode && mmvFits(g, tab, T)) {
+                // one token: the persistent kernel (the same partials as gq_mma_b*_n1's split mode)
+                long tasks = (long) nmat * (g.out() / 32) * g.ksplit();
+                String kernel = "gq_mmv_b" + g.bits();
+                int smem = mmvSharedBytes(g.bits());
+                int perSm = MMV_BLOCKS_PER_SM > 0 ? MMV_BLOCKS_PER_SM : drv.residentBlocksPerSm(kernel, 32 * MMV_WARPS, smem);
+                int grid = (int) Math.min((long) drv.multiprocessors() * perSm, ceil(tasks, MMV_WARPS));
+                drv.launch3(kernel, grid, 1, 1, 32 * MMV_WARPS, 1, smem,
+                        descs, nexp, nmat, segs, xq.ptr, xe.ptr, planes, T, g.in(), g.out(), g.cpb(), tab.scalePeriod(),
+                        tab.groupShift(), g.ksplit(), rowsCap, projStride, out);
+                return;
+            }
             int ws = 8 / nt;                                     // super-tiles per window (gq_mma.cu)
             int window = nt * 8 * (ws * 256 + 16 * MMA_PAD)                           // activations
                     + (nt >= 4 && g.bits() <= 8 ? MMA_WARPS * ws * g.bits() * 128 : 0); // staged weights
@@ -502,9 +514,34 @@ public final class CudaBackend implements Backend {
         if (MMA) return "mma" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "") + "-loop" + MMA_LOOP_BLOCKS
                 + (MMA_MAX_TILES < 8 ? "-tiles" + MMA_MAX_TILES : "") + (MMA_64_FROM != 65 ? "-t64from" + MMA_64_FROM : "")
                 + (CudaGptq.SCALE_PERIOD_MAX < 16 ? "-sp" + CudaGptq.SCALE_PERIOD_MAX : "")
-                + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense");
+                + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense") + (MMV ? "" : "-nommv");
         return REFERENCE_LINEAR ? "reference" : "pipe" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "");
+    }
+
+    /** -Dgptq4j.cuda.mmv=false keeps one-token products on gq_mma_b*_n1 (an experiment switch, same bits). */
+    static final boolean MMV = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.mmv", "true"));
+
+    /**
+     * Warps per block and ring slots per warp of gq_mmv (GV_NW, GV_D in gq_mmv.cu; the properties go with a fatbin
+     * built with other values, -Dgptq4j.cuda.module).
+     */
+    static final int MMV_WARPS = Integer.getInteger("gptq4j.cuda.mmvWarps", 4), MMV_SLOTS = Integer.getInteger("gptq4j.cuda.mmvSlots", 4);
+    /** -Dgptq4j.cuda.mmvBlocks=N: gq_mmv blocks per SM in the grid (default 0: as many as an SM holds at once). */
+    static final int MMV_BLOCKS_PER_SM = Integer.getInteger("gptq4j.cuda.mmvBlocks", 0);
+
+    /** Dynamic shared memory of a gq_mmv block: the warps' rings of slots (gv_slot, gv_depth in gq_mmv.cu). */
+    static int mmvSharedBytes(int bits) {
+        return MMV_WARPS * (bits == 8 ? MMV_SLOTS / 2 : MMV_SLOTS) * (2 * bits * 8 + 32) * 16;
+    }
+
+    /**
+     * Whether a split-mode product runs on the persistent one-token kernel gq_mmv: at most one row per segment
+     * (T == 1), packed weights (2/3/4/8 bits) with uniform groups, whole pairs of 16-output tiles, at most 128
+     * matrices.
+     */
+    static boolean mmvFits(CudaGptq g, GqTable tab, int T) {
+        return MMV && T == 1 && g.bits() <= 8 && tab.groupShift() >= 0 && g.out() % 32 == 0 && tab.nmat() <= 128;
     }
 
     /** Activation windows in flight per gq_mma block (GM_STAGES in gq_mma.cu). */

@@ -160,7 +160,17 @@ final class CudaDriver implements AutoCloseable {
         }
     }
 
+    /** -Dgptq4j.cuda.module=FILE loads the kernels from that fatbin instead of the jar's (kernel experiments). */
+    static final String MODULE_FILE = System.getProperty("gptq4j.cuda.module");
+
     private static byte[] loadResource() {
+        if (MODULE_FILE != null) {
+            try {
+                return java.nio.file.Files.readAllBytes(java.nio.file.Path.of(MODULE_FILE));
+            } catch (IOException e) {
+                throw new CudaUnavailableException("cannot read -Dgptq4j.cuda.module=" + MODULE_FILE + ": " + e.getMessage(), -1, e);
+            }
+        }
         try (InputStream in = CudaDriver.class.getResourceAsStream(MODULE_RESOURCE)) {
             if (in == null) {
                 throw new CudaUnavailableException("resource " + MODULE_RESOURCE
@@ -203,6 +213,35 @@ final class CudaDriver implements AutoCloseable {
             functionIds.put(n, functionIds.size() + 1);
             return f;
         });
+    }
+
+    private final Map<String, Integer> residentBlocks = new HashMap<>();
+
+    /**
+     * Blocks of {@code threads} threads and {@code smem} bytes of dynamic shared memory that one SM holds at once
+     * (registers, shared memory and warps counted by the driver), at least 1: the size of a persistent grid.
+     */
+    int residentBlocksPerSm(String kernel, int threads, int smem) {
+        return residentBlocks.computeIfAbsent(kernel + "/" + threads + "/" + smem, k -> {
+            CUfunction f = function(kernel);
+            optInSharedMemory(kernel, f, smem);
+            int[] n = new int[1];
+            check(JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor(n, f, threads, smem),
+                    "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + kernel + ")");
+            return Math.max(1, n[0]);
+        });
+    }
+
+    /**
+     * Raises a kernel's dynamic shared memory limit to smem (sm_80+: up to 163/227 KB). Below 48 KB too: the default
+     * 48 KB limit counts the kernel's static shared memory as well.
+     */
+    private void optInSharedMemory(String kernel, CUfunction f, int smem) {
+        if (smem > 0 && smemLimits.getOrDefault(kernel, 0) < smem) {
+            check(JCudaDriver.cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem),
+                    "cuFuncSetAttribute(" + kernel + ", " + smem + " bytes of shared memory)");
+            smemLimits.put(kernel, smem);
+        }
     }
 
     /** Device memory of {@code bytes} bytes (at least 4), not initialised. */
@@ -260,11 +299,7 @@ final class CudaDriver implements AutoCloseable {
     void launch3(String kernel, int gx, int gy, int gz, int bx, int by, int smem, Object... args) {
         if (gx <= 0 || gy <= 0 || gz <= 0) return;
         CUfunction f = function(kernel);
-        if (smem > 48 * 1024 && smemLimits.getOrDefault(kernel, 0) < smem) {   // opt in (sm_80+: up to 163/227 KB)
-            check(JCudaDriver.cuFuncSetAttribute(f, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem),
-                    "cuFuncSetAttribute(" + kernel + ", " + smem + " bytes of shared memory)");
-            smemLimits.put(kernel, smem);
-        }
+        optInSharedMemory(kernel, f, smem);
         if (SYNC_EACH_LAUNCH || !GRAPHS || graphsBroken) {
             submit(new Queued(f, kernel, gx, gy, gz, bx, by, smem, args), null);
             directLaunches++;

@@ -19,6 +19,30 @@ class CudaGptqRulesTest {
         return cg;
     }
 
+    /** The host's gq_mmv launch constants are the kernel's compile-time defaults (gq_mmv.cu). */
+    @Test
+    void mmvLaunchConstantsMatchTheKernel() throws java.io.IOException {
+        java.nio.file.Path file = java.nio.file.Path.of(System.getProperty("gptq4j.cuda.sources", "src/main/cuda"), "gq_mmv.cu");
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isRegularFile(file),
+                "CUDA sources not present at " + file.toAbsolutePath() + " (e.g. in the GPU bundle)");
+        String src = java.nio.file.Files.readString(file);
+        assertEquals(CudaBackend.MMV_WARPS, define(src, "GV_NW"));
+        assertEquals(CudaBackend.MMV_SLOTS, define(src, "GV_D"));
+        // slots: two tiles' weights + 16 uint4 of (scale, zero) + 16 of B fragments; 8-bit rings are half as deep
+        assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS * 96 * 16, CudaBackend.mmvSharedBytes(4));
+        assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS / 2 * 160 * 16, CudaBackend.mmvSharedBytes(8));
+        assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS * 80 * 16, CudaBackend.mmvSharedBytes(3));
+        for (int bits : new int[]{2, 3, 4, 8}) {
+            assertTrue(CudaBackend.mmvSharedBytes(bits) + 4112 <= 163 * 1024, bits + "-bit: a block must fit an A100's SM");
+        }
+    }
+
+    private static int define(String src, String name) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("#define " + name + " (\\d+)").matcher(src);
+        assertTrue(m.find(), name + " not defined in gq_mmv.cu");
+        return Integer.parseInt(m.group(1));
+    }
+
     @Test
     void scalePeriodFollowsTheGroupSize() {
         int[] g128 = chunkGroups(128, 128, 128, 128, 128, 128, 128, 128);

@@ -1,0 +1,248 @@
+// Persistent single-token GPTQ products on the tensor cores (gq_mmv_b<BITS>): the split mode of gq_mma_b<BITS>_n1
+// (gq_mma.cu) for launches whose token segments hold one row each (decode at batch 1), with the same per-token
+// arithmetic, so the partials, and the folds after them, have the same bits.
+//
+// Why a second kernel: at one token a split of gq_mma_b<BITS>_n1 is a 4-warp block that streams 4 KB per warp
+// between a prologue and an epilogue of dependent memory latencies, and most blocks of a MoE launch exit at once
+// (unchosen experts). Here a grid sized to the GPU walks a list of tasks, a task being (active matrix, pair of
+// 16-output tiles, split). Each warp streams the super-tiles of its tasks, one after the other, through a ring of
+// shared-memory slots filled by cp.async: the copies of the next tasks are in flight while the current one is
+// computed, with no block barrier anywhere in the loop. The two tiles of a task are two independent mma chains,
+// interleaved, so a warp waits half as long on the chain's latency per byte.
+//
+// Task k of warp w (w = blockIdx.x * GV_NW + warp, k = w, w + warps, ...): matrix a = k / (pairs * ksplit) of the
+// active list (matrices whose segment has rows, in matrix order; every block builds the same list), tile pair and
+// split from the rest (split fastest: neighbouring warps read neighbouring runs of one tile's weights).
+// A slot holds one super-tile of both tiles: 2 x BITS * 8 uint4 of weights as they lie (gm_lds_w reads them), the
+// (scale, zero) rows of its two chunks' groups for the pair's 32 outputs (2 x 8 uint4; one when both chunks share a
+// group), and the token's 16 uint4 of B fragments (gq_mma_prep's plane row).
+// Requirements (CudaBackend.mmvFits): every segment has at most one row, uniform groups (cgl >= 0), outN % 32 == 0,
+// BITS in {2, 3, 4, 8}.
+#include "common.cuh"
+
+#ifndef GV_NW
+#define GV_NW 4   // warps per block (CudaBackend.MMV_WARPS)
+#endif
+#ifndef GV_MINB
+#define GV_MINB 6 // blocks per SM the registers must allow (launch bounds: at most 85 registers)
+#endif
+#ifndef GV_D
+#define GV_D 4    // ring slots per warp: GV_D - 1 in flight while one is computed (CudaBackend.MMV_SLOTS)
+#endif
+#define GV_MAXMAT 128
+
+// uint4 per slot: the weights of two output tiles, their (scale, zero) rows for two chunks, the token's B fragments
+template <int BITS> __host__ __device__ constexpr int gv_slot() { return 2 * BITS * 8 + 16 + 16; }
+// ring slots per warp (8-bit: half, as its slots are twice as large)
+template <int BITS> __host__ __device__ constexpr int gv_depth() { return BITS == 8 ? GV_D / 2 : GV_D; }
+
+__device__ __forceinline__ void gv_cp16(unsigned sdst, const void* src) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(sdst), "l"(src));
+}
+
+// A warp's walk over its tasks k = k0, k0 + step, ...: (active matrix a, output tile ot, split s) as mixed-radix
+// digits of k (s fastest), advanced by additions (no division per task).
+struct GvCursor {
+    int k, a, ot, s;
+    __device__ __forceinline__ void start(int k0, int otiles, int ksplit) {
+        k = k0;
+        const int per = otiles * ksplit;
+        a = k0 / per;
+        const int r = k0 - a * per;
+        ot = r / ksplit;
+        s = r - ot * ksplit;
+    }
+    __device__ __forceinline__ void next(int step, int dA, int dOT, int dS, int otiles, int ksplit) {
+        k += step;
+        s += dS;
+        ot += dOT;
+        a += dA;
+        if (s >= ksplit) { s -= ksplit; ot++; }
+        if (ot >= otiles) { ot -= otiles; a++; }
+    }
+};
+
+template <int BITS>
+__device__ __forceinline__ void gq_mmv_body(
+        const GqMat* __restrict__ mats, int nexp, int nmat, const int* __restrict__ segs,
+        const uint4* __restrict__ xq, const float* __restrict__ xe, int planes, int T, int in, int outN, int cpb,
+        int sp, int cgl, int ksplit, int rows_cap, long proj_stride, float* __restrict__ outp) {
+    extern __shared__ uint4 gv_smem[];
+    __shared__ const uint4* s_qw[GV_MAXMAT];
+    __shared__ const uint4* s_sz[GV_MAXMAT];
+    __shared__ long s_xrow[GV_MAXMAT];      // the segment's row in the plane buffer of gq_mma_prep
+    __shared__ long s_orow[GV_MAXMAT];      // proj * proj_stride / outN + offset: the output row base
+    __shared__ int s_nact;
+    constexpr int D = gv_depth<BITS>();
+    constexpr int SLOT = gv_slot<BITS>();
+    constexpr int WU = BITS * 8;            // uint4 of weights per (output tile, super-tile)
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    if (warp == 0) {                        // the active matrices, in matrix order (the same list in every block)
+        int nact = 0;
+        for (int base = 0; base < nmat; base += 32) {
+            const int m = base + lane;
+            int off = 0, cnt = 0;
+            if (m < nmat) {
+                const int e = m % nexp;
+                off = segs ? segs[2 * e] : 0;
+                cnt = segs ? segs[2 * e + 1] : T;
+            }
+            const unsigned bal = __ballot_sync(0xffffffffu, cnt > 0);
+            if (cnt > 0) {
+                const int pos = nact + __popc(bal & ((1u << lane) - 1u));
+                const int proj = m / nexp;
+                s_qw[pos] = reinterpret_cast<const uint4*>(mats[m].qw);
+                s_sz[pos] = reinterpret_cast<const uint4*>(mats[m].sz);
+                s_xrow[pos] = (long) (planes == 1 ? 0 : proj) * rows_cap + off;
+                s_orow[pos] = (long) proj * (proj_stride / outN) + off;
+            }
+            nact += __popc(bal);
+        }
+        if (lane == 0) s_nact = nact;
+    }
+    __syncthreads();
+    const int opairs = outN >> 5, kst = (in + 63) >> 6, spb = cpb >> 1;
+    const int per = opairs * ksplit, total = s_nact * per;
+    const int step = gridDim.x * GV_NW, k0 = blockIdx.x * GV_NW + warp;
+    const int dA = step / per, dr = step - dA * per, dOT = dr / ksplit, dS = dr - dOT * ksplit;
+    const long rowlen = (long) kst * 16;    // uint4 per token row of xq
+    const long srow = outN >> 2;            // uint4 per group row of (scale, zero)
+    const long tstride = (long) kst * WU;   // uint4 from an output tile's weights to the next tile's
+    const uint4* ring = gv_smem + warp * D * SLOT;
+    const unsigned ring_s = (unsigned) __cvta_generic_to_shared(ring);
+    const unsigned ring_end = ring_s + 16u * (D * SLOT);
+
+    // producer: lane copies weight uint4 lane, lane + 32, ... of the slot's 2 * WU, and one more uint4: lanes 0..15
+    // the token's B fragments, lanes 16..31 the (scale, zero) rows of the pair's 32 outputs for chunk h = (lane - 16)
+    // / 8 (h = 1 only when chunks have groups of their own)
+    const int h = (lane >> 3) & 1, part = lane & 7;
+    const bool oact = lane < 16 || h == 0 || cgl == 0;
+    const unsigned ooff = 16u * (lane < 16 ? 2 * WU + 16 + lane : 2 * WU + 8 * h + part);
+    GvCursor pc;
+    pc.start(k0, opairs, ksplit);
+    int pi = 0, pn = 0, pch = 0;
+    const uint4* pw = nullptr;
+    const uint4* px = nullptr;
+    const uint4* psz = nullptr;
+    auto ptask = [&]() {                    // the producer's task pc: its sources
+        const int st_lo = pc.s * spb;
+        pn = min(kst - st_lo, spb);
+        pw = s_qw[pc.a] + (long) (2 * pc.ot * kst + st_lo) * WU;
+        px = xq + s_xrow[pc.a] * rowlen + st_lo * 16 + (lane & 15);
+        psz = s_sz[pc.a] + pc.ot * 8 + part;
+        pch = 2 * st_lo + h;
+    };
+    if (pc.k < total) ptask();
+    unsigned pdst = ring_s;
+    auto issue_next = [&]() {
+        if (pc.k < total) {
+#pragma unroll
+            for (int q = 0; q < (2 * WU + 31) / 32; q++) {
+                const int idx = lane + 32 * q;          // uint4 idx of the slot's weights: tile idx / WU
+                if ((2 * WU) % 32 == 0 || idx < 2 * WU)
+                    gv_cp16(pdst + 16u * idx, pw + (idx >= WU ? tstride + idx - WU : idx));
+            }
+            if (oact) gv_cp16(pdst + ooff, lane < 16 ? px : psz + (long) (pch >> cgl) * srow);
+            pw += WU;
+            px += 16;
+            pch += 2;
+            if (++pi == pn) {
+                pi = 0;
+                pc.next(step, dA, dOT, dS, opairs, ksplit);
+                if (pc.k < total) ptask();
+            }
+        }
+        asm volatile("cp.async.commit_group;\n" ::: "memory");
+        pdst += 16u * SLOT;
+        if (pdst == ring_end) pdst = ring_s;
+    };
+#pragma unroll 1
+    for (int d = 0; d < D - 1; d++) issue_next();
+
+    const uint4* sl = ring;                 // the consumer's slot
+    GvCursor cc;
+    cc.start(k0, opairs, ksplit);
+#pragma unroll 1
+    for (; cc.k < total; cc.next(step, dA, dOT, dS, opairs, ksplit)) {
+        const int st_lo = cc.s * spb, n = min(kst - st_lo, spb);
+        const float f = __ldg(xe + s_xrow[cc.a] * ksplit + cc.s);   // 2^e of the token and split
+        // the two output tiles' chains (gq_mma_body's arithmetic for each), interleaved
+        float acc[2][4], tmp[2][4];
+#pragma unroll
+        for (int u = 0; u < 2; u++)
+#pragma unroll
+            for (int r = 0; r < 4; r++) { acc[u][r] = 0.f; tmp[u][r] = 0.f; }
+#pragma unroll 1
+        for (int i = 0; i < n; i++) {
+            asm volatile("cp.async.wait_group %0;\n" :: "n"(D - 2) : "memory");
+            __syncwarp();                    // the slot landed for every lane; the previous slot is free
+            issue_next();
+            uint32_t w[2][BITS];
+            gm_lds_w<BITS>(sl, lane, w[0]);
+            gm_lds_w<BITS>(sl + WU, lane, w[1]);
+            const uint32_t* S = reinterpret_cast<const uint32_t*>(sl + 2 * WU);
+            uint32_t sz[2][4];
+#pragma unroll
+            for (int u = 0; u < 2; u++) {
+                sz[u][0] = S[16 * u + g]; sz[u][1] = S[16 * u + g + 8];
+                if (cgl == 0) { sz[u][2] = S[32 + 16 * u + g]; sz[u][3] = S[40 + 16 * u + g]; }
+                else { sz[u][2] = sz[u][0]; sz[u][3] = sz[u][1]; }
+            }
+            const uint4* xw = sl + 2 * WU + 16 + t;
+#pragma unroll
+            for (int c = 0; c < 2; c++) {
+#pragma unroll
+                for (int hh = 0; hh < 2; hh++) {
+                    const int kt = 2 * c + hh;
+                    uint32_t av[2][4];
+#pragma unroll
+                    for (int u = 0; u < 2; u++)
+                        gm_dequant<BITS>(w[u], kt, __high2half2(gm_u2h(sz[u][2 * c])), __high2half2(gm_u2h(sz[u][2 * c + 1])), av[u]);
+                    const uint4 bv = xw[4 * kt];
+                    gm_mma(tmp[0], av[0], bv.x, bv.y);
+                    gm_mma(tmp[1], av[1], bv.x, bv.y);
+                    gm_mma(tmp[0], av[0], bv.z, bv.w);
+                    gm_mma(tmp[1], av[1], bv.z, bv.w);
+                }
+                const int ci = 2 * i + c + 1;
+                if ((ci & (sp - 1)) == 0 || ci == 2 * n) {   // end of a scale period
+#pragma unroll
+                    for (int u = 0; u < 2; u++) {
+                        const float scl = __low2float(gm_u2h(sz[u][2 * c])), sch = __low2float(gm_u2h(sz[u][2 * c + 1]));
+                        acc[u][0] = fmaf(tmp[u][0], scl, acc[u][0]);
+                        acc[u][1] = fmaf(tmp[u][1], scl, acc[u][1]);
+                        acc[u][2] = fmaf(tmp[u][2], sch, acc[u][2]);
+                        acc[u][3] = fmaf(tmp[u][3], sch, acc[u][3]);
+#pragma unroll
+                        for (int r = 0; r < 4; r++) tmp[u][r] = 0.f;
+                    }
+                }
+            }
+            sl += SLOT;
+            if (sl == ring + D * SLOT) sl = ring;
+        }
+        // p_s = acc * 2^e (* 1/16 for 4-bit outputs g+8), as gq_mma_body; token column 0 only (t == 0, i even)
+        if (t == 0) {
+            float* dst = outp + ((long) cc.s * rows_cap + s_orow[cc.a]) * outN + cc.ot * 32 + g;
+#pragma unroll
+            for (int u = 0; u < 2; u++) {
+                dst[16 * u] = acc[u][0] * f;
+                dst[16 * u + 8] = acc[u][2] * (BITS == 4 ? f * 0.0625f : f);
+            }
+        }
+    }
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+}
+
+#define GQV_INSTANCE(BITS)                                                                                      \
+    GPTQ4J_KERNEL void __launch_bounds__(GV_NW * 32, GV_MINB) gq_mmv_b##BITS(                                         \
+            const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
+            int T, int in, int outN, int cpb, int sp, int cgl, int ksplit, int rows_cap, long proj_stride,      \
+            float* out) {                                                                                       \
+        gq_mmv_body<BITS>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit, rows_cap,  \
+                          proj_stride, out);                                                                    \
+    }
+GQV_INSTANCE(2)
+GQV_INSTANCE(3)
+GQV_INSTANCE(4)
+GQV_INSTANCE(8)
