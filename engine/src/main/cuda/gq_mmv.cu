@@ -4,24 +4,28 @@
 //
 // Why a second kernel: at one token a split of gq_mma_b<BITS>_n1 is a 4-warp block that streams 4 KB per warp
 // between a prologue and an epilogue of dependent memory latencies, and most blocks of a MoE launch exit at once
-// (unchosen experts). Here a grid sized to the GPU walks a list of tasks, a task being (active matrix, pair of
-// 16-output tiles, split). Each warp streams the super-tiles of its tasks, one after the other, through a ring of
-// shared-memory slots filled by cp.async: the copies of the next tasks are in flight while the current one is
-// computed, with no block barrier anywhere in the loop. The two tiles of a task are two independent mma chains,
-// interleaved, so a warp waits half as long on the chain's latency per byte.
+// (unchosen experts). Here a grid sized to the GPU walks a list of tasks, a task being (active matrix, group of
+// GV_OT 16-output tiles, split). Each warp streams the super-tiles of its tasks, one after the other, through a ring
+// of shared-memory slots filled by cp.async: the copies of the next tasks are in flight while the current one is
+// computed, with no block barrier anywhere in the loop. The tiles of a task are independent mma chains,
+// interleaved, so a warp waits less on the chain's latency per byte.
 //
-// Task k of warp w (w = blockIdx.x * GV_NW + warp, k = w, w + warps, ...): matrix a = k / (pairs * ksplit) of the
-// active list (matrices whose segment has rows, in matrix order; every block builds the same list), tile pair and
+// Task k of warp w (w = blockIdx.x * GV_NW + warp, k = w, w + warps, ...): matrix a = k / (groups * ksplit) of the
+// active list (matrices whose segment has rows, in matrix order; every block builds the same list), tile group and
 // split from the rest (split fastest: neighbouring warps read neighbouring runs of one tile's weights).
-// A slot holds one super-tile of both tiles: 2 x BITS * 8 uint4 of weights as they lie (gm_lds_w reads them), the
-// (scale, zero) rows of its two chunks' groups for the pair's 32 outputs (2 x 8 uint4; one when both chunks share a
-// group), and the token's 16 uint4 of B fragments (gq_mma_prep's plane row).
-// Requirements (CudaBackend.mmvFits): every segment has at most one row, uniform groups (cgl >= 0), outN % 32 == 0,
+// A slot holds one super-tile of the task's tiles: GV_OT x BITS * 8 uint4 of weights as they lie (gm_lds_w reads
+// them), the (scale, zero) rows of its two chunks' groups for the task's 16 * GV_OT outputs (2 x 4 * GV_OT uint4;
+// one when both chunks share a group), and the token's 16 uint4 of B fragments (gq_mma_prep's plane row).
+// Requirements (CudaBackend.mmvFits): every segment has at most one row, uniform groups (cgl >= 0),
+// outN % (16 * GV_OT) == 0,
 // BITS in {2, 3, 4, 8}.
 #include "common.cuh"
 
 #ifndef GV_NW
 #define GV_NW 4   // warps per block (CudaBackend.MMV_WARPS)
+#endif
+#ifndef GV_OT
+#define GV_OT 2   // 16-output tiles per task: independent mma chains per warp (CudaBackend.MMV_TILES)
 #endif
 #ifndef GV_MINB
 #define GV_MINB 6 // blocks per SM the registers must allow (launch bounds: at most 85 registers)
@@ -32,7 +36,7 @@
 #define GV_MAXMAT 128
 
 // uint4 per slot: the weights of two output tiles, their (scale, zero) rows for two chunks, the token's B fragments
-template <int BITS> __host__ __device__ constexpr int gv_slot() { return 2 * BITS * 8 + 16 + 16; }
+template <int BITS> __host__ __device__ constexpr int gv_slot() { return GV_OT * BITS * 8 + 8 * GV_OT + 16; }
 // ring slots per warp (8-bit: half, as its slots are twice as large)
 template <int BITS> __host__ __device__ constexpr int gv_depth() { return BITS == 8 ? GV_D / 2 : GV_D; }
 
@@ -101,8 +105,10 @@ __device__ __forceinline__ void gq_mmv_body(
         if (lane == 0) s_nact = nact;
     }
     __syncthreads();
-    const int opairs = outN >> 5, kst = (in + 63) >> 6, spb = cpb >> 1;
-    const int per = opairs * ksplit, total = s_nact * per;
+    constexpr int OT = GV_OT;               // output tiles per task
+    constexpr int SW = 4 * OT;              // uint4 of one chunk's (scale, zero) row over the task's outputs
+    const int ogroups = outN / (16 * OT), kst = (in + 63) >> 6, spb = cpb >> 1;
+    const int per = ogroups * ksplit, total = s_nact * per;
     const int step = gridDim.x * GV_NW, k0 = blockIdx.x * GV_NW + warp;
     const int dA = step / per, dr = step - dA * per, dOT = dr / ksplit, dS = dr - dOT * ksplit;
     const long rowlen = (long) kst * 16;    // uint4 per token row of xq
@@ -112,43 +118,50 @@ __device__ __forceinline__ void gq_mmv_body(
     const unsigned ring_s = (unsigned) __cvta_generic_to_shared(ring);
     const unsigned ring_end = ring_s + 16u * (D * SLOT);
 
-    // producer: lane copies weight uint4 lane, lane + 32, ... of the slot's 2 * WU, and one more uint4: lanes 0..15
-    // the token's B fragments, lanes 16..31 the (scale, zero) rows of the pair's 32 outputs for chunk h = (lane - 16)
-    // / 8 (h = 1 only when chunks have groups of their own)
-    const int h = (lane >> 3) & 1, part = lane & 7;
-    const bool oact = lane < 16 || h == 0 || cgl == 0;
-    const unsigned ooff = 16u * (lane < 16 ? 2 * WU + 16 + lane : 2 * WU + 8 * h + part);
+    // producer: lane copies uint4 lane, lane + 32, ... of the slot's OT * WU of weights, then of its 16 + 2 * SW
+    // others: the token's B fragments (16), the (scale, zero) rows of the task's outputs for chunk 0 and chunk 1
+    // (SW each; chunk 1's only when chunks have groups of their own)
     GvCursor pc;
-    pc.start(k0, opairs, ksplit);
-    int pi = 0, pn = 0, pch = 0;
+    pc.start(k0, ogroups, ksplit);
+    int pi = 0, pn = 0, pch = 0;           // pch: the super-tile's first chunk
     const uint4* pw = nullptr;
     const uint4* px = nullptr;
     const uint4* psz = nullptr;
     auto ptask = [&]() {                    // the producer's task pc: its sources
         const int st_lo = pc.s * spb;
         pn = min(kst - st_lo, spb);
-        pw = s_qw[pc.a] + (long) (2 * pc.ot * kst + st_lo) * WU;
+        pw = s_qw[pc.a] + (long) (OT * pc.ot * kst + st_lo) * WU;
         px = xq + s_xrow[pc.a] * rowlen + st_lo * 16 + (lane & 15);
-        psz = s_sz[pc.a] + pc.ot * 8 + part;
-        pch = 2 * st_lo + h;
+        psz = s_sz[pc.a] + pc.ot * SW;
+        pch = 2 * st_lo;
     };
     if (pc.k < total) ptask();
     unsigned pdst = ring_s;
     auto issue_next = [&]() {
         if (pc.k < total) {
 #pragma unroll
-            for (int q = 0; q < (2 * WU + 31) / 32; q++) {
+            for (int q = 0; q < (OT * WU + 31) / 32; q++) {
                 const int idx = lane + 32 * q;          // uint4 idx of the slot's weights: tile idx / WU
-                if ((2 * WU) % 32 == 0 || idx < 2 * WU)
-                    gv_cp16(pdst + 16u * idx, pw + (idx >= WU ? tstride + idx - WU : idx));
+                if ((OT * WU) % 32 == 0 || idx < OT * WU)
+                    gv_cp16(pdst + 16u * idx, pw + (idx / WU) * tstride + idx % WU);
             }
-            if (oact) gv_cp16(pdst + ooff, lane < 16 ? px : psz + (long) (pch >> cgl) * srow);
+#pragma unroll
+            for (int q = 0; q < (16 + 2 * SW + 31) / 32; q++) {
+                const int j = lane + 32 * q;            // the others' uint4 j
+                if (j < 16) {
+                    gv_cp16(pdst + 16u * (OT * WU + 2 * SW + j), px);
+                } else if (j < 16 + 2 * SW) {
+                    const int hc = (j - 16) / SW, part = (j - 16) % SW;
+                    if (hc == 0 || cgl == 0)
+                        gv_cp16(pdst + 16u * (OT * WU + j - 16), psz + (long) ((pch + hc) >> cgl) * srow + part);
+                }
+            }
             pw += WU;
             px += 16;
             pch += 2;
             if (++pi == pn) {
                 pi = 0;
-                pc.next(step, dA, dOT, dS, opairs, ksplit);
+                pc.next(step, dA, dOT, dS, ogroups, ksplit);
                 if (pc.k < total) ptask();
             }
         }
@@ -161,15 +174,15 @@ __device__ __forceinline__ void gq_mmv_body(
 
     const uint4* sl = ring;                 // the consumer's slot
     GvCursor cc;
-    cc.start(k0, opairs, ksplit);
+    cc.start(k0, ogroups, ksplit);
 #pragma unroll 1
-    for (; cc.k < total; cc.next(step, dA, dOT, dS, opairs, ksplit)) {
+    for (; cc.k < total; cc.next(step, dA, dOT, dS, ogroups, ksplit)) {
         const int st_lo = cc.s * spb, n = min(kst - st_lo, spb);
         const float f = __ldg(xe + s_xrow[cc.a] * ksplit + cc.s);   // 2^e of the token and split
-        // the two output tiles' chains (gq_mma_body's arithmetic for each), interleaved
-        float acc[2][4], tmp[2][4];
+        // the OT output tiles' chains (gq_mma_body's arithmetic for each), interleaved
+        float acc[OT][4], tmp[OT][4];
 #pragma unroll
-        for (int u = 0; u < 2; u++)
+        for (int u = 0; u < OT; u++)
 #pragma unroll
             for (int r = 0; r < 4; r++) { acc[u][r] = 0.f; tmp[u][r] = 0.f; }
 #pragma unroll 1
@@ -177,37 +190,37 @@ __device__ __forceinline__ void gq_mmv_body(
             asm volatile("cp.async.wait_group %0;\n" :: "n"(D - 2) : "memory");
             __syncwarp();                    // the slot landed for every lane; the previous slot is free
             issue_next();
-            uint32_t w[2][BITS];
-            gm_lds_w<BITS>(sl, lane, w[0]);
-            gm_lds_w<BITS>(sl + WU, lane, w[1]);
-            const uint32_t* S = reinterpret_cast<const uint32_t*>(sl + 2 * WU);
-            uint32_t sz[2][4];
+            uint32_t w[OT][BITS];
 #pragma unroll
-            for (int u = 0; u < 2; u++) {
+            for (int u = 0; u < OT; u++) gm_lds_w<BITS>(sl + u * WU, lane, w[u]);
+            const uint32_t* S = reinterpret_cast<const uint32_t*>(sl + OT * WU);
+            uint32_t sz[OT][4];
+#pragma unroll
+            for (int u = 0; u < OT; u++) {
                 sz[u][0] = S[16 * u + g]; sz[u][1] = S[16 * u + g + 8];
-                if (cgl == 0) { sz[u][2] = S[32 + 16 * u + g]; sz[u][3] = S[40 + 16 * u + g]; }
+                if (cgl == 0) { sz[u][2] = S[4 * SW + 16 * u + g]; sz[u][3] = S[4 * SW + 16 * u + g + 8]; }
                 else { sz[u][2] = sz[u][0]; sz[u][3] = sz[u][1]; }
             }
-            const uint4* xw = sl + 2 * WU + 16 + t;
+            const uint4* xw = sl + OT * WU + 2 * SW + t;
 #pragma unroll
             for (int c = 0; c < 2; c++) {
 #pragma unroll
                 for (int hh = 0; hh < 2; hh++) {
                     const int kt = 2 * c + hh;
-                    uint32_t av[2][4];
+                    uint32_t av[OT][4];
 #pragma unroll
-                    for (int u = 0; u < 2; u++)
+                    for (int u = 0; u < OT; u++)
                         gm_dequant<BITS>(w[u], kt, __high2half2(gm_u2h(sz[u][2 * c])), __high2half2(gm_u2h(sz[u][2 * c + 1])), av[u]);
                     const uint4 bv = xw[4 * kt];
-                    gm_mma(tmp[0], av[0], bv.x, bv.y);
-                    gm_mma(tmp[1], av[1], bv.x, bv.y);
-                    gm_mma(tmp[0], av[0], bv.z, bv.w);
-                    gm_mma(tmp[1], av[1], bv.z, bv.w);
+#pragma unroll
+                    for (int u = 0; u < OT; u++) gm_mma(tmp[u], av[u], bv.x, bv.y);
+#pragma unroll
+                    for (int u = 0; u < OT; u++) gm_mma(tmp[u], av[u], bv.z, bv.w);
                 }
                 const int ci = 2 * i + c + 1;
                 if ((ci & (sp - 1)) == 0 || ci == 2 * n) {   // end of a scale period
 #pragma unroll
-                    for (int u = 0; u < 2; u++) {
+                    for (int u = 0; u < OT; u++) {
                         const float scl = __low2float(gm_u2h(sz[u][2 * c])), sch = __low2float(gm_u2h(sz[u][2 * c + 1]));
                         acc[u][0] = fmaf(tmp[u][0], scl, acc[u][0]);
                         acc[u][1] = fmaf(tmp[u][1], scl, acc[u][1]);
@@ -223,9 +236,9 @@ __device__ __forceinline__ void gq_mmv_body(
         }
         // p_s = acc * 2^e (* 1/16 for 4-bit outputs g+8), as gq_mma_body; token column 0 only (t == 0, i even)
         if (t == 0) {
-            float* dst = outp + ((long) cc.s * rows_cap + s_orow[cc.a]) * outN + cc.ot * 32 + g;
+            float* dst = outp + ((long) cc.s * rows_cap + s_orow[cc.a]) * outN + cc.ot * 16 * OT + g;
 #pragma unroll
-            for (int u = 0; u < 2; u++) {
+            for (int u = 0; u < OT; u++) {
                 dst[16 * u] = acc[u][0] * f;
                 dst[16 * u + 8] = acc[u][2] * (BITS == 4 ? f * 0.0625f : f);
             }

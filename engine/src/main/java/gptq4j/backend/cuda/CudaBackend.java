@@ -467,7 +467,7 @@ public final class CudaBackend implements Backend {
             int nt = mmaTokenTiles(rowsPerMatrix);
             if (splitMode && mmvFits(g, tab, T)) {
                 // one token: the persistent kernel (the same partials as gq_mma_b*_n1's split mode)
-                long tasks = (long) nmat * (g.out() / 32) * g.ksplit();
+                long tasks = (long) nmat * (g.out() / (16 * MMV_TILES)) * g.ksplit();
                 String kernel = "gq_mmv_b" + g.bits();
                 int smem = mmvSharedBytes(g.bits());
                 int perSm = MMV_BLOCKS_PER_SM > 0 ? MMV_BLOCKS_PER_SM : drv.residentBlocksPerSm(kernel, 32 * MMV_WARPS, smem);
@@ -527,21 +527,23 @@ public final class CudaBackend implements Backend {
      * built with other values, -Dgptq4j.cuda.module).
      */
     static final int MMV_WARPS = Integer.getInteger("gptq4j.cuda.mmvWarps", 4), MMV_SLOTS = Integer.getInteger("gptq4j.cuda.mmvSlots", 4);
+    /** 16-output tiles per gq_mmv task (GV_OT): independent mma chains per warp. */
+    static final int MMV_TILES = Integer.getInteger("gptq4j.cuda.mmvTiles", 2);
     /** -Dgptq4j.cuda.mmvBlocks=N: gq_mmv blocks per SM in the grid (default 0: as many as an SM holds at once). */
     static final int MMV_BLOCKS_PER_SM = Integer.getInteger("gptq4j.cuda.mmvBlocks", 0);
 
     /** Dynamic shared memory of a gq_mmv block: the warps' rings of slots (gv_slot, gv_depth in gq_mmv.cu). */
     static int mmvSharedBytes(int bits) {
-        return MMV_WARPS * (bits == 8 ? MMV_SLOTS / 2 : MMV_SLOTS) * (2 * bits * 8 + 32) * 16;
+        return MMV_WARPS * (bits == 8 ? MMV_SLOTS / 2 : MMV_SLOTS) * (MMV_TILES * (bits * 8 + 8) + 16) * 16;
     }
 
     /**
      * Whether a split-mode product runs on the persistent one-token kernel gq_mmv: at most one row per segment
-     * (T == 1), packed weights (2/3/4/8 bits) with uniform groups, whole pairs of 16-output tiles, at most 128
-     * matrices.
+     * (T == 1), packed weights (2/3/4/8 bits) with uniform groups, whole groups of MMV_TILES 16-output tiles, at most
+     * 128 matrices.
      */
     static boolean mmvFits(CudaGptq g, GqTable tab, int T) {
-        return MMV && T == 1 && g.bits() <= 8 && tab.groupShift() >= 0 && g.out() % 32 == 0 && tab.nmat() <= 128;
+        return MMV && T == 1 && g.bits() <= 8 && tab.groupShift() >= 0 && g.out() % (16 * MMV_TILES) == 0 && tab.nmat() <= 128;
     }
 
     /** Activation windows in flight per gq_mma block (GM_STAGES in gq_mma.cu). */

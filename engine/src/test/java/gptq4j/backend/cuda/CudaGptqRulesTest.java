@@ -28,6 +28,7 @@ class CudaGptqRulesTest {
         String src = java.nio.file.Files.readString(file);
         assertEquals(CudaBackend.MMV_WARPS, define(src, "GV_NW"));
         assertEquals(CudaBackend.MMV_SLOTS, define(src, "GV_D"));
+        assertEquals(CudaBackend.MMV_TILES, define(src, "GV_OT"));
         // slots: two tiles' weights + 16 uint4 of (scale, zero) + 16 of B fragments; 8-bit rings are half as deep
         assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS * 96 * 16, CudaBackend.mmvSharedBytes(4));
         assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS / 2 * 160 * 16, CudaBackend.mmvSharedBytes(8));
