@@ -365,12 +365,15 @@ GQP_ALL(4)
 GQP_ALL(8)
 
 // y[i] = fold over the ksplit partials part[s*plane + i], i in [0, n).
-GPTQ4J_KERNEL void gq_reduce(const float* __restrict__ part, int ksplit, long plane, long n, float* __restrict__ y) {
+// grid (ceil(n/256), 1 or 2): blockIdx.y = 1 folds a second product's partials (at part + pstride) into y2
+GPTQ4J_KERNEL void gq_reduce(const float* __restrict__ part, int ksplit, long plane, long n, float* y, const float* res,
+                             long pstride, float* y2) {
     const long i = (long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
+    if (blockIdx.y) { part += pstride; y = y2; }
     float s = part[i];
     for (int k = 1; k < ksplit; k++) s = __fadd_rn(s, part[(long) k * plane + i]);
-    y[i] = s;
+    y[i] = res ? res[i] + s : s;   // res: a residual stream the product is added to (y may be res), as add_inplace
 }
 
 // ---- synthetic weights, generated on the device (the bench: no 24 GB file) ----

@@ -2,13 +2,10 @@
 // The expert products themselves run through the gptq_linear kernels with a per-expert segment.
 #include "common.cuh"
 
-// Per token: softmax over the router logits (float32), the top k (ties to the lower expert id), their weights
-// renormalised to sum 1. top_idx/top_w [T][k] in rank order. One thread per token.
-GPTQ4J_KERNEL void moe_topk_softmax(const float* __restrict__ logits, int T, int experts, int k,
-                                    int* __restrict__ top_idx, float* __restrict__ top_w) {
-    const int t = blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= T) return;
-    const float* l = logits + (long) t * experts;
+// One token: softmax over its router logits l (float32), the top k (ties to the lower expert id), their weights
+// renormalised to sum 1, written to idx/w [k] in rank order.
+__device__ __forceinline__ void moe_topk_one(const float* __restrict__ l, int experts, int k, int* __restrict__ idx,
+                                             float* __restrict__ w) {
     unsigned long long taken = 0ull;   // experts <= 64
     float mx = -INFINITY;
     for (int e = 0; e < experts; e++) mx = fmaxf(mx, l[e]);
@@ -21,28 +18,33 @@ GPTQ4J_KERNEL void moe_topk_softmax(const float* __restrict__ logits, int T, int
         }
         taken |= 1ull << best;
         const float p = expf(l[best] - mx);
-        top_idx[t * k + j] = best;
-        top_w[t * k + j] = p;
+        idx[j] = best;
+        w[j] = p;
         total += p;
     }
-    for (int j = 0; j < k; j++) top_w[t * k + j] /= total;
+    for (int j = 0; j < k; j++) w[j] /= total;
 }
 
-// Groups the T*k (token, rank) pairs by expert, pairs ascending within an expert (a stable partition). Writes
+// The routing of a MoE step in one launch: every token's top k (moe_topk_one; top_idx/top_w [T][k]), then the
+// T*k (token, rank) pairs grouped by expert, pairs ascending within an expert (a stable partition). Writes
 // seg[e] = {offset, count}, rows[offset+n] = token of the n-th pair of expert e, and where[t*k+j] = grouped row of
-// pair (t, j). One block of up to 1,024 threads (experts <= 64), a pair per thread per pass: warp ballots give
-// each pair its rank among the pairs of its expert in the warp, per-warp counts in shared memory the rank in
-// the block, and a running base per expert carries it across passes. (The first version, a thread per expert
-// scanning every pair twice, took 85 us per layer at batch 256.)
-GPTQ4J_KERNEL void __launch_bounds__(1024) moe_group(const int* __restrict__ top_idx, int T, int experts, int k,
+// pair (t, j). One block of up to 1,024 threads (experts <= 64): a token per thread per pass for the top k, then a
+// pair per thread per pass: warp ballots give each pair its rank among the pairs of its expert in the warp,
+// per-warp counts in shared memory the rank in the block, and a running base per expert carries it across passes.
+// (The first grouping, a thread per expert scanning every pair twice, took 85 us per layer at batch 256; the top
+// k and the grouping were two launches until round 6.)
+GPTQ4J_KERNEL void __launch_bounds__(1024) moe_route(const float* __restrict__ logits, int T, int experts, int k,
+                                                     int* __restrict__ top_idx, float* __restrict__ top_w,
                                                      int* __restrict__ seg, int* __restrict__ rows,
                                                      int* __restrict__ where) {
     __shared__ int wcnt[32][64];                      // pairs of expert f in warp w, this pass
     __shared__ int base[64];                          // grouped row of expert f's next pair
     const int n = T * k, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
+    for (int t = tid; t < T; t += blockDim.x)
+        moe_topk_one(logits + (long) t * experts, experts, k, top_idx + (long) t * k, top_w + (long) t * k);
     const unsigned below = (1u << lane) - 1u;
     if (tid < experts) base[tid] = 0;
-    __syncthreads();
+    __syncthreads();                                  // the top k of every token written (block scope)
     for (int i0 = 0; i0 < n; i0 += blockDim.x) {      // pass 1: the counts
         const int i = i0 + tid;
         const int e = i < n ? top_idx[i] : -1;
@@ -97,15 +99,17 @@ GPTQ4J_KERNEL void silu_mul(float* __restrict__ h1, const float* __restrict__ h3
     h1[i] = g / (1.f + expf(-g)) * h3[i];
 }
 
-// out[t][c] = sum_j top_w[t][j] * y[where[t*k+j]][c], j in rank order; grid (ceil(dim/256), T).
+// out[t][c] = sum_j top_w[t][j] * y[where[t*k+j]][c], j in rank order, plus res[t][c] when res is not null;
+// grid (ceil(dim/256), T).
 GPTQ4J_KERNEL void moe_combine(const float* __restrict__ y, const int* __restrict__ where,
-                               const float* __restrict__ top_w, int k, int dim, float* __restrict__ out) {
+                               const float* __restrict__ top_w, int k, int dim, float* out, const float* res) {
     const int t = blockIdx.y;
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= dim) return;
     float s = 0.f;
     for (int j = 0; j < k; j++) s = fmaf(top_w[t * k + j], y[(long) where[t * k + j] * dim + c], s);
-    out[(long) t * dim + c] = s;
+    const long o = (long) t * dim + c;
+    out[o] = res ? res[o] + s : s;   // res: the residual stream the block's output is added to (out may be res)
 }
 
 // Epilogues of the split-K expert products (see gptq_gemm.cu): part1/part3 [ksplit][rows_cap][inter] each,
@@ -122,11 +126,11 @@ GPTQ4J_KERNEL void moe_silu_reduce(const float* __restrict__ part, int ksplit, l
     h[i] = g / (1.f + expf(-g)) * u;
 }
 
-// out[t][c] = sum_j top_w[t][j] * (fold_s part[s][where[t*k+j]][c]), j in rank order (as moe_combine);
-// grid (ceil(dim/256), T).
+// out[t][c] = sum_j top_w[t][j] * (fold_s part[s][where[t*k+j]][c]), j in rank order (as moe_combine), plus
+// res[t][c] when res is not null; grid (ceil(dim/256), T).
 GPTQ4J_KERNEL void moe_combine_reduce(const float* __restrict__ part, int ksplit, long plane,
                                       const int* __restrict__ where, const float* __restrict__ top_w, int k, int dim,
-                                      float* __restrict__ out) {
+                                      float* out, const float* res) {
     const int t = blockIdx.y;
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= dim) return;
@@ -137,5 +141,6 @@ GPTQ4J_KERNEL void moe_combine_reduce(const float* __restrict__ part, int ksplit
         for (int q = 1; q < ksplit; q++) yv = __fadd_rn(yv, part[(long) q * plane + i]);
         s = fmaf(top_w[t * k + j], yv, s);
     }
-    out[(long) t * dim + c] = s;
+    const long o = (long) t * dim + c;
+    out[o] = res ? res[o] + s : s;   // as moe_combine
 }

@@ -61,6 +61,21 @@ public interface Backend extends AutoCloseable {
     /** out[T][w.out] = x[T][w.in] · Wᵀ for a GPTQ layer prepared by {@link #prepareLinear}. */
     void linear(Object w, Buf x, int T, Buf out);
 
+    /** Two products of one input (the k and v projections), with the same bits as two {@link #linear} calls. */
+    default void linear2(Object wa, Object wb, Buf x, int T, Buf outA, Buf outB) {
+        linear(wa, x, T, outA);
+        linear(wb, x, T, outB);
+    }
+
+    /**
+     * The product added to a residual stream: res[T][outDim] += x[T][w.in] · Wᵀ, with the same bits as
+     * {@link #linear} into tmp followed by {@link #add}(res, tmp). tmp [T][outDim] is scratch a backend may use.
+     */
+    default void linearAdd(Object w, Buf x, int T, int outDim, Buf tmp, Buf res) {
+        linear(w, x, T, tmp);
+        add(res, tmp, (long) T * outDim);
+    }
+
     /** out[T][rows] = x[T][cols] · Mᵀ for an fp16 matrix prepared by {@link #prepareDense}. */
     void dense(Object m, Buf x, int T, Buf out);
 
@@ -96,6 +111,16 @@ public interface Backend extends AutoCloseable {
      */
     void moe(Object[] w1, Object[] w3, Object[] w2, Buf x, Buf routerLogits, int T, int topK,
              int hidden, int intermediate, Buf out);
+
+    /**
+     * The MoE block added to a residual stream: res[T][hidden] += moe(...), with the same bits as {@link #moe} into
+     * tmp followed by {@link #add}(res, tmp). tmp [T][hidden] is scratch a backend may use.
+     */
+    default void moeAdd(Object[] w1, Object[] w3, Object[] w2, Buf x, Buf routerLogits, int T, int topK,
+                        int hidden, int intermediate, Buf tmp, Buf res) {
+        moe(w1, w3, w2, x, routerLogits, T, topK, hidden, intermediate, tmp);
+        add(res, tmp, (long) T * hidden);
+    }
 
     /** Waits for queued work (no-op on the CPU). */
     default void synchronize() { }

@@ -167,12 +167,10 @@ public final class MixtralModel implements AutoCloseable {
     private void attention(int l, MixtralWeights.Layer layer, AttentionBatch meta, int T) {
         be.rmsNorm(s.x, layer.attnNorm(), (float) cfg.rmsNormEps(), T, cfg.hidden(), s.xb);  // xb = norm(x)
         be.linear(layer.q(), s.xb, T, s.q);                       // q = xb · Wqᵀ          [T][heads*headDim]
-        be.linear(layer.k(), s.xb, T, s.k);                       // k = xb · Wkᵀ          [T][kvHeads*headDim]
-        be.linear(layer.v(), s.xb, T, s.v);                       // v = xb · Wvᵀ          [T][kvHeads*headDim]
+        be.linear2(layer.k(), layer.v(), s.xb, T, s.k, s.v);      // k = xb · Wkᵀ, v = xb · Wvᵀ [T][kvHeads*headDim]
         be.rope(s.q, s.k, s.positions, T, cfg.heads(), cfg.kvHeads(), cfg.headDim(), cfg.ropeTheta());
         be.attention(cache, l, s.q, s.k, s.v, meta, s.att);       // att = softmax(q·Kᵀ/√d)·V over the cache
-        be.linear(layer.o(), s.att, T, s.xb2);                    // xb2 = att · Woᵀ       [T][hidden]
-        be.add(s.x, s.xb2, (long) T * cfg.hidden());              // x += xb2
+        be.linearAdd(layer.o(), s.att, T, cfg.hidden(), s.xb2, s.x);   // x += att · Woᵀ  [T][hidden]
     }
 
     /** Sparse MoE block: x += Σ_top-k w_e · expert_e(norm(x)). */
@@ -184,8 +182,8 @@ public final class MixtralModel implements AutoCloseable {
             be.read(s.router, 0, r, r.length);
             probe.routerLogits(l, r);
         }
-        be.moe(layer.w1(), layer.w3(), layer.w2(), s.xb, s.router, T, cfg.topK(), cfg.hidden(), cfg.intermediate(), s.xb2);
-        be.add(s.x, s.xb2, (long) T * cfg.hidden());              // x += xb2
+        be.moeAdd(layer.w1(), layer.w3(), layer.w2(), s.xb, s.router, T, cfg.topK(), cfg.hidden(), cfg.intermediate(),
+                s.xb2, s.x);                                      // x += moe(xb)
     }
 
     private void observeHidden(Probe probe, int index, int T) {

@@ -419,7 +419,58 @@ public final class CudaBackend implements Backend {
     @Override
     public void linear(Object w, Buf x, int T, Buf out) {
         drv.bind();
-        launchLinear(CudaGptq.of(w), CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr);
+        launchLinear(CudaGptq.of(w), CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr, null);
+    }
+
+    /** A device GqMat table of two products of one input (k and v), built on first use. */
+    private record PairTable(Object second, GqTable table) { }
+
+    /** Pair tables by their first weight. */
+    private final Map<Object, PairTable> pairTables = new IdentityHashMap<>();
+
+    /**
+     * Two products of one input with the same shape and format (k and v) in one launch each of prep, product and
+     * fold (split mode; the same bits as two linear calls: equal cpb, scale period and group shift), else two
+     * linear calls.
+     */
+    @Override
+    public void linear2(Object wa, Object wb, Buf x, int T, Buf outA, Buf outB) {
+        CudaGptq a = CudaGptq.of(wa), b = CudaGptq.of(wb);
+        drv.bind();
+        if (REFERENCE_LINEAR || !a.mma() || !b.mma() || a.in() != b.in() || a.out() != b.out() || a.bits() != b.bits()
+                || a.cpb() != b.cpb() || a.scalePeriod() != b.scalePeriod() || a.groupShift() != b.groupShift()
+                || !useSplitMode(a, T, 2)) {
+            Backend.super.linear2(wa, wb, x, T, outA, outB);
+            return;
+        }
+        PairTable pt = pairTables.get(wa);
+        if (pt == null || pt.second() != wb) {
+            if (pt != null) release(pt.table().descs());
+            pt = new PairTable(wb, new GqTable(uploadAddresses(new CUdeviceptr[]{a.qweight(), a.scaleZero(), a.perm(),
+                    a.chunkGroup(), b.qweight(), b.scaleZero(), b.perm(), b.chunkGroup()}, a.name() + " pair table"), 1, 2,
+                    Arrays.equals(a.permHost(), b.permHost()), a.scalePeriod(), a.groupShift()));
+            pairTables.put(wa, pt);
+        }
+        GqTable tab = pt.table();
+        long n = (long) T * a.out(), pstride = a.ksplit() * n;
+        CudaBuf part = scratch.floats("linear.partials2", 2 * pstride);
+        launchSplit(a, tab, null, CudaBuf.of(x).ptr, null, T, T, T, true, part.ptr);
+        drv.launch("gq_reduce", ceil(n, 256), 2, 256, 1, part.ptr, a.ksplit(), n, n, CudaBuf.of(outA).ptr, null,
+                pstride, CudaBuf.of(outB).ptr);
+    }
+
+    /** Split mode: the residual add rides in the fold of the partials (one launch less); loop mode: linear, add. */
+    @Override
+    public void linearAdd(Object w, Buf x, int T, int outDim, Buf tmp, Buf res) {
+        CudaGptq g = CudaGptq.of(w);
+        if (g.out() != outDim) throw new IllegalArgumentException(g.name() + ": " + g.out() + " outputs, not " + outDim);
+        drv.bind();
+        if (!REFERENCE_LINEAR && useSplitMode(g, T, 1)) {
+            CUdeviceptr r = CudaBuf.of(res).ptr;
+            launchLinear(g, CudaBuf.of(x).ptr, null, null, T, r, r);
+            return;
+        }
+        Backend.super.linearAdd(w, x, T, outDim, tmp, res);
     }
 
     /** Token rows per block for a launch over T rows (tiles of T ≤ 8 are GEMV-shaped). */
@@ -589,14 +640,17 @@ public final class CudaBackend implements Backend {
         return loopBlocks < MMA_LOOP_BLOCKS;
     }
 
-    private void launchLinear(CudaGptq g, CUdeviceptr x, CUdeviceptr xRows, CUdeviceptr seg, int T, CUdeviceptr y) {
+    /** y = x · Wᵀ, or y = res + x · Wᵀ where res is not null (split mode only: the fold adds it; y may be res). */
+    private void launchLinear(CudaGptq g, CUdeviceptr x, CUdeviceptr xRows, CUdeviceptr seg, int T, CUdeviceptr y,
+                              CUdeviceptr res) {
         if (!REFERENCE_LINEAR && xRows == null && seg == null) {
             if (useSplitMode(g, T, 1)) {
                 CudaBuf part = scratch.floats("linear.partials", (long) g.ksplit() * T * g.out());
                 launchSplit(g, GqTable.of(g), null, x, null, T, T, T, true, part.ptr);
                 long n = (long) T * g.out();
-                drv.launch("gq_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g.ksplit(), n, n, y);
+                drv.launch("gq_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g.ksplit(), n, n, y, res, 0L, null);
             } else {
+                if (res != null) throw new IllegalStateException("a residual add needs the split mode's fold");
                 launchSplit(g, GqTable.of(g), null, x, null, T, T, T, false, y);
             }
             return;
@@ -620,7 +674,7 @@ public final class CudaBackend implements Backend {
         }
         if (ceil(d.rows(), 8) > 65535) throw new IllegalArgumentException(d.name() + ": " + d.rows() + " rows (the dense kernel takes up to 524,280)");
         if (d.mma() != null) {                              // the lm_head: tensor cores, fp16 weights in place
-            launchLinear(d.mma(), CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr);
+            launchLinear(d.mma(), CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr, null);
             return;
         }
         if (T > 8 && d.cols() % 8 == 0) {                   // several row tiles: four outputs per warp (same bits)
@@ -679,6 +733,19 @@ public final class CudaBackend implements Backend {
     @Override
     public void moe(Object[] w1, Object[] w3, Object[] w2, Buf x, Buf routerLogits, int T, int topK,
                     int hidden, int intermediate, Buf out) {
+        moe(w1, w3, w2, x, routerLogits, T, topK, hidden, intermediate, out, null);
+    }
+
+    /** The residual add rides in the weighted combine (one launch less). */
+    @Override
+    public void moeAdd(Object[] w1, Object[] w3, Object[] w2, Buf x, Buf routerLogits, int T, int topK,
+                       int hidden, int intermediate, Buf tmp, Buf res) {
+        moe(w1, w3, w2, x, routerLogits, T, topK, hidden, intermediate, res, res);
+    }
+
+    /** out = the MoE block's output, plus res where res is not null (out may be res). */
+    private void moe(Object[] w1, Object[] w3, Object[] w2, Buf x, Buf routerLogits, int T, int topK,
+                     int hidden, int intermediate, Buf out, Buf res) {
         int experts = w1.length;
         if (experts > 64 || w3.length != experts || w2.length != experts) {
             throw new IllegalArgumentException("MoE with " + experts + " experts (the CUDA kernels take up to 64, equal w1/w2/w3)");
@@ -694,27 +761,26 @@ public final class CudaBackend implements Backend {
         CudaBuf h1 = scratch.floats("moe.h1", 2 * pairs * intermediate);   // [2][pairs][inter] when the splits loop in-block
         CudaBuf h3 = scratch.floats("moe.h3", pairs * intermediate);
         CudaBuf y = scratch.floats("moe.y", pairs * hidden);
-        drv.launch("moe_topk_softmax", ceil(T, 128), 1, 128, 1, CudaBuf.of(routerLogits).ptr, T, experts, topK,
-                topIdx.ptr, topW.ptr);
-        drv.launch("moe_group", 1, 1, (int) Math.min(1024, ceil((long) T * topK, 32) * 32L), 1,
-                topIdx.ptr, T, experts, topK, seg.ptr, rows.ptr, where.ptr);
+        drv.launch("moe_route", 1, 1, (int) Math.min(1024, ceil((long) T * topK, 32) * 32L), 1,
+                CudaBuf.of(routerLogits).ptr, T, experts, topK, topIdx.ptr, topW.ptr, seg.ptr, rows.ptr, where.ptr);
         CUdeviceptr xp = CudaBuf.of(x).ptr;
         if (!REFERENCE_LINEAR) {
-            moeSplit(w1, w3, w2, xp, T, topK, hidden, intermediate, seg, rows, where, topW, h1, h3, y, CudaBuf.of(out).ptr);
+            moeSplit(w1, w3, w2, xp, T, topK, hidden, intermediate, seg, rows, where, topW, h1, h3, y, CudaBuf.of(out).ptr,
+                    res == null ? null : CudaBuf.of(res).ptr);
             return;
         }
         for (int e = 0; e < experts; e++) {
             CudaGptq g1 = expert(w1[e], hidden, intermediate), g3 = expert(w3[e], hidden, intermediate);
-            launchLinear(g1, xp, rows.ptr, seg.at(2L * e), T, h1.ptr);   // h1 = x[rows] · W1ᵀ  (expert's segment)
-            launchLinear(g3, xp, rows.ptr, seg.at(2L * e), T, h3.ptr);   // h3 = x[rows] · W3ᵀ
+            launchLinear(g1, xp, rows.ptr, seg.at(2L * e), T, h1.ptr, null);   // h1 = x[rows] · W1ᵀ  (expert's segment)
+            launchLinear(g3, xp, rows.ptr, seg.at(2L * e), T, h3.ptr, null);   // h3 = x[rows] · W3ᵀ
         }
         drv.launch("silu_mul", Math.toIntExact(ceil(pairs * intermediate, 256)), 1, 256, 1, h1.ptr, h3.ptr,
                 pairs * intermediate);                                        // h1 = silu(h1) · h3
         for (int e = 0; e < experts; e++) {
-            launchLinear(expert(w2[e], intermediate, hidden), h1.ptr, null, seg.at(2L * e), T, y.ptr);  // y = h1 · W2ᵀ
+            launchLinear(expert(w2[e], intermediate, hidden), h1.ptr, null, seg.at(2L * e), T, y.ptr, null);  // y = h1 · W2ᵀ
         }
         drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden,
-                CudaBuf.of(out).ptr);                                         // out[t] = Σ_j w_tj · y[where(t,j)]
+                CudaBuf.of(out).ptr, res == null ? null : CudaBuf.of(res).ptr);                                         // out[t] = Σ_j w_tj · y[where(t,j)]
     }
 
     /** Device GqMat tables of a layer's experts: {w1[0..E), w3[0..E)} and w2[0..E), built on first use. */
@@ -727,7 +793,7 @@ public final class CudaBackend implements Backend {
      */
     private void moeSplit(Object[] w1, Object[] w3, Object[] w2, CUdeviceptr xp, int T, int topK, int hidden,
                           int intermediate, CudaBuf seg, CudaBuf rows, CudaBuf where, CudaBuf topW, CudaBuf h1,
-                          CudaBuf h3, CudaBuf y, CUdeviceptr out) {
+                          CudaBuf h3, CudaBuf y, CUdeviceptr out, CUdeviceptr res) {
         int experts = w1.length;
         CudaGptq g1 = expert(w1[0], hidden, intermediate), g2 = expert(w2[0], intermediate, hidden);
         GqTable[] tables = expertTables.get(w1);
@@ -775,10 +841,10 @@ public final class CudaBackend implements Backend {
             launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, true, part.ptr);
             long plane = (long) pairs * hidden;                                // out[t] = Σ_j w_tj · (h1 · W2ᵀ)[where(t,j)]
             drv.launch("moe_combine_reduce", ceil(hidden, 256), T, 256, 1, part.ptr, g2.ksplit(), plane, where.ptr,
-                    topW.ptr, topK, hidden, out);
+                    topW.ptr, topK, hidden, out, res);
         } else {
             launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, false, y.ptr);
-            drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden, out);
+            drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden, out, res);
         }
     }
 

@@ -76,6 +76,64 @@ class CudaGptqLinearTest {
         assertTrue(single != null);
     }
 
+    /** linear2 (two products of one input in one launch set) has the bits of two linear calls, at every batch shape. */
+    @ParameterizedTest(name = "{0}-bit shared permutation {1}")
+    @org.junit.jupiter.params.provider.CsvSource({"4,false", "4,true", "8,false", "3,false"})
+    void linear2EqualsTwoLinears(int bits, boolean samePerm) {
+        CudaBackend be = CudaTestSupport.backend();
+        Random r = new Random();
+        int in = 1024, out = 256;
+        GptqLinear wa = CudaTestSupport.randomGptq(r, "pair.a.b" + bits, in, out, bits, 128, !samePerm, false);
+        GptqLinear wb = CudaTestSupport.randomGptq(r, "pair.b.b" + bits, in, out, bits, 128, !samePerm, false);
+        Object pa = be.prepareLinear(wa), pb = be.prepareLinear(wb);
+        for (int T : new int[]{1, 6, 70}) {
+            float[] x = CudaTestSupport.gaussian(r, T * in, 1.0);
+            Buf xb = be.allocFloats((long) T * in);
+            Buf[] o = new Buf[4];
+            for (int i = 0; i < 4; i++) o[i] = be.allocFloats((long) T * out);
+            be.write(xb, x, x.length);
+            be.linear2(pa, pb, xb, T, o[0], o[1]);
+            be.linear(pa, xb, T, o[2]);
+            be.linear(pb, xb, T, o[3]);
+            float[][] y = new float[4][T * out];
+            for (int i = 0; i < 4; i++) be.read(o[i], 0, y[i], T * out);
+            assertTrue(CudaTestSupport.allFinite(y[0]) && CudaTestSupport.allFinite(y[1]), "non-finite output, T=" + T);
+            assertArrayEquals(y[2], y[0], "first product, T=" + T);
+            assertArrayEquals(y[3], y[1], "second product, T=" + T);
+            double err = CudaTestSupport.relErr(y[1], CudaTestSupport.matmul(x, T, CudaTestSupport.dequant(wb)));
+            assertTrue(err < 1e-5, "second product, T=" + T + ": rel err " + err);
+            be.free(xb);
+            for (Buf b : o) be.free(b);
+        }
+    }
+
+    /** linearAdd (the residual add in the fold) has the bits of linear followed by add, at every batch shape. */
+    @ParameterizedTest(name = "{0}-bit")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {3, 4, 8})
+    void linearAddEqualsLinearThenAdd(int bits) {
+        CudaBackend be = CudaTestSupport.backend();
+        Random r = new Random();
+        int in = 512, out = 256;
+        Object prepared = be.prepareLinear(CudaTestSupport.randomGptq(r, "add.b" + bits, in, out, bits, 128, true, false));
+        for (int T : new int[]{1, 5, 70}) {
+            float[] x = CudaTestSupport.gaussian(r, T * in, 1.0), res = CudaTestSupport.gaussian(r, T * out, 3.0);
+            Buf xb = be.allocFloats((long) T * in), tmp = be.allocFloats((long) T * out);
+            Buf fused = be.allocFloats((long) T * out), plain = be.allocFloats((long) T * out);
+            be.write(xb, x, x.length);
+            be.write(fused, res, res.length);
+            be.write(plain, res, res.length);
+            be.linearAdd(prepared, xb, T, out, tmp, fused);
+            be.linear(prepared, xb, T, tmp);
+            be.add(plain, tmp, (long) T * out);
+            float[] a = new float[T * out], b = new float[T * out];
+            be.read(fused, 0, a, a.length);
+            be.read(plain, 0, b, b.length);
+            assertTrue(CudaTestSupport.allFinite(a), "non-finite output, T=" + T);
+            assertArrayEquals(b, a, bits + "-bit T=" + T + ": linearAdd differs from linear + add");
+            for (Buf bb : new Buf[]{xb, tmp, fused, plain}) be.free(bb);
+        }
+    }
+
     @ParameterizedTest(name = "{0}-bit {1}x{2}")
     @MethodSource("largeShapes")
     void largeShapes(int bits, int in, int out, int T) {

@@ -24,7 +24,7 @@ class CudaMoeTest {
                 Arguments.of(3, 128, true, false, 9),
                 Arguments.of(8, -1, false, true, 20),
                 Arguments.of(2, 32, true, false, 3),
-                Arguments.of(4, 128, true, true, 600));   // 1,200 pairs: moe_group's second pass
+                Arguments.of(4, 128, true, true, 600));   // 1,200 pairs: moe_route's second pass
     }
 
     @ParameterizedTest(name = "{0}-bit g{1} act {2} sym {3} T={4}")
@@ -89,6 +89,35 @@ class CudaMoeTest {
                     Arrays.copyOfRange(logits, t * E, (t + 1) * E), 1, K, hidden, inter);
             assertArrayEquals(alone, Arrays.copyOfRange(out, t * hidden, (t + 1) * hidden), "token " + t + " alone differs");
         }
+    }
+
+    /** moeAdd (the residual add in the combine) has the bits of moe followed by add. */
+    @ParameterizedTest(name = "T={0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 7, 300})
+    void moeAddEqualsMoeThenAdd(int T) {
+        CudaBackend be = CudaTestSupport.backend();
+        Random r = new Random();
+        int E = 8, K = 2, hidden = 128, inter = 256;
+        Object[] p1 = new Object[E], p3 = new Object[E], p2 = new Object[E];
+        for (int e = 0; e < E; e++) {
+            p1[e] = be.prepareLinear(CudaTestSupport.randomGptq(r, "a" + e + ".w1", hidden, inter, 4, 128, true, true));
+            p3[e] = be.prepareLinear(CudaTestSupport.randomGptq(r, "a" + e + ".w3", hidden, inter, 4, 128, true, true));
+            p2[e] = be.prepareLinear(CudaTestSupport.randomGptq(r, "a" + e + ".w2", inter, hidden, 4, 128, true, true));
+        }
+        float[] x = CudaTestSupport.gaussian(r, T * hidden, 1.0), logits = CudaTestSupport.gaussian(r, T * E, 1.5);
+        float[] res = CudaTestSupport.gaussian(r, T * hidden, 3.0);
+        float[] plain = runMoe(be, p1, p3, p2, x, logits, T, K, hidden, inter);
+        for (int i = 0; i < plain.length; i++) plain[i] = res[i] + plain[i];      // add_inplace's arithmetic
+        Buf xb = be.allocFloats(x.length), lb = be.allocFloats(logits.length), rb = be.allocFloats(res.length);
+        Buf tmp = be.allocFloats(res.length);
+        be.write(xb, x, x.length);
+        be.write(lb, logits, logits.length);
+        be.write(rb, res, res.length);
+        be.moeAdd(p1, p3, p2, xb, lb, T, K, hidden, inter, tmp, rb);
+        float[] fused = new float[res.length];
+        be.read(rb, 0, fused, fused.length);
+        assertArrayEquals(plain, fused, "T=" + T + ": moeAdd differs from moe + add");
+        for (Buf b : new Buf[]{xb, lb, rb, tmp}) be.free(b);
     }
 
     private static float[] runMoe(CudaBackend be, Object[] p1, Object[] p3, Object[] p2, float[] x, float[] logits,
