@@ -21,15 +21,3 @@ __device__ __forceinline__ float warp_max(float v) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
-
-// silu(g) * u of element i of split-mode partials of w1 and w3 (MoE): g and u folded over their ksplit splits in
-// order (plane floats apart; w3's partials after w1's). moe_silu_reduce and gq_mma_prep's SiLU mode share it.
-__device__ __forceinline__ float silu_fold(const float* __restrict__ part, int ksplit, long plane, long i) {
-    const float* p3 = part + (long) ksplit * plane;
-    float g = part[i], u = p3[i];
-    for (int k = 1; k < ksplit; k++) {
-        g = __fadd_rn(g, part[(long) k * plane + i]);
-        u = __fadd_rn(u, p3[(long) k * plane + i]);
-    }
-    return g / (1.f + expf(-g)) * u;
-}

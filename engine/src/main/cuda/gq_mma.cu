@@ -181,7 +181,14 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
         if (!(c < kch && j < in)) {
             v[i] = 0.f;
         } else if (silu_part) {
-            v[i] = silu_fold(silu_part, silu_ksplit, silu_plane, row * in + (perm ? perm[j] : j));
+            const long q = row * in + (perm ? perm[j] : j);
+            const float* p3 = silu_part + (long) silu_ksplit * silu_plane;
+            float g = silu_part[q], u = p3[q];
+            for (int k = 1; k < silu_ksplit; k++) {
+                g = __fadd_rn(g, silu_part[(long) k * silu_plane + q]);
+                u = __fadd_rn(u, p3[(long) k * silu_plane + q]);
+            }
+            v[i] = g / (1.f + expf(-g)) * u;
         } else {
             v[i] = xr[perm ? perm[j] : j];
         }

@@ -117,7 +117,13 @@ GPTQ4J_KERNEL void moe_combine(const float* __restrict__ y, const int* __restric
 GPTQ4J_KERNEL void moe_silu_reduce(const float* __restrict__ part, int ksplit, long plane, long n, float* __restrict__ h) {
     const long i = (long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    h[i] = silu_fold(part, ksplit, plane, i);
+    const float* p3 = part + (long) ksplit * plane;
+    float g = part[i], u = p3[i];
+    for (int k = 1; k < ksplit; k++) {
+        g = __fadd_rn(g, part[(long) k * plane + i]);
+        u = __fadd_rn(u, p3[(long) k * plane + i]);
+    }
+    h[i] = g / (1.f + expf(-g)) * u;
 }
 
 // out[t][c] = sum_j top_w[t][j] * (fold_s part[s][where[t*k+j]][c]), j in rank order (as moe_combine), plus
