@@ -153,13 +153,9 @@ __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __
 // chunk c), each converting the 4 inputs of one B-fragment lane (k16 tile h of the chunk, lane t). Matrix m
 // = proj * nexp + e writes plane proj (0 when planes == 1: every projection shares one permutation) at grouped
 // row offset_e + r, reading x row x_rows ? x_rows[offset_e + r] : offset_e + r with matrix m's permutation.
-// silu_part (MoE w2 after a split-mode w1+w3): x is not read; x[row][j] is computed from the w1/w3 partials as
-// moe_silu_reduce does (silu(fold of w1's splits) * fold of w3's, silu_ksplit splits of silu_plane floats each,
-// w3's after w1's), so the fold kernel's launch and its round trip through memory are saved (same bits).
 GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ mats, int nexp, int planes,
         const int* __restrict__ segs, const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in,
-        int rows_cap, int cpb, uint4* __restrict__ xq, float* __restrict__ xe, const float* __restrict__ silu_part,
-        int silu_ksplit, long silu_plane) {
+        int rows_cap, int cpb, uint4* __restrict__ xq, float* __restrict__ xe) {
     __shared__ float cmax[32];
     const int m = blockIdx.z, e = m % nexp, proj = m / nexp;
     if (planes == 1 && proj > 0) return;
@@ -178,20 +174,7 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         const int j = j0 + (i & 1) + (i >> 1) * 8;
-        if (!(c < kch && j < in)) {
-            v[i] = 0.f;
-        } else if (silu_part) {
-            const long q = row * in + (perm ? perm[j] : j);
-            const float* p3 = silu_part + (long) silu_ksplit * silu_plane;
-            float g = silu_part[q], u = p3[q];
-            for (int k = 1; k < silu_ksplit; k++) {
-                g = __fadd_rn(g, silu_part[(long) k * silu_plane + q]);
-                u = __fadd_rn(u, p3[(long) k * silu_plane + q]);
-            }
-            v[i] = g / (1.f + expf(-g)) * u;
-        } else {
-            v[i] = xr[perm ? perm[j] : j];
-        }
+        v[i] = c < kch && j < in ? xr[perm ? perm[j] : j] : 0.f;
     }
     float mx = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));

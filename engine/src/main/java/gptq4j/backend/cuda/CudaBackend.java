@@ -503,17 +503,6 @@ public final class CudaBackend implements Backend {
      */
     private void launchSplit(CudaGptq g, GqTable tab, CUdeviceptr segs, CUdeviceptr x, CUdeviceptr xRows, int T,
                              int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out) {
-        launchSplit(g, tab, segs, x, xRows, T, rowsPerMatrix, rowsCap, splitMode, out, null, 0, 0L);
-    }
-
-    /**
-     * As above; where siluPart is not null (mma only) the input is not x but silu(w1) · w3 folded from those
-     * split-mode partials ([2][siluKsplit][siluPlane] floats) inside gq_mma_prep, as moe_silu_reduce folds them.
-     */
-    private void launchSplit(CudaGptq g, GqTable tab, CUdeviceptr segs, CUdeviceptr x, CUdeviceptr xRows, int T,
-                             int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out, CUdeviceptr siluPart,
-                             int siluKsplit, long siluPlane) {
-        if (siluPart != null && !g.mma()) throw new IllegalStateException("the SiLU fold rides in gq_mma_prep only");
         CUdeviceptr descs = tab.descs();
         int nexp = tab.nexp(), nmat = tab.nmat();
         long projStride = (splitMode ? (long) g.ksplit() : 1L) * rowsCap * g.out();
@@ -525,8 +514,7 @@ public final class CudaBackend implements Backend {
             CudaBuf xq = scratch.floats("mma.xq", (long) planes * rowsCap * kch * 32);
             CudaBuf xe = scratch.floats("mma.xe", (long) planes * rowsCap * kch);
             drv.launch3("gq_mma_prep", ceil(kch, 32), T, nmat, 256, 1, 0,
-                    descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr, siluPart,
-                    siluKsplit, siluPlane);
+                    descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr);
             int nt = mmaTokenTiles(rowsPerMatrix);
             if (splitMode && mmvFits(g, tab, T)) {
                 // one token: the persistent kernel (the same partials as gq_mma_b*_n1's split mode)
@@ -837,13 +825,11 @@ public final class CudaBackend implements Backend {
         }
         int pairs = T * topK;
         int perExpert = (pairs + experts - 1) / experts;                // token tile of the mma kernels
-        CUdeviceptr siluPart = null;                                          // w1/w3 partials folded in w2's prep
         if (useSplitMode(g1, pairs, 2)) {
             CudaBuf part = scratch.floats("moe.partUp", 2L * g1.ksplit() * pairs * intermediate);
             launchSplit(g1, tables[0], seg.ptr, xp, rows.ptr, T, perExpert, pairs, true, part.ptr);
             long n = (long) pairs * intermediate;                             // h1 = silu(x·W1ᵀ) · (x·W3ᵀ)
-            if (g2.mma()) siluPart = part.ptr;
-            else drv.launch("moe_silu_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g1.ksplit(), n, n, h1.ptr);
+            drv.launch("moe_silu_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g1.ksplit(), n, n, h1.ptr);
         } else {
             launchSplit(g1, tables[0], seg.ptr, xp, rows.ptr, T, perExpert, pairs, false, h1.ptr);
             // h3 is the second projection's plane: h1 + pairs*intermediate (h1 and h3 are allocated adjacently below)
@@ -852,14 +838,12 @@ public final class CudaBackend implements Backend {
         }
         if (useSplitMode(g2, pairs, 1)) {
             CudaBuf part = scratch.floats("moe.partDown", (long) g2.ksplit() * pairs * hidden);
-            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, true, part.ptr, siluPart, g1.ksplit(),
-                    (long) pairs * intermediate);
+            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, true, part.ptr);
             long plane = (long) pairs * hidden;                                // out[t] = Σ_j w_tj · (h1 · W2ᵀ)[where(t,j)]
             drv.launch("moe_combine_reduce", ceil(hidden, 256), T, 256, 1, part.ptr, g2.ksplit(), plane, where.ptr,
                     topW.ptr, topK, hidden, out, res);
         } else {
-            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, false, y.ptr, siluPart, g1.ksplit(),
-                    (long) pairs * intermediate);
+            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, false, y.ptr);
             drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden, out, res);
         }
     }
