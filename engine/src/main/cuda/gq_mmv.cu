@@ -44,6 +44,12 @@ __device__ __forceinline__ void gv_cp16(unsigned sdst, const void* src) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(sdst), "l"(src));
 }
 
+// The same copy under a predicate, as one predicated instruction (no branch, no reconvergence).
+__device__ __forceinline__ void gv_cp16_if(bool on, unsigned sdst, const void* src) {
+    asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global [%0], [%1], 16;\n}\n"
+                 :: "r"(sdst), "l"(src), "r"((int) on));
+}
+
 // A warp's walk over its tasks k = k0, k0 + step, ...: (active matrix a, output tile ot, split s) as mixed-radix
 // digits of k (s fastest), advanced by additions (no division per task).
 struct GvCursor {
@@ -142,19 +148,16 @@ __device__ __forceinline__ void gq_mmv_body(
 #pragma unroll
             for (int q = 0; q < (OT * WU + 31) / 32; q++) {
                 const int idx = lane + 32 * q;          // uint4 idx of the slot's weights: tile idx / WU
-                if ((OT * WU) % 32 == 0 || idx < OT * WU)
-                    gv_cp16(pdst + 16u * idx, pw + (idx / WU) * tstride + idx % WU);
+                gv_cp16_if((OT * WU) % 32 == 0 || idx < OT * WU, pdst + 16u * idx, pw + (idx / WU) * tstride + idx % WU);
             }
 #pragma unroll
             for (int q = 0; q < (16 + 2 * SW + 31) / 32; q++) {
-                const int j = lane + 32 * q;            // the others' uint4 j
-                if (j < 16) {
-                    gv_cp16(pdst + 16u * (OT * WU + 2 * SW + j), px);
-                } else if (j < 16 + 2 * SW) {
-                    const int hc = (j - 16) / SW, part = (j - 16) % SW;
-                    if (hc == 0 || cgl == 0)
-                        gv_cp16(pdst + 16u * (OT * WU + j - 16), psz + (long) ((pch + hc) >> cgl) * srow + part);
-                }
+                // the others' uint4 j: j < 16 the B fragments, else (scale, zero) uint4 part of chunk hc's row
+                const int j = lane + 32 * q, hc = (j - 16) / SW, part = (j - 16) % SW;
+                const bool isx = j < 16;
+                const uint4* src = isx ? px : psz + (long) ((pch + hc) >> cgl) * srow + part;
+                const unsigned off = isx ? OT * WU + 2 * SW + j : OT * WU + j - 16;
+                gv_cp16_if(isx || (j < 16 + 2 * SW && (hc == 0 || cgl == 0)), pdst + 16u * off, src);
             }
             pw += WU;
             px += 16;
