@@ -124,6 +124,26 @@ __device__ __forceinline__ uint32_t gm_or1024(uint32_t x) {
 __device__ __forceinline__ uint32_t gm_h2u(__half2 h) { return *reinterpret_cast<uint32_t*>(&h); }
 __device__ __forceinline__ __half2 gm_u2h(uint32_t u) { return *reinterpret_cast<__half2*>(&u); }
 
+// A (scale, zero constant) word as gq_mma_zeros formats it: the scale in the low half, the zero constant in the high.
+__device__ __forceinline__ float gm_scale(uint32_t sz) { return __low2float(gm_u2h(sz)); }
+__device__ __forceinline__ __half2 gm_zero(uint32_t sz) { return __high2half2(gm_u2h(sz)); }
+
+// The end of a scale period for one accumulator fragment: a_s = fmaf(t_u, scale_u, a_s) (rows g: sl, rows g+8:
+// sh), and the period's mma chain t_u restarts at 0. Every GPTQ mma kernel applies its periods through this.
+__device__ __forceinline__ void gm_period_end(float (&acc)[4], float (&tmp)[4], float sl, float sh) {
+    acc[0] = fmaf(tmp[0], sl, acc[0]);
+    acc[1] = fmaf(tmp[1], sl, acc[1]);
+    acc[2] = fmaf(tmp[2], sh, acc[2]);
+    acc[3] = fmaf(tmp[3], sh, acc[3]);
+#pragma unroll
+    for (int r = 0; r < 4; r++) tmp[r] = 0.f;
+}
+
+// The factor p_s = a_s * f of rows g+8 (f = 2^e of the token and split): 4-bit outputs g+8 were dequantised as
+// 16(q - z), so their sums carry 1/16 as well (exact).
+template <int BITS>
+__device__ __forceinline__ float gm_factor_hi(float f) { return BITS == 4 ? f * 0.0625f : f; }
+
 // The A fragment of k16 tile kt of a lane's super-tile as exact fp16 integers: (q - z) for outputs g, and for
 // outputs g+8 as well except at 4 bits, where their fields (shift 4 and 12 of the word) are taken in place as
 // 1024 + 16q and the result is 16(q - z) (the 1/16 is applied to the split's sum). zl/zh: the zero constants of
@@ -448,8 +468,8 @@ __device__ __forceinline__ void gq_mma_body(
 #pragma unroll
                                 for (int u = 0; u < OT; u++) {
                                     // (scale, zero constant) as gq_mma_zeros formats them: the constant is the high half
-                                    gm_dequant<BITS>(cur[u].w, kt, DENSE ? __half2() : __high2half2(gm_u2h(cur[u].sz[2 * c])),
-                                                     DENSE ? __half2() : __high2half2(gm_u2h(cur[u].sz[2 * c + 1])), a[u]);
+                                    gm_dequant<BITS>(cur[u].w, kt, DENSE ? __half2() : gm_zero(cur[u].sz[2 * c]),
+                                                     DENSE ? __half2() : gm_zero(cur[u].sz[2 * c + 1]), a[u]);
                                 }
                                 // (skipping token groups past the tile's rows here cost 25 % at batch 256)
                                 uint4 bv[NT];
@@ -470,17 +490,10 @@ __device__ __forceinline__ void gq_mma_body(
                             if ((ci & (sp - 1)) == 0 || ci == 2 * n) {   // end of a scale period (uniform)
 #pragma unroll
                                 for (int u = 0; u < OT; u++) {
-                                    const float sl = DENSE ? 1.f : __low2float(gm_u2h(cur[u].sz[2 * c]));
-                                    const float sh = DENSE ? 1.f : __low2float(gm_u2h(cur[u].sz[2 * c + 1]));
+                                    const float sl = DENSE ? 1.f : gm_scale(cur[u].sz[2 * c]);
+                                    const float sh = DENSE ? 1.f : gm_scale(cur[u].sz[2 * c + 1]);
 #pragma unroll
-                                    for (int j = 0; j < NT; j++) {
-                                        acc[u][j][0] = fmaf(tmp[u][j][0], sl, acc[u][j][0]);
-                                        acc[u][j][1] = fmaf(tmp[u][j][1], sl, acc[u][j][1]);
-                                        acc[u][j][2] = fmaf(tmp[u][j][2], sh, acc[u][j][2]);
-                                        acc[u][j][3] = fmaf(tmp[u][j][3], sh, acc[u][j][3]);
-#pragma unroll
-                                        for (int r = 0; r < 4; r++) tmp[u][j][r] = 0.f;
-                                    }
+                                    for (int j = 0; j < NT; j++) gm_period_end(acc[u][j], tmp[u][j], sl, sh);
                                 }
                             }
                         }
@@ -497,8 +510,8 @@ __device__ __forceinline__ void gq_mma_body(
             for (int j = 0; j < NT; j++) {
                 acc[u][j][0] *= f[j][0];
                 acc[u][j][1] *= f[j][1];
-                acc[u][j][2] *= BITS == 4 ? f[j][0] * 0.0625f : f[j][0];
-                acc[u][j][3] *= BITS == 4 ? f[j][1] * 0.0625f : f[j][1];
+                acc[u][j][2] *= gm_factor_hi<BITS>(f[j][0]);
+                acc[u][j][3] *= gm_factor_hi<BITS>(f[j][1]);
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     if constexpr (YS) {

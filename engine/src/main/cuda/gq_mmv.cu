@@ -213,7 +213,7 @@ __device__ __forceinline__ void gq_mmv_body(
                     uint32_t av[OT][4];
 #pragma unroll
                     for (int u = 0; u < OT; u++)
-                        gm_dequant<BITS>(w[u], kt, __high2half2(gm_u2h(sz[u][2 * c])), __high2half2(gm_u2h(sz[u][2 * c + 1])), av[u]);
+                        gm_dequant<BITS>(w[u], kt, gm_zero(sz[u][2 * c]), gm_zero(sz[u][2 * c + 1]), av[u]);
                     const uint4 bv = xw[4 * kt];
 #pragma unroll
                     for (int u = 0; u < OT; u++) gm_mma(tmp[u], av[u], bv.x, bv.y);
@@ -223,15 +223,7 @@ __device__ __forceinline__ void gq_mmv_body(
                 const int ci = 2 * i + c + 1;
                 if ((ci & (sp - 1)) == 0 || ci == 2 * n) {   // end of a scale period
 #pragma unroll
-                    for (int u = 0; u < OT; u++) {
-                        const float scl = __low2float(gm_u2h(sz[u][2 * c])), sch = __low2float(gm_u2h(sz[u][2 * c + 1]));
-                        acc[u][0] = fmaf(tmp[u][0], scl, acc[u][0]);
-                        acc[u][1] = fmaf(tmp[u][1], scl, acc[u][1]);
-                        acc[u][2] = fmaf(tmp[u][2], sch, acc[u][2]);
-                        acc[u][3] = fmaf(tmp[u][3], sch, acc[u][3]);
-#pragma unroll
-                        for (int r = 0; r < 4; r++) tmp[u][r] = 0.f;
-                    }
+                    for (int u = 0; u < OT; u++) gm_period_end(acc[u], tmp[u], gm_scale(sz[u][2 * c]), gm_scale(sz[u][2 * c + 1]));
                 }
             }
             sl += SLOT;
@@ -243,7 +235,7 @@ __device__ __forceinline__ void gq_mmv_body(
 #pragma unroll
             for (int u = 0; u < OT; u++) {
                 dst[16 * u] = acc[u][0] * f;
-                dst[16 * u + 8] = acc[u][2] * (BITS == 4 ? f * 0.0625f : f);
+                dst[16 * u + 8] = acc[u][2] * gm_factor_hi<BITS>(f);
             }
         }
     }
