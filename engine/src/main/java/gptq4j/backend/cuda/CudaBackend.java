@@ -459,18 +459,13 @@ public final class CudaBackend implements Backend {
                 pstride, CudaBuf.of(outB).ptr);
     }
 
-    /** Split mode: the residual add rides in the fold of the partials (one launch less); loop mode: linear, add. */
+    /** Split mode: the residual add rides in the fold of the partials (one launch less); else linear, add. */
     @Override
     public void linearAdd(Object w, Buf x, int T, int outDim, Buf tmp, Buf res) {
         CudaGptq g = CudaGptq.of(w);
         if (g.out() != outDim) throw new IllegalArgumentException(g.name() + ": " + g.out() + " outputs, not " + outDim);
         drv.bind();
-        if (!REFERENCE_LINEAR && useSplitMode(g, T, 1)) {
-            CUdeviceptr r = CudaBuf.of(res).ptr;
-            launchLinear(g, CudaBuf.of(x).ptr, null, null, T, r, r);
-            return;
-        }
-        Backend.super.linearAdd(w, x, T, outDim, tmp, res);
+        launchLinear(g, CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(res).ptr, CudaBuf.of(tmp).ptr);
     }
 
     /** Token rows per block for a launch over T rows (tiles of T ≤ 8 are GEMV-shaped). */
@@ -640,24 +635,29 @@ public final class CudaBackend implements Backend {
         return loopBlocks < MMA_LOOP_BLOCKS;
     }
 
-    /** y = x · Wᵀ, or y = res + x · Wᵀ where res is not null (split mode only: the fold adds it; y may be res). */
+    /**
+     * y = x · Wᵀ, or y += x · Wᵀ where addTmp is not null: the split mode's fold adds the product to y (one launch),
+     * the other paths write it to addTmp and add that to y (add's arithmetic either way).
+     */
     private void launchLinear(CudaGptq g, CUdeviceptr x, CUdeviceptr xRows, CUdeviceptr seg, int T, CUdeviceptr y,
-                              CUdeviceptr res) {
-        if (!REFERENCE_LINEAR && xRows == null && seg == null) {
-            if (useSplitMode(g, T, 1)) {
-                CudaBuf part = scratch.floats("linear.partials", (long) g.ksplit() * T * g.out());
-                launchSplit(g, GqTable.of(g), null, x, null, T, T, T, true, part.ptr);
-                long n = (long) T * g.out();
-                drv.launch("gq_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g.ksplit(), n, n, y, res, 0L, null);
-            } else {
-                if (res != null) throw new IllegalStateException("a residual add needs the split mode's fold");
-                launchSplit(g, GqTable.of(g), null, x, null, T, T, T, false, y);
-            }
+                              CUdeviceptr addTmp) {
+        long n = (long) T * g.out();
+        if (!REFERENCE_LINEAR && xRows == null && seg == null && useSplitMode(g, T, 1)) {
+            CudaBuf part = scratch.floats("linear.partials", (long) g.ksplit() * T * g.out());
+            launchSplit(g, GqTable.of(g), null, x, null, T, T, T, true, part.ptr);
+            drv.launch("gq_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g.ksplit(), n, n, y, addTmp == null ? null : y,
+                    0L, null);
             return;
         }
-        int tt = tileRows(T);
-        drv.launch("gptq_linear_b" + g.bits() + "_t" + tt, ceil(g.out(), 32), ceil(T, tt), 32, 8,
-                x, xRows, seg, T, g.qweight(), g.scaleZero(), g.perm(), g.chunkGroup(), g.in(), g.out(), y);
+        CUdeviceptr out = addTmp == null ? y : addTmp;
+        if (!REFERENCE_LINEAR && xRows == null && seg == null) {
+            launchSplit(g, GqTable.of(g), null, x, null, T, T, T, false, out);
+        } else {
+            int tt = tileRows(T);
+            drv.launch("gptq_linear_b" + g.bits() + "_t" + tt, ceil(g.out(), 32), ceil(T, tt), 32, 8,
+                    x, xRows, seg, T, g.qweight(), g.scaleZero(), g.perm(), g.chunkGroup(), g.in(), g.out(), out);
+        }
+        if (addTmp != null) addInPlace(y, addTmp, n);
     }
 
     /** Matrices with fewer rows than this use dense_fp16_rows (a block per row); a property of the weight, not the batch. */
@@ -695,7 +695,12 @@ public final class CudaBackend implements Backend {
     @Override
     public void add(Buf x, Buf y, long n) {
         drv.bind();
-        drv.launch("add_inplace", Math.toIntExact(ceil(n, 256)), 1, 256, 1, CudaBuf.of(x).ptr, CudaBuf.of(y).ptr, n);
+        addInPlace(CudaBuf.of(x).ptr, CudaBuf.of(y).ptr, n);
+    }
+
+    /** x[i] += y[i] for i in [0, n). */
+    private void addInPlace(CUdeviceptr x, CUdeviceptr y, long n) {
+        drv.launch("add_inplace", Math.toIntExact(ceil(n, 256)), 1, 256, 1, x, y, n);
     }
 
     @Override
@@ -745,7 +750,7 @@ public final class CudaBackend implements Backend {
 
     /** out = the MoE block's output, plus res where res is not null (out may be res). */
     private void moe(Object[] w1, Object[] w3, Object[] w2, Buf x, Buf routerLogits, int T, int topK,
-                     int hidden, int intermediate, Buf out, Buf res) {
+                     int hidden, int intermediate, Buf out, Buf resBuf) {
         int experts = w1.length;
         if (experts > 64 || w3.length != experts || w2.length != experts) {
             throw new IllegalArgumentException("MoE with " + experts + " experts (the CUDA kernels take up to 64, equal w1/w2/w3)");
@@ -763,10 +768,9 @@ public final class CudaBackend implements Backend {
         CudaBuf y = scratch.floats("moe.y", pairs * hidden);
         drv.launch("moe_route", 1, 1, (int) Math.min(1024, ceil((long) T * topK, 32) * 32L), 1,
                 CudaBuf.of(routerLogits).ptr, T, experts, topK, topIdx.ptr, topW.ptr, seg.ptr, rows.ptr, where.ptr);
-        CUdeviceptr xp = CudaBuf.of(x).ptr;
+        CUdeviceptr xp = CudaBuf.of(x).ptr, res = resBuf == null ? null : CudaBuf.of(resBuf).ptr;
         if (!REFERENCE_LINEAR) {
-            moeSplit(w1, w3, w2, xp, T, topK, hidden, intermediate, seg, rows, where, topW, h1, h3, y, CudaBuf.of(out).ptr,
-                    res == null ? null : CudaBuf.of(res).ptr);
+            moeSplit(w1, w3, w2, xp, T, topK, hidden, intermediate, seg, rows, where, topW, h1, h3, y, CudaBuf.of(out).ptr, res);
             return;
         }
         for (int e = 0; e < experts; e++) {
@@ -780,7 +784,7 @@ public final class CudaBackend implements Backend {
             launchLinear(expert(w2[e], intermediate, hidden), h1.ptr, null, seg.at(2L * e), T, y.ptr, null);  // y = h1 · W2ᵀ
         }
         drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden,
-                CudaBuf.of(out).ptr, res == null ? null : CudaBuf.of(res).ptr);                                         // out[t] = Σ_j w_tj · y[where(t,j)]
+                CudaBuf.of(out).ptr, res);                            // out[t] = res[t] + Σ_j w_tj · y[where(t,j)]
     }
 
     /** Device GqMat tables of a layer's experts: {w1[0..E), w3[0..E)} and w2[0..E), built on first use. */
