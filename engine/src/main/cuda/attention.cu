@@ -95,12 +95,14 @@ __device__ __forceinline__ void attention_paged_body(
 #define ATT_INSTANCE(SUFFIX, KV)                                                                              \
     GPTQ4J_KERNEL void kv_append_##SUFFIX(const float* k, const float* v, const int* slots, int kv_dim,          \
                                           KV* k_cache, KV* v_cache) {                                            \
+        GK_ENTER;                                                                                                \
         kv_append_body<KV>(k, v, slots, kv_dim, k_cache, v_cache);                                              \
     }                                                                                                            \
     GPTQ4J_KERNEL void __launch_bounds__(ATT_WARPS * 32) attention_paged_##SUFFIX(                               \
             const float* q, const KV* k_cache, const KV* v_cache, const int* positions, const int* token_seq,    \
             const int* block_tables, int max_blocks, int block_size, int heads, int kv_heads, int d, int window, \
             float scale, float* out) {                                                                           \
+        GK_ENTER;                                                                                                \
         attention_paged_body<KV>(q, k_cache, v_cache, positions, token_seq, block_tables, max_blocks,            \
                                  block_size, heads, kv_heads, d, window, scale, out);                            \
     }
@@ -263,6 +265,7 @@ __device__ __forceinline__ void attention_gqa_body(
             const float* q, const KV* k_cache, const KV* v_cache, const int* positions, const int* token_seq,    \
             const int* block_tables, int max_blocks, int block_size, int heads, int kv_heads, int d, int window, \
             float scale, float* out) {                                                                           \
+        GK_ENTER;                                                                                                \
         attention_gqa_body<DL, W, KV>(q, k_cache, v_cache, positions, token_seq, block_tables, max_blocks,       \
                                       block_size, heads, kv_heads, d, window, scale, out);                       \
     }
@@ -274,6 +277,7 @@ ATT_GQA_ALL(f16, __half)
 // Copies one block's K and V in every layer (copy-on-write of a shared prefix), as 32-bit words;
 // grid (ceil(words/256), layers*2).
 GPTQ4J_KERNEL void kv_copy_block(uint32_t* cache, long plane_words, int from, int to, long block_words) {
+    GK_ENTER;
     const long e = (long) blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= block_words) return;
     uint32_t* base = cache + (long) blockIdx.y * plane_words;

@@ -13,6 +13,7 @@
 
 GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16(const float* __restrict__ x, const __half* __restrict__ m,
                                                       int T, int rows, int cols, float* __restrict__ y) {
+    GK_ENTER;
     const int lane = threadIdx.x & 31;
     const int n = blockIdx.y * (blockDim.x >> 5) + (threadIdx.x >> 5);
     const int r0 = blockIdx.x * DENSE_DT;
@@ -80,6 +81,7 @@ GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16(const float* __restrict__ x
 // two (CudaBackend.dense: by T) keeps batch invariance. grid (ceil(T/DENSE_DT), ceil(rows/32)), block 256.
 GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_o4(const float* __restrict__ x, const __half* __restrict__ m,
                                                          int T, int rows, int cols, float* __restrict__ y) {
+    GK_ENTER;
     const int lane = threadIdx.x & 31;
     const int n0 = (blockIdx.y * 8 + (threadIdx.x >> 5)) * 4;
     const int r0 = blockIdx.x * DENSE_DT;
@@ -150,6 +152,7 @@ GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_o4(const float* __restrict_
 // grid (ceil(T/DENSE_DT), rows), block 256.
 GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_rows(const float* __restrict__ x, const __half* __restrict__ m,
                                                            int T, int rows, int cols, float* __restrict__ y) {
+    GK_ENTER;
     __shared__ float red[DENSE_DT][8];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int n = blockIdx.y;
@@ -220,6 +223,7 @@ GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_rows(const float* __restric
 // out[t][:] = table[tokens[t]][:] as float; grid (ceil(dim/256), T).
 GPTQ4J_KERNEL void embed_fp16(const __half* __restrict__ table, const int* __restrict__ tokens, int dim,
                               float* __restrict__ out) {
+    GK_ENTER;
     const int t = blockIdx.y;
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= dim) return;

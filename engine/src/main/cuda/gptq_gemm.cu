@@ -97,6 +97,7 @@ __device__ __forceinline__ void gptq_linear_body(
     GPTQ4J_KERNEL void __launch_bounds__(256) gptq_linear_b##BITS##_t##TT(                                \
             const float* x, const int* x_rows, const int* seg, int T, const uint32_t* qw, const __half2* sz, \
             const int* perm, const int* chunk_group, int in, int out, float* y) {                          \
+        GK_ENTER;                                                                                          \
         gptq_linear_body<BITS, TT>(x, x_rows, seg, T, qw, sz, perm, chunk_group, in, out, y);              \
     }
 #define GQ_ALL_TT(BITS) GQ_INSTANCE(BITS, 1) GQ_INSTANCE(BITS, 2) GQ_INSTANCE(BITS, 4) GQ_INSTANCE(BITS, 8) \
@@ -110,6 +111,7 @@ GQ_ALL_TT(8)
 // words of one (chunk, output). raw: the checkpoint qweight [in*BITS/32][out].
 GPTQ4J_KERNEL void gptq_repack(const uint32_t* raw, const int* src_row, int in, int out, int bits,
                                uint32_t* packed) {
+    GK_ENTER;
     const int o = blockIdx.x * blockDim.x + threadIdx.x;
     const int c = blockIdx.y;
     if (o >= out) return;
@@ -133,6 +135,7 @@ GPTQ4J_KERNEL void gptq_repack(const uint32_t* raw, const int* src_row, int in, 
 // holding zero-1 (v1 storage); scales fp16 [groups][out].
 GPTQ4J_KERNEL void gptq_unpack_zeros(const uint32_t* qzeros, const __half* scales, int groups, int out, int bits,
                                      __half2* sz) {
+    GK_ENTER;
     const int o = blockIdx.x * blockDim.x + threadIdx.x;
     const int g = blockIdx.y;
     if (o >= out || g >= groups) return;
@@ -354,6 +357,7 @@ __device__ __forceinline__ void gq_pipe_body(
     GPTQ4J_KERNEL void __launch_bounds__(256) gq_pipe##U##_b##BITS##_t##TT(                                   \
             const GqMat* mats, int nexp, int nmat, const int* segs, const float* x, const int* x_rows, int T,    \
             int in, int outN, int cpb, int ksplit, int split_mode, int rows_cap, long proj_stride, float* out) { \
+        GK_ENTER;                                                                                                \
         gq_pipe_body<BITS, TT, OPT, U>(mats, nexp, nmat, segs, x, x_rows, T, in, outN, cpb, ksplit, split_mode, \
                                        rows_cap, proj_stride, out);                                            \
     }
@@ -368,6 +372,7 @@ GQP_ALL(8)
 // grid (ceil(n/256), 1 or 2): blockIdx.y = 1 folds a second product's partials (at part + pstride) into y2
 GPTQ4J_KERNEL void gq_reduce(const float* __restrict__ part, int ksplit, long plane, long n, float* y, const float* res,
                              long pstride, float* y2) {
+    GK_ENTER;
     const long i = (long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     if (blockIdx.y) { part += pstride; y = y2; }
@@ -385,18 +390,21 @@ __device__ __forceinline__ uint32_t gq_hash(uint64_t x) {
 
 // n random 32-bit words.
 GPTQ4J_KERNEL void fill_random_u32(uint32_t* p, long n, unsigned long long seed) {
+    GK_ENTER;
     for (long i = (long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x)
         p[i] = gq_hash(seed * 0x9E3779B97F4A7C15ull + (uint64_t) i);
 }
 
 // n fp16 values uniform in [lo, hi).
 GPTQ4J_KERNEL void fill_random_f16(__half* p, long n, unsigned long long seed, float lo, float hi) {
+    GK_ENTER;
     for (long i = (long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x)
         p[i] = __float2half_rn(lo + (hi - lo) * (gq_hash(seed * 0x9E3779B97F4A7C15ull + (uint64_t) i) >> 8) * (1.f / 16777216.f));
 }
 
 // n (scale, zero) pairs: scale in [0.002, 0.006), effective zero in [1, 2^bits] (stored zero + 1).
 GPTQ4J_KERNEL void fill_random_sz(__half2* p, long n, unsigned long long seed, int bits) {
+    GK_ENTER;
     for (long i = (long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
         const uint32_t h = gq_hash(seed * 0x9E3779B97F4A7C15ull + (uint64_t) i);
         const float sc = 0.002f + 0.004f * ((h >> 8) & 0xFFFF) * (1.f / 65536.f);

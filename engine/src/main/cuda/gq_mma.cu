@@ -176,6 +176,7 @@ __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __
 GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ mats, int nexp, int planes,
         const int* __restrict__ segs, const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in,
         int rows_cap, int cpb, uint4* __restrict__ xq, float* __restrict__ xe) {
+    GK_ENTER;
     __shared__ float cmax[32];
     const int m = blockIdx.z, e = m % nexp, proj = m / nexp;
     if (planes == 1 && proj > 0) return;
@@ -550,6 +551,7 @@ __device__ __forceinline__ void gq_mma_body(
             const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
             int T, int in, int outN, int cpb, int sp, int cgl, int ksplit, int split_mode, int rows_cap,        \
             long proj_stride, float* out) {                                                                     \
+        GK_ENTER;                                                                                               \
         gq_mma_body<BITS, NT, OT>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit,    \
                                   split_mode, rows_cap, proj_stride, out);                                     \
     }
@@ -609,6 +611,7 @@ __device__ __forceinline__ void gq_mma_repack_body(const uint32_t* raw, const in
 // Load time, after gptq_unpack_zeros (or the bench's random fill): (scale, zero) -> (scale, zero constant) in
 // place for the mma kernels: 1024 + z, or 1024 + 16z for the 4-bit outputs o with o % 16 >= 8 (exact in fp16).
 GPTQ4J_KERNEL void gq_mma_zeros(__half2* sz, long n, int out, int bits) {
+    GK_ENTER;
     for (long i = (long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
         const float2 v = __half22float2(sz[i]);
         const float k = bits == 4 && (i % out) % 16 >= 8 ? 16.f : 1.f;
@@ -619,6 +622,7 @@ GPTQ4J_KERNEL void gq_mma_zeros(__half2* sz, long n, int out, int bits) {
 #define GQM_REPACK(BITS)                                                                                      \
     GPTQ4J_KERNEL void gq_mma_repack_b##BITS(const uint32_t* raw, const int* src_row, int in, int out,       \
                                             uint32_t* packed) {                                               \
+        GK_ENTER;                                                                                             \
         gq_mma_repack_body<BITS>(raw, src_row, in, out, packed);                                              \
     }
 GQM_REPACK(2)

@@ -143,12 +143,15 @@ __device__ __forceinline__ void gq_mmv_body(
     };
     if (pc.k < total) ptask();
     unsigned pdst = ring_s;
-    auto issue_next = [&]() {
+    // one slot's copies: WX = true the whole slot, then a commit; WX = false its weights and scales only (XO = false,
+    // no commit) or its B fragments only (XO = true, commit), as the prologue splits them around GK_WAIT
+    auto issue = [&](bool WX, bool XO) {
+        const bool cw = WX || !XO, cx = WX || XO;
         if (pc.k < total) {
 #pragma unroll
             for (int q = 0; q < (OT * WU + 31) / 32; q++) {
                 const int idx = lane + 32 * q;          // uint4 idx of the slot's weights: tile idx / WU
-                gv_cp16_if((OT * WU) % 32 == 0 || idx < OT * WU, pdst + 16u * idx, pw + (idx / WU) * tstride + idx % WU);
+                gv_cp16_if(cw && ((OT * WU) % 32 == 0 || idx < OT * WU), pdst + 16u * idx, pw + (idx / WU) * tstride + idx % WU);
             }
 #pragma unroll
             for (int q = 0; q < (16 + 2 * SW + 31) / 32; q++) {
@@ -157,7 +160,7 @@ __device__ __forceinline__ void gq_mmv_body(
                 const bool isx = j < 16;
                 const uint4* src = isx ? px : psz + (long) ((pch + hc) >> cgl) * srow + part;
                 const unsigned off = isx ? OT * WU + 2 * SW + j : OT * WU + j - 16;
-                gv_cp16_if(isx || (j < 16 + 2 * SW && (hc == 0 || cgl == 0)), pdst + 16u * off, src);
+                gv_cp16_if(isx ? cx : cw && j < 16 + 2 * SW && (hc == 0 || cgl == 0), pdst + 16u * off, src);
             }
             pw += WU;
             px += 16;
@@ -168,12 +171,29 @@ __device__ __forceinline__ void gq_mmv_body(
                 if (pc.k < total) ptask();
             }
         }
-        asm volatile("cp.async.commit_group;\n" ::: "memory");
+        if (cx) asm volatile("cp.async.commit_group;\n" ::: "memory");
         pdst += 16u * SLOT;
         if (pdst == ring_end) pdst = ring_s;
     };
+    auto issue_next = [&]() { issue(true, false); };
+    // The prologue: the weights and scales of the first D - 1 slots are copied before GK_WAIT, while the kernel
+    // before this one (gq_mma_prep) still runs; they are constants. The B fragments come from that kernel, so they
+    // are copied after it. (The task list above read segs, which the kernel before gq_mma_prep wrote: complete
+    // here, as every kernel waits for its own predecessor before it lets the next one start.) The first group
+    // committed holds the early copies as well, so the consumer's group count is unchanged.
+    {
+        const GvCursor pc0 = pc;
+        const int pi0 = pi, pn0 = pn, pch0 = pch;
+        const uint4* pw0 = pw;
+        const uint4* px0 = px;
+        const uint4* psz0 = psz;
 #pragma unroll 1
-    for (int d = 0; d < D - 1; d++) issue_next();
+        for (int d = 0; d < D - 1; d++) issue(false, false);
+        pc = pc0; pi = pi0; pn = pn0; pch = pch0; pw = pw0; px = px0; psz = psz0; pdst = ring_s;
+    }
+    GK_WAIT;
+#pragma unroll 1
+    for (int d = 0; d < D - 1; d++) issue(false, true);
 
     const uint4* sl = ring;                 // the consumer's slot
     GvCursor cc;
@@ -247,6 +267,7 @@ __device__ __forceinline__ void gq_mmv_body(
             const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
             int T, int in, int outN, int cpb, int sp, int cgl, int ksplit, int rows_cap, long proj_stride,      \
             float* out) {                                                                                       \
+        GK_ENTER_LATE;                                                                                          \
         gq_mmv_body<BITS>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit, rows_cap,  \
                           proj_stride, out);                                                                    \
     }

@@ -37,6 +37,7 @@ GPTQ4J_KERNEL void __launch_bounds__(1024) moe_route(const float* __restrict__ l
                                                      int* __restrict__ top_idx, float* __restrict__ top_w,
                                                      int* __restrict__ seg, int* __restrict__ rows,
                                                      int* __restrict__ where) {
+    GK_ENTER;
     __shared__ int wcnt[32][64];                      // pairs of expert f in warp w, this pass
     __shared__ int base[64];                          // grouped row of expert f's next pair
     const int n = T * k, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
@@ -93,6 +94,7 @@ GPTQ4J_KERNEL void __launch_bounds__(1024) moe_route(const float* __restrict__ l
 
 // h1[i] = silu(h1[i]) * h3[i] for i in [0, n).
 GPTQ4J_KERNEL void silu_mul(float* __restrict__ h1, const float* __restrict__ h3, long n) {
+    GK_ENTER;
     const long i = (long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const float g = h1[i];
@@ -103,6 +105,7 @@ GPTQ4J_KERNEL void silu_mul(float* __restrict__ h1, const float* __restrict__ h3
 // grid (ceil(dim/256), T).
 GPTQ4J_KERNEL void moe_combine(const float* __restrict__ y, const int* __restrict__ where,
                                const float* __restrict__ top_w, int k, int dim, float* out, const float* res) {
+    GK_ENTER;
     const int t = blockIdx.y;
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= dim) return;
@@ -115,6 +118,7 @@ GPTQ4J_KERNEL void moe_combine(const float* __restrict__ y, const int* __restric
 // Epilogues of the split-K expert products (see gptq_gemm.cu): part1/part3 [ksplit][rows_cap][inter] each,
 // part3 at part1 + ksplit*plane. h[i] = silu(fold p1) * fold p3 for i in [0, n) (n = rows * inter).
 GPTQ4J_KERNEL void moe_silu_reduce(const float* __restrict__ part, int ksplit, long plane, long n, float* __restrict__ h) {
+    GK_ENTER;
     const long i = (long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const float* p3 = part + (long) ksplit * plane;
@@ -131,6 +135,7 @@ GPTQ4J_KERNEL void moe_silu_reduce(const float* __restrict__ part, int ksplit, l
 GPTQ4J_KERNEL void moe_combine_reduce(const float* __restrict__ part, int ksplit, long plane,
                                       const int* __restrict__ where, const float* __restrict__ top_w, int k, int dim,
                                       float* out, const float* res) {
+    GK_ENTER;
     const int t = blockIdx.y;
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= dim) return;

@@ -19,6 +19,7 @@ __device__ __forceinline__ float norm_block_sum(float v, float* red) {
 
 GPTQ4J_KERNEL void __launch_bounds__(NORM_THREADS) rms_norm(const float* x, const __half* __restrict__ w, float eps,
                                                              int dim, float* out) {
+    GK_ENTER;
     __shared__ float red[32];
     const int t = blockIdx.x, tid = threadIdx.x;
     const float* xr = x + (long) t * dim;

@@ -6,6 +6,7 @@
 // q [T][heads*d], k [T][kv_heads*d] in place.
 GPTQ4J_KERNEL void rope_rotate_half(float* __restrict__ q, float* __restrict__ k, const int* __restrict__ positions,
                                     int heads, int kv_heads, int d, double log_theta) {
+    GK_ENTER;
     const int t = blockIdx.x, h = blockIdx.y, i = threadIdx.x;
     const int half = d / 2;
     if (i >= half) return;

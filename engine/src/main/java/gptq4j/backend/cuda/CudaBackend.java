@@ -74,6 +74,9 @@ public final class CudaBackend implements Backend {
     /** The GPU's name, e.g. "NVIDIA H100 80GB HBM3". */
     public String deviceName() { return drv.deviceName(); }
 
+    /** Whether kernels launch with programmatic dependent launch (sm_90, -Dgptq4j.cuda.pdl). */
+    public boolean pdl() { return drv.pdl(); }
+
     /** Compute capability, e.g. "9.0". */
     public String computeCapability() { return drv.computeCapability(); }
 

@@ -14,6 +14,8 @@ import jcuda.driver.JCudaDriver;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
@@ -37,6 +39,11 @@ final class CudaDriver implements AutoCloseable {
 
     /** Set -Dgptq4j.cuda.sync=true to synchronise after every launch (faults then name their kernel). */
     static final boolean SYNC_EACH_LAUNCH = Boolean.getBoolean("gptq4j.cuda.sync");
+    /**
+     * Programmatic dependent launch on sm_90 (compute capability 9.0) through {@link CudaLaunchEx} (-Dgptq4j.cuda.pdl=false turns it off):
+     * each kernel may be scheduled while the one before it finishes, and waits for it on entry (GK_ENTER).
+     */
+    static final boolean PDL = !"false".equals(System.getProperty("gptq4j.cuda.pdl"));
 
     private final int ordinal;
     private final CUdevice device = new CUdevice();
@@ -90,6 +97,10 @@ final class CudaDriver implements AutoCloseable {
         return p == null ? 0L : (long) NATIVE_POINTER.get(p) + (long) BYTE_OFFSET.get(p);
     }
     private final String deviceName;
+    /** Launches go through cuLaunchKernelEx with the PDL attribute (see {@link #PDL}). */
+    private final boolean pdl;
+    /** The argument slots of one cuLaunchKernelEx call (reused: the driver copies them at launch). */
+    private final ByteBuffer argSlots = ByteBuffer.allocateDirect(8 * CudaLaunchEx.MAX_ARGS).order(ByteOrder.LITTLE_ENDIAN);
     private final int computeMajor;
     private final int computeMinor;
     private final int multiprocessors;
@@ -120,6 +131,13 @@ final class CudaDriver implements AutoCloseable {
                     + computeMajor + "." + computeMinor + "; gptq4j's kernels need 8.0 or newer (Ampere, Hopper)",
                     CUresult.CUDA_ERROR_NO_BINARY_FOR_GPU, null);
         }
+        // only where the fatbin's sm_90 code runs: its kernels wait in GK_ENTER; the compute_80 PTX that newer GPUs
+        // would JIT has no such wait, so there a PDL launch could overlap the kernel before it
+        boolean sm90 = computeMajor == 9 && computeMinor == 0;
+        String noPdl = !PDL ? "off (-Dgptq4j.cuda.pdl=false)" : !sm90 ? "needs the module's sm_90 code (this GPU is sm_"
+                + computeMajor + computeMinor + ")" : CudaLaunchEx.unavailable();
+        this.pdl = noPdl == null;
+        if (noPdl != null && PDL && computeMajor >= 9) LOG.info("programmatic dependent launch not used: " + noPdl);
         check(JCudaDriver.cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain(" + ordinal + ")");
         bind();
         byte[] image = loadResource();
@@ -317,43 +335,57 @@ final class CudaDriver implements AutoCloseable {
         k[keyLen++] = by;
         k[keyLen++] = smem;
         k[keyLen++] = args.length;
-        for (Object a : args) {
-            long v;
-            if (a == null) v = 0L;
-            else if (a instanceof CUdeviceptr p) v = address(p);
-            else if (a instanceof Integer i) v = i;
-            else if (a instanceof Long l) v = l;
-            else if (a instanceof Float f2) v = Float.floatToRawIntBits(f2);
-            else if (a instanceof Double d) v = Double.doubleToRawLongBits(d);
-            else throw new IllegalArgumentException("kernel " + kernel + ": unsupported argument " + a.getClass());
-            k[keyLen++] = v;
-        }
+        for (Object a : args) k[keyLen++] = argumentBits(kernel, a);
     }
 
     private void submit(Queued q, jcuda.driver.CUstream stream) {
         Object[] args = q.args();
-        NativePointerObject[] params = new NativePointerObject[args.length];
-        for (int i = 0; i < args.length; i++) {
-            Object a = args[i];
-            if (a == null) params[i] = Pointer.to(NULL);
-            else if (a instanceof CUdeviceptr p) params[i] = Pointer.to(p);
-            else if (a instanceof Integer v) params[i] = Pointer.to(new int[]{v});
-            else if (a instanceof Long v) params[i] = Pointer.to(new long[]{v});
-            else if (a instanceof Float v) params[i] = Pointer.to(new float[]{v});
-            else if (a instanceof Double v) params[i] = Pointer.to(new double[]{v});
-            else throw new IllegalArgumentException("kernel " + q.name() + ": unsupported argument " + a.getClass());
+        int rc;
+        if (pdl && args.length <= CudaLaunchEx.MAX_ARGS) {
+            // cuLaunchKernelEx with the PDL attribute (captured into graphs as programmatic edges)
+            ByteBuffer b = argSlots;
+            for (int i = 0; i < args.length; i++) b.putLong(8 * i, argumentBits(q.name(), args[i]));
+            long s = stream == null ? 0L : (long) NATIVE_POINTER.get(stream);
+            rc = CudaLaunchEx.launch((long) NATIVE_POINTER.get(q.f()), q.gx(), q.gy(), q.gz(), q.bx(), q.by(), 1,
+                    q.smem(), s, b, args.length, true);
+        } else {
+            NativePointerObject[] params = new NativePointerObject[args.length];
+            for (int i = 0; i < args.length; i++) {
+                Object a = args[i];
+                params[i] = a == null ? Pointer.to(NULL) : a instanceof CUdeviceptr p ? Pointer.to(p)
+                        : a instanceof Long || a instanceof Double ? Pointer.to(new long[]{argumentBits(q.name(), a)})
+                        : Pointer.to(new int[]{(int) argumentBits(q.name(), a)});
+            }
+            rc = JCudaDriver.cuLaunchKernel(q.f(), q.gx(), q.gy(), q.gz(), q.bx(), q.by(), 1, q.smem(), stream,
+                    Pointer.to(params), null);
         }
-        int rc = JCudaDriver.cuLaunchKernel(q.f(), q.gx(), q.gy(), q.gz(), q.bx(), q.by(), 1, q.smem(), stream,
-                Pointer.to(params), null);
         if (rc != CUDA_SUCCESS) {
             throw new CudaKernelException("launch of kernel " + q.name() + " (grid " + q.gx() + "x" + q.gy() + "x" + q.gz()
-                    + ", block " + q.bx() + "x" + q.by() + ", smem " + q.smem() + ") failed: " + errorName(rc), rc);
+                    + ", block " + q.bx() + "x" + q.by() + ", smem " + q.smem() + (pdl ? ", PDL" : "") + ") failed: "
+                    + errorName(rc), rc);
         }
         if (SYNC_EACH_LAUNCH) {
             rc = JCudaDriver.cuCtxSynchronize();
             if (rc != CUDA_SUCCESS) throw new CudaKernelException("kernel " + q.name() + " failed: " + errorName(rc), rc);
         }
     }
+
+    /**
+     * A kernel argument's bits: a device address, or an int / float in the low 32 bits, or a long / double
+     * (null: a null pointer).
+     */
+    private static long argumentBits(String kernel, Object a) {
+        if (a == null) return 0L;
+        if (a instanceof CUdeviceptr p) return address(p);
+        if (a instanceof Integer v) return v & 0xFFFFFFFFL;
+        if (a instanceof Long v) return v;
+        if (a instanceof Float v) return Float.floatToRawIntBits(v) & 0xFFFFFFFFL;
+        if (a instanceof Double v) return Double.doubleToRawLongBits(v);
+        throw new IllegalArgumentException("kernel " + kernel + ": unsupported argument " + a.getClass());
+    }
+
+    /** Whether launches use programmatic dependent launch. */
+    boolean pdl() { return pdl; }
 
     /** Submits the queued launches: as a graph replay when this exact sequence was seen before, else one by one. */
     void flush() {

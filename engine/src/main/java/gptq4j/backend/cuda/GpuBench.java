@@ -60,9 +60,10 @@ public final class GpuBench {
         final int blockSize = 16, maxStepTokens = 2048;
 
         try (CudaBackend be = new CudaBackend(ordinal)) {
-            out.printf(Locale.ROOT, "device: %s (sm_%s, %d SMs), JDK %s, graphs %s, linear %s%n", be.deviceName(),
-                    be.computeCapability().replace(".", ""), be.multiprocessors(), System.getProperty("java.version"),
-                    CudaDriver.GRAPHS ? "on" : "off", CudaBackend.linearName());
+            out.printf(Locale.ROOT, "device: %s (sm_%s, %d SMs), JDK %s, graphs %s, PDL %s, linear %s%n",
+                    be.deviceName(), be.computeCapability().replace(".", ""), be.multiprocessors(),
+                    System.getProperty("java.version"), CudaDriver.GRAPHS ? "on" : "off", be.pdl() ? "on" : "off",
+                    CudaBackend.linearName());
             double copy = be.copyBandwidth(1L << 30, 8);
             out.printf(Locale.ROOT, "device-to-device copy: %.1f GB/s (read + write, 1 GiB buffers, best of 8)%n", copy / 1e9);
 
@@ -191,9 +192,9 @@ public final class GpuBench {
             for (var e : decode.entrySet()) j.append(n++ > 0 ? "," : "").append(String.format(Locale.ROOT, "\"%d\":%.1f", e.getKey(), e.getValue()));
             j.append(String.format(Locale.ROOT, "},\"weight_bytes_per_token\":%d,\"achieved_gb_per_s\":%.1f,\"machine_gb_per_s\":%.1f,"
                             + "\"bandwidth_fraction\":%.3f,\"copy_gb_per_s\":%.1f,\"kv_cache_tokens\":%d,\"peak_device_bytes\":%d,"
-                            + "\"prompt_tokens\":%d,\"new_tokens\":%d,\"graphs\":%s,\"linear\":\"%s\"}",
+                            + "\"prompt_tokens\":%d,\"new_tokens\":%d,\"graphs\":%s,\"pdl\":%s,\"linear\":\"%s\"}",
                     wBytes, achieved / 1e9, copy / 1e9, fraction, copy / 1e9, kvTokens, peakUsed, P, N, CudaDriver.GRAPHS,
-                    CudaBackend.linearName()));
+                    be.pdl(), CudaBackend.linearName()));
             out.println(j);
             model.close();
         } catch (java.io.IOException e) {
