@@ -25,6 +25,27 @@ __device__ __forceinline__ void kv_append_body(const float* __restrict__ k, cons
     kv_store(v_cache + dst, v[(long) t * kv_dim + e]);
 }
 
+// rope_rotate_half followed by kv_append in one launch (the same arithmetic): grid (T, heads + kv_heads), block d/2
+// threads; blocks of KV heads also store the rotated pair of k and the same pair of v at the token's slot.
+template <typename KV>
+__device__ __forceinline__ void rope_kv_append_body(float* __restrict__ q, float* __restrict__ k,
+                                                    const float* __restrict__ v, const int* __restrict__ positions,
+                                                    const int* __restrict__ slots, int heads, int kv_heads, int d,
+                                                    double log_theta, KV* __restrict__ k_cache, KV* __restrict__ v_cache) {
+    const int t = blockIdx.x, h = blockIdx.y, i = threadIdx.x, half = d / 2;
+    if (i >= half) return;
+    const int kv_dim = kv_heads * d;
+    float* x = h < heads ? q + (long) t * heads * d + h * d : k + (long) t * kv_dim + (h - heads) * d;
+    rope_pair(x, i, d, positions[t], log_theta);
+    if (h >= heads) {
+        const long e = (long) (h - heads) * d + i, dst = (long) slots[t] * kv_dim + e, src = (long) t * kv_dim + e;
+        kv_store(k_cache + dst, x[i]);
+        kv_store(k_cache + dst + half, x[i + half]);
+        kv_store(v_cache + dst, v[src]);
+        kv_store(v_cache + dst + half, v[src + half]);
+    }
+}
+
 // One block of ATT_WARPS warps per (query head, token). Warps take interleaved keys, each keeps an online
 // softmax (max, sum, weighted V); the warps' states merge in a fixed order. Keys: positions p of the token's
 // sequence with max(0, pos - window + 1) <= p <= pos (window 0: no limit). grid (heads, T).
@@ -97,6 +118,11 @@ __device__ __forceinline__ void attention_paged_body(
                                           KV* k_cache, KV* v_cache) {                                            \
         GK_ENTER;                                                                                                \
         kv_append_body<KV>(k, v, slots, kv_dim, k_cache, v_cache);                                              \
+    }                                                                                                            \
+    GPTQ4J_KERNEL void rope_kv_append_##SUFFIX(float* q, float* k, const float* v, const int* positions,         \
+            const int* slots, int heads, int kv_heads, int d, double log_theta, KV* k_cache, KV* v_cache) {      \
+        GK_ENTER;                                                                                                \
+        rope_kv_append_body<KV>(q, k, v, positions, slots, heads, kv_heads, d, log_theta, k_cache, v_cache);    \
     }                                                                                                            \
     GPTQ4J_KERNEL void __launch_bounds__(ATT_WARPS * 32) attention_paged_##SUFFIX(                               \
             const float* q, const KV* k_cache, const KV* v_cache, const int* positions, const int* token_seq,    \

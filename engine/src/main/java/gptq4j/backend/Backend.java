@@ -101,6 +101,16 @@ public interface Backend extends AutoCloseable {
     void attention(KvCache cache, int layer, Buf q, Buf k, Buf v, AttentionBatch meta, Buf out);
 
     /**
+     * {@link #rope} on q and k at meta's positions, then {@link #attention}: a backend may rotate and append to the
+     * cache in one step (the same numbers).
+     */
+    default void ropeAttention(KvCache cache, int layer, Buf q, Buf k, Buf v, AttentionBatch meta, int kvHeads,
+                               int headDim, double theta, Buf out) {
+        rope(q, k, meta.positions(), meta.T(), meta.heads(), kvHeads, headDim, theta);
+        attention(cache, layer, q, k, v, meta, out);
+    }
+
+    /**
      * The sparse MoE block: softmax over routerLogits [T][experts], top-k, renormalise the k weights
      * to sum 1, then out[t] = Σ_j w_j · w2_e(silu(w1_e x_t) · w3_e x_t) over the chosen experts e.
      * Tokens are grouped per expert so each expert's weights are read once per step.

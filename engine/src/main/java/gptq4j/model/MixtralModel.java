@@ -168,8 +168,8 @@ public final class MixtralModel implements AutoCloseable {
         be.rmsNorm(s.x, layer.attnNorm(), (float) cfg.rmsNormEps(), T, cfg.hidden(), s.xb);  // xb = norm(x)
         be.linear(layer.q(), s.xb, T, s.q);                       // q = xb · Wqᵀ          [T][heads*headDim]
         be.linear2(layer.k(), layer.v(), s.xb, T, s.k, s.v);      // k = xb · Wkᵀ, v = xb · Wvᵀ [T][kvHeads*headDim]
-        be.rope(s.q, s.k, s.positions, T, cfg.heads(), cfg.kvHeads(), cfg.headDim(), cfg.ropeTheta());
-        be.attention(cache, l, s.q, s.k, s.v, meta, s.att);       // att = softmax(q·Kᵀ/√d)·V over the cache
+        // q, k = rope(q, k) at the tokens' positions; the cache takes k, v; att = softmax(q·Kᵀ/√d)·V over the cache
+        be.ropeAttention(cache, l, s.q, s.k, s.v, meta, cfg.kvHeads(), cfg.headDim(), cfg.ropeTheta(), s.att);
         be.linearAdd(layer.o(), s.att, T, cfg.hidden(), s.xb2, s.x);   // x += att · Woᵀ  [T][hidden]
     }
 

@@ -724,9 +724,32 @@ public final class CudaBackend implements Backend {
         int T = meta.T(), heads = meta.heads(), d = c.headDim, kvDim = c.kvHeads * d;
         if (heads % c.kvHeads != 0) throw new IllegalArgumentException(heads + " query heads for " + c.kvHeads + " KV heads");
         drv.bind();
-        CUdeviceptr kc = c.keys(layer), vc = c.values(layer);
         drv.launch("kv_append_" + c.suffix(), ceil(kvDim, 256), T, 256, 1,
-                CudaBuf.of(k).ptr, CudaBuf.of(v).ptr, CudaBuf.of(meta.slots()).ptr, kvDim, kc, vc);
+                CudaBuf.of(k).ptr, CudaBuf.of(v).ptr, CudaBuf.of(meta.slots()).ptr, kvDim, c.keys(layer), c.values(layer));
+        attend(c, layer, q, meta, out);
+    }
+
+    /** RoPE and the cache append in one launch (rope_kv_append: rope_rotate_half's and kv_append's arithmetic). */
+    @Override
+    public void ropeAttention(KvCache cache, int layer, Buf q, Buf k, Buf v, AttentionBatch meta, int kvHeads,
+                              int headDim, double theta, Buf out) {
+        if (!(cache instanceof CudaKvCache c) || c.kvHeads != kvHeads || c.headDim != headDim || headDim % 2 != 0
+                || headDim > 2048 || layer < 0 || layer >= c.layers || meta.heads() % kvHeads != 0) {
+            Backend.super.ropeAttention(cache, layer, q, k, v, meta, kvHeads, headDim, theta, out);   // its checks
+            return;
+        }
+        drv.bind();
+        drv.launch("rope_kv_append_" + c.suffix(), meta.T(), meta.heads() + kvHeads, headDim / 2, 1,
+                CudaBuf.of(q).ptr, CudaBuf.of(k).ptr, CudaBuf.of(v).ptr, CudaBuf.of(meta.positions()).ptr,
+                CudaBuf.of(meta.slots()).ptr, meta.heads(), kvHeads, headDim, Math.log(theta), c.keys(layer),
+                c.values(layer));
+        attend(c, layer, q, meta, out);
+    }
+
+    /** Attention of meta's tokens over the cache (their own k and v already appended). */
+    private void attend(CudaKvCache c, int layer, Buf q, AttentionBatch meta, Buf out) {
+        int T = meta.T(), heads = meta.heads(), d = c.headDim;
+        CUdeviceptr kc = c.keys(layer), vc = c.values(layer);
         int dl = d / 32;
         boolean gqa = !REFERENCE_ATTENTION && (dl == 1 || dl == 2 || dl == 4 || dl == 8);   // head dims 32, 64, 128, 256
         String kernel = gqa ? "attention_gqa_" + c.suffix() + "_dl" + dl : "attention_paged_" + c.suffix();

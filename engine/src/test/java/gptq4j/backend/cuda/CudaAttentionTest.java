@@ -155,6 +155,50 @@ class CudaAttentionTest {
         return b;
     }
 
+    /**
+     * ropeAttention (RoPE and the cache append in one launch) equals rope then attention bit for bit: the output,
+     * the rotated q and k, and, through a second step that reads them, the cached keys and values.
+     */
+    @ParameterizedTest(name = "fp16 cache {0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void ropeAttentionEqualsRopeThenAttention(boolean fp16) {
+        CudaBackend be = CudaTestSupport.backend();
+        Random r = new Random();
+        int heads = 32, kvHeads = 8, d = 128, bs = 16, blocks = 8, maxBlocks = 4, qDim = heads * d, kvDim = kvHeads * d;
+        double theta = 1e6;
+        int[] table = {5, 2, 7, 0, 1, 3, 6, 4};                   // two sequences of up to 4 blocks
+        try (KvCache fused = be.allocKvCache(1, blocks, bs, kvHeads, d, fp16);
+             KvCache plain = be.allocKvCache(1, blocks, bs, kvHeads, d, fp16)) {
+            Buf tables = upI(be, table);
+            int[] lens = {0, 0};                                  // tokens cached per sequence
+            for (int step = 0; step < 3; step++) {                // a prefill of 4 + 3 tokens, then two decode steps
+                int T = step == 0 ? 7 : 2;
+                int[] pos = new int[T], seq = new int[T], slots = new int[T];
+                for (int t = 0; t < T; t++) {
+                    seq[t] = step == 0 ? (t < 4 ? 0 : 1) : t;
+                    pos[t] = lens[seq[t]]++;
+                    slots[t] = table[seq[t] * maxBlocks + pos[t] / bs] * bs + pos[t] % bs;
+                }
+                float[] q = CudaTestSupport.gaussian(r, T * qDim, 1.0), k = CudaTestSupport.gaussian(r, T * kvDim, 1.0),
+                        v = CudaTestSupport.gaussian(r, T * kvDim, 1.0);
+                AttentionBatch meta = new AttentionBatch(T, upI(be, slots), upI(be, pos), upI(be, seq), tables, maxBlocks, 0, heads);
+                Buf q1 = up(be, q), k1 = up(be, k), v1 = up(be, v), o1 = be.allocFloats((long) T * qDim);
+                Buf q2 = up(be, q), k2 = up(be, k), v2 = up(be, v), o2 = be.allocFloats((long) T * qDim);
+                be.ropeAttention(fused, 0, q1, k1, v1, meta, kvHeads, d, theta, o1);
+                be.rope(q2, k2, meta.positions(), T, heads, kvHeads, d, theta);
+                be.attention(plain, 0, q2, k2, v2, meta, o2);
+                for (Buf[] pair : new Buf[][]{{o1, o2}, {q1, q2}, {k1, k2}}) {
+                    int n = pair[0] == k1 ? T * kvDim : T * qDim;
+                    float[] a = new float[n], b = new float[n];
+                    be.read(pair[0], 0, a, n);
+                    be.read(pair[1], 0, b, n);
+                    assertTrue(CudaTestSupport.allFinite(a), "step " + step + ": non-finite values");
+                    assertArrayEquals(b, a, "step " + step + ": ropeAttention differs from rope + attention");
+                }
+            }
+        }
+    }
+
     /** Causal (windowed) attention of one query token in float64, K and V rounded to fp16 as the cache stores them. */
     static void reference(float[][] q, float[][] k, float[][] v, int s, int pos, int heads, int kvHeads, int d, int window,
                           boolean fp16, double[] out, int off) {
