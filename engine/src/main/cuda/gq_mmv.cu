@@ -40,11 +40,7 @@ template <int BITS> __host__ __device__ constexpr int gv_slot() { return GV_OT *
 // ring slots per warp (8-bit: half, as its slots are twice as large)
 template <int BITS> __host__ __device__ constexpr int gv_depth() { return BITS == 8 ? GV_D / 2 : GV_D; }
 
-__device__ __forceinline__ void gv_cp16(unsigned sdst, const void* src) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(sdst), "l"(src));
-}
-
-// The same copy under a predicate, as one predicated instruction (no branch, no reconvergence).
+// A 16-byte cp.async under a predicate, as one predicated instruction (no branch, no reconvergence).
 __device__ __forceinline__ void gv_cp16_if(bool on, unsigned sdst, const void* src) {
     asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global [%0], [%1], 16;\n}\n"
                  :: "r"(sdst), "l"(src), "r"((int) on));
