@@ -40,3 +40,40 @@ __device__ __forceinline__ float warp_max(float v) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
+
+// RMSNorm statistics of one row for a block of RMS_THREADS threads (rms_norm, and gq_mma_prep when it normalises its
+// own input): 1 / sqrt(mean(x^2) + eps). When dim % 4 == 0 thread i sums the squares of the
+// float4 vectors i, i + RMS_THREADS, ... in ascending order (fmaf .x .y .z .w), else of the elements i,
+// i + RMS_THREADS, ...; then a warp butterfly and a fixed sum over the warps. rms_norm's output element c is
+// x[c] * inv * float(w[c]) (rms_apply), so a kernel with the same inv computes the same bits for any element.
+#define RMS_THREADS 256
+
+__device__ __forceinline__ float rms_sumsq(const float* xr, int dim) {
+    float ss = 0.f;
+    if ((dim & 3) == 0) {
+        const float4* xv = reinterpret_cast<const float4*>(xr);
+        for (int v = threadIdx.x; v < (dim >> 2); v += RMS_THREADS) {
+            const float4 a = xv[v];
+            ss = fmaf(a.x, a.x, ss); ss = fmaf(a.y, a.y, ss); ss = fmaf(a.z, a.z, ss); ss = fmaf(a.w, a.w, ss);
+        }
+    } else {
+        for (int c = threadIdx.x; c < dim; c += RMS_THREADS) ss = fmaf(xr[c], xr[c], ss);
+    }
+    return ss;
+}
+
+// The block's sum of the threads' v: lane sums by butterfly, then the RMS_THREADS / 32 warp sums, in order, by the
+// same butterfly. red: RMS_THREADS / 32 floats of shared memory, free until the block's next barrier after this.
+__device__ __forceinline__ float rms_block_sum(float v, float* red) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    v = warp_sum(v);
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    const float s = lane < (RMS_THREADS >> 5) ? red[lane] : 0.f;
+    return warp_sum(s);
+}
+
+__device__ __forceinline__ float rms_inv(float sum, int dim, float eps) { return rsqrtf(sum / (float) dim + eps); }
+
+__device__ __forceinline__ float rms_apply(float x, float inv, __half w) { return x * inv * __half2float(w); }
+

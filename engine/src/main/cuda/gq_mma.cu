@@ -96,14 +96,29 @@ __device__ __forceinline__ void gm_load(const uint32_t* __restrict__ p, const in
 // BITS = 16: an fp16 matrix [out][in] row-major (the lm_head), read in place: the A fragment of k16 tile kt is the
 // words (row g, inputs 16kt + 2t) and (+8) of pa and the same of row g+8 at pb (pa, pb: the lane's words at the
 // super-tile, word t of its rows). No scales, no zero points: the weights are the fp16 values themselves.
+// The fp16 weights (the lm_head, 262 MB, read once per step) with an L2 evict-first policy, as gq_mmv's weights.
+#ifndef GM_DENSE_EVICT_FIRST
+#define GM_DENSE_EVICT_FIRST 1
+#endif
+__device__ __forceinline__ uint32_t gm_ld_ef(const uint32_t* p) {
+#if GM_DENSE_EVICT_FIRST && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    uint64_t pol;
+    uint32_t v;
+    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(pol));
+    asm("ld.global.nc.L2::cache_hint.b32 %0, [%1], %2;\n" : "=r"(v) : "l"(p), "l"(pol));
+    return v;
+#else
+    return __ldg(p);
+#endif
+}
 __device__ __forceinline__ void gm_load_dense(const uint32_t* __restrict__ pa, const uint32_t* __restrict__ pb,
                                               uint32_t (&w)[16]) {
 #pragma unroll
     for (int kt = 0; kt < 4; kt++) {
-        w[4 * kt] = __ldg(pa + 8 * kt);
-        w[4 * kt + 1] = __ldg(pb + 8 * kt);
-        w[4 * kt + 2] = __ldg(pa + 8 * kt + 4);
-        w[4 * kt + 3] = __ldg(pb + 8 * kt + 4);
+        w[4 * kt] = gm_ld_ef(pa + 8 * kt);
+        w[4 * kt + 1] = gm_ld_ef(pb + 8 * kt);
+        w[4 * kt + 2] = gm_ld_ef(pa + 8 * kt + 4);
+        w[4 * kt + 3] = gm_ld_ef(pb + 8 * kt + 4);
     }
 }
 
@@ -173,29 +188,46 @@ __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __
 // chunk c), each converting the 4 inputs of one B-fragment lane (k16 tile h of the chunk, lane t). Matrix m
 // = proj * nexp + e writes plane proj (0 when planes == 1: every projection shares one permutation) at grouped
 // row offset_e + r, reading x row x_rows ? x_rows[offset_e + r] : offset_e + r with matrix m's permutation.
+// With norm_w (a single matrix's launch, Backend.rmsNormLinear) the input is RMSNorm(x row) with rms_norm's bits
+// (eps, norm_w: the norm's), and the blocks of matrix 0 also write it to xn [rows][in] (each element once).
+// The permutation and norm_w are read before GK_WAIT; segs, x_rows and x after it.
 GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ mats, int nexp, int planes,
         const int* __restrict__ segs, const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in,
-        int rows_cap, int cpb, uint4* __restrict__ xq, float* __restrict__ xe) {
-    GK_ENTER;
+        int rows_cap, int cpb, uint4* __restrict__ xq, float* __restrict__ xe, const __half* __restrict__ norm_w,
+        float eps, float* __restrict__ xn) {
+    GK_ENTER_LATE;
     __shared__ float cmax[32];
+    __shared__ float red[RMS_THREADS / 32];
     const int m = blockIdx.z, e = m % nexp, proj = m / nexp;
     if (planes == 1 && proj > 0) return;
-    const int offset = segs ? segs[2 * e] : 0;
-    const int count = segs ? segs[2 * e + 1] : T;
     const int r = blockIdx.y;
     const int kch = ((in + 63) >> 6) * 2;
     const int c = blockIdx.x * 32 + (threadIdx.x >> 3), sub = threadIdx.x & 7, h = sub >> 2, t = sub & 3;
-    if (r >= count) return;                           // uniform over the block
+    // before the wait: the permutation and the norm's weights are constants
     const int* perm = mats[m].perm;
-    const long row = x_rows ? x_rows[offset + r] : offset + r;
-    const long dst = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r;
-    const float* xr = x + row * in;
     const int j0 = 32 * c + 16 * h + 2 * t;
-    float v[4];
+    int pj[4];                                        // the input of each value (-1: padding)
+    __half nw[4];
 #pragma unroll
     for (int i = 0; i < 4; i++) {
         const int j = j0 + (i & 1) + (i >> 1) * 8;
-        v[i] = c < kch && j < in ? xr[perm ? perm[j] : j] : 0.f;
+        pj[i] = c < kch && j < in ? (perm ? perm[j] : j) : -1;
+        nw[i] = norm_w && pj[i] >= 0 ? norm_w[pj[i]] : __float2half(0.f);
+    }
+    GK_WAIT;
+    const int offset = segs ? segs[2 * e] : 0;
+    const int count = segs ? segs[2 * e + 1] : T;
+    if (r >= count) return;                           // uniform over the block
+    const long row = x_rows ? x_rows[offset + r] : offset + r;
+    const long dst = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r;
+    const float* xr = x + row * in;
+    // the fused RMSNorm (norm_w != null, uniform): rms_norm's statistics of the row, computed by every block of it
+    const float inv = norm_w ? rms_inv(rms_block_sum(rms_sumsq(xr, in), red), in, eps) : 0.f;
+    float v[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        v[i] = pj[i] < 0 ? 0.f : norm_w ? rms_apply(xr[pj[i]], inv, nw[i]) : xr[pj[i]];
+        if (xn && m == 0 && pj[i] >= 0) xn[row * in + pj[i]] = v[i];   // the normalised row, each input once
     }
     float mx = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));

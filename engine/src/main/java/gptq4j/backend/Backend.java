@@ -61,6 +61,16 @@ public interface Backend extends AutoCloseable {
     /** out[T][w.out] = x[T][w.in] · Wᵀ for a GPTQ layer prepared by {@link #prepareLinear}. */
     void linear(Object w, Buf x, int T, Buf out);
 
+    /**
+     * A product over a normalised input: xn = {@link #rmsNorm}(x) [T][dim], then out = {@link #linear}(w, xn), with
+     * the same bits in xn and out. A backend may normalise inside the product's own input pass (one launch less).
+     * xn must not be x.
+     */
+    default void rmsNormLinear(Buf x, Object normWeight, float eps, int T, int dim, Buf xn, Object w, Buf out) {
+        rmsNorm(x, normWeight, eps, T, dim, xn);
+        linear(w, xn, T, out);
+    }
+
     /** Two products of one input (the k and v projections), with the same bits as two {@link #linear} calls. */
     default void linear2(Object wa, Object wb, Buf x, int T, Buf outA, Buf outB) {
         linear(wa, x, T, outA);

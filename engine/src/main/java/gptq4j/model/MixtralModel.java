@@ -165,8 +165,8 @@ public final class MixtralModel implements AutoCloseable {
 
     /** Self-attention block: x += o_proj(attention(rope(q), rope(k), v)) over norm(x). */
     private void attention(int l, MixtralWeights.Layer layer, AttentionBatch meta, int T) {
-        be.rmsNorm(s.x, layer.attnNorm(), (float) cfg.rmsNormEps(), T, cfg.hidden(), s.xb);  // xb = norm(x)
-        be.linear(layer.q(), s.xb, T, s.q);                       // q = xb · Wqᵀ          [T][heads*headDim]
+        // xb = norm(x); q = xb · Wqᵀ [T][heads*headDim]
+        be.rmsNormLinear(s.x, layer.attnNorm(), (float) cfg.rmsNormEps(), T, cfg.hidden(), s.xb, layer.q(), s.q);
         be.linear2(layer.k(), layer.v(), s.xb, T, s.k, s.v);      // k = xb · Wkᵀ, v = xb · Wvᵀ [T][kvHeads*headDim]
         // q, k = rope(q, k) at the tokens' positions; the cache takes k, v; att = softmax(q·Kᵀ/√d)·V over the cache
         be.ropeAttention(cache, l, s.q, s.k, s.v, meta, cfg.kvHeads(), cfg.headDim(), cfg.ropeTheta(), s.att);

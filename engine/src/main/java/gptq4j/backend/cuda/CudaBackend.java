@@ -422,7 +422,27 @@ public final class CudaBackend implements Backend {
     @Override
     public void linear(Object w, Buf x, int T, Buf out) {
         drv.bind();
-        launchLinear(CudaGptq.of(w), CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr, null);
+        launchLinear(CudaGptq.of(w), CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr, null, null);
+    }
+
+    /** -Dgptq4j.cuda.fuseNorm=false: rmsNormLinear as rms_norm then the product (an experiment switch, same bits). */
+    static final boolean FUSE_NORM = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.fuseNorm", "true"));
+
+    /** An RMSNorm applied by gq_mma_prep to its input (Backend.rmsNormLinear): the norm's weights and eps, xn the output. */
+    private record PrepNorm(CUdeviceptr weight, float eps, CUdeviceptr xn) { }
+
+    /** On the tensor-core path the product's input pass (gq_mma_prep) normalises x itself and writes xn: one launch less. */
+    @Override
+    public void rmsNormLinear(Buf x, Object normWeight, float eps, int T, int dim, Buf xn, Object w, Buf out) {
+        CudaGptq g = CudaGptq.of(w);
+        CudaDense nw = CudaDense.of(normWeight);
+        if (!FUSE_NORM || REFERENCE_LINEAR || !g.mma() || g.in() != dim || (long) nw.rows() * nw.cols() != dim || x == xn) {
+            Backend.super.rmsNormLinear(x, normWeight, eps, T, dim, xn, w, out);
+            return;
+        }
+        drv.bind();
+        launchLinear(g, CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr, null,
+                new PrepNorm(nw.data(), eps, CudaBuf.of(xn).ptr));
     }
 
     /** A device GqMat table of two products of one input (k and v), built on first use. */
@@ -457,7 +477,7 @@ public final class CudaBackend implements Backend {
         GqTable tab = pt.table();
         long n = (long) T * a.out(), pstride = a.ksplit() * n;
         CudaBuf part = scratch.floats("linear.partials2", 2 * pstride);
-        launchSplit(a, tab, null, CudaBuf.of(x).ptr, null, T, T, T, true, part.ptr);
+        launchSplit(a, tab, null, CudaBuf.of(x).ptr, null, T, T, T, true, part.ptr, null);
         drv.launch("gq_reduce", ceil(n, 256), 2, 256, 1, part.ptr, a.ksplit(), n, n, CudaBuf.of(outA).ptr, null,
                 pstride, CudaBuf.of(outB).ptr);
     }
@@ -468,7 +488,7 @@ public final class CudaBackend implements Backend {
         CudaGptq g = CudaGptq.of(w);
         if (g.out() != outDim) throw new IllegalArgumentException(g.name() + ": " + g.out() + " outputs, not " + outDim);
         drv.bind();
-        launchLinear(g, CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(res).ptr, CudaBuf.of(tmp).ptr);
+        launchLinear(g, CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(res).ptr, CudaBuf.of(tmp).ptr, null);
     }
 
     /** Token rows per block for a launch over T rows (tiles of T ≤ 8 are GEMV-shaped). */
@@ -500,7 +520,7 @@ public final class CudaBackend implements Backend {
      * partials into out; loop mode writes [nproj][rowsCap][out].
      */
     private void launchSplit(CudaGptq g, GqTable tab, CUdeviceptr segs, CUdeviceptr x, CUdeviceptr xRows, int T,
-                             int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out) {
+                             int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out, PrepNorm norm) {
         CUdeviceptr descs = tab.descs();
         int nexp = tab.nexp(), nmat = tab.nmat();
         long projStride = (splitMode ? (long) g.ksplit() : 1L) * rowsCap * g.out();
@@ -512,7 +532,8 @@ public final class CudaBackend implements Backend {
             CudaBuf xq = scratch.floats("mma.xq", (long) planes * rowsCap * kch * 32);
             CudaBuf xe = scratch.floats("mma.xe", (long) planes * rowsCap * kch);
             drv.launch3("gq_mma_prep", ceil(kch, 32), T, nmat, 256, 1, 0,
-                    descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr);
+                    descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr,
+                    norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn());
             int nt = mmaTokenTiles(rowsPerMatrix);
             if (splitMode && mmvFits(g, tab, T)) {
                 // one token: the persistent kernel (the same partials as gq_mma_b*_n1's split mode)
@@ -563,7 +584,8 @@ public final class CudaBackend implements Backend {
         if (MMA) return "mma" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "") + "-loop" + MMA_LOOP_BLOCKS
                 + (MMA_MAX_TILES < 8 ? "-tiles" + MMA_MAX_TILES : "") + (MMA_64_FROM != 65 ? "-t64from" + MMA_64_FROM : "")
                 + (CudaGptq.SCALE_PERIOD_MAX < 16 ? "-sp" + CudaGptq.SCALE_PERIOD_MAX : "")
-                + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense") + (MMV ? "" : "-nommv");
+                + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense") + (MMV ? "" : "-nommv")
+                + (FUSE_NORM ? "" : "-nofusenorm");
         return REFERENCE_LINEAR ? "reference" : "pipe" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "");
     }
@@ -643,18 +665,21 @@ public final class CudaBackend implements Backend {
      * the other paths write it to addTmp and add that to y (add's arithmetic either way).
      */
     private void launchLinear(CudaGptq g, CUdeviceptr x, CUdeviceptr xRows, CUdeviceptr seg, int T, CUdeviceptr y,
-                              CUdeviceptr addTmp) {
+                              CUdeviceptr addTmp, PrepNorm norm) {
+        if (norm != null && (!g.mma() || REFERENCE_LINEAR || xRows != null || seg != null)) {
+            throw new IllegalStateException(g.name() + ": a fused norm needs the tensor-core path");
+        }
         long n = (long) T * g.out();
         if (!REFERENCE_LINEAR && xRows == null && seg == null && useSplitMode(g, T, 1)) {
             CudaBuf part = scratch.floats("linear.partials", (long) g.ksplit() * T * g.out());
-            launchSplit(g, GqTable.of(g), null, x, null, T, T, T, true, part.ptr);
+            launchSplit(g, GqTable.of(g), null, x, null, T, T, T, true, part.ptr, norm);
             drv.launch("gq_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g.ksplit(), n, n, y, addTmp == null ? null : y,
                     0L, null);
             return;
         }
         CUdeviceptr out = addTmp == null ? y : addTmp;
         if (!REFERENCE_LINEAR && xRows == null && seg == null) {
-            launchSplit(g, GqTable.of(g), null, x, null, T, T, T, false, out);
+            launchSplit(g, GqTable.of(g), null, x, null, T, T, T, false, out, norm);
         } else {
             int tt = tileRows(T);
             drv.launch("gptq_linear_b" + g.bits() + "_t" + tt, ceil(g.out(), 32), ceil(T, tt), 32, 8,
@@ -677,7 +702,7 @@ public final class CudaBackend implements Backend {
         }
         if (ceil(d.rows(), 8) > 65535) throw new IllegalArgumentException(d.name() + ": " + d.rows() + " rows (the dense kernel takes up to 524,280)");
         if (d.mma() != null) {                              // the lm_head: tensor cores, fp16 weights in place
-            launchLinear(d.mma(), CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr, null);
+            launchLinear(d.mma(), CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr, null, null);
             return;
         }
         if (T > 8 && d.cols() % 8 == 0) {                   // several row tiles: four outputs per warp (same bits)
@@ -801,13 +826,13 @@ public final class CudaBackend implements Backend {
         }
         for (int e = 0; e < experts; e++) {
             CudaGptq g1 = expert(w1[e], hidden, intermediate), g3 = expert(w3[e], hidden, intermediate);
-            launchLinear(g1, xp, rows.ptr, seg.at(2L * e), T, h1.ptr, null);   // h1 = x[rows] · W1ᵀ  (expert's segment)
-            launchLinear(g3, xp, rows.ptr, seg.at(2L * e), T, h3.ptr, null);   // h3 = x[rows] · W3ᵀ
+            launchLinear(g1, xp, rows.ptr, seg.at(2L * e), T, h1.ptr, null, null);   // h1 = x[rows] · W1ᵀ  (expert's segment)
+            launchLinear(g3, xp, rows.ptr, seg.at(2L * e), T, h3.ptr, null, null);   // h3 = x[rows] · W3ᵀ
         }
         drv.launch("silu_mul", Math.toIntExact(ceil(pairs * intermediate, 256)), 1, 256, 1, h1.ptr, h3.ptr,
                 pairs * intermediate);                                        // h1 = silu(h1) · h3
         for (int e = 0; e < experts; e++) {
-            launchLinear(expert(w2[e], intermediate, hidden), h1.ptr, null, seg.at(2L * e), T, y.ptr, null);  // y = h1 · W2ᵀ
+            launchLinear(expert(w2[e], intermediate, hidden), h1.ptr, null, seg.at(2L * e), T, y.ptr, null, null);  // y = h1 · W2ᵀ
         }
         drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden,
                 CudaBuf.of(out).ptr, res);                            // out[t] = res[t] + Σ_j w_tj · y[where(t,j)]
@@ -857,23 +882,23 @@ public final class CudaBackend implements Backend {
         int perExpert = (pairs + experts - 1) / experts;                // token tile of the mma kernels
         if (useSplitMode(g1, pairs, 2)) {
             CudaBuf part = scratch.floats("moe.partUp", 2L * g1.ksplit() * pairs * intermediate);
-            launchSplit(g1, tables[0], seg.ptr, xp, rows.ptr, T, perExpert, pairs, true, part.ptr);
+            launchSplit(g1, tables[0], seg.ptr, xp, rows.ptr, T, perExpert, pairs, true, part.ptr, null);
             long n = (long) pairs * intermediate;                             // h1 = silu(x·W1ᵀ) · (x·W3ᵀ)
             drv.launch("moe_silu_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g1.ksplit(), n, n, h1.ptr);
         } else {
-            launchSplit(g1, tables[0], seg.ptr, xp, rows.ptr, T, perExpert, pairs, false, h1.ptr);
+            launchSplit(g1, tables[0], seg.ptr, xp, rows.ptr, T, perExpert, pairs, false, h1.ptr, null);
             // h3 is the second projection's plane: h1 + pairs*intermediate (h1 and h3 are allocated adjacently below)
             long n = (long) pairs * intermediate;
             drv.launch("silu_mul", ceil(n, 256), 1, 256, 1, h1.ptr, h1.at(n), n);
         }
         if (useSplitMode(g2, pairs, 1)) {
             CudaBuf part = scratch.floats("moe.partDown", (long) g2.ksplit() * pairs * hidden);
-            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, true, part.ptr);
+            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, true, part.ptr, null);
             long plane = (long) pairs * hidden;                                // out[t] = Σ_j w_tj · (h1 · W2ᵀ)[where(t,j)]
             drv.launch("moe_combine_reduce", ceil(hidden, 256), T, 256, 1, part.ptr, g2.ksplit(), plane, where.ptr,
                     topW.ptr, topK, hidden, out, res);
         } else {
-            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, false, y.ptr);
+            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, false, y.ptr, null);
             drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden, out, res);
         }
     }

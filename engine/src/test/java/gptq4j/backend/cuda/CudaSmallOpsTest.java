@@ -25,13 +25,13 @@ class CudaSmallOpsTest {
         return new HalfMatrix(name, rows, cols, b, "F16");
     }
 
-    private static float[] run(CudaBackend be, Buf b, int n) {
+    static float[] run(CudaBackend be, Buf b, int n) {
         float[] out = new float[n];
         be.read(b, 0, out, n);
         return out;
     }
 
-    private static Buf upload(CudaBackend be, float[] a) {
+    static Buf upload(CudaBackend be, float[] a) {
         Buf b = be.allocFloats(a.length);
         be.write(b, a, a.length);
         return b;
