@@ -48,15 +48,28 @@ template <int BITS> __host__ __device__ constexpr int gv_depth() { return BITS =
 #define GV_EVICT_FIRST 1
 #endif
 
-// A 16-byte cp.async under a predicate, as one predicated instruction (no branch, no reconvergence).
-__device__ __forceinline__ void gv_cp16_if(bool on, unsigned sdst, const void* src) {
-    asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global [%0], [%1], 16;\n}\n"
-                 :: "r"(sdst), "l"(src), "r"((int) on));
-}
-// The same with an L2 cache policy (createpolicy): the weights' lines go first when L2 needs room.
-__device__ __forceinline__ void gv_cp16_if_pol(bool on, unsigned sdst, const void* src, uint64_t pol) {
+// A 16-byte cp.async under a predicate, as one predicated instruction (no branch, no reconvergence), carrying the L2
+// cache policy pol (gv_policy) when GV_EVICT_FIRST is on.
+__device__ __forceinline__ void gv_cp16_if(bool on, unsigned sdst, const void* src, uint64_t pol) {
+#if GV_EVICT_FIRST
     asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %3;\n}\n"
                  :: "r"(sdst), "l"(src), "r"((int) on), "l"(pol));
+#else
+    (void) pol;
+    asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global [%0], [%1], 16;\n}\n"
+                 :: "r"(sdst), "l"(src), "r"((int) on));
+#endif
+}
+
+// An L2 cache policy for gv_cp16_if (createpolicy): evict-first (the weights' and scales' lines go first when L2
+// needs room) or evict-normal (the activations). 0, unused, without GV_EVICT_FIRST.
+__device__ __forceinline__ uint64_t gv_policy(bool evict_first) {
+    uint64_t pol = 0;
+#if GV_EVICT_FIRST
+    if (evict_first) asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(pol));
+    else asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(pol));
+#endif
+    return pol;
 }
 
 // A warp's walk over its tasks k = k0, k0 + step, ...: (active matrix a, output tile ot, split s) as mixed-radix
@@ -129,12 +142,7 @@ __device__ __forceinline__ void gq_mmv_body(
     const long rowlen = (long) kst * 16;    // uint4 per token row of xq
     const long srow = outN >> 2;            // uint4 per group row of (scale, zero)
     const long tstride = (long) kst * WU;   // uint4 from an output tile's weights to the next tile's
-#if GV_EVICT_FIRST
-    uint64_t wpol;
-    uint64_t npol;
-    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(wpol));
-    asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(npol));
-#endif
+    const uint64_t wpol = gv_policy(true), npol = gv_policy(false);   // weights and scales; activations
     const uint4* ring = gv_smem + warp * D * SLOT;
     const unsigned ring_s = (unsigned) __cvta_generic_to_shared(ring);
     const unsigned ring_end = ring_s + 16u * (D * SLOT);
@@ -166,11 +174,8 @@ __device__ __forceinline__ void gq_mmv_body(
 #pragma unroll
             for (int q = 0; q < (OT * WU + 31) / 32; q++) {
                 const int idx = lane + 32 * q;          // uint4 idx of the slot's weights: tile idx / WU
-#if GV_EVICT_FIRST
-                gv_cp16_if_pol(cw && ((OT * WU) % 32 == 0 || idx < OT * WU), pdst + 16u * idx, pw + (idx / WU) * tstride + idx % WU, wpol);
-#else
-                gv_cp16_if(cw && ((OT * WU) % 32 == 0 || idx < OT * WU), pdst + 16u * idx, pw + (idx / WU) * tstride + idx % WU);
-#endif
+                gv_cp16_if(cw && ((OT * WU) % 32 == 0 || idx < OT * WU), pdst + 16u * idx,
+                           pw + (idx / WU) * tstride + idx % WU, wpol);
             }
 #pragma unroll
             for (int q = 0; q < (16 + 2 * SW + 31) / 32; q++) {
@@ -179,11 +184,8 @@ __device__ __forceinline__ void gq_mmv_body(
                 const bool isx = j < 16;
                 const uint4* src = isx ? px : psz + (long) ((pch + hc) >> cgl) * srow + part;
                 const unsigned off = isx ? OT * WU + 2 * SW + j : OT * WU + j - 16;
-#if GV_EVICT_FIRST
-                gv_cp16_if_pol(isx ? cx : cw && j < 16 + 2 * SW && (hc == 0 || cgl == 0), pdst + 16u * off, src, isx ? npol : wpol);
-#else
-                gv_cp16_if(isx ? cx : cw && j < 16 + 2 * SW && (hc == 0 || cgl == 0), pdst + 16u * off, src);
-#endif
+                gv_cp16_if(isx ? cx : cw && j < 16 + 2 * SW && (hc == 0 || cgl == 0), pdst + 16u * off, src,
+                           isx ? npol : wpol);
             }
             pw += WU;
             px += 16;
