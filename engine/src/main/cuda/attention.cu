@@ -46,6 +46,28 @@ __device__ __forceinline__ void rope_kv_append_body(float* __restrict__ q, float
     }
 }
 
+// The pairs rope_kv_append_body rotates, folded first from split-K partial sums (Backend.rmsNormQkvAttention): thread
+// i of block (t, h) stores elements i and i + d/2 of head h's q, or of KV head h - heads's k and v, as gk_fold gives
+// them (gq_reduce's bits). pq: q's partials [ksplit_q][T * heads * d]; pkv: k's [ksplit_kv][T * kv_dim], then v's
+// at pkv + pstride_kv. Each element is written by the thread that rotates or appends it next.
+__device__ __forceinline__ void rope_kv_fold_body(const float* __restrict__ pq, int ksplit_q, const float* __restrict__ pkv,
+                                                  int ksplit_kv, long pstride_kv, float* q, float* k, float* v, int T,
+                                                  int heads, int kv_heads, int d) {
+    const int t = blockIdx.x, h = blockIdx.y, i = threadIdx.x, half = d / 2;
+    if (i >= half) return;
+    if (h < heads) {
+        const long plane = (long) T * heads * d, e = (long) t * heads * d + h * d + i;
+        q[e] = gk_fold(pq, ksplit_q, plane, e);
+        q[e + half] = gk_fold(pq, ksplit_q, plane, e + half);
+    } else {
+        const long kv_dim = (long) kv_heads * d, plane = T * kv_dim, e = t * kv_dim + (h - heads) * d + i;
+        k[e] = gk_fold(pkv, ksplit_kv, plane, e);
+        k[e + half] = gk_fold(pkv, ksplit_kv, plane, e + half);
+        v[e] = gk_fold(pkv + pstride_kv, ksplit_kv, plane, e);
+        v[e + half] = gk_fold(pkv + pstride_kv, ksplit_kv, plane, e + half);
+    }
+}
+
 // One block of ATT_WARPS warps per (query head, token). Warps take interleaved keys, each keeps an online
 // softmax (max, sum, weighted V); the warps' states merge in a fixed order. Keys: positions p of the token's
 // sequence with max(0, pos - window + 1) <= p <= pos (window 0: no limit). grid (heads, T).
@@ -122,6 +144,13 @@ __device__ __forceinline__ void attention_paged_body(
     GPTQ4J_KERNEL void rope_kv_append_##SUFFIX(float* q, float* k, const float* v, const int* positions,         \
             const int* slots, int heads, int kv_heads, int d, double log_theta, KV* k_cache, KV* v_cache) {      \
         GK_ENTER;                                                                                                \
+        rope_kv_append_body<KV>(q, k, v, positions, slots, heads, kv_heads, d, log_theta, k_cache, v_cache);    \
+    }                                                                                                            \
+    GPTQ4J_KERNEL void rope_kv_append_fold_##SUFFIX(const float* pq, int ksplit_q, const float* pkv,             \
+            int ksplit_kv, long pstride_kv, float* q, float* k, float* v, const int* positions, const int* slots,  \
+            int heads, int kv_heads, int d, double log_theta, KV* k_cache, KV* v_cache) {                        \
+        GK_ENTER;                                                                                                \
+        rope_kv_fold_body(pq, ksplit_q, pkv, ksplit_kv, pstride_kv, q, k, v, gridDim.x, heads, kv_heads, d);    \
         rope_kv_append_body<KV>(q, k, v, positions, slots, heads, kv_heads, d, log_theta, k_cache, v_cache);    \
     }                                                                                                            \
     GPTQ4J_KERNEL void __launch_bounds__(ATT_WARPS * 32) attention_paged_##SUFFIX(                               \

@@ -41,6 +41,14 @@ __device__ __forceinline__ float warp_max(float v) {
     return v;
 }
 
+// Element i of a split-K product from its partial sums [ksplit][plane]: split 0, then splits 1, 2, ... added in order
+// (gq_reduce, and kernels that fold the partials as they read them, e.g. rope_kv_append_fold: the same bits).
+__device__ __forceinline__ float gk_fold(const float* __restrict__ part, int ksplit, long plane, long i) {
+    float s = part[i];
+    for (int k = 1; k < ksplit; k++) s = __fadd_rn(s, part[(long) k * plane + i]);
+    return s;
+}
+
 // RMSNorm statistics of one row for a block of RMS_THREADS threads (rms_norm, and gq_mma_prep when it normalises its
 // own input): 1 / sqrt(mean(x^2) + eps). When dim % 4 == 0 thread i sums the squares of the
 // float4 vectors i, i + RMS_THREADS, ... in ascending order (fmaf .x .y .z .w), else of the elements i,

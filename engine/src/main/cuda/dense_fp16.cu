@@ -149,19 +149,30 @@ GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_o4(const float* __restrict_
 // a block of 8 warps per output n, thread i of the block takes the 8-half vectors i, i+256, ... (ascending, 8
 // fmaf each), then a warp butterfly and the 8 warp sums added in warp order. Which kernel a matrix uses depends on
 // its row count alone (CudaBackend.dense), so the per-row arithmetic never depends on the batch.
+// NORM (dense_fp16_rows_norm, Backend.rmsNormDense; cols % 8 == 0): the input is RMSNorm(x row) with rms_norm's bits
+// (common.cuh rms_*: each block computes the statistics of its DENSE_DT rows, then normalises every value as it
+// reads it), and the blocks of output 0 also write the normalised rows to xn.
 // grid (ceil(T/DENSE_DT), rows), block 256.
-GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_rows(const float* __restrict__ x, const __half* __restrict__ m,
-                                                           int T, int rows, int cols, float* __restrict__ y) {
-    GK_ENTER;
+template <bool NORM>
+__device__ __forceinline__ void dense_rows_body(const float* __restrict__ x, const __half* __restrict__ norm_w, float eps,
+                                                float* __restrict__ xn, const __half* __restrict__ m, int T, int rows,
+                                                int cols, float* __restrict__ y) {
+    static_assert(RMS_THREADS == 256, "the norm's statistics take the block's 256 threads");
     __shared__ float red[DENSE_DT][8];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int n = blockIdx.y;
     const int r0 = blockIdx.x * DENSE_DT;
     const __half* mr = m + (long) n * cols;
-    float acc[DENSE_DT];
+    float acc[DENSE_DT], inv[DENSE_DT];
 #pragma unroll
-    for (int t = 0; t < DENSE_DT; t++) acc[t] = 0.f;
-    if ((cols & 7) == 0) {
+    for (int t = 0; t < DENSE_DT; t++) {
+        acc[t] = 0.f;
+        inv[t] = 0.f;
+        // the row's 1 / rms (uniform condition: rms_block_sum synchronises the block); red[t] is free until the
+        // barrier before the final sums
+        if (NORM && r0 + t < T) inv[t] = rms_inv(rms_block_sum(rms_sumsq(x + (long) (r0 + t) * cols, cols), red[t]), cols, eps);
+    }
+    if (NORM || (cols & 7) == 0) {
         const int nv = cols >> 3;
         const uint4* mv = reinterpret_cast<const uint4*>(mr);
         for (int v0 = 0; v0 < nv; v0 += 256 * 4) {
@@ -183,11 +194,29 @@ GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_rows(const float* __restric
                         w[2 * i] = f.x;
                         w[2 * i + 1] = f.y;
                     }
+                    __half g[8];
+                    if constexpr (NORM) {
+                        const uint4 gv = reinterpret_cast<const uint4*>(norm_w)[v];
+                        const __half* gh = reinterpret_cast<const __half*>(&gv);
+#pragma unroll
+                        for (int i = 0; i < 8; i++) g[i] = gh[i];
+                    }
 #pragma unroll
                     for (int t = 0; t < DENSE_DT; t++) {
                         if (r0 + t < T) {
                             const float4* xr = reinterpret_cast<const float4*>(x + (long) (r0 + t) * cols) + 2 * v;
-                            const float4 a = xr[0], b = xr[1];
+                            float4 a = xr[0], b = xr[1];
+                            if constexpr (NORM) {
+                                a = make_float4(rms_apply(a.x, inv[t], g[0]), rms_apply(a.y, inv[t], g[1]),
+                                                rms_apply(a.z, inv[t], g[2]), rms_apply(a.w, inv[t], g[3]));
+                                b = make_float4(rms_apply(b.x, inv[t], g[4]), rms_apply(b.y, inv[t], g[5]),
+                                                rms_apply(b.z, inv[t], g[6]), rms_apply(b.w, inv[t], g[7]));
+                                if (n == 0) {
+                                    float4* o = reinterpret_cast<float4*>(xn + (long) (r0 + t) * cols) + 2 * v;
+                                    o[0] = a;
+                                    o[1] = b;
+                                }
+                            }
                             float s = acc[t];
                             s = fmaf(a.x, w[0], s); s = fmaf(a.y, w[1], s); s = fmaf(a.z, w[2], s); s = fmaf(a.w, w[3], s);
                             s = fmaf(b.x, w[4], s); s = fmaf(b.y, w[5], s); s = fmaf(b.z, w[6], s); s = fmaf(b.w, w[7], s);
@@ -206,6 +235,7 @@ GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_rows(const float* __restric
             }
         }
     }
+    if (NORM) __syncthreads();                        // the statistics' last reads of red are done
 #pragma unroll
     for (int t = 0; t < DENSE_DT; t++) {
         const float s = warp_sum(acc[t]);
@@ -218,6 +248,20 @@ GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_rows(const float* __restric
         for (int w = 1; w < 8; w++) s += red[tid][w];
         y[(long) (r0 + tid) * rows + n] = s;
     }
+}
+
+GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_rows(const float* __restrict__ x, const __half* __restrict__ m,
+                                                           int T, int rows, int cols, float* __restrict__ y) {
+    GK_ENTER;
+    dense_rows_body<false>(x, nullptr, 0.f, nullptr, m, T, rows, cols, y);
+}
+
+GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_rows_norm(const float* __restrict__ x, const __half* __restrict__ norm_w,
+                                                                float eps, float* __restrict__ xn,
+                                                                const __half* __restrict__ m, int T, int rows, int cols,
+                                                                float* __restrict__ y) {
+    GK_ENTER;
+    dense_rows_body<true>(x, norm_w, eps, xn, m, T, rows, cols, y);
 }
 
 // out[t][:] = table[tokens[t]][:] as float; grid (ceil(dim/256), T).

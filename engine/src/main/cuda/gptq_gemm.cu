@@ -376,8 +376,7 @@ GPTQ4J_KERNEL void gq_reduce(const float* __restrict__ part, int ksplit, long pl
     const long i = (long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     if (blockIdx.y) { part += pstride; y = y2; }
-    float s = part[i];
-    for (int k = 1; k < ksplit; k++) s = __fadd_rn(s, part[(long) k * plane + i]);
+    const float s = gk_fold(part, ksplit, plane, i);
     y[i] = res ? res[i] + s : s;   // res: a residual stream the product is added to (y may be res), as add_inplace
 }
 

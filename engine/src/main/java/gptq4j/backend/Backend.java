@@ -89,6 +89,16 @@ public interface Backend extends AutoCloseable {
     /** out[T][rows] = x[T][cols] · Mᵀ for an fp16 matrix prepared by {@link #prepareDense}. */
     void dense(Object m, Buf x, int T, Buf out);
 
+    /**
+     * A dense product over a normalised input: xn = {@link #rmsNorm}(x) [T][dim], then out = {@link #dense}(m, xn), with
+     * the same bits in xn and out (the MoE router over the FFN norm). A backend may normalise inside the product.
+     * xn must not be x.
+     */
+    default void rmsNormDense(Buf x, Object normWeight, float eps, int T, int dim, Buf xn, Object m, Buf out) {
+        rmsNorm(x, normWeight, eps, T, dim, xn);
+        dense(m, xn, T, out);
+    }
+
     /** out[r][:] = x[rows[r]][:] for r in [0,R), rows of width dim. */
     void gatherRows(Buf x, Buf rows, int R, int dim, Buf out);
 
@@ -118,6 +128,19 @@ public interface Backend extends AutoCloseable {
                                int headDim, double theta, Buf out) {
         rope(q, k, meta.positions(), meta.T(), meta.heads(), kvHeads, headDim, theta);
         attention(cache, layer, q, k, v, meta, out);
+    }
+
+    /**
+     * The attention block up to o_proj: xn = rmsNorm(x); q, k, v = xn · Wq/Wk/Wvᵀ ({@link #rmsNormLinear},
+     * {@link #linear2}); then {@link #ropeAttention}. The same bits as those three calls in every output: xn, q and k
+     * rotated, v, the cache and out. A backend may fold split products inside the RoPE pass. T = meta.T().
+     */
+    default void rmsNormQkvAttention(Buf x, Object normWeight, float eps, int dim, Buf xn, Object wq, Object wk,
+                                     Object wv, Buf q, Buf k, Buf v, KvCache cache, int layer, AttentionBatch meta,
+                                     int kvHeads, int headDim, double theta, Buf out) {
+        rmsNormLinear(x, normWeight, eps, meta.T(), dim, xn, wq, q);
+        linear2(wk, wv, xn, meta.T(), k, v);
+        ropeAttention(cache, layer, q, k, v, meta, kvHeads, headDim, theta, out);
     }
 
     /**

@@ -165,18 +165,17 @@ public final class MixtralModel implements AutoCloseable {
 
     /** Self-attention block: x += o_proj(attention(rope(q), rope(k), v)) over norm(x). */
     private void attention(int l, MixtralWeights.Layer layer, AttentionBatch meta, int T) {
-        // xb = norm(x); q = xb · Wqᵀ [T][heads*headDim]
-        be.rmsNormLinear(s.x, layer.attnNorm(), (float) cfg.rmsNormEps(), T, cfg.hidden(), s.xb, layer.q(), s.q);
-        be.linear2(layer.k(), layer.v(), s.xb, T, s.k, s.v);      // k = xb · Wkᵀ, v = xb · Wvᵀ [T][kvHeads*headDim]
+        // xb = norm(x); q = xb · Wqᵀ [T][heads*headDim], k = xb · Wkᵀ, v = xb · Wvᵀ [T][kvHeads*headDim];
         // q, k = rope(q, k) at the tokens' positions; the cache takes k, v; att = softmax(q·Kᵀ/√d)·V over the cache
-        be.ropeAttention(cache, l, s.q, s.k, s.v, meta, cfg.kvHeads(), cfg.headDim(), cfg.ropeTheta(), s.att);
+        be.rmsNormQkvAttention(s.x, layer.attnNorm(), (float) cfg.rmsNormEps(), cfg.hidden(), s.xb, layer.q(), layer.k(),
+                layer.v(), s.q, s.k, s.v, cache, l, meta, cfg.kvHeads(), cfg.headDim(), cfg.ropeTheta(), s.att);
         be.linearAdd(layer.o(), s.att, T, cfg.hidden(), s.xb2, s.x);   // x += att · Woᵀ  [T][hidden]
     }
 
     /** Sparse MoE block: x += Σ_top-k w_e · expert_e(norm(x)). */
     private void moe(int l, MixtralWeights.Layer layer, int T, Probe probe) {
-        be.rmsNorm(s.x, layer.ffnNorm(), (float) cfg.rmsNormEps(), T, cfg.hidden(), s.xb);  // xb = norm(x)
-        be.dense(layer.router(), s.xb, T, s.router);              // router = xb · Wgᵀ     [T][experts]
+        // xb = norm(x); router = xb · Wgᵀ [T][experts]
+        be.rmsNormDense(s.x, layer.ffnNorm(), (float) cfg.rmsNormEps(), T, cfg.hidden(), s.xb, layer.router(), s.router);
         if (probe != null) {
             float[] r = new float[T * cfg.experts()];
             be.read(s.router, 0, r, r.length);

@@ -330,7 +330,7 @@ public final class CudaBackend implements Backend {
         return drv.copyBandwidth(bytes, reps);
     }
 
-    /** {graph launches, graph captures, kernels launched one by one}. */
+    /** {graph launches, graph captures, kernels launched one by one, kernels launched in all}. */
     public long[] launchStats() { return drv.launchStats(); }
 
     /** Multiprocessors on the device. */
@@ -458,13 +458,29 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public void linear2(Object wa, Object wb, Buf x, int T, Buf outA, Buf outB) {
-        CudaGptq a = CudaGptq.of(wa), b = CudaGptq.of(wb);
         drv.bind();
+        GqTable tab = pairTable(wa, wb, T);
+        if (tab == null) {
+            Backend.super.linear2(wa, wb, x, T, outA, outB);
+            return;
+        }
+        CudaGptq a = CudaGptq.of(wa);
+        long n = (long) T * a.out(), pstride = a.ksplit() * n;
+        CudaBuf part = pairPartials(a, tab, CudaBuf.of(x).ptr, T);
+        drv.launch("gq_reduce", ceil(n, 256), 2, 256, 1, part.ptr, a.ksplit(), n, n, CudaBuf.of(outA).ptr, null,
+                pstride, CudaBuf.of(outB).ptr);
+    }
+
+    /**
+     * The device table of linear2's two products in one split-mode launch (built on first use), or null where they
+     * do not share one: other shapes or formats, or no split mode at T tokens.
+     */
+    private GqTable pairTable(Object wa, Object wb, int T) {
+        CudaGptq a = CudaGptq.of(wa), b = CudaGptq.of(wb);
         if (REFERENCE_LINEAR || !a.mma() || !b.mma() || a.in() != b.in() || a.out() != b.out() || a.bits() != b.bits()
                 || a.cpb() != b.cpb() || a.scalePeriod() != b.scalePeriod() || a.groupShift() != b.groupShift()
                 || !useSplitMode(a, T, 2)) {
-            Backend.super.linear2(wa, wb, x, T, outA, outB);
-            return;
+            return null;
         }
         PairTable pt = pairTables.get(wa);
         if (pt == null || pt.second() != wb) {
@@ -474,12 +490,14 @@ public final class CudaBackend implements Backend {
                     Arrays.equals(a.permHost(), b.permHost()), a.scalePeriod(), a.groupShift()));
             pairTables.put(wa, pt);
         }
-        GqTable tab = pt.table();
-        long n = (long) T * a.out(), pstride = a.ksplit() * n;
-        CudaBuf part = scratch.floats("linear.partials2", 2 * pstride);
-        launchSplit(a, tab, null, CudaBuf.of(x).ptr, null, T, T, T, true, part.ptr, null);
-        drv.launch("gq_reduce", ceil(n, 256), 2, 256, 1, part.ptr, a.ksplit(), n, n, CudaBuf.of(outA).ptr, null,
-                pstride, CudaBuf.of(outB).ptr);
+        return pt.table();
+    }
+
+    /** linear2's product in split mode: the partials [2][a.ksplit][T][a.out] (the second product's at a.ksplit·T·a.out). */
+    private CudaBuf pairPartials(CudaGptq a, GqTable tab, CUdeviceptr x, int T) {
+        CudaBuf part = scratch.floats("linear.partials2", 2L * a.ksplit() * T * a.out());
+        launchSplit(a, tab, null, x, null, T, T, T, true, part.ptr, null);
+        return part;
     }
 
     /** Split mode: the residual add rides in the fold of the partials (one launch less); else linear, add. */
@@ -585,7 +603,8 @@ public final class CudaBackend implements Backend {
                 + (MMA_MAX_TILES < 8 ? "-tiles" + MMA_MAX_TILES : "") + (MMA_64_FROM != 65 ? "-t64from" + MMA_64_FROM : "")
                 + (CudaGptq.SCALE_PERIOD_MAX < 16 ? "-sp" + CudaGptq.SCALE_PERIOD_MAX : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense") + (MMV ? "" : "-nommv")
-                + (FUSE_NORM ? "" : "-nofusenorm");
+                + (FUSE_NORM ? "" : "-nofusenorm") + (FUSE_FOLD ? "" : "-nofusefold")
+                + (CudaDriver.SKIP_KERNELS == null ? "" : "-SKIPPING[" + CudaDriver.SKIP_KERNELS + "]");
         return REFERENCE_LINEAR ? "reference" : "pipe" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "");
     }
@@ -714,6 +733,20 @@ public final class CudaBackend implements Backend {
                 CudaBuf.of(x).ptr, d.data(), T, d.rows(), d.cols(), CudaBuf.of(out).ptr);
     }
 
+    /** Few rows (the router): dense_fp16_rows_norm normalises the input itself and writes xn (one launch less). */
+    @Override
+    public void rmsNormDense(Buf x, Object normWeight, float eps, int T, int dim, Buf xn, Object m, Buf out) {
+        CudaDense d = CudaDense.of(m), nw = CudaDense.of(normWeight);
+        if (!FUSE_NORM || d.rows() >= DENSE_ROWS_BLOCK || d.cols() != dim || dim % 8 != 0
+                || (long) nw.rows() * nw.cols() != dim || x == xn) {
+            Backend.super.rmsNormDense(x, normWeight, eps, T, dim, xn, m, out);
+            return;
+        }
+        drv.bind();
+        drv.launch("dense_fp16_rows_norm", ceil(T, 8), d.rows(), 256, 1, CudaBuf.of(x).ptr, nw.data(), eps,
+                CudaBuf.of(xn).ptr, d.data(), T, d.rows(), d.cols(), CudaBuf.of(out).ptr);
+    }
+
     @Override
     public void gatherRows(Buf x, Buf rows, int R, int dim, Buf out) {
         drv.bind();
@@ -765,6 +798,42 @@ public final class CudaBackend implements Backend {
         }
         drv.bind();
         drv.launch("rope_kv_append_" + c.suffix(), meta.T(), meta.heads() + kvHeads, headDim / 2, 1,
+                CudaBuf.of(q).ptr, CudaBuf.of(k).ptr, CudaBuf.of(v).ptr, CudaBuf.of(meta.positions()).ptr,
+                CudaBuf.of(meta.slots()).ptr, meta.heads(), kvHeads, headDim, Math.log(theta), c.keys(layer),
+                c.values(layer));
+        attend(c, layer, q, meta, out);
+    }
+
+    /** -Dgptq4j.cuda.fuseFold=false: rmsNormQkvAttention folds q, k and v in gq_reduce launches (an experiment switch, same bits). */
+    static final boolean FUSE_FOLD = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.fuseFold", "true"));
+
+    /**
+     * When q and the k+v pair run in split mode (decode), their partial sums are folded by the RoPE pass itself
+     * (rope_kv_append_fold: gq_reduce's fold, then rope_kv_append's arithmetic): two launches less.
+     */
+    @Override
+    public void rmsNormQkvAttention(Buf x, Object normWeight, float eps, int dim, Buf xn, Object wq, Object wk,
+                                    Object wv, Buf q, Buf k, Buf v, KvCache cache, int layer, AttentionBatch meta,
+                                    int kvHeads, int headDim, double theta, Buf out) {
+        int T = meta.T();
+        CudaGptq gq = CudaGptq.of(wq), gk = CudaGptq.of(wk);
+        CudaDense nw = CudaDense.of(normWeight);
+        drv.bind();
+        GqTable kv = FUSE_FOLD && FUSE_NORM && !REFERENCE_LINEAR && gq.mma() && gq.in() == dim
+                && (long) nw.rows() * nw.cols() == dim && x != xn && useSplitMode(gq, T, 1)
+                && gq.out() == meta.heads() * headDim && gk.out() == kvHeads * headDim ? pairTable(wk, wv, T) : null;
+        if (kv == null || !(cache instanceof CudaKvCache c) || c.kvHeads != kvHeads || c.headDim != headDim
+                || headDim % 2 != 0 || headDim > 2048 || layer < 0 || layer >= c.layers || meta.heads() % kvHeads != 0) {
+            Backend.super.rmsNormQkvAttention(x, normWeight, eps, dim, xn, wq, wk, wv, q, k, v, cache, layer, meta,
+                    kvHeads, headDim, theta, out);
+            return;
+        }
+        CudaBuf pq = scratch.floats("linear.partials", (long) gq.ksplit() * T * gq.out());
+        launchSplit(gq, GqTable.of(gq), null, CudaBuf.of(x).ptr, null, T, T, T, true, pq.ptr,
+                new PrepNorm(nw.data(), eps, CudaBuf.of(xn).ptr));
+        CudaBuf pkv = pairPartials(gk, kv, CudaBuf.of(xn).ptr, T);
+        drv.launch("rope_kv_append_fold_" + c.suffix(), T, meta.heads() + kvHeads, headDim / 2, 1,
+                pq.ptr, gq.ksplit(), pkv.ptr, gk.ksplit(), (long) gk.ksplit() * T * gk.out(),
                 CudaBuf.of(q).ptr, CudaBuf.of(k).ptr, CudaBuf.of(v).ptr, CudaBuf.of(meta.positions()).ptr,
                 CudaBuf.of(meta.slots()).ptr, meta.heads(), kvHeads, headDim, Math.log(theta), c.keys(layer),
                 c.values(layer));

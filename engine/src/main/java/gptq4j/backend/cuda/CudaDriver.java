@@ -62,6 +62,12 @@ final class CudaDriver implements AutoCloseable {
      * exactly what launching the kernels one by one would.
      */
     static final boolean GRAPHS = !"false".equals(System.getProperty("gptq4j.cuda.graphs"));
+    /**
+     * -Dgptq4j.cuda.skipKernels=REGEX: kernels whose names match are not launched. A timing experiment only (the bench
+     * reports it; results are wrong): the step time without a family of kernels says what that family costs.
+     */
+    static final java.util.regex.Pattern SKIP_KERNELS = System.getProperty("gptq4j.cuda.skipKernels") == null ? null
+            : java.util.regex.Pattern.compile(System.getProperty("gptq4j.cuda.skipKernels"));
     private static final int MAX_GRAPHS = 48;
     private record Queued(CUfunction f, String name, int gx, int gy, int gz, int bx, int by, int smem, Object[] args) { }
     private static final class StepKey {
@@ -78,7 +84,7 @@ final class CudaDriver implements AutoCloseable {
     private final LinkedHashMap<StepKey, GraphEntry> graphs = new LinkedHashMap<>(64, 0.75f, true);
     private jcuda.driver.CUstream graphStream;
     private boolean graphsBroken;
-    private long graphLaunches, graphCaptures, directLaunches;
+    private long graphLaunches, graphCaptures, directLaunches, kernelsLaunched;
 
     private static final VarHandle NATIVE_POINTER, BYTE_OFFSET;
     static {
@@ -316,6 +322,8 @@ final class CudaDriver implements AutoCloseable {
     /** Queues a launch with a 3-D grid and {@code smem} bytes of dynamic shared memory (see {@link #GRAPHS}). */
     void launch3(String kernel, int gx, int gy, int gz, int bx, int by, int smem, Object... args) {
         if (gx <= 0 || gy <= 0 || gz <= 0) return;
+        if (SKIP_KERNELS != null && SKIP_KERNELS.matcher(kernel).matches()) return;
+        kernelsLaunched++;
         CUfunction f = function(kernel);
         optInSharedMemory(kernel, f, smem);
         if (SYNC_EACH_LAUNCH || !GRAPHS || graphsBroken) {
@@ -445,8 +453,8 @@ final class CudaDriver implements AutoCloseable {
         }
     }
 
-    /** {graph launches, graph captures, kernels launched one by one} so far. */
-    long[] launchStats() { return new long[]{graphLaunches, graphCaptures, directLaunches}; }
+    /** {graph launches, graph captures, kernels launched one by one, kernels launched in all (either way)} so far. */
+    long[] launchStats() { return new long[]{graphLaunches, graphCaptures, directLaunches, kernelsLaunched}; }
 
     /** Device-to-device copy bandwidth in bytes/s (bytes read plus bytes written), over {@code bytes}-byte buffers. */
     double copyBandwidth(long bytes, int reps) {
