@@ -46,25 +46,46 @@ __device__ __forceinline__ void rope_kv_append_body(float* __restrict__ q, float
     }
 }
 
-// The pairs rope_kv_append_body rotates, folded first from split-K partial sums (Backend.rmsNormQkvAttention): thread
-// i of block (t, h) stores elements i and i + d/2 of head h's q, or of KV head h - heads's k and v, as gk_fold gives
-// them (gq_reduce's bits). pq: q's partials [ksplit_q][T * heads * d]; pkv: k's [ksplit_kv][T * kv_dim], then v's
-// at pkv + pstride_kv. Each element is written by the thread that rotates or appends it next.
+// rope_kv_append over split-K products (Backend.rmsNormQkvAttention): thread i of block (t, h) folds elements i and
+// i + d/2 from the partial sums (gk_fold, gq_reduce's bits), stores them to q, k or v, then does what
+// rope_kv_append_body does with them: blocks h < heads rotate q's head h; the next kv_heads blocks rotate k's head
+// h - heads and append it; the last kv_heads blocks append v's head h - heads - kv_heads (a block of its own, so no
+// thread folds more than two elements). pq: q's partials [ksplit_q][T * heads * d]; pkv: k's [ksplit_kv][T * kv_dim],
+// then v's at pkv + pstride_kv. grid (T, heads + 2 * kv_heads), block d/2 threads.
+template <typename KV>
 __device__ __forceinline__ void rope_kv_fold_body(const float* __restrict__ pq, int ksplit_q, const float* __restrict__ pkv,
-                                                  int ksplit_kv, long pstride_kv, float* q, float* k, float* v, int T,
-                                                  int heads, int kv_heads, int d) {
-    const int t = blockIdx.x, h = blockIdx.y, i = threadIdx.x, half = d / 2;
+                                                  int ksplit_kv, long pstride_kv, float* q, float* k, float* v,
+                                                  const int* __restrict__ positions, const int* __restrict__ slots,
+                                                  int heads, int kv_heads, int d, double log_theta,
+                                                  KV* __restrict__ k_cache, KV* __restrict__ v_cache) {
+    const int t = blockIdx.x, h = blockIdx.y, i = threadIdx.x, half = d / 2, T = gridDim.x;
     if (i >= half) return;
+    const long kv_dim = (long) kv_heads * d;
     if (h < heads) {
-        const long plane = (long) T * heads * d, e = (long) t * heads * d + h * d + i;
-        q[e] = gk_fold(pq, ksplit_q, plane, e);
-        q[e + half] = gk_fold(pq, ksplit_q, plane, e + half);
+        const long plane = (long) T * heads * d;
+        float* x = q + (long) t * heads * d + h * d;
+        const long e = x - q + i;
+        x[i] = gk_fold(pq, ksplit_q, plane, e);
+        x[i + half] = gk_fold(pq, ksplit_q, plane, e + half);
+        rope_pair(x, i, d, positions[t], log_theta);
+        return;
+    }
+    const bool isk = h < heads + kv_heads;
+    const long c = (long) (h - heads - (isk ? 0 : kv_heads)) * d + i, src = t * kv_dim + c, dst = (long) slots[t] * kv_dim + c;
+    const long plane = T * kv_dim;
+    if (isk) {
+        float* x = k + t * kv_dim + (c - i);
+        x[i] = gk_fold(pkv, ksplit_kv, plane, src);
+        x[i + half] = gk_fold(pkv, ksplit_kv, plane, src + half);
+        rope_pair(x, i, d, positions[t], log_theta);
+        kv_store(k_cache + dst, x[i]);
+        kv_store(k_cache + dst + half, x[i + half]);
     } else {
-        const long kv_dim = (long) kv_heads * d, plane = T * kv_dim, e = t * kv_dim + (h - heads) * d + i;
-        k[e] = gk_fold(pkv, ksplit_kv, plane, e);
-        k[e + half] = gk_fold(pkv, ksplit_kv, plane, e + half);
-        v[e] = gk_fold(pkv + pstride_kv, ksplit_kv, plane, e);
-        v[e + half] = gk_fold(pkv + pstride_kv, ksplit_kv, plane, e + half);
+        const float a = gk_fold(pkv + pstride_kv, ksplit_kv, plane, src), b = gk_fold(pkv + pstride_kv, ksplit_kv, plane, src + half);
+        v[src] = a;
+        v[src + half] = b;
+        kv_store(v_cache + dst, a);
+        kv_store(v_cache + dst + half, b);
     }
 }
 
@@ -150,8 +171,8 @@ __device__ __forceinline__ void attention_paged_body(
             int ksplit_kv, long pstride_kv, float* q, float* k, float* v, const int* positions, const int* slots,  \
             int heads, int kv_heads, int d, double log_theta, KV* k_cache, KV* v_cache) {                        \
         GK_ENTER;                                                                                                \
-        rope_kv_fold_body(pq, ksplit_q, pkv, ksplit_kv, pstride_kv, q, k, v, gridDim.x, heads, kv_heads, d);    \
-        rope_kv_append_body<KV>(q, k, v, positions, slots, heads, kv_heads, d, log_theta, k_cache, v_cache);    \
+        rope_kv_fold_body<KV>(pq, ksplit_q, pkv, ksplit_kv, pstride_kv, q, k, v, positions, slots, heads,       \
+                              kv_heads, d, log_theta, k_cache, v_cache);                                         \
     }                                                                                                            \
     GPTQ4J_KERNEL void __launch_bounds__(ATT_WARPS * 32) attention_paged_##SUFFIX(                               \
             const float* q, const KV* k_cache, const KV* v_cache, const int* positions, const int* token_seq,    \

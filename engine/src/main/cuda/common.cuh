@@ -45,7 +45,8 @@ __device__ __forceinline__ float warp_max(float v) {
 // (gq_reduce, and kernels that fold the partials as they read them, e.g. rope_kv_append_fold: the same bits).
 __device__ __forceinline__ float gk_fold(const float* __restrict__ part, int ksplit, long plane, long i) {
     float s = part[i];
-    for (int k = 1; k < ksplit; k++) s = __fadd_rn(s, part[(long) k * plane + i]);
+#pragma unroll 4
+    for (int k = 1; k < ksplit; k++) s = __fadd_rn(s, part[(long) k * plane + i]);   // unrolled: loads in flight together
     return s;
 }
 

@@ -832,7 +832,7 @@ public final class CudaBackend implements Backend {
         launchSplit(gq, GqTable.of(gq), null, CudaBuf.of(x).ptr, null, T, T, T, true, pq.ptr,
                 new PrepNorm(nw.data(), eps, CudaBuf.of(xn).ptr));
         CudaBuf pkv = pairPartials(gk, kv, CudaBuf.of(xn).ptr, T);
-        drv.launch("rope_kv_append_fold_" + c.suffix(), T, meta.heads() + kvHeads, headDim / 2, 1,
+        drv.launch("rope_kv_append_fold_" + c.suffix(), T, meta.heads() + 2 * kvHeads, headDim / 2, 1,
                 pq.ptr, gq.ksplit(), pkv.ptr, gk.ksplit(), (long) gk.ksplit() * T * gk.out(),
                 CudaBuf.of(q).ptr, CudaBuf.of(k).ptr, CudaBuf.of(v).ptr, CudaBuf.of(meta.positions()).ptr,
                 CudaBuf.of(meta.slots()).ptr, meta.heads(), kvHeads, headDim, Math.log(theta), c.keys(layer),
