@@ -40,7 +40,9 @@ class CudaAttentionTest {
                 Arguments.of(32, 8, 128, 37, new int[][]{{50, 20}, {0, 64}, {200, 1}}),
                 Arguments.of(8, 8, 64, 0, new int[][]{{0, 1}, {3, 2}}),
                 Arguments.of(4, 1, 256, 5, new int[][]{{9, 3}}),
-                Arguments.of(4, 2, 32, 0, new int[][]{{600, 88}}));
+                Arguments.of(4, 2, 32, 0, new int[][]{{600, 88}}),
+                // a long context: 4,201 keys over 263 blocks of the table
+                Arguments.of(4, 2, 32, 0, new int[][]{{4200, 1}}));
     }
 
     @ParameterizedTest(name = "heads {0}/{1} d {2} window {3} fp16 {5}")
