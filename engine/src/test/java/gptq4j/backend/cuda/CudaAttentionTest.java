@@ -15,6 +15,8 @@ import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
 
+import static gptq4j.backend.cuda.CudaSmallOpsTest.upload;
+import static gptq4j.backend.cuda.CudaSmallOpsTest.uploadInts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -94,8 +96,8 @@ class CudaAttentionTest {
                     pos[t] = p;
                     seq[t] = s;
                 }
-                Buf qb = up(be, qs), kb = up(be, ks), vb = up(be, vs), ob = be.allocFloats((long) T * qDim);
-                Buf sb = upI(be, slots), pb = upI(be, pos), tb = upI(be, seq);
+                Buf qb = upload(be, qs), kb = upload(be, ks), vb = upload(be, vs), ob = be.allocFloats((long) T * qDim);
+                Buf sb = uploadInts(be, slots), pb = uploadInts(be, pos), tb = uploadInts(be, seq);
                 float[] poison = new float[T * qDim];
                 Arrays.fill(poison, Float.NaN);
                 be.write(ob, poison, poison.length);
@@ -112,12 +114,13 @@ class CudaAttentionTest {
                 if (phase == 1 && T > 1) {
                     // batch invariance: the last token attended alone gives the same bits
                     int t = T - 1;
-                    Buf q1 = up(be, Arrays.copyOfRange(qs, t * qDim, T * qDim));
-                    Buf k1 = up(be, Arrays.copyOfRange(ks, t * kvDim, T * kvDim));
-                    Buf v1 = up(be, Arrays.copyOfRange(vs, t * kvDim, T * kvDim));
+                    Buf q1 = upload(be, Arrays.copyOfRange(qs, t * qDim, T * qDim));
+                    Buf k1 = upload(be, Arrays.copyOfRange(ks, t * kvDim, T * kvDim));
+                    Buf v1 = upload(be, Arrays.copyOfRange(vs, t * kvDim, T * kvDim));
                     Buf o1 = be.allocFloats(qDim);
-                    AttentionBatch m1 = new AttentionBatch(1, upI(be, new int[]{slots[t]}), upI(be, new int[]{pos[t]}),
-                            upI(be, new int[]{0}), upI(be, Arrays.copyOfRange(table, seq[t] * maxBlocks, (seq[t] + 1) * maxBlocks)),
+                    AttentionBatch m1 = new AttentionBatch(1, uploadInts(be, new int[]{slots[t]}),
+                            uploadInts(be, new int[]{pos[t]}), uploadInts(be, new int[]{0}),
+                            uploadInts(be, Arrays.copyOfRange(table, seq[t] * maxBlocks, (seq[t] + 1) * maxBlocks)),
                             maxBlocks, window, heads);
                     be.attention(cache, layer, q1, k1, v1, m1, o1);
                     float[] alone = new float[qDim];
@@ -130,10 +133,11 @@ class CudaAttentionTest {
                     row[0] = spare;
                     if (pos[t] < bs) {
                         // the token's own slot moves with the block
-                        m1 = new AttentionBatch(1, upI(be, new int[]{spare * bs + pos[t]}), m1.positions(), m1.tokenSeq(),
-                                upI(be, row), maxBlocks, window, heads);
+                        m1 = new AttentionBatch(1, uploadInts(be, new int[]{spare * bs + pos[t]}), m1.positions(), m1.tokenSeq(),
+                                uploadInts(be, row), maxBlocks, window, heads);
                     } else {
-                        m1 = new AttentionBatch(1, m1.slots(), m1.positions(), m1.tokenSeq(), upI(be, row), maxBlocks, window, heads);
+                        m1 = new AttentionBatch(1, m1.slots(), m1.positions(), m1.tokenSeq(), uploadInts(be, row), maxBlocks,
+                                window, heads);
                     }
                     be.attention(cache, layer, q1, k1, v1, m1, o1);
                     float[] copied = new float[qDim];
@@ -143,18 +147,6 @@ class CudaAttentionTest {
             }
             CudaTestSupport.report("err_attention", worst);
         }
-    }
-
-    private static Buf up(CudaBackend be, float[] a) {
-        Buf b = be.allocFloats(a.length);
-        be.write(b, a, a.length);
-        return b;
-    }
-
-    private static Buf upI(CudaBackend be, int[] a) {
-        Buf b = be.allocInts(a.length);
-        be.write(b, a, a.length);
-        return b;
     }
 
     /**
@@ -171,7 +163,7 @@ class CudaAttentionTest {
         int[] table = {5, 2, 7, 0, 1, 3, 6, 4};                   // two sequences of up to 4 blocks
         try (KvCache fused = be.allocKvCache(1, blocks, bs, kvHeads, d, fp16);
              KvCache plain = be.allocKvCache(1, blocks, bs, kvHeads, d, fp16)) {
-            Buf tables = upI(be, table);
+            Buf tables = uploadInts(be, table);
             int[] lens = {0, 0};                                  // tokens cached per sequence
             for (int step = 0; step < 3; step++) {                // a prefill of 4 + 3 tokens, then two decode steps
                 int T = step == 0 ? 7 : 2;
@@ -183,9 +175,10 @@ class CudaAttentionTest {
                 }
                 float[] q = CudaTestSupport.gaussian(r, T * qDim, 1.0), k = CudaTestSupport.gaussian(r, T * kvDim, 1.0),
                         v = CudaTestSupport.gaussian(r, T * kvDim, 1.0);
-                AttentionBatch meta = new AttentionBatch(T, upI(be, slots), upI(be, pos), upI(be, seq), tables, maxBlocks, 0, heads);
-                Buf q1 = up(be, q), k1 = up(be, k), v1 = up(be, v), o1 = be.allocFloats((long) T * qDim);
-                Buf q2 = up(be, q), k2 = up(be, k), v2 = up(be, v), o2 = be.allocFloats((long) T * qDim);
+                AttentionBatch meta = new AttentionBatch(T, uploadInts(be, slots), uploadInts(be, pos), uploadInts(be, seq),
+                        tables, maxBlocks, 0, heads);
+                Buf q1 = upload(be, q), k1 = upload(be, k), v1 = upload(be, v), o1 = be.allocFloats((long) T * qDim);
+                Buf q2 = upload(be, q), k2 = upload(be, k), v2 = upload(be, v), o2 = be.allocFloats((long) T * qDim);
                 be.ropeAttention(fused, 0, q1, k1, v1, meta, kvHeads, d, theta, o1);
                 be.rope(q2, k2, meta.positions(), T, heads, kvHeads, d, theta);
                 be.attention(plain, 0, q2, k2, v2, meta, o2);

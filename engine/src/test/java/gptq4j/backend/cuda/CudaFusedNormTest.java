@@ -8,6 +8,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 import java.util.Random;
 
+import static gptq4j.backend.cuda.CudaSmallOpsTest.upload;
+import static gptq4j.backend.cuda.CudaSmallOpsTest.uploadInts;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -61,7 +63,7 @@ class CudaFusedNormTest {
                                 NormProduct fused, NormProduct parts) {
         for (int T : tokens) {
             float[] x = CudaTestSupport.gaussian(r, T * in, 3.0);
-            Buf xb = CudaSmallOpsTest.upload(be, x);
+            Buf xb = upload(be, x);
             Buf xnF = be.allocFloats((long) T * in), xnP = be.allocFloats((long) T * in);
             Buf yF = be.allocFloats((long) T * out), yP = be.allocFloats((long) T * out);
             long before = be.launchStats()[3];
@@ -109,11 +111,11 @@ class CudaFusedNormTest {
                     pos[t] = len++;
                     slots[t] = table[pos[t] / bs] * bs + pos[t] % bs;
                 }
-                AttentionBatch meta = new AttentionBatch(T, ints(be, slots), ints(be, pos), ints(be, seq), tables,
-                        maxBlocks, 0, heads);
+                AttentionBatch meta = new AttentionBatch(T, uploadInts(be, slots), uploadInts(be, pos), uploadInts(be, seq),
+                        tables, maxBlocks, 0, heads);
                 float[] x = CudaTestSupport.gaussian(r, T * dim, 3.0);
                 Buf[] f = bufs(be, T, dim, qDim, kvDim), p = bufs(be, T, dim, qDim, kvDim);
-                Buf xb = CudaSmallOpsTest.upload(be, x);
+                Buf xb = upload(be, x);
                 long before = be.launchStats()[3];
                 be.rmsNormQkvAttention(xb, np, 1e-5f, dim, f[0], wq, wk, wv, f[1], f[2], f[3], fused, 0, meta, kvHeads, d,
                         theta, f[4]);
@@ -137,12 +139,6 @@ class CudaFusedNormTest {
             }
             be.free(tables);
         }
-    }
-
-    private static Buf ints(CudaBackend be, int[] a) {
-        Buf b = be.allocInts(a.length);
-        be.write(b, a, a.length);
-        return b;
     }
 
     /** xn, q, k, v, out of one attention block over T tokens. */

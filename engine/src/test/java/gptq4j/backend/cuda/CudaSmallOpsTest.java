@@ -37,6 +37,12 @@ class CudaSmallOpsTest {
         return b;
     }
 
+    static Buf uploadInts(CudaBackend be, int[] a) {
+        Buf b = be.allocInts(a.length);
+        be.write(b, a, a.length);
+        return b;
+    }
+
     @ParameterizedTest(name = "T={0}")
     @ValueSource(ints = {1, 5, 8, 19})
     void denseMatchesReference(int T) {
