@@ -431,18 +431,29 @@ public final class CudaBackend implements Backend {
     /** An RMSNorm applied by gq_mma_prep to its input (Backend.rmsNormLinear): the norm's weights and eps, xn the output. */
     private record PrepNorm(CUdeviceptr weight, float eps, CUdeviceptr xn) { }
 
+    /**
+     * The RMSNorm for g's input pass (gq_mma_prep normalises x itself and writes xn), or null where it cannot: the
+     * switch is off, g is not on the tensor-core path, the shapes disagree, or xn is x.
+     */
+    private static PrepNorm prepNorm(CudaGptq g, Object normWeight, float eps, int dim, Buf x, Buf xn) {
+        CudaDense nw = CudaDense.of(normWeight);
+        if (!FUSE_NORM || REFERENCE_LINEAR || !g.mma() || g.in() != dim || (long) nw.rows() * nw.cols() != dim || x == xn) {
+            return null;
+        }
+        return new PrepNorm(nw.data(), eps, CudaBuf.of(xn).ptr);
+    }
+
     /** On the tensor-core path the product's input pass (gq_mma_prep) normalises x itself and writes xn: one launch less. */
     @Override
     public void rmsNormLinear(Buf x, Object normWeight, float eps, int T, int dim, Buf xn, Object w, Buf out) {
         CudaGptq g = CudaGptq.of(w);
-        CudaDense nw = CudaDense.of(normWeight);
-        if (!FUSE_NORM || REFERENCE_LINEAR || !g.mma() || g.in() != dim || (long) nw.rows() * nw.cols() != dim || x == xn) {
+        PrepNorm norm = prepNorm(g, normWeight, eps, dim, x, xn);
+        if (norm == null) {
             Backend.super.rmsNormLinear(x, normWeight, eps, T, dim, xn, w, out);
             return;
         }
         drv.bind();
-        launchLinear(g, CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr, null,
-                new PrepNorm(nw.data(), eps, CudaBuf.of(xn).ptr));
+        launchLinear(g, CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr, null, norm);
     }
 
     /** A device GqMat table of two products of one input (k and v), built on first use. */
@@ -787,12 +798,24 @@ public final class CudaBackend implements Backend {
         attend(c, layer, q, meta, out);
     }
 
+    /**
+     * The cache as a RoPE-and-append kernel (rope_kv_append, rope_kv_append_fold) takes it, or null where the default
+     * path must run (with its checks): not a CUDA cache, another shape, an odd or oversized head dim, no such layer.
+     */
+    private static CudaKvCache ropeCache(KvCache cache, int layer, AttentionBatch meta, int kvHeads, int headDim) {
+        if (!(cache instanceof CudaKvCache c) || c.kvHeads != kvHeads || c.headDim != headDim || headDim % 2 != 0
+                || headDim > 2048 || layer < 0 || layer >= c.layers || meta.heads() % kvHeads != 0) {
+            return null;
+        }
+        return c;
+    }
+
     /** RoPE and the cache append in one launch (rope_kv_append: rope_rotate_half's and kv_append's arithmetic). */
     @Override
     public void ropeAttention(KvCache cache, int layer, Buf q, Buf k, Buf v, AttentionBatch meta, int kvHeads,
                               int headDim, double theta, Buf out) {
-        if (!(cache instanceof CudaKvCache c) || c.kvHeads != kvHeads || c.headDim != headDim || headDim % 2 != 0
-                || headDim > 2048 || layer < 0 || layer >= c.layers || meta.heads() % kvHeads != 0) {
+        CudaKvCache c = ropeCache(cache, layer, meta, kvHeads, headDim);
+        if (c == null) {
             Backend.super.ropeAttention(cache, layer, q, k, v, meta, kvHeads, headDim, theta, out);   // its checks
             return;
         }
@@ -817,20 +840,18 @@ public final class CudaBackend implements Backend {
                                     int kvHeads, int headDim, double theta, Buf out) {
         int T = meta.T();
         CudaGptq gq = CudaGptq.of(wq), gk = CudaGptq.of(wk);
-        CudaDense nw = CudaDense.of(normWeight);
         drv.bind();
-        GqTable kv = FUSE_FOLD && FUSE_NORM && !REFERENCE_LINEAR && gq.mma() && gq.in() == dim
-                && (long) nw.rows() * nw.cols() == dim && x != xn && useSplitMode(gq, T, 1)
-                && gq.out() == meta.heads() * headDim && gk.out() == kvHeads * headDim ? pairTable(wk, wv, T) : null;
-        if (kv == null || !(cache instanceof CudaKvCache c) || c.kvHeads != kvHeads || c.headDim != headDim
-                || headDim % 2 != 0 || headDim > 2048 || layer < 0 || layer >= c.layers || meta.heads() % kvHeads != 0) {
+        PrepNorm norm = FUSE_FOLD ? prepNorm(gq, normWeight, eps, dim, x, xn) : null;
+        CudaKvCache c = ropeCache(cache, layer, meta, kvHeads, headDim);
+        GqTable kv = norm != null && c != null && useSplitMode(gq, T, 1) && gq.out() == meta.heads() * headDim
+                && gk.out() == kvHeads * headDim ? pairTable(wk, wv, T) : null;
+        if (kv == null) {
             Backend.super.rmsNormQkvAttention(x, normWeight, eps, dim, xn, wq, wk, wv, q, k, v, cache, layer, meta,
                     kvHeads, headDim, theta, out);
             return;
         }
         CudaBuf pq = scratch.floats("linear.partials", (long) gq.ksplit() * T * gq.out());
-        launchSplit(gq, GqTable.of(gq), null, CudaBuf.of(x).ptr, null, T, T, T, true, pq.ptr,
-                new PrepNorm(nw.data(), eps, CudaBuf.of(xn).ptr));
+        launchSplit(gq, GqTable.of(gq), null, CudaBuf.of(x).ptr, null, T, T, T, true, pq.ptr, norm);
         CudaBuf pkv = pairPartials(gk, kv, CudaBuf.of(xn).ptr, T);
         drv.launch("rope_kv_append_fold_" + c.suffix(), T, meta.heads() + 2 * kvHeads, headDim / 2, 1,
                 pq.ptr, gq.ksplit(), pkv.ptr, gk.ksplit(), (long) gk.ksplit() * T * gk.out(),
