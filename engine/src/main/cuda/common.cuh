@@ -42,7 +42,7 @@ __device__ __forceinline__ float warp_max(float v) {
 }
 
 // Element i of a split-K product from its partial sums [ksplit][plane]: split 0, then splits 1, 2, ... added in order
-// (gq_reduce, and kernels that fold the partials as they read them, e.g. rope_kv_append_fold: the same bits).
+// (gq_reduce, moe_silu_reduce, moe_combine_reduce, rope_kv_append_fold: every fold of split partials).
 __device__ __forceinline__ float gk_fold(const float* __restrict__ part, int ksplit, long plane, long i) {
     float s = part[i];
 #pragma unroll 4

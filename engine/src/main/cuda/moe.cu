@@ -154,12 +154,7 @@ GPTQ4J_KERNEL void moe_silu_reduce(const float* __restrict__ part, int ksplit, l
     GK_ENTER;
     const long i = (long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    const float* p3 = part + (long) ksplit * plane;
-    float g = part[i], u = p3[i];
-    for (int k = 1; k < ksplit; k++) {
-        g = __fadd_rn(g, part[(long) k * plane + i]);
-        u = __fadd_rn(u, p3[(long) k * plane + i]);
-    }
+    const float g = gk_fold(part, ksplit, plane, i), u = gk_fold(part + (long) ksplit * plane, ksplit, plane, i);
     h[i] = g / (1.f + expf(-g)) * u;
 }
 
@@ -175,9 +170,7 @@ GPTQ4J_KERNEL void moe_combine_reduce(const float* __restrict__ part, int ksplit
     float s = 0.f;
     for (int j = 0; j < k; j++) {
         const long i = (long) where[t * k + j] * dim + c;
-        float yv = part[i];
-        for (int q = 1; q < ksplit; q++) yv = __fadd_rn(yv, part[(long) q * plane + i]);
-        s = fmaf(top_w[t * k + j], yv, s);
+        s = fmaf(top_w[t * k + j], gk_fold(part, ksplit, plane, i), s);
     }
     const long o = (long) t * dim + c;
     out[o] = res ? res[o] + s : s;   // as moe_combine
