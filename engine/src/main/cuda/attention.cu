@@ -50,10 +50,13 @@ __device__ __forceinline__ void rope_kv_append_body(float* __restrict__ q, float
 // i + d/2 from the partial sums (gk_fold, gq_reduce's bits), stores them to q, k or v, then does what
 // rope_kv_append_body does with them: blocks h < heads rotate q's head h; the next kv_heads blocks rotate k's head
 // h - heads and append it; the last kv_heads blocks append v's head h - heads - kv_heads (a block of its own, so no
-// thread folds more than two elements). pq: q's partials [ksplit_q][T * heads * d]; pkv: k's [ksplit_kv][T * kv_dim],
-// then v's at pkv + pstride_kv. grid (T, heads + 2 * kv_heads), block d/2 threads.
+// thread folds more than two elements). pq: q's partials as runs of q_run outputs (a multiple of d), run j's
+// [ksplit_q][T * q_run] at pq + j * pstride_q (q_run = heads * d: one run, q's own split-mode layout; q_run = kv_dim:
+// q's runs of the q+k+v launch); pkv: k's [ksplit_kv][T * kv_dim], then v's at pkv + pstride_kv.
+// grid (T, heads + 2 * kv_heads), block d/2 threads.
 template <typename KV>
-__device__ __forceinline__ void rope_kv_fold_body(const float* __restrict__ pq, int ksplit_q, const float* __restrict__ pkv,
+__device__ __forceinline__ void rope_kv_fold_body(const float* __restrict__ pq, int ksplit_q, int q_run, long pstride_q,
+                                                  const float* __restrict__ pkv,
                                                   int ksplit_kv, long pstride_kv, float* q, float* k, float* v,
                                                   const int* __restrict__ positions, const int* __restrict__ slots,
                                                   int heads, int kv_heads, int d, double log_theta,
@@ -62,11 +65,12 @@ __device__ __forceinline__ void rope_kv_fold_body(const float* __restrict__ pq, 
     if (i >= half) return;
     const long kv_dim = (long) kv_heads * d;
     if (h < heads) {
-        const long plane = (long) T * heads * d;
-        float* x = q + (long) t * heads * d + h * d;
-        const long e = x - q + i;
-        x[i] = gk_fold(pq, ksplit_q, plane, e);
-        x[i + half] = gk_fold(pq, ksplit_q, plane, e + half);
+        const int col = h * d, j = col / q_run;      // the head's first output and its run
+        const float* pr = pq + j * pstride_q;
+        const long plane = (long) T * q_run, e = (long) t * q_run + (col - j * q_run) + i;
+        float* x = q + (long) t * heads * d + col;
+        x[i] = gk_fold(pr, ksplit_q, plane, e);
+        x[i + half] = gk_fold(pr, ksplit_q, plane, e + half);
         rope_pair(x, i, d, positions[t], log_theta);
         return;
     }
@@ -167,12 +171,12 @@ __device__ __forceinline__ void attention_paged_body(
         GK_ENTER;                                                                                                \
         rope_kv_append_body<KV>(q, k, v, positions, slots, heads, kv_heads, d, log_theta, k_cache, v_cache);    \
     }                                                                                                            \
-    GPTQ4J_KERNEL void rope_kv_append_fold_##SUFFIX(const float* pq, int ksplit_q, const float* pkv,             \
-            int ksplit_kv, long pstride_kv, float* q, float* k, float* v, const int* positions, const int* slots,  \
-            int heads, int kv_heads, int d, double log_theta, KV* k_cache, KV* v_cache) {                        \
+    GPTQ4J_KERNEL void rope_kv_append_fold_##SUFFIX(const float* pq, int ksplit_q, int q_run, long pstride_q,    \
+            const float* pkv, int ksplit_kv, long pstride_kv, float* q, float* k, float* v, const int* positions,  \
+            const int* slots, int heads, int kv_heads, int d, double log_theta, KV* k_cache, KV* v_cache) {      \
         GK_ENTER;                                                                                                \
-        rope_kv_fold_body<KV>(pq, ksplit_q, pkv, ksplit_kv, pstride_kv, q, k, v, positions, slots, heads,       \
-                              kv_heads, d, log_theta, k_cache, v_cache);                                         \
+        rope_kv_fold_body<KV>(pq, ksplit_q, q_run, pstride_q, pkv, ksplit_kv, pstride_kv, q, k, v, positions,   \
+                              slots, heads, kv_heads, d, log_theta, k_cache, v_cache);                           \
     }                                                                                                            \
     GPTQ4J_KERNEL void __launch_bounds__(ATT_WARPS * 32) attention_paged_##SUFFIX(                               \
             const float* q, const KV* k_cache, const KV* v_cache, const int* positions, const int* token_seq,    \

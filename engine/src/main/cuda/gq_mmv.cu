@@ -19,6 +19,9 @@
 // Requirements (CudaBackend.mmvFits): every segment has at most one row, uniform groups (cgl >= 0),
 // outN % (16 * GV_OT) == 0,
 // BITS in {2, 3, 4, 8}.
+// sz_rows (may be null): matrix m's (scale, zero) rows are sz_rows[m] uint4 apart, else outN / 4. A table entry may so
+// be a run of outN outputs of a wider matrix (its qw and sz offset to the run): q's runs beside k and v in one
+// launch (CudaBackend.rmsNormQkvAttention).
 #include "common.cuh"
 
 #ifndef GV_NW
@@ -98,12 +101,14 @@ template <int BITS>
 __device__ __forceinline__ void gq_mmv_body(
         const GqMat* __restrict__ mats, int nexp, int nmat, const int* __restrict__ segs,
         const uint4* __restrict__ xq, const float* __restrict__ xe, int planes, int T, int in, int outN, int cpb,
-        int sp, int cgl, int ksplit, int rows_cap, long proj_stride, float* __restrict__ outp) {
+        int sp, int cgl, int ksplit, int rows_cap, long proj_stride, float* __restrict__ outp,
+        const int* __restrict__ sz_rows) {
     extern __shared__ uint4 gv_smem[];
     __shared__ const uint4* s_qw[GV_MAXMAT];
     __shared__ const uint4* s_sz[GV_MAXMAT];
     __shared__ long s_xrow[GV_MAXMAT];      // the segment's row in the plane buffer of gq_mma_prep
     __shared__ long s_orow[GV_MAXMAT];      // proj * proj_stride / outN + offset: the output row base
+    __shared__ int s_srow[GV_MAXMAT];       // uint4 per (scale, zero) row
     __shared__ int s_nact;
     constexpr int D = gv_depth<BITS>();
     constexpr int SLOT = gv_slot<BITS>();
@@ -127,6 +132,7 @@ __device__ __forceinline__ void gq_mmv_body(
                 s_sz[pos] = reinterpret_cast<const uint4*>(mats[m].sz);
                 s_xrow[pos] = (long) (planes == 1 ? 0 : proj) * rows_cap + off;
                 s_orow[pos] = (long) proj * (proj_stride / outN) + off;
+                s_srow[pos] = sz_rows ? sz_rows[m] : outN >> 2;
             }
             nact += __popc(bal);
         }
@@ -140,7 +146,6 @@ __device__ __forceinline__ void gq_mmv_body(
     const int step = gridDim.x * GV_NW, k0 = blockIdx.x * GV_NW + warp;
     const int dA = step / per, dr = step - dA * per, dOT = dr / ksplit, dS = dr - dOT * ksplit;
     const long rowlen = (long) kst * 16;    // uint4 per token row of xq
-    const long srow = outN >> 2;            // uint4 per group row of (scale, zero)
     const long tstride = (long) kst * WU;   // uint4 from an output tile's weights to the next tile's
     const uint64_t wpol = gv_policy(true), npol = gv_policy(false);   // weights and scales; activations
     const uint4* ring = gv_smem + warp * D * SLOT;
@@ -171,6 +176,7 @@ __device__ __forceinline__ void gq_mmv_body(
     auto issue = [&](bool WX, bool XO) {
         const bool cw = WX || !XO, cx = WX || XO;
         if (pc.k < total) {
+            const int srow = s_srow[pc.a];  // uint4 per (scale, zero) row of the task's matrix
 #pragma unroll
             for (int q = 0; q < (OT * WU + 31) / 32; q++) {
                 const int idx = lane + 32 * q;          // uint4 idx of the slot's weights: tile idx / WU
@@ -291,10 +297,10 @@ __device__ __forceinline__ void gq_mmv_body(
     GPTQ4J_KERNEL void __launch_bounds__(GV_NW * 32, GV_MINB) gq_mmv_b##BITS(                                         \
             const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
             int T, int in, int outN, int cpb, int sp, int cgl, int ksplit, int rows_cap, long proj_stride,      \
-            float* out) {                                                                                       \
+            float* out, const int* sz_rows) {                                                                   \
         GK_ENTER_LATE;                                                                                          \
         gq_mmv_body<BITS>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit, rows_cap,  \
-                          proj_stride, out);                                                                    \
+                          proj_stride, out, sz_rows);                                                           \
     }
 GQV_INSTANCE(2)
 GQV_INSTANCE(3)

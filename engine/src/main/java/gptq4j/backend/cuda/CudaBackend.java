@@ -537,9 +537,16 @@ public final class CudaBackend implements Backend {
      * The matrices of one split-K launch: nmat = nproj × nexp matrices of one shape (descs: device GqMat[nmat]).
      * sharedPerm: every expert's projections share one input permutation (one converted copy of the activations);
      * scalePeriod: the smallest of the matrices' (CudaGptq.scalePeriod), so one value serves the launch;
-     * groupShift: the matrices' common CudaGptq.groupShift, or -1.
+     * groupShift: the matrices' common CudaGptq.groupShift, or -1;
+     * szRows: device int[nmat], uint4 per (scale, zero) row of each matrix (gq_mmv only: entries that are runs of a
+     * wider matrix), or null (out / 4 for every matrix).
      */
-    private record GqTable(CUdeviceptr descs, int nexp, int nmat, boolean sharedPerm, int scalePeriod, int groupShift) {
+    private record GqTable(CUdeviceptr descs, int nexp, int nmat, boolean sharedPerm, int scalePeriod, int groupShift,
+                           CUdeviceptr szRows) {
+        GqTable(CUdeviceptr descs, int nexp, int nmat, boolean sharedPerm, int scalePeriod, int groupShift) {
+            this(descs, nexp, nmat, sharedPerm, scalePeriod, groupShift, null);
+        }
+
         static GqTable of(CudaGptq g) { return new GqTable(g.desc(), 1, 1, false, g.scalePeriod(), g.groupShift()); }
     }
 
@@ -553,6 +560,9 @@ public final class CudaBackend implements Backend {
         CUdeviceptr descs = tab.descs();
         int nexp = tab.nexp(), nmat = tab.nmat();
         long projStride = (splitMode ? (long) g.ksplit() : 1L) * rowsCap * g.out();
+        if (tab.szRows() != null && !(splitMode && mmvFits(g, tab, T))) {
+            throw new IllegalStateException(g.name() + ": a table of output runs needs the one-token kernel");
+        }
         if (g.mma()) {
             // activations converted once into the mma operand form (planes: one per projection unless they share
             // the input permutation), then the tensor-core product
@@ -573,7 +583,7 @@ public final class CudaBackend implements Backend {
                 int grid = (int) Math.min((long) drv.multiprocessors() * perSm, ceil(tasks, MMV_WARPS));
                 drv.launch3(kernel, grid, 1, 1, 32 * MMV_WARPS, 1, smem,
                         descs, nexp, nmat, segs, xq.ptr, xe.ptr, planes, T, g.in(), g.out(), g.cpb(), tab.scalePeriod(),
-                        tab.groupShift(), g.ksplit(), rowsCap, projStride, out);
+                        tab.groupShift(), g.ksplit(), rowsCap, projStride, out, tab.szRows());
                 return;
             }
             int ws = 8 / nt;                                     // super-tiles per window (gq_mma.cu)
@@ -843,22 +853,100 @@ public final class CudaBackend implements Backend {
         drv.bind();
         PrepNorm norm = FUSE_FOLD ? prepNorm(gq, normWeight, eps, dim, x, xn) : null;
         CudaKvCache c = ropeCache(cache, layer, meta, kvHeads, headDim);
-        GqTable kv = norm != null && c != null && useSplitMode(gq, T, 1) && gq.out() == meta.heads() * headDim
-                && gk.out() == kvHeads * headDim ? pairTable(wk, wv, T) : null;
-        if (kv == null) {
+        boolean shapes = norm != null && c != null && useSplitMode(gq, T, 1) && gq.out() == meta.heads() * headDim
+                && gk.out() == kvHeads * headDim;
+        GqTable qkv = shapes ? qkvTable(wq, wk, wv, T) : null;
+        GqTable kv = shapes && qkv == null ? pairTable(wk, wv, T) : null;
+        if (qkv == null && kv == null) {
             Backend.super.rmsNormQkvAttention(x, normWeight, eps, dim, xn, wq, wk, wv, q, k, v, cache, layer, meta,
                     kvHeads, headDim, theta, out);
             return;
         }
-        CudaBuf pq = scratch.floats("linear.partials", (long) gq.ksplit() * T * gq.out());
-        launchSplit(gq, GqTable.of(gq), null, CudaBuf.of(x).ptr, null, T, T, T, true, pq.ptr, norm);
-        CudaBuf pkv = pairPartials(gk, kv, CudaBuf.of(xn).ptr, T);
+        CUdeviceptr pq, pkv;
+        int qRun;
+        long qStride, kvStride = (long) gk.ksplit() * T * gk.out();
+        if (qkv != null) {
+            // q's runs, k and v in one prep and one product: partials [runs + 2][ksplit][T][kv width]
+            CudaBuf part = scratch.floats("linear.partials", qkv.nmat() * kvStride);
+            launchSplit(gk, qkv, null, CudaBuf.of(x).ptr, null, T, T, T, true, part.ptr, norm);
+            qRun = gk.out();
+            qStride = kvStride;
+            pq = part.ptr;
+            pkv = part.ptr.withByteOffset(4L * (qkv.nmat() - 2) * kvStride);
+        } else {
+            CudaBuf pqb = scratch.floats("linear.partials", (long) gq.ksplit() * T * gq.out());
+            launchSplit(gq, GqTable.of(gq), null, CudaBuf.of(x).ptr, null, T, T, T, true, pqb.ptr, norm);
+            pq = pqb.ptr;
+            qRun = gq.out();
+            qStride = 0;
+            pkv = pairPartials(gk, kv, CudaBuf.of(xn).ptr, T).ptr;
+        }
         drv.launch("rope_kv_append_fold_" + c.suffix(), T, meta.heads() + 2 * kvHeads, headDim / 2, 1,
-                pq.ptr, gq.ksplit(), pkv.ptr, gk.ksplit(), (long) gk.ksplit() * T * gk.out(),
+                pq, gq.ksplit(), qRun, qStride, pkv, gk.ksplit(), kvStride,
                 CudaBuf.of(q).ptr, CudaBuf.of(k).ptr, CudaBuf.of(v).ptr, CudaBuf.of(meta.positions()).ptr,
                 CudaBuf.of(meta.slots()).ptr, meta.heads(), kvHeads, headDim, Math.log(theta), c.keys(layer),
                 c.values(layer));
         attend(c, layer, q, meta, out);
+    }
+
+    /** -Dgptq4j.cuda.qkvLaunch=false: q and the k+v pair in two one-token launches (an experiment switch, same bits). */
+    static final boolean QKV_LAUNCH = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.qkvLaunch", "true"));
+
+    /** A device table of q's runs of k's width, k and v, by q's weight (built on first use). */
+    private record QkvTable(Object k, Object v, GqTable table) { }
+
+    private final Map<Object, QkvTable> qkvTables = new IdentityHashMap<>();
+
+    /**
+     * The one-token launch of q, k and v together (gq_mmv): q enters the table as q.out / k.out runs of k.out
+     * outputs (its packed weights and scales offset to each run, its (scale, zero) row stride given per entry), then
+     * k and v. Each entry's partials are what q's, k's and v's own split-mode launches give (the same cpb, scale
+     * period and group shift are required, and every task's arithmetic is per output tile and split). Null where
+     * that does not hold or gq_mmv does not take the launch.
+     */
+    private GqTable qkvTable(Object wq, Object wk, Object wv, int T) {
+        CudaGptq q = CudaGptq.of(wq), k = CudaGptq.of(wk), v = CudaGptq.of(wv);
+        if (!QKV_LAUNCH || REFERENCE_LINEAR || !q.mma() || !k.mma() || !v.mma() || k.out() != v.out() || k.out() % 16 != 0
+                || q.out() % k.out() != 0 || q.in() != k.in() || k.in() != v.in()
+                || q.bits() != k.bits() || k.bits() != v.bits() || q.bits() > 8
+                || q.cpb() != k.cpb() || k.cpb() != v.cpb() || q.scalePeriod() != k.scalePeriod()
+                || k.scalePeriod() != v.scalePeriod() || q.groupShift() != k.groupShift() || k.groupShift() != v.groupShift()) {
+            return null;
+        }
+        int runs = q.out() / k.out(), nmat = runs + 2;
+        QkvTable qt = qkvTables.get(wq);
+        if (qt == null || qt.k() != wk || qt.v() != wv) {
+            if (qt != null) {
+                release(qt.table().descs());
+                release(qt.table().szRows());
+            }
+            CUdeviceptr[] a = new CUdeviceptr[4 * nmat];
+            int[] rows = new int[nmat];
+            long runWeights = CudaGptq.packedBytes(q.in(), k.out(), q.bits(), true);   // tile-major: a run is contiguous
+            for (int j = 0; j < runs; j++) {
+                a[4 * j] = q.qweight().withByteOffset(j * runWeights);
+                a[4 * j + 1] = q.scaleZero().withByteOffset(4L * j * k.out());          // half2 (scale, zero) per output
+                a[4 * j + 2] = q.perm();
+                a[4 * j + 3] = q.chunkGroup();
+                rows[j] = q.out() / 4;
+            }
+            CudaGptq[] kv = {k, v};
+            for (int i = 0; i < 2; i++) {
+                CudaGptq g = kv[i];
+                a[4 * (runs + i)] = g.qweight();
+                a[4 * (runs + i) + 1] = g.scaleZero();
+                a[4 * (runs + i) + 2] = g.perm();
+                a[4 * (runs + i) + 3] = g.chunkGroup();
+                rows[runs + i] = g.out() / 4;
+            }
+            boolean shared = Arrays.equals(q.permHost(), k.permHost()) && Arrays.equals(k.permHost(), v.permHost());
+            CUdeviceptr szRows = alloc(4L * nmat, q.name() + " q+k+v rows");
+            drv.copyHtoD(szRows, Pointer.to(rows), 4L * nmat, q.name() + " q+k+v rows");
+            qt = new QkvTable(wk, wv, new GqTable(uploadAddresses(a, q.name() + " q+k+v table"), 1, nmat, shared,
+                    k.scalePeriod(), k.groupShift(), szRows));
+            qkvTables.put(wq, qt);
+        }
+        return useSplitMode(k, T, nmat) && mmvFits(k, qt.table(), T) ? qt.table() : null;
     }
 
     /** Attention of meta's tokens over the cache (their own k and v already appended). */

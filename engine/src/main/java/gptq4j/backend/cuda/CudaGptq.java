@@ -39,14 +39,20 @@ record CudaGptq(String name, int in, int out, int bits, int groups, CUdeviceptr 
 
     /**
      * Chunks per split for the mma kernels: even (whole super-tiles of 64 inputs), the largest of 16, 8, 4, 2 that
-     * still gives at least 1,024 warps (16-output tiles × splits) at batch 1, else 2. A property of the shape only.
-     * -Dgptq4j.cuda.cpb overrides it within [2, 32] (the prep kernel finds a split's range inside one 32-chunk block).
+     * still gives at least {@link #MMA_SPLIT_WARPS} warps (16-output tiles × splits) at batch 1, else 2. A property
+     * of the shape only. With 512, Mixtral's q (4,096 × 4,096) and k, v (4,096 × 1,024) get the same 16, so their
+     * one-token products share one launch (CudaBackend.rmsNormQkvAttention); with 1,024 (before round 10) k and v
+     * got 8. -Dgptq4j.cuda.cpb overrides it within [2, 32] (the prep kernel finds a split's range inside one 32-chunk
+     * block).
      */
     static int mmaChunksPerSplit(int in, int out) {
         int chunks = chunks(in, true);
         if (CPB > 0) return Math.min(Math.min(32, Math.max(2, CPB & ~1)), chunks);   // gq_mma_prep: a split within 32 chunks
-        return largestFilling(chunks, (out + 15) / 16, 1024, 16, 8, 4, 2);
+        return largestFilling(chunks, (out + 15) / 16, MMA_SPLIT_WARPS, 16, 8, 4, 2);
     }
+
+    /** -Dgptq4j.cuda.splitWarps=N: the warps mmaChunksPerSplit fills (default 512; 1024 is round 9's rule). */
+    static final int MMA_SPLIT_WARPS = Integer.getInteger("gptq4j.cuda.splitWarps", 512);
 
     /**
      * Chunks per split for a weight of this shape: the largest of 16, 8, 4 that still gives at least 192 blocks

@@ -83,21 +83,23 @@ class CudaFusedNormTest {
 
     /**
      * rmsNormQkvAttention against rmsNormLinear, linear2 and ropeAttention over two caches: a prefill of 5 tokens,
-     * then decode steps of one token (where q, k and v are folded inside the RoPE pass: two launches fewer). Every
-     * output is compared each step: xn, the rotated q and k, v, the attention output (which reads all cached keys
-     * and values).
+     * then decode steps of one token (where q, k and v are one product, folded inside the RoPE pass: four launches
+     * fewer). Every output is compared each step: xn, the rotated q and k, v, the attention output (which reads all
+     * cached keys and values).
      */
     @ParameterizedTest(name = "{0}-bit, fp16 cache {1}")
     @CsvSource({"4,false", "3,true", "8,false"})
     void rmsNormQkvAttentionEqualsItsParts(int bits, boolean fp16) {
         CudaBackend be = CudaTestSupport.backend();
         Random r = new Random();
-        int dim = 1024, heads = 8, kvHeads = 2, d = 128, qDim = heads * d, kvDim = kvHeads * d, bs = 16, maxBlocks = 2;
+        // q 1,024 -> 512 and k, v 1,024 -> 128: the same cpb (2) under the split rule, as Mixtral's 16
+        int dim = 1024, heads = 8, kvHeads = 2, d = 64, qDim = heads * d, kvDim = kvHeads * d, bs = 16, maxBlocks = 2;
         double theta = 1e6;
         Object wq = be.prepareLinear(CudaTestSupport.randomGptq(r, "fa.q" + bits, dim, qDim, bits, 128, true, false));
         Object wk = be.prepareLinear(CudaTestSupport.randomGptq(r, "fa.k" + bits, dim, kvDim, bits, 128, true, false));
         Object wv = be.prepareLinear(CudaTestSupport.randomGptq(r, "fa.v" + bits, dim, kvDim, bits, 128, true, false));
         Object np = be.prepareDense(CudaSmallOpsTest.randomHalf(r, "fa.norm", 1, dim, 1.0));
+        assertEquals(CudaGptq.of(wq).cpb(), CudaGptq.of(wk).cpb(), "q and k split alike (the one-launch path)");
         try (KvCache fused = be.allocKvCache(1, 4, bs, kvHeads, d, fp16);
              KvCache plain = be.allocKvCache(1, 4, bs, kvHeads, d, fp16)) {
             int[] table = {3, 1};
@@ -125,7 +127,9 @@ class CudaFusedNormTest {
                 be.linear2(wk, wv, p[0], T, p[2], p[3]);
                 be.ropeAttention(plain, 0, p[1], p[2], p[3], meta, kvHeads, d, theta, p[4]);
                 long plainLaunches = be.launchStats()[3] - before;
-                if (T == 1) assertEquals(plainLaunches - 2, fusedLaunches, "decode: q, k and v folded in the RoPE pass");
+                // decode: q, k and v folded in the RoPE pass (two launches fewer), and q's runs, k and v in one prep
+                // and one product (two more)
+                if (T == 1) assertEquals(plainLaunches - 4, fusedLaunches, "decode: q, k and v in one product, folded in the RoPE pass");
                 int[] sizes = {T * dim, T * qDim, T * kvDim, T * kvDim, T * qDim};
                 String[] names = {"xn", "q", "k", "v", "attention output"};
                 for (int i = 0; i < 5; i++) {

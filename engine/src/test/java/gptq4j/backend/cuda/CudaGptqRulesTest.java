@@ -19,6 +19,20 @@ class CudaGptqRulesTest {
         return cg;
     }
 
+    /**
+     * Mixtral's attention projections get one split length, so their one-token products can share a launch
+     * (CudaBackend.rmsNormQkvAttention): q and o 4,096 × 4,096, k and v 4,096 → 1,024; the experts keep 16.
+     */
+    @Test
+    void mixtralAttentionProjectionsShareTheirSplits() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(CudaGptq.CPB == 0 && CudaGptq.MMA_SPLIT_WARPS == 512, "default rule");
+        int q = CudaGptq.mmaChunksPerSplit(4096, 4096), kv = CudaGptq.mmaChunksPerSplit(4096, 1024);
+        assertEquals(16, q);
+        assertEquals(q, kv);
+        assertEquals(16, CudaGptq.mmaChunksPerSplit(4096, 14336));   // w1, w3
+        assertEquals(16, CudaGptq.mmaChunksPerSplit(14336, 4096));   // w2
+    }
+
     /** The host's gq_mmv launch constants are the kernel's compile-time defaults (gq_mmv.cu). */
     @Test
     void mmvLaunchConstantsMatchTheKernel() throws java.io.IOException {
@@ -34,7 +48,8 @@ class CudaGptqRulesTest {
         assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS / 2 * 160 * 16, CudaBackend.mmvSharedBytes(8));
         assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS * 80 * 16, CudaBackend.mmvSharedBytes(3));
         for (int bits : new int[]{2, 3, 4, 8}) {
-            assertTrue(CudaBackend.mmvSharedBytes(bits) + 4112 <= 163 * 1024, bits + "-bit: a block must fit an A100's SM");
+            // 4,624 bytes of static shared memory (ptxas, sm_90): the task list's tables
+            assertTrue(CudaBackend.mmvSharedBytes(bits) + 4624 <= 163 * 1024, bits + "-bit: a block must fit an A100's SM");
         }
     }
 
