@@ -189,13 +189,14 @@ __device__ __forceinline__ void attention_paged_body(
 ATT_INSTANCE(f32, float)
 ATT_INSTANCE(f16, __half)
 
-// Decode/prefill attention with the K/V rows of a GQA group loaded once for up to ATT_HB query heads.
-// One block of W warps per (KV head, sub-group of <= ATT_HB query heads, token); lane l owns the DL contiguous
+// Decode/prefill attention with the K/V rows of a GQA group loaded once for up to hb <= ATT_HB query heads.
+// One block of W warps per (KV head, sub-group of <= hb query heads, token); lane l owns the DL contiguous
 // dimensions [l*DL, l*DL+DL) (16-byte loads at DL=4 in float32). Warp w takes the keys start+w, start+w+W, ...,
 // ATT_KB of them per step (their loads in flight together); per head it keeps an online softmax (max, sum,
 // weighted V) updated once per step in a fixed order; the W warp states merge in warp order. Everything depends
-// on the token's own position and the head dim, never on the other tokens (batch invariance).
-// grid (kv_heads * ceil(group/ATT_HB), T), block W*32.
+// on the token's own position and the head dim, never on the other tokens (batch invariance). A head's arithmetic
+// does not depend on the other heads of its block, so hb (CudaBackend.ATT_HEADS) changes only how the work is spread.
+// grid (kv_heads * ceil(group/hb), T), block W*32.
 #define ATT_HB 4
 #define ATT_KB 4
 
@@ -231,16 +232,16 @@ template <int DL, int W, typename KV>
 __device__ __forceinline__ void attention_gqa_body(
         const float* __restrict__ q, const KV* __restrict__ k_cache, const KV* __restrict__ v_cache,
         const int* __restrict__ positions, const int* __restrict__ token_seq, const int* __restrict__ block_tables,
-        int max_blocks, int block_size, int heads, int kv_heads, int d, int window, float scale,
+        int max_blocks, int block_size, int heads, int kv_heads, int d, int hb, int window, float scale,
         float* __restrict__ out) {
     constexpr int D = DL * 32;
     __shared__ float sm_m[W][ATT_HB], sm_l[W][ATT_HB];
     __shared__ float sm_o[W][ATT_HB][D];
     const int group = heads / kv_heads;
-    const int subs = (group + ATT_HB - 1) / ATT_HB;
+    const int subs = (group + hb - 1) / hb;
     const int kvh = blockIdx.x / subs, sub = blockIdx.x % subs;
-    const int h0 = kvh * group + sub * ATT_HB;
-    const int nh = min(ATT_HB, group - sub * ATT_HB);
+    const int h0 = kvh * group + sub * hb;
+    const int nh = min(hb, group - sub * hb);
     const int t = blockIdx.y;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int kv_dim = kv_heads * D;
@@ -343,11 +344,11 @@ __device__ __forceinline__ void attention_gqa_body(
 #define ATT_GQA(SUFFIX, KV, DL, W)                                                                              \
     GPTQ4J_KERNEL void __launch_bounds__(W * 32) attention_gqa_##SUFFIX##_dl##DL(                              \
             const float* q, const KV* k_cache, const KV* v_cache, const int* positions, const int* token_seq,    \
-            const int* block_tables, int max_blocks, int block_size, int heads, int kv_heads, int d, int window, \
-            float scale, float* out) {                                                                           \
+            const int* block_tables, int max_blocks, int block_size, int heads, int kv_heads, int d, int hb,     \
+            int window, float scale, float* out) {                                                               \
         GK_ENTER;                                                                                                \
         attention_gqa_body<DL, W, KV>(q, k_cache, v_cache, positions, token_seq, block_tables, max_blocks,       \
-                                      block_size, heads, kv_heads, d, window, scale, out);                       \
+                                      block_size, heads, kv_heads, d, hb, window, scale, out);                   \
     }
 #define ATT_GQA_ALL(SUFFIX, KV) ATT_GQA(SUFFIX, KV, 1, 16) ATT_GQA(SUFFIX, KV, 2, 16) ATT_GQA(SUFFIX, KV, 4, 16) \
     ATT_GQA(SUFFIX, KV, 8, 8)

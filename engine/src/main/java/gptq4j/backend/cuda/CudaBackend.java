@@ -949,6 +949,24 @@ public final class CudaBackend implements Backend {
         return useSplitMode(k, T, nmat) && mmvFits(k, qt.table(), T) ? qt.table() : null;
     }
 
+    /** -Dgptq4j.cuda.attHeads=1, 2 or 4 fixes the query heads per attention_gqa block (0: {@link #attHeads}'s rule). */
+    static final int ATT_HEADS = Integer.getInteger("gptq4j.cuda.attHeads", 0);
+
+    /**
+     * Query heads per attention_gqa block (ATT_HB, 4, in attention.cu at most): the most of 4, 2, 1 whose grid
+     * (kvHeads × ceil(group / heads per block) × T blocks) still has a block for every SM, else 1. A head's arithmetic
+     * is the same whatever its block holds, so this only spreads the work: at one token Mixtral's 8 blocks of 4 heads
+     * took 12.1 µs per layer on the H100, 32 blocks of one head 8.7 (round 10); at batch 64 and 256 one head per block
+     * was 6-7 % slower end to end (the K/V rows are loaded once per head instead of once per 4).
+     */
+    static int attHeads(int kvHeads, int group, int T, int sms) {
+        if (ATT_HEADS > 0) return Math.max(1, Math.min(4, ATT_HEADS));
+        for (int hb = 4; hb > 1; hb >>= 1) {
+            if ((long) kvHeads * ceil(group, hb) * T >= sms) return Math.min(hb, Math.max(1, group));
+        }
+        return 1;
+    }
+
     /** Attention of meta's tokens over the cache (their own k and v already appended). */
     private void attend(CudaKvCache c, int layer, Buf q, AttentionBatch meta, Buf out) {
         int T = meta.T(), heads = meta.heads(), d = c.headDim;
@@ -956,9 +974,16 @@ public final class CudaBackend implements Backend {
         int dl = d / 32;
         boolean gqa = !REFERENCE_ATTENTION && (dl == 1 || dl == 2 || dl == 4 || dl == 8);   // head dims 32, 64, 128, 256
         String kernel = gqa ? "attention_gqa_" + c.suffix() + "_dl" + dl : "attention_paged_" + c.suffix();
-        int gx = gqa ? c.kvHeads * ceil(heads / c.kvHeads, 4) : heads;
         int threads = gqa ? (dl == 8 ? 256 : 512) : 128;
-        drv.launch(kernel, gx, T, threads, 1,
+        if (gqa) {
+            int hb = attHeads(c.kvHeads, heads / c.kvHeads, T, drv.multiprocessors());
+            drv.launch(kernel, c.kvHeads * ceil(heads / c.kvHeads, hb), T, threads, 1,
+                    CudaBuf.of(q).ptr, kc, vc, CudaBuf.of(meta.positions()).ptr, CudaBuf.of(meta.tokenSeq()).ptr,
+                    CudaBuf.of(meta.blockTables()).ptr, meta.maxBlocks(), c.blockSize, heads, c.kvHeads, d, hb,
+                    meta.slidingWindow(), (float) (1.0 / Math.sqrt(d)), CudaBuf.of(out).ptr);
+            return;
+        }
+        drv.launch(kernel, heads, T, threads, 1,
                 CudaBuf.of(q).ptr, kc, vc, CudaBuf.of(meta.positions()).ptr, CudaBuf.of(meta.tokenSeq()).ptr,
                 CudaBuf.of(meta.blockTables()).ptr, meta.maxBlocks(), c.blockSize, heads, c.kvHeads, d,
                 meta.slidingWindow(), (float) (1.0 / Math.sqrt(d)), CudaBuf.of(out).ptr);

@@ -33,6 +33,18 @@ class CudaGptqRulesTest {
         assertEquals(16, CudaGptq.mmaChunksPerSplit(14336, 4096));   // w2
     }
 
+    /** Query heads per attention block: the most of 4, 2, 1 that still gives every SM a block. */
+    @Test
+    void attentionHeadsPerBlock() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(CudaBackend.ATT_HEADS == 0, "default rule");
+        assertEquals(1, CudaBackend.attHeads(8, 4, 1, 132));     // Mixtral, one token: 32 blocks of one head
+        assertEquals(1, CudaBackend.attHeads(8, 4, 8, 132));     // 8 tokens: 2 heads would give 128 blocks
+        assertEquals(2, CudaBackend.attHeads(8, 4, 16, 132));    // 4 heads: 128 blocks; 2 heads: 256
+        assertEquals(4, CudaBackend.attHeads(8, 4, 17, 132));    // 136 blocks of four
+        assertEquals(4, CudaBackend.attHeads(8, 4, 2048, 132));  // prefill
+        assertEquals(2, CudaBackend.attHeads(2, 2, 88, 132));    // a group of two: 176 blocks
+    }
+
     /** The host's gq_mmv launch constants are the kernel's compile-time defaults (gq_mmv.cu). */
     @Test
     void mmvLaunchConstantsMatchTheKernel() throws java.io.IOException {
