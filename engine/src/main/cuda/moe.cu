@@ -69,6 +69,32 @@ GPTQ4J_KERNEL void __launch_bounds__(1024) moe_route(const float* __restrict__ l
                                                      int* __restrict__ seg, int* __restrict__ rows,
                                                      int* __restrict__ where) {
     GK_ENTER;
+    if (T == 1 && experts <= 32 && k <= 32) {
+        // one token (decode at batch 1), one warp: the same top k, and the grouping the passes below give: expert
+        // f's pairs start after every pair of a lower expert, pair j after the pairs j' < j of its own expert
+        if (threadIdx.x >= 32) return;
+        const int lane = threadIdx.x;
+        if (lane == 0) {
+            if (experts <= 8) moe_topk_small(logits, experts, k, top_idx, top_w);
+            else moe_topk_one(logits, experts, k, top_idx, top_w);
+        }
+        __syncwarp();
+        const int e = lane < k ? top_idx[lane] : -1;
+        int below = 0, count = 0, lower = 0, same = 0;
+        for (int j = 0; j < k; j++) {
+            const int ej = __shfl_sync(0xffffffffu, e, j);
+            below += ej < lane;                       // lane as an expert id: pairs of lower experts, its own pairs
+            count += ej == lane;
+            lower += ej < e;                          // lane as a pair: pairs of lower experts, earlier ones of its own
+            same += j < lane && ej == e;
+        }
+        if (lane < experts) { seg[2 * lane] = below; seg[2 * lane + 1] = count; }
+        if (lane < k) {
+            rows[lower + same] = 0;
+            where[lane] = lower + same;
+        }
+        return;
+    }
     __shared__ int wcnt[32][64];                      // pairs of expert f in warp w, this pass
     __shared__ int base[64];                          // grouped row of expert f's next pair
     const int n = T * k, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
@@ -168,9 +194,20 @@ GPTQ4J_KERNEL void moe_combine_reduce(const float* __restrict__ part, int ksplit
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= dim) return;
     float s = 0.f;
-    for (int j = 0; j < k; j++) {
-        const long i = (long) where[t * k + j] * dim + c;
-        s = fmaf(top_w[t * k + j], gk_fold(part, ksplit, plane, i), s);
+    if (k == 2) {                                    // the two folds side by side (their loads in flight together)
+        const long i0 = (long) where[2 * t] * dim + c, i1 = (long) where[2 * t + 1] * dim + c;
+        float a = part[i0], b = part[i1];
+#pragma unroll 4
+        for (int sp = 1; sp < ksplit; sp++) {
+            a = __fadd_rn(a, part[(long) sp * plane + i0]);
+            b = __fadd_rn(b, part[(long) sp * plane + i1]);
+        }
+        s = fmaf(top_w[2 * t + 1], b, fmaf(top_w[2 * t], a, s));
+    } else {
+        for (int j = 0; j < k; j++) {
+            const long i = (long) where[t * k + j] * dim + c;
+            s = fmaf(top_w[t * k + j], gk_fold(part, ksplit, plane, i), s);
+        }
     }
     const long o = (long) t * dim + c;
     out[o] = res ? res[o] + s : s;   // as moe_combine
