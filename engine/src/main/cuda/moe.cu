@@ -180,7 +180,8 @@ GPTQ4J_KERNEL void moe_silu_reduce(const float* __restrict__ part, int ksplit, l
     GK_ENTER;
     const long i = (long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    const float g = gk_fold(part, ksplit, plane, i), u = gk_fold(part + (long) ksplit * plane, ksplit, plane, i);
+    float g, u;
+    gk_fold2(part, i, part + (long) ksplit * plane, i, ksplit, plane, g, u);
     h[i] = g / (1.f + expf(-g)) * u;
 }
 
@@ -195,13 +196,8 @@ GPTQ4J_KERNEL void moe_combine_reduce(const float* __restrict__ part, int ksplit
     if (c >= dim) return;
     float s = 0.f;
     if (k == 2) {                                    // the two folds side by side (their loads in flight together)
-        const long i0 = (long) where[2 * t] * dim + c, i1 = (long) where[2 * t + 1] * dim + c;
-        float a = part[i0], b = part[i1];
-#pragma unroll 4
-        for (int sp = 1; sp < ksplit; sp++) {
-            a = __fadd_rn(a, part[(long) sp * plane + i0]);
-            b = __fadd_rn(b, part[(long) sp * plane + i1]);
-        }
+        float a, b;
+        gk_fold2(part, (long) where[2 * t] * dim + c, part, (long) where[2 * t + 1] * dim + c, ksplit, plane, a, b);
         s = fmaf(top_w[2 * t + 1], b, fmaf(top_w[2 * t], a, s));
     } else {
         for (int j = 0; j < k; j++) {
