@@ -143,6 +143,17 @@ public final class Checkpoint implements AutoCloseable {
 
     public GptqConfig quant() { return quant; }
 
+    /**
+     * Rejects a tokenizer whose token ids reach past config.json's vocab_size (one that belongs to another model):
+     * tokenizerVocab is its largest token id + 1. The engine's load and the loader checks share this.
+     */
+    public void checkTokenizerVocab(int tokenizerVocab) {
+        if (tokenizerVocab > config.vocabSize()) {
+            throw CheckpointException.of(dir.resolve("tokenizer.json"), "has token ids up to " + (tokenizerVocab - 1)
+                    + " but config.json's vocab_size is " + config.vocabSize() + ": the tokenizer does not belong to this model");
+        }
+    }
+
     public boolean has(String name) { return tensors.containsKey(name); }
 
     public TensorInfo info(String name) {

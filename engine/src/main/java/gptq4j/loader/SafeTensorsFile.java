@@ -8,8 +8,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.CharBuffer;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -68,7 +72,7 @@ public final class SafeTensorsFile implements AutoCloseable {
             }
             ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
             readFully(hb, 8);
-            String json = new String(hb.array(), StandardCharsets.UTF_8);
+            String json = strictUtf8(hb.array());
             JsonNode root;
             try {
                 root = HEADER_JSON.readTree(json);
@@ -87,6 +91,24 @@ public final class SafeTensorsFile implements AutoCloseable {
         } catch (IOException e) {
             throw CheckpointException.of(path, "read failed: " + e.getMessage());
         }
+    }
+
+    /**
+     * The header's text, decoded strictly: new String(..., UTF_8) would turn a malformed byte into U+FFFD, so a damaged
+     * byte in a key the loader skips (__metadata__'s) would load. The format's header is UTF-8 JSON.
+     */
+    private String strictUtf8(byte[] header) {
+        CharsetDecoder dec = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(header);
+        CharBuffer out = CharBuffer.allocate(header.length);
+        CoderResult r = dec.decode(in, out, true);
+        if (!r.isError()) r = dec.flush(out);
+        if (r.isError()) {
+            throw CheckpointException.of(path, "safetensors header is not valid UTF-8: a malformed byte sequence at byte "
+                    + in.position() + " of the header");
+        }
+        return out.flip().toString();
     }
 
     private TensorInfo parseEntry(String name, JsonNode n, long dataStart, long dataLen) {

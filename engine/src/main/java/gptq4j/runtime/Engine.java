@@ -46,11 +46,7 @@ public final class Engine implements AutoCloseable {
         try {
             this.cfg = ck.config();
             this.tokenizer = Tokenizer.load(o.modelDir());
-            if (tokenizer.vocabSize() > cfg.vocabSize()) {
-                throw gptq4j.loader.CheckpointException.of(o.modelDir().resolve("tokenizer.json"), "has token ids up to "
-                        + (tokenizer.vocabSize() - 1) + " but config.json's vocab_size is " + cfg.vocabSize()
-                        + ": the tokenizer does not belong to this model");
-            }
+            ck.checkTokenizerVocab(tokenizer.vocabSize());
             BackendProvider.Choice choice = BackendProvider.create(o.device(), o.threads());
             be = choice.backend();
             this.refusedBackends = choice.refused();

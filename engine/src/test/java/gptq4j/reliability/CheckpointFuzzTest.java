@@ -127,7 +127,8 @@ class CheckpointFuzzTest {
             if (problem == null && timed.cpuNanos() > PER_MUTATION.toNanos()) {
                 problem = describe(m, g) + ": took " + timed.cpuNanos() / 1e6 + " ms of CPU, over " + PER_MUTATION;
             }
-            boolean engine = i % ENGINE_SAMPLE_EVERY == 0 || m.id().startsWith("targeted missing");
+            boolean engine = i % ENGINE_SAMPLE_EVERY == 0 || m.id().startsWith("targeted missing")
+                    || m.id().startsWith("targeted vocab id past");
             if (problem == null && engine) problem = checkEngine(m, g, dir, error);
             if (problem != null) failures.add(problem);
             outcomes.add(new Outcome(m, g.name, error, timed.cpuNanos(), wall, engine));
@@ -142,13 +143,14 @@ class CheckpointFuzzTest {
 
     /**
      * Loads a checkpoint the way the engine does, without a backend; returns the CheckpointException or any other
-     * throwable, or null. Tokenizer.load reads only tokenizer.json and tokenizer_config.json, so it runs when the
-     * mutation touched one of them (an untouched tokenizer is the golden one, loaded in the warm-up).
+     * throwable, or null. Tokenizer.load reads only tokenizer.json and tokenizer_config.json, so it runs (with the
+     * engine's check of its ids against config.json's vocab_size) when the mutation touched one of them (an
+     * untouched tokenizer is the golden one, loaded in the warm-up).
      */
     static Throwable load(Path dir, boolean tokenizer) {
         try (Checkpoint ck = Checkpoint.open(dir)) {
             MixtralWeights.load(ck, l -> l, m -> m);
-            if (tokenizer) Tokenizer.load(dir);
+            if (tokenizer) ck.checkTokenizerVocab(Tokenizer.load(dir).vocabSize());
             return null;
         } catch (Throwable t) {
             return t;

@@ -648,6 +648,22 @@ final class Mutations {
             {"hidden_act", "gelu"},
         };
         for (Object[] kv : cfg) out.add(cfgValue(g, (String) kv[0], kv[1]));
+        // one malformed UTF-8 byte inside __metadata__'s key, which the loader otherwise skips (seed 49945487013856's
+        // mutation, which a lenient decoder turned into U+FFFD and loaded)
+        for (String shard : g.shards) {
+            byte[] hj;
+            try {
+                hj = GoldenCopy.JSON.writeValueAsBytes(g.headers.get(shard));
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+            int at = new String(hj, StandardCharsets.ISO_8859_1).indexOf("format");
+            if (at < 0) continue;
+            byte[] bad = hj.clone();
+            bad[at + 2] = (byte) 0xE1;                    // a 3-byte lead followed by ASCII
+            out.add(new Mutation("targeted utf8 " + shard, "header-json", shard,
+                    "a malformed UTF-8 byte in __metadata__'s key", Expect.REJECT, d -> g.writeShard(d, shard, bad.length, bad)));
+        }
         ObjectNode llama = g.json("config.json");
         llama.put("model_type", "llama").set("architectures", F.arrayNode().add("LlamaForCausalLM"));
         out.add(new Mutation("targeted llama", "config", "config.json", "config.json is a Llama config", Expect.REJECT,
@@ -668,6 +684,13 @@ final class Mutations {
         ((ObjectNode) t.get("model").get("vocab")).put("▁the", Integer.MAX_VALUE);
         out.add(new Mutation("targeted vocab id 2^31-1", "tokenizer", "tokenizer.json", "a vocab id of 2^31-1", Expect.REJECT,
                 d -> GoldenCopy.writeJson(d, "tokenizer.json", t)));
+        // an id the tokenizer itself accepts but config.json's vocab_size does not cover (seed 50194131413216's kind):
+        // the loader checks and Engine.load must both reject it
+        int vocab = g.json("config.json").get("vocab_size").asInt();
+        ObjectNode past = g.tokenizer();
+        ((ObjectNode) past.get("model").get("vocab")).put("▁the", vocab + 343);
+        out.add(new Mutation("targeted vocab id past vocab_size", "tokenizer", "tokenizer.json",
+                "a vocab id of vocab_size + 343", Expect.REJECT, d -> GoldenCopy.writeJson(d, "tokenizer.json", past)));
         return out;
     }
 
