@@ -56,6 +56,12 @@ __device__ __forceinline__ void moe_topk_small(const float* l, int experts, int 
     for (int j = 0; j < 8; j++) if (j < k) w[j] = pv[j] / total;
 }
 
+// A token's top k: moe_topk_small for up to 8 experts (the same bits), else moe_topk_one.
+__device__ __forceinline__ void moe_topk(const float* l, int experts, int k, int* __restrict__ idx, float* __restrict__ w) {
+    if (experts <= 8) moe_topk_small(l, experts, k, idx, w);
+    else moe_topk_one(l, experts, k, idx, w);
+}
+
 // The routing of a MoE step in one launch: every token's top k (moe_topk_one; top_idx/top_w [T][k]), then the
 // T*k (token, rank) pairs grouped by expert, pairs ascending within an expert (a stable partition). Writes
 // seg[e] = {offset, count}, rows[offset+n] = token of the n-th pair of expert e, and where[t*k+j] = grouped row of
@@ -74,10 +80,7 @@ GPTQ4J_KERNEL void __launch_bounds__(1024) moe_route(const float* __restrict__ l
         // f's pairs start after every pair of a lower expert, pair j after the pairs j' < j of its own expert
         if (threadIdx.x >= 32) return;
         const int lane = threadIdx.x;
-        if (lane == 0) {
-            if (experts <= 8) moe_topk_small(logits, experts, k, top_idx, top_w);
-            else moe_topk_one(logits, experts, k, top_idx, top_w);
-        }
+        if (lane == 0) moe_topk(logits, experts, k, top_idx, top_w);
         __syncwarp();
         const int e = lane < k ? top_idx[lane] : -1;
         int below = 0, count = 0, lower = 0, same = 0;
@@ -99,8 +102,7 @@ GPTQ4J_KERNEL void __launch_bounds__(1024) moe_route(const float* __restrict__ l
     __shared__ int base[64];                          // grouped row of expert f's next pair
     const int n = T * k, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
     for (int t = tid; t < T; t += blockDim.x) {
-        if (experts <= 8) moe_topk_small(logits + (long) t * experts, experts, k, top_idx + (long) t * k, top_w + (long) t * k);
-        else moe_topk_one(logits + (long) t * experts, experts, k, top_idx + (long) t * k, top_w + (long) t * k);
+        moe_topk(logits + (long) t * experts, experts, k, top_idx + (long) t * k, top_w + (long) t * k);
     }
     const unsigned below = (1u << lane) - 1u;
     if (tid < experts) base[tid] = 0;

@@ -115,13 +115,17 @@ final class Mutations {
                 Expect.REJECT, d -> g.writeShard(d, shard, field, h));
     }
 
-    private static Mutation headerJson(GoldenCopy g, SplittableRandom r, String id, String shard) {
-        byte[] json;
+    /** The shard's header JSON as the mutations start from it (re-serialised, compact). */
+    private static byte[] headerBytes(GoldenCopy g, String shard) {
         try {
-            json = GoldenCopy.JSON.writeValueAsBytes(g.headers.get(shard));
+            return GoldenCopy.JSON.writeValueAsBytes(g.headers.get(shard));
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    private static Mutation headerJson(GoldenCopy g, SplittableRandom r, String id, String shard) {
+        byte[] json = headerBytes(g, shard);
         int kind = r.nextInt(7);
         String desc;
         byte[] out;
@@ -651,12 +655,7 @@ final class Mutations {
         // one malformed UTF-8 byte inside __metadata__'s key, which the loader otherwise skips (seed 49945487013856's
         // mutation, which a lenient decoder turned into U+FFFD and loaded)
         for (String shard : g.shards) {
-            byte[] hj;
-            try {
-                hj = GoldenCopy.JSON.writeValueAsBytes(g.headers.get(shard));
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
+            byte[] hj = headerBytes(g, shard);
             int at = new String(hj, StandardCharsets.ISO_8859_1).indexOf("format");
             if (at < 0) continue;
             byte[] bad = hj.clone();

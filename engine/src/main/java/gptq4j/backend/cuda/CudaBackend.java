@@ -488,16 +488,14 @@ public final class CudaBackend implements Backend {
      */
     private GqTable pairTable(Object wa, Object wb, int T) {
         CudaGptq a = CudaGptq.of(wa), b = CudaGptq.of(wb);
-        if (REFERENCE_LINEAR || !a.mma() || !b.mma() || a.in() != b.in() || a.out() != b.out() || a.bits() != b.bits()
-                || a.cpb() != b.cpb() || a.scalePeriod() != b.scalePeriod() || a.groupShift() != b.groupShift()
-                || !useSplitMode(a, T, 2)) {
-            return null;
-        }
+        if (REFERENCE_LINEAR || !a.splitsLike(b) || a.out() != b.out() || !useSplitMode(a, T, 2)) return null;
         PairTable pt = pairTables.get(wa);
         if (pt == null || pt.second() != wb) {
             if (pt != null) release(pt.table().descs());
-            pt = new PairTable(wb, new GqTable(uploadAddresses(new CUdeviceptr[]{a.qweight(), a.scaleZero(), a.perm(),
-                    a.chunkGroup(), b.qweight(), b.scaleZero(), b.perm(), b.chunkGroup()}, a.name() + " pair table"), 1, 2,
+            CUdeviceptr[] mats = new CUdeviceptr[8];
+            a.putMat(mats, 0);
+            b.putMat(mats, 1);
+            pt = new PairTable(wb, new GqTable(uploadAddresses(mats, a.name() + " pair table"), 1, 2,
                     Arrays.equals(a.permHost(), b.permHost()), a.scalePeriod(), a.groupShift()));
             pairTables.put(wa, pt);
         }
@@ -908,11 +906,9 @@ public final class CudaBackend implements Backend {
      */
     private GqTable qkvTable(Object wq, Object wk, Object wv, int T) {
         CudaGptq q = CudaGptq.of(wq), k = CudaGptq.of(wk), v = CudaGptq.of(wv);
-        if (!QKV_LAUNCH || REFERENCE_LINEAR || !q.mma() || !k.mma() || !v.mma() || k.out() != v.out() || k.out() % 16 != 0
-                || q.out() % k.out() != 0 || q.in() != k.in() || k.in() != v.in()
-                || q.bits() != k.bits() || k.bits() != v.bits() || q.bits() > 8
-                || q.cpb() != k.cpb() || k.cpb() != v.cpb() || q.scalePeriod() != k.scalePeriod()
-                || k.scalePeriod() != v.scalePeriod() || q.groupShift() != k.groupShift() || k.groupShift() != v.groupShift()) {
+        // runs of whole 16-output tiles (the packed layout is tile-major); gq_mmv's own limits are mmvFits' below
+        if (!QKV_LAUNCH || REFERENCE_LINEAR || !q.splitsLike(k) || !k.splitsLike(v) || k.out() != v.out()
+                || k.out() % 16 != 0 || q.out() % k.out() != 0) {
             return null;
         }
         int runs = q.out() / k.out(), nmat = runs + 2;
@@ -925,22 +921,14 @@ public final class CudaBackend implements Backend {
             CUdeviceptr[] a = new CUdeviceptr[4 * nmat];
             int[] rows = new int[nmat];
             long runWeights = CudaGptq.packedBytes(q.in(), k.out(), q.bits(), true);   // tile-major: a run is contiguous
-            for (int j = 0; j < runs; j++) {
-                a[4 * j] = q.qweight().withByteOffset(j * runWeights);
-                a[4 * j + 1] = q.scaleZero().withByteOffset(4L * j * k.out());          // half2 (scale, zero) per output
-                a[4 * j + 2] = q.perm();
-                a[4 * j + 3] = q.chunkGroup();
+            for (int j = 0; j < runs; j++) {                     // scales: half2 (scale, zero) per output
+                q.putMat(a, j, q.qweight().withByteOffset(j * runWeights), q.scaleZero().withByteOffset(4L * j * k.out()));
                 rows[j] = q.out() / 4;
             }
-            CudaGptq[] kv = {k, v};
-            for (int i = 0; i < 2; i++) {
-                CudaGptq g = kv[i];
-                a[4 * (runs + i)] = g.qweight();
-                a[4 * (runs + i) + 1] = g.scaleZero();
-                a[4 * (runs + i) + 2] = g.perm();
-                a[4 * (runs + i) + 3] = g.chunkGroup();
-                rows[runs + i] = g.out() / 4;
-            }
+            k.putMat(a, runs);
+            v.putMat(a, runs + 1);
+            rows[runs] = k.out() / 4;
+            rows[runs + 1] = v.out() / 4;
             boolean shared = Arrays.equals(q.permHost(), k.permHost()) && Arrays.equals(k.permHost(), v.permHost());
             CUdeviceptr szRows = alloc(4L * nmat, q.name() + " q+k+v rows");
             drv.copyHtoD(szRows, Pointer.to(rows), 4L * nmat, q.name() + " q+k+v rows");
@@ -1069,9 +1057,9 @@ public final class CudaBackend implements Backend {
                         || c.cpb() != g2.cpb() || c.bits() != g2.bits()) {
                     throw new IllegalArgumentException(a.name() + ": experts of one layer differ in format");
                 }
-                System.arraycopy(new CUdeviceptr[]{a.qweight(), a.scaleZero(), a.perm(), a.chunkGroup()}, 0, up, 4 * e, 4);
-                System.arraycopy(new CUdeviceptr[]{b.qweight(), b.scaleZero(), b.perm(), b.chunkGroup()}, 0, up, 4 * (experts + e), 4);
-                System.arraycopy(new CUdeviceptr[]{c.qweight(), c.scaleZero(), c.perm(), c.chunkGroup()}, 0, down, 4 * e, 4);
+                a.putMat(up, e);
+                b.putMat(up, experts + e);
+                c.putMat(down, e);
                 sp1 = Math.min(sp1, Math.min(a.scalePeriod(), b.scalePeriod()));
                 sp2 = Math.min(sp2, c.scalePeriod());
                 if (a.groupShift() != sh1 || b.groupShift() != sh1) sh1 = -1;

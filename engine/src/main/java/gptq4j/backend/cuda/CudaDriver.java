@@ -66,8 +66,8 @@ final class CudaDriver implements AutoCloseable {
      * -Dgptq4j.cuda.skipKernels=REGEX: kernels whose names match are not launched. A timing experiment only (the bench
      * reports it; results are wrong): the step time without a family of kernels says what that family costs.
      */
-    static final java.util.regex.Pattern SKIP_KERNELS = System.getProperty("gptq4j.cuda.skipKernels") == null ? null
-            : java.util.regex.Pattern.compile(System.getProperty("gptq4j.cuda.skipKernels"));
+    static final java.util.regex.Pattern SKIP_KERNELS = java.util.Optional.ofNullable(System.getProperty("gptq4j.cuda.skipKernels"))
+            .map(java.util.regex.Pattern::compile).orElse(null);
     private static final int MAX_GRAPHS = 48;
     private record Queued(CUfunction f, String name, int gx, int gy, int gz, int bx, int by, int smem, Object[] args) { }
     private static final class StepKey {

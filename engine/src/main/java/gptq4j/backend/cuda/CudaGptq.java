@@ -22,6 +22,31 @@ import jcuda.driver.CUdeviceptr;
 record CudaGptq(String name, int in, int out, int bits, int groups, CUdeviceptr qweight, CUdeviceptr scaleZero,
                 CUdeviceptr perm, CUdeviceptr chunkGroup, int cpb, int scalePeriod, int groupShift, int ksplit, CUdeviceptr desc, boolean mma,
                 int[] permHost) {
+    /**
+     * Copies this matrix's GqMat entry {qweight, scaleZero, perm, chunkGroup} (gptq_gemm.cu) into a device table
+     * under construction, as entry {@code m} of {@code table}.
+     */
+    void putMat(CUdeviceptr[] table, int m) {
+        putMat(table, m, qweight, scaleZero);
+    }
+
+    /** The entry of a run of this matrix's outputs: its packed weights and scales at the run, its perm and groups. */
+    void putMat(CUdeviceptr[] table, int m, CUdeviceptr runWeights, CUdeviceptr runScales) {
+        table[4 * m] = runWeights;
+        table[4 * m + 1] = runScales;
+        table[4 * m + 2] = perm;
+        table[4 * m + 3] = chunkGroup;
+    }
+
+    /**
+     * Whether b's split-K partials come from the same per-task arithmetic as this matrix's, so both can share one
+     * launch: tensor-core layout, inputs, bits, chunks per split, scale period and group shift alike.
+     */
+    boolean splitsLike(CudaGptq b) {
+        return mma && b.mma && in == b.in && bits == b.bits && cpb == b.cpb && scalePeriod == b.scalePeriod
+                && groupShift == b.groupShift;
+    }
+
     /** Device bytes a product reads once: packed weights, scales/zeros, chunk groups, permutation. */
     long deviceBytes() {
         return packedBytes(in, out, bits, mma) + (long) groups * out * 4 + (long) chunks(in, mma) * 4 + (perm == null ? 0 : 4L * in);
