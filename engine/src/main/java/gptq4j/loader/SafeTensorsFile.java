@@ -1,6 +1,8 @@
 package gptq4j.loader;
 
 import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonStreamContext;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -80,6 +82,7 @@ public final class SafeTensorsFile implements AutoCloseable {
                 throw CheckpointException.of(path, "safetensors header is not valid JSON: " + CheckpointException.jsonProblem(e));
             }
             if (root == null || !root.isObject()) throw CheckpointException.of(path, "safetensors header is not a JSON object");
+            rejectNegativeZero(json);
             long dataStart = 8 + headerLen;
             long dataLen = size - dataStart;
             for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
@@ -90,6 +93,32 @@ public final class SafeTensorsFile implements AutoCloseable {
             checkNoOverlaps();
         } catch (IOException e) {
             throw CheckpointException.of(path, "read failed: " + e.getMessage());
+        }
+    }
+
+    /**
+     * The integer literal -0 in a tensor's entry is rejected. Jackson reads it as 0; serde_json, which Hugging Face's
+     * safetensors parses headers with, reads it as the float -0.0, which an unsigned shape or data_offsets entry does
+     * not accept, so such a file does not load there either (CheckpointFuzzTest, seed 55890650742991: a data_offsets
+     * begin written as -0 loaded). __metadata__ is skipped: the loader ignores it.
+     */
+    private void rejectNegativeZero(String json) throws IOException {
+        try (JsonParser p = HEADER_JSON.getFactory().createParser(json)) {
+            for (JsonToken t; (t = p.nextToken()) != null; ) {
+                JsonStreamContext here = p.getParsingContext();
+                if (t == JsonToken.FIELD_NAME && here.getParent() != null && here.getParent().inRoot()
+                        && "__metadata__".equals(p.currentName())) {
+                    p.nextToken();                        // the loader ignores __metadata__, whatever it holds
+                    p.skipChildren();
+                    continue;
+                }
+                if (t == JsonToken.VALUE_NUMBER_INT && "-0".equals(p.getText())) {
+                    JsonStreamContext c = p.getParsingContext();
+                    String field = c.inArray() && c.getParent() != null ? c.getParent().getCurrentName() : c.getCurrentName();
+                    throw CheckpointException.of(path, "safetensors header has the integer -0" + (field == null ? "" : " in \"" + field + "\"")
+                            + " (character " + p.currentLocation().getCharOffset() + "): not an unsigned integer");
+                }
+            }
         }
     }
 

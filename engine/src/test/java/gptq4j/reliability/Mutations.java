@@ -663,6 +663,21 @@ final class Mutations {
             out.add(new Mutation("targeted utf8 " + shard, "header-json", shard,
                     "a malformed UTF-8 byte in __metadata__'s key", Expect.REJECT, d -> g.writeShard(d, shard, bad.length, bad)));
         }
+        // the integer -0 as a data_offsets begin and as a shape entry (seed 55890650742991's kind: Jackson reads 0,
+        // serde_json -0.0, which Hugging Face's loader rejects)
+        String shard0 = g.shards.get(0);
+        String hs = new String(headerBytes(g, shard0), StandardCharsets.UTF_8);
+        int off = hs.indexOf("\"data_offsets\":[") + "\"data_offsets\":[".length();
+        byte[] negOff = (hs.substring(0, off) + "-0" + hs.substring(hs.indexOf(',', off))).getBytes(StandardCharsets.UTF_8);
+        out.add(new Mutation("targeted data_offsets -0", "header-json", shard0, "data_offsets begin written as literal -0",
+                Expect.REJECT, d -> g.writeShard(d, shard0, negOff.length, negOff)));
+        int sh = hs.indexOf("\"shape\":[") + "\"shape\":[".length();
+        int shEnd = hs.indexOf(']', sh);
+        int shComma = hs.indexOf(',', sh);
+        int shNum = shComma >= 0 && shComma < shEnd ? shComma : shEnd;
+        byte[] negShape = (hs.substring(0, sh) + "-0" + hs.substring(shNum)).getBytes(StandardCharsets.UTF_8);
+        out.add(new Mutation("targeted shape -0", "header-json", shard0, "a shape entry written as literal -0",
+                Expect.REJECT, d -> g.writeShard(d, shard0, negShape.length, negShape)));
         ObjectNode llama = g.json("config.json");
         llama.put("model_type", "llama").set("architectures", F.arrayNode().add("LlamaForCausalLM"));
         out.add(new Mutation("targeted llama", "config", "config.json", "config.json is a Llama config", Expect.REJECT,
