@@ -48,16 +48,12 @@ __device__ __forceinline__ void pdl_enter() {
 #endif
 }
 
+// One step per launch; PDL: the kernel waits for the one before it on entry (launched with the PDL attribute)
+template <bool PDL>
 __global__ void __launch_bounds__(THREADS) one_step(const unsigned* prev, unsigned* next, unsigned nb) {
     extern __shared__ unsigned char smem[];
     (void) smem;
-    step_body(prev, next, nb);
-}
-
-__global__ void __launch_bounds__(THREADS) one_step_pdl(const unsigned* prev, unsigned* next, unsigned nb) {
-    extern __shared__ unsigned char smem[];
-    (void) smem;
-    pdl_enter();
+    if (PDL) pdl_enter();
     step_body(prev, next, nb);
 }
 
@@ -136,7 +132,8 @@ int main() {
     int coopOk = 0;
     CK(cudaDeviceGetAttribute(&coopOk, cudaDevAttrCooperativeLaunch, 0));
     printf("device: %s, %d SMs, cooperative launch %s\n", prop.name, prop.multiProcessorCount, coopOk ? "yes" : "no");
-    for (const void* fn : {(const void*) one_step, (const void*) one_step_pdl, (const void*) steps_ticket, (const void*) steps_cg}) {
+    for (const void* fn : {(const void*) one_step<false>, (const void*) one_step<true>, (const void*) steps_ticket,
+                           (const void*) steps_cg}) {
         CK(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM));
     }
     int perSm = 0;
@@ -170,7 +167,7 @@ int main() {
                 unsigned* prev = (s & 1) ? b : a;
                 unsigned* next = (s & 1) ? a : b;
                 void* args[] = {&prev, &next, &nb};
-                CK(launch_ex(pdl ? (const void*) one_step_pdl : (const void*) one_step, nb, st, false, pdl, args));
+                CK(launch_ex(pdl ? (const void*) one_step<true> : (const void*) one_step<false>, nb, st, false, pdl, args));
             }
             CK(cudaStreamEndCapture(st, &g));
             CK(cudaGraphInstantiate(&ge, g, 0));
@@ -233,7 +230,7 @@ int main() {
         unsigned* prev = a;
         unsigned* next = b;
         void* args1[] = {&prev, &next, &nb};
-        cudaError_t c1 = launch_ex((const void*) one_step, nb, st, false, false, args1);
+        cudaError_t c1 = launch_ex((const void*) one_step<false>, nb, st, false, false, args1);
         cudaError_t c2 = launch_ex((const void*) steps_ticket, nb, st, true, true, args);
         cudaError_t c3 = cudaStreamEndCapture(st, &g);
         cudaError_t c4 = c3 == cudaSuccess ? cudaGraphInstantiate(&ge, g, 0) : c3;

@@ -167,16 +167,26 @@ final class Mutations {
                 String s = new String(json, StandardCharsets.UTF_8);
                 String[] nums = {"1e999", "NaN", "-Infinity", "99999999999999999999999999", "-0", "1.0e2", "0x10"};
                 String num = nums[r.nextInt(nums.length)];
-                int at = s.indexOf("\"data_offsets\":[", r.nextInt(s.length() / 2));
-                if (at < 0) at = s.indexOf("\"data_offsets\":[");
-                int start = at + "\"data_offsets\":[".length();
-                int comma = s.indexOf(',', start);
-                out = (s.substring(0, start) + num + s.substring(comma)).getBytes(StandardCharsets.UTF_8);
+                out = firstEntryAs(s, "data_offsets", r.nextInt(s.length() / 2), num);
                 desc = "data_offsets begin written as literal " + num;
             }
         }
         byte[] h = out;
         return new Mutation(id, "header-json", shard, desc, Expect.REJECT, d -> g.writeShard(d, shard, h.length, h));
+    }
+
+    /**
+     * The header JSON text s with the first entry of the first array "key":[...] at or after index from (else the
+     * first in s) replaced by literal, as UTF-8 bytes.
+     */
+    private static byte[] firstEntryAs(String s, String key, int from, String literal) {
+        String open = "\"" + key + "\":[";
+        int at = s.indexOf(open, from);
+        if (at < 0) at = s.indexOf(open);
+        int start = at + open.length();
+        int comma = s.indexOf(',', start), close = s.indexOf(']', start);
+        int end = comma >= 0 && comma < close ? comma : close;
+        return (s.substring(0, start) + literal + s.substring(end)).getBytes(StandardCharsets.UTF_8);
     }
 
     private static String pickTensor(ObjectNode header, SplittableRandom r) {
@@ -667,15 +677,10 @@ final class Mutations {
         // serde_json -0.0, which Hugging Face's loader rejects)
         String shard0 = g.shards.get(0);
         String hs = new String(headerBytes(g, shard0), StandardCharsets.UTF_8);
-        int off = hs.indexOf("\"data_offsets\":[") + "\"data_offsets\":[".length();
-        byte[] negOff = (hs.substring(0, off) + "-0" + hs.substring(hs.indexOf(',', off))).getBytes(StandardCharsets.UTF_8);
+        byte[] negOff = firstEntryAs(hs, "data_offsets", 0, "-0");
         out.add(new Mutation("targeted data_offsets -0", "header-json", shard0, "data_offsets begin written as literal -0",
                 Expect.REJECT, d -> g.writeShard(d, shard0, negOff.length, negOff)));
-        int sh = hs.indexOf("\"shape\":[") + "\"shape\":[".length();
-        int shEnd = hs.indexOf(']', sh);
-        int shComma = hs.indexOf(',', sh);
-        int shNum = shComma >= 0 && shComma < shEnd ? shComma : shEnd;
-        byte[] negShape = (hs.substring(0, sh) + "-0" + hs.substring(shNum)).getBytes(StandardCharsets.UTF_8);
+        byte[] negShape = firstEntryAs(hs, "shape", 0, "-0");
         out.add(new Mutation("targeted shape -0", "header-json", shard0, "a shape entry written as literal -0",
                 Expect.REJECT, d -> g.writeShard(d, shard0, negShape.length, negShape)));
         ObjectNode llama = g.json("config.json");
