@@ -191,10 +191,11 @@ __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __
 // With norm_w (a single matrix's launch, Backend.rmsNormLinear) the input is RMSNorm(x row) with rms_norm's bits
 // (eps, norm_w: the norm's), and the blocks of matrix 0 also write it to xn [rows][in] (each element once).
 // The permutation and norm_w are read before GK_WAIT; segs, x_rows and x after it.
+// wg = 1: the same values in gq_wg.cu's layout (per k16 tile {hi k0-7, hi k8-15, lo k0-7, lo k8-15}), same size.
 GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ mats, int nexp, int planes,
         const int* __restrict__ segs, const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in,
         int rows_cap, int cpb, uint4* __restrict__ xq, float* __restrict__ xe, const __half* __restrict__ norm_w,
-        float eps, float* __restrict__ xn) {
+        float eps, float* __restrict__ xn, int wg) {
     GK_ENTER_LATE;
     __shared__ float cmax[32];
     __shared__ float red[RMS_THREADS / 32];
@@ -250,7 +251,12 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
     const __half2 h01 = __floats2half2_rn(a0, a1), h23 = __floats2half2_rn(a2, a3);
     const float2 f01 = __half22float2(h01), f23 = __half22float2(h23);
     const __half2 l01 = __floats2half2_rn(a0 - f01.x, a1 - f01.y), l23 = __floats2half2_rn(a2 - f23.x, a3 - f23.y);
-    xq[dst * (kch * 8) + c * 8 + h * 4 + t] = make_uint4(gm_h2u(h01), gm_h2u(h23), gm_h2u(l01), gm_h2u(l23));
+    if (wg) {                                         // gq_wg.cu's layout: {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
+        uint32_t* q = reinterpret_cast<uint32_t*>(xq + dst * (kch * 8) + c * 8 + h * 4) + t;
+        q[0] = gm_h2u(h01); q[4] = gm_h2u(h23); q[8] = gm_h2u(l01); q[12] = gm_h2u(l23);
+    } else {
+        xq[dst * (kch * 8) + c * 8 + h * 4 + t] = make_uint4(gm_h2u(h01), gm_h2u(h23), gm_h2u(l01), gm_h2u(l23));
+    }
 }
 
 // Row stride (uint4) of a window of NT * 8 token rows: WS = 8 / NT super-tiles of 16 uint4, plus GM_PAD. The pad of

@@ -2,6 +2,7 @@
 #include "gptq_gemm.cu"
 #include "gq_mma.cu"
 #include "gq_mmv.cu"
+#include "gq_wg.cu"
 #include "dense_fp16.cu"
 #include "norm.cu"
 #include "rope.cu"

@@ -568,9 +568,19 @@ public final class CudaBackend implements Backend {
             int kch = CudaGptq.chunks(g.in(), true);
             CudaBuf xq = scratch.floats("mma.xq", (long) planes * rowsCap * kch * 32);
             CudaBuf xe = scratch.floats("mma.xe", (long) planes * rowsCap * kch);
+            boolean wg = !splitMode && wgmmaFits(g, tab, T, rowsPerMatrix);
             drv.launch3("gq_mma_prep", ceil(kch, 32), T, nmat, 256, 1, 0,
                     descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr,
-                    norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn());
+                    norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn(),
+                    wg ? 1 : 0);
+            if (wg) {
+                // Hopper: the warpgroup-MMA kernel (gq_wg.cu), gq_mma's bits; token tiles of 64 rows per expert
+                wgmmaLaunches++;
+                drv.launch3("gq_wg_b" + g.bits(), g.out() / WG_OUTPUTS, ceil(T, 64), nmat, 32 * 4 * WG_GROUPS, 1,
+                        wgmmaSharedBytes(g.bits()), descs, nexp, segs, xq.ptr, xe.ptr, planes, g.in(), g.out(), g.cpb(),
+                        tab.scalePeriod(), tab.groupShift(), g.ksplit(), rowsCap, projStride, out);
+                return;
+            }
             int nt = mmaTokenTiles(rowsPerMatrix);
             if (splitMode && mmvFits(g, tab, T)) {
                 // one token: the persistent kernel (the same partials as gq_mma_b*_n1's split mode)
@@ -624,11 +634,43 @@ public final class CudaBackend implements Backend {
                 + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense") + (MMV ? "" : "-nommv")
                 + (FUSE_NORM ? "" : "-nofusenorm") + (FUSE_FOLD ? "" : "-nofusefold") + (QKV_LAUNCH ? "" : "-noqkv")
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
+                + (WGMMA ? (WGMMA_FROM != 33 ? "-wgmmafrom" + WGMMA_FROM : "") : "-nowgmma")
                 + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "")
                 + (CudaDriver.MODULE_FILE == null ? "" : "-module[" + java.nio.file.Path.of(CudaDriver.MODULE_FILE).getFileName() + "]")
                 + (CudaDriver.SKIP_KERNELS == null ? "" : "-SKIPPING[" + CudaDriver.SKIP_KERNELS + "]");
         return REFERENCE_LINEAR ? "reference" : "pipe" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "");
+    }
+
+    /**
+     * -Dgptq4j.cuda.wgmma=false keeps every product on gq_mma's mma.sync kernels (the same bits; a comparison switch).
+     * Otherwise, on compute capability 9.0, loop-mode products of 2, 3 or 4 bits with at least WGMMA_FROM rows per
+     * matrix run on gq_wg.cu's warpgroup-MMA kernel when their grid covers every SM.
+     */
+    static final boolean WGMMA = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmma", "true"));
+    /** -Dgptq4j.cuda.wgmmaFrom=N: the fewest rows per matrix (an expert's expected rows) for the wgmma kernel. */
+    static final int WGMMA_FROM = Integer.getInteger("gptq4j.cuda.wgmmaFrom", 33);
+    /** gq_wg.cu: GW_NWG warpgroups per block, 64 outputs each; GW_STAGES ring stages. */
+    static final int WG_GROUPS = 4, WG_OUTPUTS = 64 * WG_GROUPS, WG_STAGES = 6;
+
+    /** gq_wg.cu's gw_smem_bytes: GW_STAGES stages (B, weights, scales, 2^e), then the split fold (64 KB). */
+    static int wgmmaSharedBytes(int bits) {
+        return WG_STAGES * (1024 + WG_GROUPS * 4 * bits * 8 + WG_GROUPS * 16 + 16) * 16 + WG_GROUPS * 128 * 32 * 4;
+    }
+
+    /** Products launched on gq_wg.cu's kernel so far (tests check that a shape reaches it). */
+    private long wgmmaLaunches;
+
+    long wgmmaLaunches() { return wgmmaLaunches; }
+
+    /** Whether the module's sm_90a kernels (gq_wg.cu) run on this device. */
+    boolean sm90a() { return drv.sm90a(); }
+
+    /** Whether a loop-mode product runs on gq_wg.cu's kernel (its requirements there; same bits as gq_mma). */
+    private boolean wgmmaFits(CudaGptq g, GqTable tab, int T, int rowsPerMatrix) {
+        return WGMMA && drv.sm90a() && g.mma() && g.bits() >= 2 && g.bits() <= 4 && g.out() % WG_OUTPUTS == 0
+                && tab.scalePeriod() >= 2 && g.cpb() % 2 == 0 && rowsPerMatrix >= WGMMA_FROM && tab.szRows() == null
+                && (long) (g.out() / WG_OUTPUTS) * ceil(rowsPerMatrix, 64) * tab.nmat() >= drv.multiprocessors();
     }
 
     /** -Dgptq4j.cuda.mmv=false keeps one-token products on gq_mma_b*_n1 (an experiment switch, same bits). */

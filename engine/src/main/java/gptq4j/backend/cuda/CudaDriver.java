@@ -137,10 +137,10 @@ final class CudaDriver implements AutoCloseable {
                     + computeMajor + "." + computeMinor + "; gptq4j's kernels need 8.0 or newer (Ampere, Hopper)",
                     CUresult.CUDA_ERROR_NO_BINARY_FOR_GPU, null);
         }
-        // only where the fatbin's sm_90 code runs: its kernels wait in GK_ENTER; the compute_80 PTX that newer GPUs
+        // only where the fatbin's sm_90a code runs: its kernels wait in GK_ENTER; the compute_80 PTX that newer GPUs
         // would JIT has no such wait, so there a PDL launch could overlap the kernel before it
         boolean sm90 = computeMajor == 9 && computeMinor == 0;
-        String noPdl = !PDL ? "off (-Dgptq4j.cuda.pdl=false)" : !sm90 ? "needs the module's sm_90 code (this GPU is sm_"
+        String noPdl = !PDL ? "off (-Dgptq4j.cuda.pdl=false)" : !sm90 ? "needs the module's sm_90a code (this GPU is sm_"
                 + computeMajor + computeMinor + ")" : CudaLaunchEx.unavailable();
         this.pdl = noPdl == null;
         if (noPdl != null && PDL && computeMajor >= 9) LOG.info("programmatic dependent launch not used: " + noPdl);
@@ -152,7 +152,7 @@ final class CudaDriver implements AutoCloseable {
             JCudaDriver.cuDevicePrimaryCtxRelease(device);
             throw new CudaUnavailableException("cannot load the gptq4j CUDA module on " + deviceName + " (sm_"
                     + computeMajor + computeMinor + "): " + errorName(rc)
-                    + " (the fatbin, built by nvcc 13.0, has sm_80 and sm_90 code and compute_80 PTX: it needs NVIDIA driver R580 (CUDA 13.0) or newer)",
+                    + " (the fatbin, built by nvcc 13.0, has sm_80 and sm_90a code and compute_80 PTX: it needs NVIDIA driver R580 (CUDA 13.0) or newer)",
                     rc, null);
         }
     }
@@ -217,6 +217,9 @@ final class CudaDriver implements AutoCloseable {
     String deviceName() { return deviceName; }
 
     String computeCapability() { return computeMajor + "." + computeMinor; }
+
+    /** Whether the module's sm_90a code runs here (compute capability 9.0: H100, H200), e.g. gq_wg.cu's wgmma kernels. */
+    boolean sm90a() { return computeMajor == 9 && computeMinor == 0; }
 
     int multiprocessors() { return multiprocessors; }
 

@@ -5,7 +5,7 @@
  *
  * <p>The kernels are CUDA C++ in {@code engine/src/main/cuda}, one file per operation family, compiled by
  * {@code bin/build-cuda} into one fatbin resource ({@code gptq4j/cuda/gptq4j.fatbin}: SASS for sm_80 and
- * sm_90 plus compute_80 PTX) with a stamp of the sources' hash that a unit test checks.
+ * sm_90a plus compute_80 PTX) with a stamp of the sources' hash that a unit test checks.
  *
  * <p>Roles: {@link gptq4j.backend.cuda.CudaDriver} owns the context, the module and error mapping;
  * {@link gptq4j.backend.cuda.CudaBuf},

@@ -120,7 +120,7 @@ class CudaMoeTest {
         for (Buf b : new Buf[]{xb, lb, rb, tmp}) be.free(b);
     }
 
-    private static float[] runMoe(CudaBackend be, Object[] p1, Object[] p3, Object[] p2, float[] x, float[] logits,
+    static float[] runMoe(CudaBackend be, Object[] p1, Object[] p3, Object[] p2, float[] x, float[] logits,
                                   int T, int K, int hidden, int inter) {
         Buf xb = be.allocFloats(x.length), lb = be.allocFloats(logits.length), ob = be.allocFloats((long) T * hidden);
         be.write(xb, x, x.length);

@@ -1,0 +1,168 @@
+// A check and timing probe for issue 6 (not part of the engine's module): the engine's large-batch MoE product on
+// Hopper's warpgroup MMA (gq_wg_b4, gq_wg.cu, sm_90a) against its mma.sync kernel (gq_mma_b4_n8 / _n4) on Mixtral's
+// w1+w3 launch at decode batch 256: 8 experts x 2 projections of 14336 x 4096, 4-bit, groups of 128, 64 rows per
+// expert (pass 0) or uneven segments of 20..110 rows (pass 1). For each kernel: its time, and how many output bits
+// differ from gq_mma_b4_n8's (batch invariance needs 0: one-token products stay on mma.sync); gq_mma_b4_n8 itself is
+// spot-checked against float64.
+//
+// Round 12 (H100) found here, before gq_wg.cu existed: wgmma with A from registers (the dequantised weights) and B
+// from shared memory gives gq_mma's bits exactly, also when a period's chain starts with scale-d = 0; the descriptor's
+// leading offset steps K and its stride offset steps N (swapped, every output differed). Variants measured then
+// (µs for the w1+w3 launch; gq_mma_b4_n8 1,205-1,215): a barrier per super-tile, 4 warpgroups per block 825; one per
+// scale period 801; 2 warpgroups per block 1,022-1,112; one warpgroup 1,877; two or four independent chains per
+// warpgroup (m64n32 / m64n16, the same bits) 845 / 994; double-buffered period chains (ptxas serialised the wgmma)
+// 973. Without the dequantisation 768, without the copies 564, without the wgmma 626: the copies and their waits,
+// not the tensor cores, set the pace.
+//
+// Build and run on the GPU machine: bin/gpu-wgmma-probe (nvcc -arch=sm_90a; NVCC_EXTRA="-DGW_STAGES=6" for variants).
+#include "module.cu"
+#include <cstdio>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+#include <random>
+
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
+    fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); exit(1); } } while (0)
+
+constexpr int NEXP = 8, NPROJ = 2, NMAT = NEXP * NPROJ, OUT = 14336, IN = 4096, ROWS = 64;
+constexpr int KST = IN / 64, KCH = IN / 32, CPB = 16, SPB = CPB / 2, KSPLIT = KCH / CPB, SP = 4, CGL = 2;
+
+template <typename K>
+static void check_time(const char* name, K launch, float* out, const std::vector<uint32_t>& ref, int reps, double flop) {
+    CK(cudaMemset(out, 0xFF, ref.size() * 4));
+    launch();
+    CK(cudaGetLastError());
+    CK(cudaDeviceSynchronize());
+    std::vector<uint32_t> got(ref.size());
+    CK(cudaMemcpy(got.data(), out, got.size() * 4, cudaMemcpyDeviceToHost));
+    long diff = 0; size_t first = (size_t) -1;
+    for (size_t i = 0; i < got.size(); i++) if (got[i] != ref[i]) { diff++; if (first == (size_t) -1) first = i; }
+    cudaEvent_t a, b;
+    CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
+    CK(cudaEventRecord(a));
+    for (int r = 0; r < reps; r++) launch();
+    CK(cudaEventRecord(b));
+    CK(cudaEventSynchronize(b));
+    float ms; CK(cudaEventElapsedTime(&ms, a, b));
+    const double us = 1000.0 * ms / reps;
+    printf("%-24s %8.1f us  %6.1f TFLOP/s useful  output bits differing from gq_mma_b4_n8: %ld of %zu", name, us,
+           flop / us * 1e-6, diff, got.size());
+    if (first != (size_t) -1) {
+        float gv, rv; memcpy(&gv, &got[first], 4); memcpy(&rv, &ref[first], 4);
+        printf(" (first at %zu: %g against %g)", first, gv, rv);
+    }
+    printf("\n");
+}
+
+int main() {
+    cudaDeviceProp prop; CK(cudaGetDeviceProperties(&prop, 0));
+    printf("device %s, %d SMs, gq_wg stages %d\n", prop.name, prop.multiProcessorCount, GW_STAGES);
+    std::mt19937_64 rng(std::random_device{}());
+    // expert segments: ROWS rows each (the bench's average at batch 256), or uneven (20..110 rows) in the second pass
+    for (int pass = 0; pass < 2; pass++) {
+        int hs[2 * NEXP], T = 0;
+        for (int e = 0; e < NEXP; e++) { hs[2 * e] = T; hs[2 * e + 1] = pass == 0 ? ROWS : 20 + (int) (rng() % 91); T += hs[2 * e + 1]; }
+        printf("pass %d: %d rows (", pass, T);
+        for (int e = 0; e < NEXP; e++) printf("%s%d", e ? " " : "", hs[2 * e + 1]);
+        printf(")\n");
+        // weights in gq_mma's 4-bit layout (every bit pattern is a valid set of fields), (scale, zero) pairs formatted
+        // as gq_mma_zeros does, x random normal with a large outlier per row
+        const size_t wwords = (size_t) OUT / 16 * KST * 32 * 4, groups = IN / 128;
+        std::vector<GqMat> hm(NMAT);
+        std::uniform_real_distribution<float> us(0.002f, 0.02f);
+        std::uniform_int_distribution<int> uz(0, 15);
+        int* cg; CK(cudaMalloc(&cg, KCH * 4));
+        { std::vector<int> h(KCH); for (int c = 0; c < KCH; c++) h[c] = c >> CGL; CK(cudaMemcpy(cg, h.data(), KCH * 4, cudaMemcpyHostToDevice)); }
+        for (int m = 0; m < NMAT; m++) {
+            std::vector<uint32_t> w(wwords);
+            for (auto& v : w) v = (uint32_t) rng();
+            std::vector<__half2> sz(groups * OUT);
+            for (size_t i = 0; i < sz.size(); i++) {
+                const int o = (int) (i % OUT);
+                sz[i] = __halves2half2(__float2half(us(rng)), __float2half((o % 16 >= 8 ? 16.f : 1.f) * uz(rng) + 1024.f));
+            }
+            uint32_t* dw; __half2* dsz;
+            CK(cudaMalloc(&dw, wwords * 4)); CK(cudaMalloc(&dsz, sz.size() * 4));
+            CK(cudaMemcpy(dw, w.data(), wwords * 4, cudaMemcpyHostToDevice));
+            CK(cudaMemcpy(dsz, sz.data(), sz.size() * 4, cudaMemcpyHostToDevice));
+            hm[m] = GqMat{dw, dsz, nullptr, cg};
+        }
+        GqMat* mats; CK(cudaMalloc(&mats, NMAT * sizeof(GqMat)));
+        CK(cudaMemcpy(mats, hm.data(), NMAT * sizeof(GqMat), cudaMemcpyHostToDevice));
+        int* segs; CK(cudaMalloc(&segs, sizeof hs)); CK(cudaMemcpy(segs, hs, sizeof hs, cudaMemcpyHostToDevice));
+        std::vector<float> hx((size_t) T * IN);
+        std::normal_distribution<float> nd(0.f, 1.f);
+        for (auto& v : hx) v = nd(rng);
+        for (int r = 0; r < T; r++) hx[(size_t) r * IN + rng() % IN] *= 40.f;
+        float* x; CK(cudaMalloc(&x, hx.size() * 4)); CK(cudaMemcpy(x, hx.data(), hx.size() * 4, cudaMemcpyHostToDevice));
+        uint4 *xq, *xw; float* xe;
+        CK(cudaMalloc(&xq, (size_t) T * KCH * 8 * 16)); CK(cudaMalloc(&xw, (size_t) T * KCH * 8 * 16));
+        CK(cudaMalloc(&xe, (size_t) T * KSPLIT * 4));
+        for (int wg = 0; wg < 2; wg++) {
+            gq_mma_prep<<<dim3((KCH + 31) / 32, T, NMAT), 256>>>(mats, NEXP, 1, segs, x, nullptr, T, IN, T, CPB,
+                                                                  wg ? xw : xq, xe, nullptr, 0.f, nullptr, wg);
+            CK(cudaGetLastError());
+        }
+        CK(cudaDeviceSynchronize());
+        float* out; CK(cudaMalloc(&out, (size_t) NPROJ * T * OUT * 4));
+        const long pstride = (long) T * OUT;
+        const int reps = 20;
+        const double flop = 2.0 * NPROJ * OUT * (double) IN * T;
+        std::vector<uint32_t> ref((size_t) NPROJ * T * OUT);
+        auto engine = [&](int nt) {
+            auto k = nt == 8 ? gq_mma_b4_n8 : gq_mma_b4_n4;
+            const int ws = 8 / nt, window = nt * 8 * (ws * 256 + 16 * GM_PAD) + GM_NW * ws * 4 * 128;
+            const int smem = std::min(GM_STAGES, (CPB / 2 + ws - 1) / ws) * window + (nt == 4 ? GM_NW * nt * 4 * 32 * 4 : 0);
+            CK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+            dim3 grid((OUT / 16 + GM_NW - 1) / GM_NW * ((T + 8 * nt - 1) / (8 * nt)), 1, NMAT);
+            return [=] { k<<<grid, GM_NW * 32, smem>>>(mats, NEXP, NMAT, segs, xq, xe, 1, T, IN, OUT, CPB, SP, CGL,
+                                                       KSPLIT, 0, T, pstride, out); };
+        };
+        {   // the reference bits: gq_mma_b4_n8
+            auto l = engine(8);
+            l(); CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
+            CK(cudaMemcpy(ref.data(), out, ref.size() * 4, cudaMemcpyDeviceToHost));
+        }
+        // a float64 spot check of the reference (64 outputs of expert 0), so a wrong reference cannot pass silently
+        {
+            std::vector<uint32_t> w0(wwords); std::vector<__half2> sz0(groups * OUT);
+            CK(cudaMemcpy(w0.data(), hm[0].qw, wwords * 4, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(sz0.data(), hm[0].sz, sz0.size() * 4, cudaMemcpyDeviceToHost));
+            double worst = 0;
+            for (int k = 0; k < 64; k++) {
+                const int o = (int) (rng() % OUT), r = (int) (rng() % hs[1]);
+                double sum = 0;
+                for (int j = 0; j < IN; j++) {
+                    const int st = j / 64, kt = (j % 64) / 16, kk = j % 16, g = o % 8, hi = (o % 16) >= 8;
+                    const int tt = (kk % 8) / 2, p = (hi ? 1 : 0) + (kk >= 8 ? 2 : 0), P = 4 * kt + p;
+                    const uint32_t word = w0[gm_word<4>(o / 16, KST, st, g * 4 + tt, P >> 2)];
+                    const int q = (word >> (4 * (P & 3) + ((kk & 1) ? 16 : 0))) & 15;
+                    const float2 v = __half22float2(sz0[(size_t) (j / 128) * OUT + o]);
+                    const double z = hi ? (v.y - 1024.0) / 16.0 : v.y - 1024.0;
+                    sum += (double) v.x * (q - z) * hx[(size_t) r * IN + j];
+                }
+                float got; memcpy(&got, &ref[(size_t) r * OUT + o], 4);
+                worst = std::max(worst, std::fabs(got - sum) / (std::fabs(sum) + 1e-3));
+            }
+            printf("gq_mma_b4_n8 against float64 (64 random outputs of expert 0): worst relative error %.2e\n", worst);
+        }
+        check_time("gq_mma_b4_n8", engine(8), out, ref, reps, flop);
+        check_time("gq_mma_b4_n4", engine(4), out, ref, reps, flop);
+        {
+            const int smem = gw_smem_bytes(4);
+            CK(cudaFuncSetAttribute(gq_wg_b4, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+            cudaFuncAttributes fa; CK(cudaFuncGetAttributes(&fa, gq_wg_b4));
+            printf("gq_wg_b4: %d registers, %d bytes of local memory, %d bytes of shared memory\n", fa.numRegs,
+                   (int) fa.localSizeBytes, smem);
+            dim3 grid(OUT / (64 * GW_NWG), (T + 63) / 64, NMAT);
+            check_time("gq_wg_b4", [=] { gq_wg_b4<<<grid, GW_NWG * 128, smem>>>(mats, NEXP, segs, xw, xe, 1, IN, OUT,
+                       CPB, SP, CGL, KSPLIT, T, pstride, out); }, out, ref, reps, flop);
+        }
+        for (auto& h : hm) { CK(cudaFree((void*) h.qw)); CK(cudaFree((void*) h.sz)); }
+        CK(cudaFree(mats)); CK(cudaFree(segs)); CK(cudaFree(x)); CK(cudaFree(xq)); CK(cudaFree(xw)); CK(cudaFree(xe));
+        CK(cudaFree(out)); CK(cudaFree(cg));
+    }
+    return 0;
+}

@@ -1,0 +1,247 @@
+// GPTQ products for large token tiles on Hopper's warpgroup MMA (wgmma.mma_async, sm_90a only), with gq_mma's
+// arithmetic to the bit (see gq_mma.cu for the operands and the order of the sums). Measured on the H100 (bin/gpu-
+// wgmma-probe): the output bits equal gq_mma_b*_n8's, so a token's result still does not depend on the batch.
+//
+// Why it is faster: gq_mma gives each warp one 16-output tile and every warp copies and reads the whole token tile
+// from shared memory for its 16 outputs. Here a block of GW_NWG warpgroups owns GW_NWG * 64 outputs x 64 tokens;
+// per k16 tile a warpgroup issues one wgmma m64n64k16 for the hi plane and one for the lo plane, reading B (the
+// activations) from shared memory directly, so the token tile is copied once per 256 outputs and no warp loads B
+// fragments into registers. A = the weights, dequantised in registers by gm_dequant (a warp's register A fragment of
+// wgmma is mma.m16n8k16's).
+//
+// Chain: a scale period's k16 tiles accumulate into tmp in gq_mma's order (kt ascending, hi then lo); the first wgmma
+// of a period runs with scale-d = 0 (d = A * B, the same bits as gq_mma's d = A * B + 0: the H100 run compared every
+// output); at a period end acc = fmaf(tmp, scale, acc) (gm_period_end's arithmetic); at a split end
+// y = y + acc * 2^e (gq_mma's loop mode). y lives in shared memory (lane-minor) so the block fits 128 registers.
+//
+// Activations: gq_mma_prep with wg = 1 writes xw [plane][row][kt][4] uint4 = {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
+// of k16 tile kt (the same values as its B-fragment layout, reordered), so 8 consecutive inputs of a token are 16
+// contiguous bytes: a row of a wgmma "core matrix". Shared memory per ring stage (one super-tile of 64 inputs):
+// B [hl 2][kt 4][token group 8][kc 2][token 8] uint4 (16 KB, K-major without swizzle: the descriptor's leading
+// offset 128 B steps kc, its stride offset 256 B steps the token group), then the block's 16 output tiles' packed
+// weights of the super-tile (BITS * 128 bytes each, as they lie in gq_mma's layout).
+//
+// Requirements (CudaBackend.wgmmaFits): out % (64 * GW_NWG) == 0, scale period sp >= 2 (a super-tile's two chunks
+// share their scales), loop mode (one block folds every split of its outputs), BITS <= 4 (the 8-bit stage would not
+// fit three stages in shared memory).
+#include "common.cuh"
+
+#define GW_NWG 4      // warpgroups per block: 256 outputs
+#ifndef GW_STAGES
+#define GW_STAGES 6   // ring stages (super-tiles); copies run GW_STAGES - 1 super-tiles ahead (CudaBackend.WG_STAGES)
+#endif
+
+// uint4 per ring stage: B (1,024), the block's packed weights, its (scale, zero) row (GW_NWG * 16), 64 floats of 2^e
+__host__ __device__ constexpr int gw_stage_uint4(int bits) { return 1024 + GW_NWG * 4 * bits * 8 + GW_NWG * 16 + 16; }
+__host__ __device__ constexpr int gw_smem_bytes(int bits) { return GW_STAGES * gw_stage_uint4(bits) * 16 + GW_NWG * 128 * 32 * 4; }
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define GW_OK 1
+#else
+#define GW_OK 0
+#endif
+
+__device__ __forceinline__ uint64_t gw_desc(uint32_t saddr) {   // no swizzle, leading offset 128 B, stride 256 B
+    return (uint64_t) ((saddr & 0x3FFFFu) >> 4) | ((uint64_t) (128 >> 4) << 16) | ((uint64_t) (256 >> 4) << 32);
+}
+
+// d (m64nN, f32) = A (registers: this warp's 16 rows x 16 k) * B (shared, 16 k x N tokens) + (acc ? d : 0)
+template <int N> __device__ __forceinline__ void gw_mma(float* d, const uint32_t (&a)[4], uint64_t desc, int acc);
+template <> __device__ __forceinline__ void gw_mma<64>(float* d, const uint32_t (&a)[4], uint64_t desc, int acc) {
+#if GW_OK
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(acc));
+#endif
+}
+template <> __device__ __forceinline__ void gw_mma<32>(float* d, const uint32_t (&a)[4], uint64_t desc, int acc) {
+#if GW_OK
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, {%16,%17,%18,%19}, %20, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(acc));
+#endif
+}
+template <> __device__ __forceinline__ void gw_mma<16>(float* d, const uint32_t (&a)[4], uint64_t desc, int acc) {
+#if GW_OK
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %13, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7}, {%8,%9,%10,%11}, %12, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(acc));
+#endif
+}
+template <> __device__ __forceinline__ void gw_mma<8>(float* d, const uint32_t (&a)[4], uint64_t desc, int acc) {
+#if GW_OK
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %9, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n8k16.f32.f16.f16 {%0,%1,%2,%3}, {%4,%5,%6,%7}, %8, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(acc));
+#endif
+}
+
+__device__ __forceinline__ void gw_fence() {
+#if GW_OK
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+template <int R>
+__device__ __forceinline__ void gw_commit_wait0(float* d) {
+#if GW_OK
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#endif
+#pragma unroll
+    for (int i = 0; i < R; i++) asm volatile("" : "+f"(d[i]) :: "memory");   // no read of d moves above the wait
+}
+
+template <int N> struct GwN { static constexpr int value = N; };
+
+// grid (outN / (64 * GW_NWG), ceil(T / 64), nmat), 128 * GW_NWG threads, gw_smem_bytes(BITS) of dynamic shared memory.
+// Matrix m = proj * nexp + e, its segment's rows [offset_e, offset_e + count_e) of plane (planes == 1 ? 0 : proj) of
+// xw; output [proj][rows_cap][outN] at (offset_e + r) (gq_mma's loop-mode layout). A block's tile of nvalid <= 64
+// rows runs as wgmma m64nN with N the least of 8, 16, 32, 64 that covers it (a column's sums do not depend on N).
+template <int BITS>
+__device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int nexp, const int* __restrict__ segs,
+        const uint4* __restrict__ xw, const float* __restrict__ xe, int planes, int in, int outN, int cpb, int sp,
+        int cgl, int ksplit, int rows_cap, long proj_stride, float* __restrict__ outp) {
+    extern __shared__ __align__(128) uint4 gw_smem[];
+    constexpr int STAGE = gw_stage_uint4(BITS), NTH = GW_NWG * 128, PERW = BITS * 8;
+    constexpr int SZ_AT = 1024 + GW_NWG * 4 * PERW, XE_AT = SZ_AT + GW_NWG * 16;   // stage: B, weights, scales, 2^e
+    const int m = blockIdx.z, e = m % nexp, proj = m / nexp;
+    const int offset = segs ? segs[2 * e] : 0;
+    const int count = segs ? segs[2 * e + 1] : rows_cap;
+    const int r0 = blockIdx.y * 64;
+    if (r0 >= count) return;                          // surplus tile (uniform over the block)
+    const int nvalid = min(64, count - r0);
+    const GqMat mat = mats[m];
+    const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
+    const int ob0 = blockIdx.x * GW_NWG * 4;          // the block's first 16-output tile
+    const int ot = ob0 + wg * 4 + warp;               // this warp's
+    const int kst = (in + 63) >> 6, spb = cpb >> 1;   // super-tiles; super-tiles per split
+    const unsigned sbase = (unsigned) __cvta_generic_to_shared(gw_smem);
+    const long rowlen = (long) kst * 16;              // uint4 per token row of xw
+    const long row0 = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r0;
+    float* ys = reinterpret_cast<float*>(gw_smem + GW_STAGES * STAGE) + (tid >> 5) * (32 * 32) + lane;
+
+    auto run = [&](auto ntag) {
+        constexpr int N = decltype(ntag)::value, R = N / 2;   // token columns; accumulator registers per chain
+        // copy super-tile st into ring stage b (one cp.async group, committed even when st is past the end)
+        auto issue = [&](int st, int b) {
+            if (st < kst) {
+                const unsigned sb = sbase + 16u * (b * STAGE);
+#pragma unroll
+                for (int k = 0; k < (N * 16 + NTH - 1) / NTH; k++) {
+                    const int idx = tid + k * NTH, n = idx >> 4, q = idx & 15, kt = q >> 2, part = q & 3;
+                    const int so = (part >> 1) * 512 + kt * 128 + (n >> 3) * 16 + (part & 1) * 8 + (n & 7);
+                    if (N * 16 >= NTH || idx < N * 16)
+                        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
+                                     :: "r"(sb + 16u * so), "l"(xw + (row0 + min(n, nvalid - 1)) * rowlen + st * 16 + q));
+                }
+#pragma unroll
+                for (int k = 0; k < (GW_NWG * 4 * PERW + NTH - 1) / NTH; k++) {
+                    const int idx = tid + k * NTH, v = idx / PERW, r = idx % PERW;
+                    if (idx < GW_NWG * 4 * PERW) {
+                        const uint4* src = reinterpret_cast<const uint4*>(mat.qw + gm_word<BITS>(ob0 + v, kst, st, 0, 0)) + r;
+                        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(sb + 16u * (1024 + idx)), "l"(src));
+                    }
+                }
+                if (tid < GW_NWG * 16) {              // the (scale, zero) row of the super-tile's group, the block's outputs
+                    const int c2 = 2 * st;            // chunks c2, c2 + 1 share one group (sp >= 2)
+                    const long grow = (long) (cgl >= 0 ? c2 >> cgl : __ldg(mat.cg + c2)) * outN;
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
+                                 :: "r"(sb + 16u * (SZ_AT + tid)), "l"(reinterpret_cast<const uint4*>(mat.sz + grow + ob0 * 16) + tid));
+                }
+                const int s = st / spb;
+                if ((st - s * spb == spb - 1 || st == kst - 1) && tid < N)   // a split's last: its 2^e per token
+                    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n"
+                                 :: "r"(sb + 16u * XE_AT + 4u * tid), "l"(xe + (row0 + min(tid, nvalid - 1)) * ksplit + s));
+            }
+            asm volatile("cp.async.commit_group;\n" ::: "memory");
+        };
+
+        float acc[R], tmp[R];
+#pragma unroll
+        for (int i = 0; i < R; i++) { acc[i] = 0.f; tmp[i] = 0.f; }
+#pragma unroll
+        for (int p = 0; p < GW_STAGES - 1; p++) issue(p, p);
+
+        int fresh = 1;                                // the next wgmma starts a period's chain (scale-d = 0)
+        for (int st = 0; st < kst; st++) {
+            const int b = st % GW_STAGES;
+            asm volatile("cp.async.wait_group %0;\n" :: "n"(GW_STAGES - 2) : "memory");
+            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");   // cp.async's writes, then wgmma's reads
+            __syncthreads();                          // stage st landed for all; stage st - 1 is no longer read
+            issue(st + GW_STAGES - 1, (st + GW_STAGES - 1) % GW_STAGES);
+            const uint4* sg = gw_smem + b * STAGE;
+            uint32_t w[BITS];
+            gm_lds_w<BITS>(sg + 1024 + (wg * 4 + warp) * PERW, lane, w);
+            const uint32_t* szs = reinterpret_cast<const uint32_t*>(sg + SZ_AT) + (wg * 4 + warp) * 16 + g;
+            const uint32_t sl = szs[0], sh = szs[8];
+            uint32_t a[4][4];
+#pragma unroll
+            for (int kt = 0; kt < 4; kt++) gm_dequant<BITS>(w, kt, gm_zero(sl), gm_zero(sh), a[kt]);
+            gw_fence();
+            const unsigned bb = sbase + 16u * (b * STAGE);
+#pragma unroll
+            for (int kt = 0; kt < 4; kt++) {
+                gw_mma<N>(tmp, a[kt], gw_desc(bb + 16u * (kt * 128)), kt == 0 ? 1 - fresh : 1);
+                gw_mma<N>(tmp, a[kt], gw_desc(bb + 16u * (512 + kt * 128)), 1);
+            }
+            gw_commit_wait0<R>(tmp);
+            const int s = st / spb, i = st - s * spb; // split, super-tile within it
+            const bool last = i == spb - 1 || st == kst - 1;
+            const int ci = 2 * (i + 1);               // chunks of the split done
+            fresh = (ci & (sp - 1)) == 0 || last;     // the end of a scale period: acc = fmaf(tmp, scale, acc)
+            if (fresh) {
+                const float fl = gm_scale(sl), fh = gm_scale(sh);
+#pragma unroll
+                for (int j = 0; j < R / 4; j++) {
+                    acc[4 * j] = fmaf(tmp[4 * j], fl, acc[4 * j]);
+                    acc[4 * j + 1] = fmaf(tmp[4 * j + 1], fl, acc[4 * j + 1]);
+                    acc[4 * j + 2] = fmaf(tmp[4 * j + 2], fh, acc[4 * j + 2]);
+                    acc[4 * j + 3] = fmaf(tmp[4 * j + 3], fh, acc[4 * j + 3]);
+                }
+            }
+            if (last) {                               // p_s = acc * 2^e (* 1/16 for 4-bit rows g+8); y = y + p_s
+                const float* f = reinterpret_cast<const float*>(sg + XE_AT);
+#pragma unroll
+                for (int j = 0; j < R / 4; j++) {
+                    const float f0 = f[8 * j + 2 * t], f1 = f[8 * j + 2 * t + 1];
+                    const float fs[4] = {f0, f1, gm_factor_hi<BITS>(f0), gm_factor_hi<BITS>(f1)};
+#pragma unroll
+                    for (int q = 0; q < 4; q++) {
+                        const float pv = acc[4 * j + q] * fs[q];
+                        float& yv = ys[(4 * j + q) * 32];
+                        yv = s == 0 ? pv : __fadd_rn(yv, pv);
+                        acc[4 * j + q] = 0.f;
+                    }
+                }
+            }
+        }
+        float* dst = outp + proj * proj_stride;
+#pragma unroll
+        for (int j = 0; j < R / 4; j++)
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const int r = 8 * j + 2 * t + (q & 1), o = ot * 16 + g + (q >> 1) * 8;
+                if (r < nvalid) dst[(long) (offset + r0 + r) * outN + o] = ys[(4 * j + q) * 32];
+            }
+    };
+    if (nvalid > 32) run(GwN<64>());
+    else if (nvalid > 16) run(GwN<32>());
+    else if (nvalid > 8) run(GwN<16>());
+    else run(GwN<8>());
+}
+
+#define GQW_INSTANCE(BITS)                                                                                      \
+    GPTQ4J_KERNEL void __launch_bounds__(GW_NWG * 128, 1) gq_wg_b##BITS(                                       \
+            const GqMat* mats, int nexp, const int* segs, const uint4* xw, const float* xe, int planes, int in,  \
+            int outN, int cpb, int sp, int cgl, int ksplit, int rows_cap, long proj_stride, float* out) {        \
+        GK_ENTER;                                                                                               \
+        if (GW_OK) gq_wg_body<BITS>(mats, nexp, segs, xw, xe, planes, in, outN, cpb, sp, cgl, ksplit, rows_cap, \
+                                    proj_stride, out);                                                          \
+    }
+GQW_INSTANCE(2)
+GQW_INSTANCE(3)
+GQW_INSTANCE(4)

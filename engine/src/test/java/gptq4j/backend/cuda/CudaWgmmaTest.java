@@ -1,0 +1,111 @@
+package gptq4j.backend.cuda;
+
+import gptq4j.backend.Buf;
+import gptq4j.quant.gptq.GptqLinear;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The Hopper warpgroup-MMA products (gq_wg.cu): shapes large enough to reach them, checked against float64 and, bit for
+ * bit, against the one-token kernel (gq_mmv, mma.sync), so batch invariance holds across the two tensor-core forms.
+ * On a GPU other than compute capability 9.0 the same shapes run on gq_mma and the checks still apply.
+ */
+class CudaWgmmaTest {
+
+    static Stream<Arguments> formats() {
+        List<Arguments> a = new ArrayList<>();
+        for (int bits : new int[]{2, 3, 4}) {
+            for (int group : new int[]{-1, 128}) {
+                for (boolean act : new boolean[]{false, true}) a.add(Arguments.of(bits, group, act, bits != 3));
+            }
+        }
+        a.add(Arguments.of(4, 32, true, false));      // scale period 1: stays on gq_mma
+        a.add(Arguments.of(8, 128, false, true));     // 8 bits: stays on gq_mma
+        return a.stream();
+    }
+
+    @ParameterizedTest(name = "{0}-bit group {1} actOrder {2} sym {3}")
+    @MethodSource("formats")
+    void linearMatchesFloat64AndOneTokenBits(int bits, int group, boolean act, boolean sym) {
+        CudaBackend be = CudaTestSupport.backend();
+        Random r = new Random();
+        int in = 512, out = 4096;                     // 16 blocks of 256 outputs x 9-10 token tiles: >= 132 SMs
+        GptqLinear w = CudaTestSupport.randomGptq(r, "wg.b" + bits + ".g" + group, in, out, bits, group, act, sym);
+        double[][] ref = CudaTestSupport.dequant(w);
+        Object prepared = be.prepareLinear(w);
+        boolean expectWg = be.sm90a() && bits <= 4 && group != 32;
+        // last token tiles of 24, 9 and 1 rows: wgmma m64n32, m64n16 and m64n8
+        for (int T : new int[]{600, 521, 577}) {
+            float[] x = CudaTestSupport.gaussian(r, T * in, 1.0);
+            for (int i = 0; i < T; i++) x[i * in + r.nextInt(in)] *= 30f;   // an outlier per row (the split exponents)
+            long before = be.wgmmaLaunches();
+            float[] y = linear(be, prepared, x, T, in, out);
+            assertEquals(expectWg ? 1 : 0, be.wgmmaLaunches() - before, "wgmma launches for T=" + T);
+            assertTrue(CudaTestSupport.allFinite(y), "unwritten or non-finite output, T=" + T);
+            int[] rows = {0, 1, 63, 64, 65, T / 2, T - 2, T - 1, r.nextInt(T)};
+            float[] xs = new float[rows.length * in], ys = new float[rows.length * out];
+            for (int k = 0; k < rows.length; k++) {
+                System.arraycopy(x, rows[k] * in, xs, k * in, in);
+                System.arraycopy(y, rows[k] * out, ys, k * out, out);
+            }
+            double err = CudaTestSupport.relErr(ys, CudaTestSupport.matmul(xs, rows.length, ref));
+            CudaTestSupport.report("err_gptq_wgmma", err);
+            assertTrue(err < 1e-5, bits + "-bit g" + group + " T=" + T + ": rel err " + err);
+            for (int row : rows) {                    // the same row alone (gq_mmv): the same bits
+                float[] alone = linear(be, prepared, Arrays.copyOfRange(x, row * in, (row + 1) * in), 1, in, out);
+                assertArrayEquals(alone, Arrays.copyOfRange(y, row * out, (row + 1) * out),
+                        bits + "-bit g" + group + ": row " + row + " of T=" + T + " differs from the row alone");
+            }
+        }
+    }
+
+    /** A MoE block whose expert products reach the wgmma kernel: every sampled token equals itself alone, bit for bit. */
+    @Test
+    void moeTokensEqualThemselvesAlone() {
+        CudaBackend be = CudaTestSupport.backend();
+        Random r = new Random();
+        int E = 8, K = 2, hidden = 4352, inter = 2304, T = 256;   // w1+w3: 9 x 16 blocks, w2: 17 x 8 (>= 132 SMs)
+        Object[] p1 = new Object[E], p3 = new Object[E], p2 = new Object[E];
+        for (int e = 0; e < E; e++) {
+            p1[e] = be.prepareLinear(CudaTestSupport.randomGptq(r, "wg" + e + ".w1", hidden, inter, 4, 128, true, false));
+            p3[e] = be.prepareLinear(CudaTestSupport.randomGptq(r, "wg" + e + ".w3", hidden, inter, 4, 128, true, false));
+            p2[e] = be.prepareLinear(CudaTestSupport.randomGptq(r, "wg" + e + ".w2", inter, hidden, 4, 128, true, false));
+        }
+        float[] x = CudaTestSupport.gaussian(r, T * hidden, 1.0);
+        float[] logits = CudaTestSupport.gaussian(r, T * E, 1.5);
+        long before = be.wgmmaLaunches();
+        float[] out = CudaMoeTest.runMoe(be, p1, p3, p2, x, logits, T, K, hidden, inter);
+        assertEquals(be.sm90a() ? 2 : 0, be.wgmmaLaunches() - before, "wgmma launches (w1+w3, w2)");
+        assertTrue(CudaTestSupport.allFinite(out), "non-finite MoE output");
+        for (int t : new int[]{0, 1, T / 2, T - 1, r.nextInt(T)}) {
+            float[] alone = CudaMoeTest.runMoe(be, p1, p3, p2, Arrays.copyOfRange(x, t * hidden, (t + 1) * hidden),
+                    Arrays.copyOfRange(logits, t * E, (t + 1) * E), 1, K, hidden, inter);
+            assertArrayEquals(alone, Arrays.copyOfRange(out, t * hidden, (t + 1) * hidden), "token " + t + " alone differs");
+        }
+    }
+
+    private static float[] linear(CudaBackend be, Object prepared, float[] x, int T, int in, int out) {
+        Buf xb = be.allocFloats((long) T * in), yb = be.allocFloats((long) T * out);
+        be.write(xb, x, x.length);
+        float[] y = new float[T * out];
+        Arrays.fill(y, Float.NaN);
+        be.write(yb, y, y.length);
+        be.linear(prepared, xb, T, yb);
+        be.read(yb, 0, y, y.length);
+        be.free(xb);
+        be.free(yb);
+        return y;
+    }
+}
