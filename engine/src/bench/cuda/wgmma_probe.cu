@@ -1,7 +1,7 @@
 // A check and timing probe for issue 6 (not part of the engine's module): the engine's large-batch MoE product on
 // Hopper's warpgroup MMA (gq_wg_b4, gq_wg.cu, sm_90a) against its mma.sync kernel (gq_mma_b4_n8 / _n4) on Mixtral's
 // w1+w3 launch at decode batch 256: 8 experts x 2 projections of 14336 x 4096, 4-bit, groups of 128, 64 rows per
-// expert (pass 0) or uneven segments of 20..110 rows (pass 1). For each kernel: its time, and how many output bits
+// expert (pass 0) or the rows of 256 tokens routed to 2 random experts each (pass 1). For each kernel: its time, and how many output bits
 // differ from gq_mma_b4_n8's (batch invariance needs 0: one-token products stay on mma.sync); gq_mma_b4_n8 itself is
 // spot-checked against float64.
 //
@@ -58,12 +58,18 @@ static void check_time(const char* name, K launch, float* out, const std::vector
 
 int main() {
     cudaDeviceProp prop; CK(cudaGetDeviceProperties(&prop, 0));
-    printf("device %s, %d SMs, gq_wg stages %d\n", prop.name, prop.multiProcessorCount, GW_STAGES);
+    printf("device %s, %d SMs, gq_wg: %d stages, %d-row tiles\n", prop.name, prop.multiProcessorCount, GW_STAGES, GW_ROWS);
     std::mt19937_64 rng(std::random_device{}());
     // expert segments: ROWS rows each (the bench's average at batch 256), or uneven (20..110 rows) in the second pass
     for (int pass = 0; pass < 2; pass++) {
         int hs[2 * NEXP], T = 0;
-        for (int e = 0; e < NEXP; e++) { hs[2 * e] = T; hs[2 * e + 1] = pass == 0 ? ROWS : 20 + (int) (rng() % 91); T += hs[2 * e + 1]; }
+        int cnt[NEXP];                                // pass 1: 256 tokens, each routed to 2 distinct random experts
+        for (int e = 0; e < NEXP; e++) cnt[e] = pass == 0 ? ROWS : 0;
+        for (int tok = 0; pass == 1 && tok < 256; tok++) {
+            const int a = (int) (rng() % NEXP), b = (a + 1 + (int) (rng() % (NEXP - 1))) % NEXP;
+            cnt[a]++; cnt[b]++;
+        }
+        for (int e = 0; e < NEXP; e++) { hs[2 * e] = T; hs[2 * e + 1] = cnt[e]; T += cnt[e]; }
         printf("pass %d: %d rows (", pass, T);
         for (int e = 0; e < NEXP; e++) printf("%s%d", e ? " " : "", hs[2 * e + 1]);
         printf(")\n");
@@ -156,7 +162,7 @@ int main() {
             cudaFuncAttributes fa; CK(cudaFuncGetAttributes(&fa, gq_wg_b4));
             printf("gq_wg_b4: %d registers, %d bytes of local memory, %d bytes of shared memory\n", fa.numRegs,
                    (int) fa.localSizeBytes, smem);
-            dim3 grid(OUT / (64 * GW_NWG), (T + 63) / 64, NMAT);
+            dim3 grid(OUT / (64 * GW_NWG), (T + GW_ROWS - 1) / GW_ROWS, NMAT);
             check_time("gq_wg_b4", [=] { gq_wg_b4<<<grid, GW_NWG * 128, smem>>>(mats, NEXP, segs, xw, xe, 1, IN, OUT,
                        CPB, SP, CGL, KSPLIT, T, pstride, out); }, out, ref, reps, flop);
         }

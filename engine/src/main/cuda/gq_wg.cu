@@ -28,12 +28,20 @@
 
 #define GW_NWG 4      // warpgroups per block: 256 outputs
 #ifndef GW_STAGES
-#define GW_STAGES 6   // ring stages (super-tiles); copies run GW_STAGES - 1 super-tiles ahead (CudaBackend.WG_STAGES)
+#define GW_STAGES 5   // ring stages (super-tiles); copies run GW_STAGES - 1 super-tiles ahead (CudaBackend.WG_STAGES)
+#endif
+#ifndef GW_ROWS
+#define GW_ROWS 80    // token rows per tile (CudaBackend.WG_ROWS): an expert's ~64 rows at batch 256 in one tile
 #endif
 
-// uint4 per ring stage: B (1,024), the block's packed weights, its (scale, zero) row (GW_NWG * 16), 64 floats of 2^e
-__host__ __device__ constexpr int gw_stage_uint4(int bits) { return 1024 + GW_NWG * 4 * bits * 8 + GW_NWG * 16 + 16; }
-__host__ __device__ constexpr int gw_smem_bytes(int bits) { return GW_STAGES * gw_stage_uint4(bits) * 16 + GW_NWG * 128 * 32 * 4; }
+// uint4 per ring stage: B (GW_ROWS * 16), the block's packed weights, its (scale, zero) row (GW_NWG * 16), GW_ROWS
+// floats of 2^e, rounded up to 128 bytes; after the ring the split fold y (GW_ROWS / 2 floats per thread)
+__host__ __device__ constexpr int gw_stage_uint4(int bits) {
+    return (GW_ROWS * 16 + GW_NWG * 4 * bits * 8 + GW_NWG * 16 + GW_ROWS / 4 + 7) / 8 * 8;
+}
+__host__ __device__ constexpr int gw_smem_bytes(int bits) {
+    return GW_STAGES * gw_stage_uint4(bits) * 16 + GW_NWG * 128 * (GW_ROWS / 2) * 4;
+}
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define GW_OK 1
@@ -47,11 +55,35 @@ __device__ __forceinline__ uint64_t gw_desc(uint32_t saddr) {   // no swizzle, l
 
 // d (m64nN, f32) = A (registers: this warp's 16 rows x 16 k) * B (shared, 16 k x N tokens) + (acc ? d : 0)
 template <int N> __device__ __forceinline__ void gw_mma(float* d, const uint32_t (&a)[4], uint64_t desc, int acc);
+template <> __device__ __forceinline__ void gw_mma<72>(float* d, const uint32_t (&a)[4], uint64_t desc, int acc) {
+#if GW_OK
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %41, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n72k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35}, {%36,%37,%38,%39}, %40, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(acc));
+#endif
+}
+template <> __device__ __forceinline__ void gw_mma<80>(float* d, const uint32_t (&a)[4], uint64_t desc, int acc) {
+#if GW_OK
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %45, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n80k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39}, {%40,%41,%42,%43}, %44, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(acc));
+#endif
+}
 template <> __device__ __forceinline__ void gw_mma<64>(float* d, const uint32_t (&a)[4], uint64_t desc, int acc) {
 #if GW_OK
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
         "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 0;\n}\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(acc));
+#endif
+}
+template <> __device__ __forceinline__ void gw_mma<48>(float* d, const uint32_t (&a)[4], uint64_t desc, int acc) {
+#if GW_OK
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %29, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n48k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23}, {%24,%25,%26,%27}, %28, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(acc));
 #endif
 }
@@ -97,23 +129,26 @@ __device__ __forceinline__ void gw_commit_wait0(float* d) {
 
 template <int N> struct GwN { static constexpr int value = N; };
 
-// grid (outN / (64 * GW_NWG), ceil(T / 64), nmat), 128 * GW_NWG threads, gw_smem_bytes(BITS) of dynamic shared memory.
+// grid (outN / (64 * GW_NWG), ceil(T / GW_ROWS), nmat), 128 * GW_NWG threads, gw_smem_bytes(BITS) bytes of dynamic
+// shared memory.
 // Matrix m = proj * nexp + e, its segment's rows [offset_e, offset_e + count_e) of plane (planes == 1 ? 0 : proj) of
-// xw; output [proj][rows_cap][outN] at (offset_e + r) (gq_mma's loop-mode layout). A block's tile of nvalid <= 64
-// rows runs as wgmma m64nN with N the least of 8, 16, 32, 64 that covers it (a column's sums do not depend on N).
+// xw; output [proj][rows_cap][outN] at (offset_e + r) (gq_mma's loop-mode layout). A block's tile of nvalid <= GW_ROWS
+// rows runs as wgmma m64nN with N the least of 8, 16, 32, 48, 64, 80 that covers it (a column's sums do not depend
+// on N).
 template <int BITS>
 __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int nexp, const int* __restrict__ segs,
         const uint4* __restrict__ xw, const float* __restrict__ xe, int planes, int in, int outN, int cpb, int sp,
         int cgl, int ksplit, int rows_cap, long proj_stride, float* __restrict__ outp) {
     extern __shared__ __align__(128) uint4 gw_smem[];
     constexpr int STAGE = gw_stage_uint4(BITS), NTH = GW_NWG * 128, PERW = BITS * 8;
-    constexpr int SZ_AT = 1024 + GW_NWG * 4 * PERW, XE_AT = SZ_AT + GW_NWG * 16;   // stage: B, weights, scales, 2^e
+    constexpr int B_AT = GW_ROWS * 8, W_AT = GW_ROWS * 16;   // stage: B hi, B lo, weights, scales, 2^e
+    constexpr int SZ_AT = W_AT + GW_NWG * 4 * PERW, XE_AT = SZ_AT + GW_NWG * 16;
     const int m = blockIdx.z, e = m % nexp, proj = m / nexp;
     const int offset = segs ? segs[2 * e] : 0;
     const int count = segs ? segs[2 * e + 1] : rows_cap;
-    const int r0 = blockIdx.y * 64;
+    const int r0 = blockIdx.y * GW_ROWS;
     if (r0 >= count) return;                          // surplus tile (uniform over the block)
-    const int nvalid = min(64, count - r0);
+    const int nvalid = min(GW_ROWS, count - r0);
     const GqMat mat = mats[m];
     const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int ob0 = blockIdx.x * GW_NWG * 4;          // the block's first 16-output tile
@@ -122,7 +157,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     const unsigned sbase = (unsigned) __cvta_generic_to_shared(gw_smem);
     const long rowlen = (long) kst * 16;              // uint4 per token row of xw
     const long row0 = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r0;
-    float* ys = reinterpret_cast<float*>(gw_smem + GW_STAGES * STAGE) + (tid >> 5) * (32 * 32) + lane;
+    float* ys = reinterpret_cast<float*>(gw_smem + GW_STAGES * STAGE) + (tid >> 5) * (GW_ROWS / 2 * 32) + lane;
 
     auto run = [&](auto ntag) {
         constexpr int N = decltype(ntag)::value, R = N / 2;   // token columns; accumulator registers per chain
@@ -133,8 +168,8 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 #pragma unroll
                 for (int k = 0; k < (N * 16 + NTH - 1) / NTH; k++) {
                     const int idx = tid + k * NTH, n = idx >> 4, q = idx & 15, kt = q >> 2, part = q & 3;
-                    const int so = (part >> 1) * 512 + kt * 128 + (n >> 3) * 16 + (part & 1) * 8 + (n & 7);
-                    if (N * 16 >= NTH || idx < N * 16)
+                    const int so = (part >> 1) * B_AT + kt * (GW_ROWS * 2) + (n >> 3) * 16 + (part & 1) * 8 + (n & 7);
+                    if ((N * 16) % NTH == 0 || idx < N * 16)
                         asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
                                      :: "r"(sb + 16u * so), "l"(xw + (row0 + min(n, nvalid - 1)) * rowlen + st * 16 + q));
                 }
@@ -143,7 +178,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                     const int idx = tid + k * NTH, v = idx / PERW, r = idx % PERW;
                     if (idx < GW_NWG * 4 * PERW) {
                         const uint4* src = reinterpret_cast<const uint4*>(mat.qw + gm_word<BITS>(ob0 + v, kst, st, 0, 0)) + r;
-                        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(sb + 16u * (1024 + idx)), "l"(src));
+                        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(sb + 16u * (W_AT + idx)), "l"(src));
                     }
                 }
                 if (tid < GW_NWG * 16) {              // the (scale, zero) row of the super-tile's group, the block's outputs
@@ -175,7 +210,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
             issue(st + GW_STAGES - 1, (st + GW_STAGES - 1) % GW_STAGES);
             const uint4* sg = gw_smem + b * STAGE;
             uint32_t w[BITS];
-            gm_lds_w<BITS>(sg + 1024 + (wg * 4 + warp) * PERW, lane, w);
+            gm_lds_w<BITS>(sg + W_AT + (wg * 4 + warp) * PERW, lane, w);
             const uint32_t* szs = reinterpret_cast<const uint32_t*>(sg + SZ_AT) + (wg * 4 + warp) * 16 + g;
             const uint32_t sl = szs[0], sh = szs[8];
             uint32_t a[4][4];
@@ -185,8 +220,8 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
             const unsigned bb = sbase + 16u * (b * STAGE);
 #pragma unroll
             for (int kt = 0; kt < 4; kt++) {
-                gw_mma<N>(tmp, a[kt], gw_desc(bb + 16u * (kt * 128)), kt == 0 ? 1 - fresh : 1);
-                gw_mma<N>(tmp, a[kt], gw_desc(bb + 16u * (512 + kt * 128)), 1);
+                gw_mma<N>(tmp, a[kt], gw_desc(bb + 16u * (kt * GW_ROWS * 2)), kt == 0 ? 1 - fresh : 1);
+                gw_mma<N>(tmp, a[kt], gw_desc(bb + 16u * (B_AT + kt * GW_ROWS * 2)), 1);
             }
             gw_commit_wait0<R>(tmp);
             const int s = st / spb, i = st - s * spb; // split, super-tile within it
@@ -228,7 +263,12 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 if (r < nvalid) dst[(long) (offset + r0 + r) * outN + o] = ys[(4 * j + q) * 32];
             }
     };
-    if (nvalid > 32) run(GwN<64>());
+#if GW_ROWS == 80
+    if (nvalid > 72) run(GwN<80>()); else
+#endif
+    if (nvalid > 64) run(GwN<72>());
+    else if (nvalid > 48) run(GwN<64>());
+    else if (nvalid > 32) run(GwN<48>());
     else if (nvalid > 16) run(GwN<32>());
     else if (nvalid > 8) run(GwN<16>());
     else run(GwN<8>());

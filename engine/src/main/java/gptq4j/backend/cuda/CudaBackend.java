@@ -574,9 +574,9 @@ public final class CudaBackend implements Backend {
                     norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn(),
                     wg ? 1 : 0);
             if (wg) {
-                // Hopper: the warpgroup-MMA kernel (gq_wg.cu), gq_mma's bits; token tiles of 64 rows per expert
+                // Hopper: the warpgroup-MMA kernel (gq_wg.cu), gq_mma's bits; token tiles of WG_ROWS rows per expert
                 wgmmaLaunches++;
-                drv.launch3("gq_wg_b" + g.bits(), g.out() / WG_OUTPUTS, ceil(T, 64), nmat, 32 * 4 * WG_GROUPS, 1,
+                drv.launch3("gq_wg_b" + g.bits(), g.out() / WG_OUTPUTS, ceil(T, WG_ROWS), nmat, 32 * 4 * WG_GROUPS, 1,
                         wgmmaSharedBytes(g.bits()), descs, nexp, segs, xq.ptr, xe.ptr, planes, g.in(), g.out(), g.cpb(),
                         tab.scalePeriod(), tab.groupShift(), g.ksplit(), rowsCap, projStride, out);
                 return;
@@ -645,17 +645,18 @@ public final class CudaBackend implements Backend {
     /**
      * -Dgptq4j.cuda.wgmma=false keeps every product on gq_mma's mma.sync kernels (the same bits; a comparison switch).
      * Otherwise, on compute capability 9.0, loop-mode products of 2, 3 or 4 bits with at least WGMMA_FROM rows per
-     * matrix run on gq_wg.cu's warpgroup-MMA kernel when their grid covers every SM.
+     * matrix run on gq_wg.cu's warpgroup-MMA kernel when their grid covers at least 3/4 of the SMs (one block per SM).
      */
     static final boolean WGMMA = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmma", "true"));
     /** -Dgptq4j.cuda.wgmmaFrom=N: the fewest rows per matrix (an expert's expected rows) for the wgmma kernel. */
     static final int WGMMA_FROM = Integer.getInteger("gptq4j.cuda.wgmmaFrom", 33);
-    /** gq_wg.cu: GW_NWG warpgroups per block, 64 outputs each; GW_STAGES ring stages. */
-    static final int WG_GROUPS = 4, WG_OUTPUTS = 64 * WG_GROUPS, WG_STAGES = 6;
+    /** gq_wg.cu: GW_NWG warpgroups per block, 64 outputs each; GW_ROWS token rows per tile; GW_STAGES ring stages. */
+    static final int WG_GROUPS = 4, WG_OUTPUTS = 64 * WG_GROUPS, WG_ROWS = 80, WG_STAGES = 5;
 
-    /** gq_wg.cu's gw_smem_bytes: GW_STAGES stages (B, weights, scales, 2^e), then the split fold (64 KB). */
+    /** gq_wg.cu's gw_smem_bytes: GW_STAGES stages (B, weights, scales, 2^e; 128-byte multiples), then the split fold. */
     static int wgmmaSharedBytes(int bits) {
-        return WG_STAGES * (1024 + WG_GROUPS * 4 * bits * 8 + WG_GROUPS * 16 + 16) * 16 + WG_GROUPS * 128 * 32 * 4;
+        int stage = (WG_ROWS * 16 + WG_GROUPS * 4 * bits * 8 + WG_GROUPS * 16 + WG_ROWS / 4 + 7) / 8 * 8;
+        return WG_STAGES * stage * 16 + WG_GROUPS * 128 * (WG_ROWS / 2) * 4;
     }
 
     /** Products launched on gq_wg.cu's kernel so far (tests check that a shape reaches it). */
@@ -670,7 +671,7 @@ public final class CudaBackend implements Backend {
     private boolean wgmmaFits(CudaGptq g, GqTable tab, int T, int rowsPerMatrix) {
         return WGMMA && drv.sm90a() && g.mma() && g.bits() >= 2 && g.bits() <= 4 && g.out() % WG_OUTPUTS == 0
                 && tab.scalePeriod() >= 2 && g.cpb() % 2 == 0 && rowsPerMatrix >= WGMMA_FROM && tab.szRows() == null
-                && (long) (g.out() / WG_OUTPUTS) * ceil(rowsPerMatrix, 64) * tab.nmat() >= drv.multiprocessors();
+                && (long) (g.out() / WG_OUTPUTS) * ceil(rowsPerMatrix, WG_ROWS) * tab.nmat() * 4 >= 3L * drv.multiprocessors();
     }
 
     /** -Dgptq4j.cuda.mmv=false keeps one-token products on gq_mma_b*_n1 (an experiment switch, same bits). */
