@@ -1,29 +1,33 @@
 // GPTQ products for large token tiles on Hopper's warpgroup MMA (wgmma.mma_async, sm_90a only), with gq_mma's
 // arithmetic to the bit (see gq_mma.cu for the operands and the order of the sums). Measured on the H100 (bin/gpu-
-// wgmma-probe): the output bits equal gq_mma_b*_n8's, so a token's result still does not depend on the batch.
+// wgmma-probe, CudaWgmmaTest): the output bits equal gq_mma_b*_n8's and the one-token kernel's, so a token's result
+// still does not depend on the batch.
 //
 // Why it is faster: gq_mma gives each warp one 16-output tile and every warp copies and reads the whole token tile
-// from shared memory for its 16 outputs. Here a block of GW_NWG warpgroups owns GW_NWG * 64 outputs x 64 tokens;
-// per k16 tile a warpgroup issues one wgmma m64n64k16 for the hi plane and one for the lo plane, reading B (the
+// from shared memory for its 16 outputs. Here a block of GW_NWG warpgroups owns GW_NWG * 64 outputs x GW_ROWS tokens;
+// per k16 tile a warpgroup issues one wgmma m64nNk16 for the hi plane and one for the lo plane, reading B (the
 // activations) from shared memory directly, so the token tile is copied once per 256 outputs and no warp loads B
 // fragments into registers. A = the weights, dequantised in registers by gm_dequant (a warp's register A fragment of
-// wgmma is mma.m16n8k16's).
+// wgmma is mma.m16n8k16's). N is the least of 8, 16, 32, 48, 64, 72, 80 covering the tile's rows: a column's sums
+// do not depend on N, and an expert's ~64 rows at decode batch 256 fit one tile of 80.
 //
 // Chain: a scale period's k16 tiles accumulate into tmp in gq_mma's order (kt ascending, hi then lo); the first wgmma
-// of a period runs with scale-d = 0 (d = A * B, the same bits as gq_mma's d = A * B + 0: the H100 run compared every
+// of a period runs with scale-d = 0 (d = A * B, the same bits as gq_mma's d = A * B + 0: the H100 runs compared every
 // output); at a period end acc = fmaf(tmp, scale, acc) (gm_period_end's arithmetic); at a split end
 // y = y + acc * 2^e (gq_mma's loop mode). y lives in shared memory (lane-minor) so the block fits 128 registers.
 //
 // Activations: gq_mma_prep with wg = 1 writes xw [plane][row][kt][4] uint4 = {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
 // of k16 tile kt (the same values as its B-fragment layout, reordered), so 8 consecutive inputs of a token are 16
-// contiguous bytes: a row of a wgmma "core matrix". Shared memory per ring stage (one super-tile of 64 inputs):
-// B [hl 2][kt 4][token group 8][kc 2][token 8] uint4 (16 KB, K-major without swizzle: the descriptor's leading
-// offset 128 B steps kc, its stride offset 256 B steps the token group), then the block's 16 output tiles' packed
-// weights of the super-tile (BITS * 128 bytes each, as they lie in gq_mma's layout).
+// contiguous bytes: a row of a wgmma "core matrix". Shared memory per ring stage (one super-tile of 64 inputs, all
+// copied by cp.async GW_STAGES - 1 super-tiles ahead): B [hl 2][kt 4][token group GW_ROWS/8][kc 2][token 8] uint4
+// (K-major without swizzle: the descriptor's leading offset 128 B steps kc, its stride offset 256 B steps the token
+// group), the block's 16 output tiles' packed weights of the super-tile (BITS * 128 bytes each, as they lie in
+// gq_mma's layout), the block's (scale, zero) row of the super-tile's group, and at a split's last super-tile its
+// 2^e per token.
 //
 // Requirements (CudaBackend.wgmmaFits): out % (64 * GW_NWG) == 0, scale period sp >= 2 (a super-tile's two chunks
-// share their scales), loop mode (one block folds every split of its outputs), BITS <= 4 (the 8-bit stage would not
-// fit three stages in shared memory).
+// share their scales), loop mode (one block folds every split of its outputs), BITS <= 4 (8-bit weights would not
+// leave room for the ring in shared memory).
 #include "common.cuh"
 
 #define GW_NWG 4      // warpgroups per block: 256 outputs
