@@ -19,7 +19,7 @@
 // Activations: gq_mma_prep with wg = 1 writes xw [plane][row][kt][4] uint4 = {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
 // of k16 tile kt (the same values as its B-fragment layout, reordered), so 8 consecutive inputs of a token are 16
 // contiguous bytes: a row of a wgmma "core matrix". Shared memory per ring stage (one super-tile of 64 inputs, all
-// copied by cp.async GW_STAGES - 1 super-tiles ahead): B [hl 2][kt 4][token group GW_ROWS/8][kc 2][token 8] uint4
+// copied GW_STAGES-1-GW_LAG super-tiles ahead, mbarrier hand-over): B [hl 2][kt 4][token group GW_ROWS/8][kc 2][token 8] uint4
 // (K-major without swizzle: the descriptor's leading offset 128 B steps kc, its stride offset 256 B steps the token
 // group), the block's 16 output tiles' packed weights of the super-tile (BITS * 128 bytes each, as they lie in
 // gq_mma's layout), the block's (scale, zero) row of the super-tile's group, and at a split's last super-tile its
@@ -33,6 +33,12 @@
 #define GW_NWG 4      // warpgroups per block: 256 outputs
 #ifndef GW_STAGES
 #define GW_STAGES 5   // ring stages (super-tiles); copies run GW_STAGES - 1 super-tiles ahead (CudaBackend.WG_STAGES)
+#endif
+#ifndef GW_MBAR
+#define GW_MBAR 1     // 1: the ring's stages hand over through mbarriers (warps drift up to GW_LAG super-tiles apart);
+#endif                // 0: a block barrier per super-tile
+#ifndef GW_LAG
+#define GW_LAG 1
 #endif
 #ifndef GW_ROWS
 #define GW_ROWS 80    // token rows per tile (CudaBackend.WG_ROWS): an expert's ~64 rows at batch 256 in one tile
@@ -131,6 +137,25 @@ __device__ __forceinline__ void gw_commit_wait0(float* d) {
     for (int i = 0; i < R; i++) asm volatile("" : "+f"(d[i]) :: "memory");   // no read of d moves above the wait
 }
 
+// mbarriers of the ring (GW_MBAR): full[b] completes when every thread's copies into stage b have landed
+// (cp.async.mbarrier.arrive.noinc, one per thread and use), empty[b] when every warp has finished reading it.
+__device__ __forceinline__ void gw_bar_init(unsigned bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void gw_bar_wait(unsigned bar, unsigned parity) {
+    unsigned ok = 0;
+    while (!ok) {
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(ok) : "r"(bar), "r"(parity) : "memory");
+    }
+}
+__device__ __forceinline__ void gw_bar_arrive(unsigned bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
+}
+__device__ __forceinline__ void gw_bar_arrive_copies(unsigned bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" :: "r"(bar) : "memory");
+}
+
 template <int N> struct GwN { static constexpr int value = N; };
 
 // grid (outN / (64 * GW_NWG), ceil(T / GW_ROWS), nmat), 128 * GW_NWG threads, gw_smem_bytes(BITS) bytes of dynamic
@@ -162,6 +187,14 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     const long rowlen = (long) kst * 16;              // uint4 per token row of xw
     const long row0 = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r0;
     float* ys = reinterpret_cast<float*>(gw_smem + GW_STAGES * STAGE) + (tid >> 5) * (GW_ROWS / 2 * 32) + lane;
+
+    __shared__ __align__(8) uint64_t gw_bars[2 * GW_STAGES];   // full[GW_STAGES], then empty[GW_STAGES]
+    const unsigned bars = (unsigned) __cvta_generic_to_shared(gw_bars);
+    if (GW_MBAR) {
+        if (tid < GW_STAGES) gw_bar_init(bars + 8u * tid, NTH);
+        else if (tid < 2 * GW_STAGES) gw_bar_init(bars + 8u * tid, NTH / 32);
+        __syncthreads();
+    }
 
     auto run = [&](auto ntag) {
         constexpr int N = decltype(ntag)::value, R = N / 2;   // token columns; accumulator registers per chain
@@ -195,23 +228,36 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 if ((st - s * spb == spb - 1 || st == kst - 1) && tid < N)   // a split's last: its 2^e per token
                     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n"
                                  :: "r"(sb + 16u * XE_AT + 4u * tid), "l"(xe + (row0 + min(tid, nvalid - 1)) * ksplit + s));
+                if (GW_MBAR) gw_bar_arrive_copies(bars + 8u * b);
             }
-            asm volatile("cp.async.commit_group;\n" ::: "memory");
+            if (!GW_MBAR) asm volatile("cp.async.commit_group;\n" ::: "memory");
         };
 
         float acc[R], tmp[R];
 #pragma unroll
         for (int i = 0; i < R; i++) { acc[i] = 0.f; tmp[i] = 0.f; }
+        constexpr int AHEAD = GW_MBAR ? GW_STAGES - 1 - GW_LAG : GW_STAGES - 1;   // super-tiles copied ahead
 #pragma unroll
-        for (int p = 0; p < GW_STAGES - 1; p++) issue(p, p);
+        for (int p = 0; p < AHEAD; p++) issue(p, p);
 
         int fresh = 1;                                // the next wgmma starts a period's chain (scale-d = 0)
         for (int st = 0; st < kst; st++) {
             const int b = st % GW_STAGES;
-            asm volatile("cp.async.wait_group %0;\n" :: "n"(GW_STAGES - 2) : "memory");
-            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");   // cp.async's writes, then wgmma's reads
-            __syncthreads();                          // stage st landed for all; stage st - 1 is no longer read
-            issue(st + GW_STAGES - 1, (st + GW_STAGES - 1) % GW_STAGES);
+            if (GW_MBAR) {
+                // refill the stage of super-tile st - 1 - GW_LAG once every warp has finished reading it
+                const int x = st + AHEAD;
+                if (x < kst) {
+                    if (x >= GW_STAGES) gw_bar_wait(bars + 8u * (GW_STAGES + x % GW_STAGES), (x / GW_STAGES - 1) & 1);
+                    issue(x, x % GW_STAGES);
+                }
+                gw_bar_wait(bars + 8u * b, (st / GW_STAGES) & 1);   // stage st landed (every thread's copies)
+                asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");   // cp.async's writes, then wgmma's reads
+            } else {
+                asm volatile("cp.async.wait_group %0;\n" :: "n"(GW_STAGES - 2) : "memory");
+                asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");   // cp.async's writes, then wgmma's reads
+                __syncthreads();                      // stage st landed for all; stage st - 1 is no longer read
+                issue(st + GW_STAGES - 1, (st + GW_STAGES - 1) % GW_STAGES);
+            }
             const uint4* sg = gw_smem + b * STAGE;
             uint32_t w[BITS];
             gm_lds_w<BITS>(sg + W_AT + (wg * 4 + warp) * PERW, lane, w);
@@ -256,6 +302,10 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                         acc[4 * j + q] = 0.f;
                     }
                 }
+            }
+            if (GW_MBAR) {                            // this warp is done with stage b (its wgmma waited above)
+                __syncwarp();
+                if (lane == 0) gw_bar_arrive(bars + 8u * (GW_STAGES + b));
             }
         }
         float* dst = outp + proj * proj_stride;
