@@ -670,7 +670,7 @@ public final class CudaBackend implements Backend {
     /** Whether a loop-mode product runs on gq_wg.cu's kernel (its requirements there; same bits as gq_mma). */
     private boolean wgmmaFits(CudaGptq g, GqTable tab, int T, int rowsPerMatrix) {
         return WGMMA && drv.sm90a() && g.mma() && g.bits() >= 2 && g.bits() <= 4 && g.out() % WG_OUTPUTS == 0
-                && tab.scalePeriod() >= 2 && g.cpb() % 2 == 0 && rowsPerMatrix >= WGMMA_FROM && tab.szRows() == null
+                && tab.scalePeriod() >= 2 && rowsPerMatrix >= WGMMA_FROM && tab.szRows() == null
                 && (long) (g.out() / WG_OUTPUTS) * ceil(rowsPerMatrix, WG_ROWS) * tab.nmat() * 4 >= 3L * drv.multiprocessors();
     }
 

@@ -139,8 +139,7 @@ final class CudaDriver implements AutoCloseable {
         }
         // only where the fatbin's sm_90a code runs: its kernels wait in GK_ENTER; the compute_80 PTX that newer GPUs
         // would JIT has no such wait, so there a PDL launch could overlap the kernel before it
-        boolean sm90 = computeMajor == 9 && computeMinor == 0;
-        String noPdl = !PDL ? "off (-Dgptq4j.cuda.pdl=false)" : !sm90 ? "needs the module's sm_90a code (this GPU is sm_"
+        String noPdl = !PDL ? "off (-Dgptq4j.cuda.pdl=false)" : !sm90a() ? "needs the module's sm_90a code (this GPU is sm_"
                 + computeMajor + computeMinor + ")" : CudaLaunchEx.unavailable();
         this.pdl = noPdl == null;
         if (noPdl != null && PDL && computeMajor >= 9) LOG.info("programmatic dependent launch not used: " + noPdl);
