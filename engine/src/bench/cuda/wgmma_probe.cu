@@ -164,7 +164,7 @@ int main() {
                    (int) fa.localSizeBytes, smem);
             dim3 grid(OUT / (64 * GW_NWG), (T + GW_ROWS - 1) / GW_ROWS, NMAT);
             check_time("gq_wg_b4", [=] { gq_wg_b4<<<grid, GW_NWG * 128, smem>>>(mats, NEXP, segs, xw, xe, 1, IN, OUT,
-                       CPB, SP, CGL, KSPLIT, T, pstride, out); }, out, ref, reps, flop);
+                       CPB, SP, CGL, KSPLIT, 0, GW_ROWS, T, pstride, out); }, out, ref, reps, flop);
         }
         for (auto& h : hm) { CK(cudaFree((void*) h.qw)); CK(cudaFree((void*) h.sz)); }
         CK(cudaFree(mats)); CK(cudaFree(segs)); CK(cudaFree(x)); CK(cudaFree(xq)); CK(cudaFree(xw)); CK(cudaFree(xe));

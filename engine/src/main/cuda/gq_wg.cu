@@ -25,9 +25,12 @@
 // gq_mma's layout), the block's (scale, zero) row of the super-tile's group, and at a split's last super-tile its
 // 2^e per token.
 //
+// Modes (gq_mma's two layouts): loop mode, a block folds every split of its outputs in shared memory; split mode, a
+// block computes one split and writes its partial p_s (the fold launch adds them in gq_mma's order), so products too
+// narrow to give every SM a 256-output block in loop mode (q, k+v, o at batch 64-256) still fill the GPU.
+//
 // Requirements (CudaBackend.wgmmaFits): out % (64 * GW_NWG) == 0, scale period sp >= 2 (a super-tile's two chunks
-// share their scales), loop mode (one block folds every split of its outputs), BITS <= 4 (8-bit weights would not
-// leave room for the ring in shared memory).
+// share their scales), BITS <= 4 (8-bit weights would not leave room for the ring in shared memory).
 #include "common.cuh"
 
 #define GW_NWG 4      // warpgroups per block: 256 outputs
@@ -158,16 +161,17 @@ __device__ __forceinline__ void gw_bar_arrive_copies(unsigned bar) {
 
 template <int N> struct GwN { static constexpr int value = N; };
 
-// grid (outN / (64 * GW_NWG), ceil(T / GW_ROWS), nmat), 128 * GW_NWG threads, gw_smem_bytes(BITS) bytes of dynamic
-// shared memory.
+// grid (outN / (64 * GW_NWG) * (split_mode ? ksplit : 1), ceil(T / tile_rows), nmat), 128 * GW_NWG threads,
+// gw_smem_bytes(BITS) bytes of dynamic shared memory; blockIdx.x = output block * splits + split.
 // Matrix m = proj * nexp + e, its segment's rows [offset_e, offset_e + count_e) of plane (planes == 1 ? 0 : proj) of
-// xw; output [proj][rows_cap][outN] at (offset_e + r) (gq_mma's loop-mode layout). A block's tile of nvalid <= GW_ROWS
-// rows runs as wgmma m64nN with N the least of 8, 16, 32, 48, 64, 80 that covers it (a column's sums do not depend
+// xw; output (gq_mma's layouts) [proj][rows_cap][outN] at (offset_e + r) in loop mode, [proj][ksplit][rows_cap][outN]
+// at (s, offset_e + r) in split mode. A block's tile of nvalid <= tile_rows <= GW_ROWS rows (tile_rows a multiple of 8)
+// runs as wgmma m64nN with N the least of 8, 16, 32, 48, 64, 72, 80 that covers it (a column's sums do not depend
 // on N).
 template <int BITS>
 __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int nexp, const int* __restrict__ segs,
         const uint4* __restrict__ xw, const float* __restrict__ xe, int planes, int in, int outN, int cpb, int sp,
-        int cgl, int ksplit, int rows_cap, long proj_stride, float* __restrict__ outp) {
+        int cgl, int ksplit, int split_mode, int tile_rows, int rows_cap, long proj_stride, float* __restrict__ outp) {
     extern __shared__ __align__(128) uint4 gw_smem[];
     constexpr int STAGE = gw_stage_uint4(BITS), NTH = GW_NWG * 128, PERW = BITS * 8;
     constexpr int B_AT = GW_ROWS * 8, W_AT = GW_ROWS * 16;   // stage: B hi, B lo, weights, scales, 2^e
@@ -175,14 +179,17 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     const int m = blockIdx.z, e = m % nexp, proj = m / nexp;
     const int offset = segs ? segs[2 * e] : 0;
     const int count = segs ? segs[2 * e + 1] : rows_cap;
-    const int r0 = blockIdx.y * GW_ROWS;
+    const int r0 = blockIdx.y * tile_rows;
     if (r0 >= count) return;                          // surplus tile (uniform over the block)
-    const int nvalid = min(GW_ROWS, count - r0);
+    const int nvalid = min(tile_rows, count - r0);
     const GqMat mat = mats[m];
     const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
-    const int ob0 = blockIdx.x * GW_NWG * 4;          // the block's first 16-output tile
+    const int nsb = split_mode ? ksplit : 1, sblk = blockIdx.x % nsb;
+    const int ob0 = blockIdx.x / nsb * GW_NWG * 4;    // the block's first 16-output tile
     const int ot = ob0 + wg * 4 + warp;               // this warp's
     const int kst = (in + 63) >> 6, spb = cpb >> 1;   // super-tiles; super-tiles per split
+    // the block's super-tiles [st_lo, st_lo + nst): every split (loop mode) or split sblk's
+    const int st_lo = split_mode ? sblk * spb : 0, nst = split_mode ? min(kst - st_lo, spb) : kst;
     const unsigned sbase = (unsigned) __cvta_generic_to_shared(gw_smem);
     const long rowlen = (long) kst * 16;              // uint4 per token row of xw
     const long row0 = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r0;
@@ -198,9 +205,11 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 
     auto run = [&](auto ntag) {
         constexpr int N = decltype(ntag)::value, R = N / 2;   // token columns; accumulator registers per chain
-        // copy super-tile st into ring stage b (one cp.async group, committed even when st is past the end)
-        auto issue = [&](int st, int b) {
-            if (st < kst) {
+        // copy the block's super-tile p (st_lo + p) into ring stage b (one cp.async group, committed even when p is
+        // past the end)
+        auto issue = [&](int p, int b) {
+            const int st = st_lo + p;
+            if (p < nst) {
                 const unsigned sb = sbase + 16u * (b * STAGE);
 #pragma unroll
                 for (int k = 0; k < (N * 16 + NTH - 1) / NTH; k++) {
@@ -241,22 +250,22 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         for (int p = 0; p < AHEAD; p++) issue(p, p);
 
         int fresh = 1;                                // the next wgmma starts a period's chain (scale-d = 0)
-        for (int st = 0; st < kst; st++) {
-            const int b = st % GW_STAGES;
+        for (int p = 0; p < nst; p++) {
+            const int b = p % GW_STAGES, st = st_lo + p;
             if (GW_MBAR) {
-                // refill the stage of super-tile st - 1 - GW_LAG once every warp has finished reading it
-                const int x = st + AHEAD;
-                if (x < kst) {
+                // refill the stage of super-tile p - 1 - GW_LAG once every warp has finished reading it
+                const int x = p + AHEAD;
+                if (x < nst) {
                     if (x >= GW_STAGES) gw_bar_wait(bars + 8u * (GW_STAGES + x % GW_STAGES), (x / GW_STAGES - 1) & 1);
                     issue(x, x % GW_STAGES);
                 }
-                gw_bar_wait(bars + 8u * b, (st / GW_STAGES) & 1);   // stage st landed (every thread's copies)
+                gw_bar_wait(bars + 8u * b, (p / GW_STAGES) & 1);   // stage p landed (every thread's copies)
                 asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");   // cp.async's writes, then wgmma's reads
             } else {
                 asm volatile("cp.async.wait_group %0;\n" :: "n"(GW_STAGES - 2) : "memory");
                 asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");   // cp.async's writes, then wgmma's reads
-                __syncthreads();                      // stage st landed for all; stage st - 1 is no longer read
-                issue(st + GW_STAGES - 1, (st + GW_STAGES - 1) % GW_STAGES);
+                __syncthreads();                      // stage p landed for all; stage p - 1 is no longer read
+                issue(p + GW_STAGES - 1, (p + GW_STAGES - 1) % GW_STAGES);
             }
             const uint4* sg = gw_smem + b * STAGE;
             uint32_t w[BITS];
@@ -290,6 +299,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
             }
             if (last) {                               // p_s = acc * 2^e (* 1/16 for 4-bit rows g+8); y = y + p_s
                 const float* f = reinterpret_cast<const float*>(sg + XE_AT);
+                float* dsts = outp + proj * proj_stride + ((long) s * rows_cap + offset + r0) * outN + ot * 16 + g;
 #pragma unroll
                 for (int j = 0; j < R / 4; j++) {
                     const float f0 = f[8 * j + 2 * t], f1 = f[8 * j + 2 * t + 1];
@@ -297,8 +307,13 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 #pragma unroll
                     for (int q = 0; q < 4; q++) {
                         const float pv = acc[4 * j + q] * fs[q];
-                        float& yv = ys[(4 * j + q) * 32];
-                        yv = s == 0 ? pv : __fadd_rn(yv, pv);
+                        const int r = 8 * j + 2 * t + (q & 1);
+                        if (split_mode) {             // the split's partial (uniform branch)
+                            if (r < nvalid) dsts[(long) r * outN + (q >> 1) * 8] = pv;
+                        } else {
+                            float& yv = ys[(4 * j + q) * 32];
+                            yv = s == 0 ? pv : __fadd_rn(yv, pv);
+                        }
                         acc[4 * j + q] = 0.f;
                     }
                 }
@@ -308,6 +323,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 if (lane == 0) gw_bar_arrive(bars + 8u * (GW_STAGES + b));
             }
         }
+        if (split_mode) return;
         float* dst = outp + proj * proj_stride;
 #pragma unroll
         for (int j = 0; j < R / 4; j++)
@@ -331,10 +347,11 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 #define GQW_INSTANCE(BITS)                                                                                      \
     GPTQ4J_KERNEL void __launch_bounds__(GW_NWG * 128, 1) gq_wg_b##BITS(                                       \
             const GqMat* mats, int nexp, const int* segs, const uint4* xw, const float* xe, int planes, int in,  \
-            int outN, int cpb, int sp, int cgl, int ksplit, int rows_cap, long proj_stride, float* out) {        \
+            int outN, int cpb, int sp, int cgl, int ksplit, int split_mode, int tile_rows, int rows_cap,        \
+            long proj_stride, float* out) {                                                                     \
         GK_ENTER;                                                                                               \
-        if (GW_OK) gq_wg_body<BITS>(mats, nexp, segs, xw, xe, planes, in, outN, cpb, sp, cgl, ksplit, rows_cap, \
-                                    proj_stride, out);                                                          \
+        if (GW_OK) gq_wg_body<BITS>(mats, nexp, segs, xw, xe, planes, in, outN, cpb, sp, cgl, ksplit, split_mode, \
+                                    tile_rows, rows_cap, proj_stride, out);                                     \
     }
 GQW_INSTANCE(2)
 GQW_INSTANCE(3)

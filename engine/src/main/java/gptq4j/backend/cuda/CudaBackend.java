@@ -568,17 +568,19 @@ public final class CudaBackend implements Backend {
             int kch = CudaGptq.chunks(g.in(), true);
             CudaBuf xq = scratch.floats("mma.xq", (long) planes * rowsCap * kch * 32);
             CudaBuf xe = scratch.floats("mma.xe", (long) planes * rowsCap * kch);
-            boolean wg = !splitMode && wgmmaFits(g, tab, T, rowsPerMatrix);
+            int wgRows = wgmmaTileRows(segs != null, rowsPerMatrix);
+            boolean wg = wgmmaFits(g, tab, rowsPerMatrix, wgRows, splitMode);
             drv.launch3("gq_mma_prep", ceil(kch, 32), T, nmat, 256, 1, 0,
                     descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr,
                     norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn(),
                     wg ? 1 : 0);
             if (wg) {
-                // Hopper: the warpgroup-MMA kernel (gq_wg.cu), gq_mma's bits; token tiles of WG_ROWS rows per expert
+                // Hopper: the warpgroup-MMA kernel (gq_wg.cu), gq_mma's bits, in either mode; token tiles of wgRows
                 wgmmaLaunches++;
-                drv.launch3("gq_wg_b" + g.bits(), g.out() / WG_OUTPUTS, ceil(T, WG_ROWS), nmat, 32 * 4 * WG_GROUPS, 1,
-                        wgmmaSharedBytes(g.bits()), descs, nexp, segs, xq.ptr, xe.ptr, planes, g.in(), g.out(), g.cpb(),
-                        tab.scalePeriod(), tab.groupShift(), g.ksplit(), rowsCap, projStride, out);
+                drv.launch3("gq_wg_b" + g.bits(), g.out() / WG_OUTPUTS * (splitMode ? g.ksplit() : 1), ceil(T, wgRows),
+                        nmat, 32 * 4 * WG_GROUPS, 1, wgmmaSharedBytes(g.bits()), descs, nexp, segs, xq.ptr, xe.ptr,
+                        planes, g.in(), g.out(), g.cpb(), tab.scalePeriod(), tab.groupShift(), g.ksplit(),
+                        splitMode ? 1 : 0, wgRows, rowsCap, projStride, out);
                 return;
             }
             int nt = mmaTokenTiles(rowsPerMatrix);
@@ -634,7 +636,7 @@ public final class CudaBackend implements Backend {
                 + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense") + (MMV ? "" : "-nommv")
                 + (FUSE_NORM ? "" : "-nofusenorm") + (FUSE_FOLD ? "" : "-nofusefold") + (QKV_LAUNCH ? "" : "-noqkv")
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
-                + (WGMMA ? (WGMMA_FROM != 9 ? "-wgmmafrom" + WGMMA_FROM : "") : "-nowgmma")
+                + (WGMMA ? (WGMMA_FROM != 9 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit") : "-nowgmma")
                 + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "")
                 + (CudaDriver.MODULE_FILE == null ? "" : "-module[" + java.nio.file.Path.of(CudaDriver.MODULE_FILE).getFileName() + "]")
                 + (CudaDriver.SKIP_KERNELS == null ? "" : "-SKIPPING[" + CudaDriver.SKIP_KERNELS + "]");
@@ -644,12 +646,15 @@ public final class CudaBackend implements Backend {
 
     /**
      * -Dgptq4j.cuda.wgmma=false keeps every product on gq_mma's mma.sync kernels (the same bits; a comparison switch).
-     * Otherwise, on compute capability 9.0, loop-mode products of 2, 3 or 4 bits with at least WGMMA_FROM rows per
-     * matrix run on gq_wg.cu's warpgroup-MMA kernel when their grid covers at least 3/4 of the SMs (one block per SM).
+     * Otherwise, on compute capability 9.0, products of 2, 3 or 4 bits with at least WGMMA_FROM rows per matrix run
+     * on gq_wg.cu's warpgroup-MMA kernel, in loop or split mode as gq_mma would, when their grid (a block per 256
+     * outputs, token tile and, in split mode, split) covers at least 3/4 of the SMs (one block per SM).
+     * -Dgptq4j.cuda.wgmmaSplit=false keeps split-mode products on gq_mma (a comparison switch).
      */
     static final boolean WGMMA = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmma", "true"));
     /** -Dgptq4j.cuda.wgmmaFrom=N: the fewest rows per matrix (an expert's expected rows) for the wgmma kernel. */
     static final int WGMMA_FROM = Integer.getInteger("gptq4j.cuda.wgmmaFrom", 9);
+    static final boolean WGMMA_SPLIT = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaSplit", "true"));
     /** gq_wg.cu: GW_NWG warpgroups per block, 64 outputs each; GW_ROWS token rows per tile; GW_STAGES ring stages. */
     static final int WG_GROUPS = 4, WG_OUTPUTS = 64 * WG_GROUPS, WG_ROWS = 80, WG_STAGES = 5;
 
@@ -667,11 +672,23 @@ public final class CudaBackend implements Backend {
     /** Whether the module's sm_90a kernels (gq_wg.cu) run on this device. */
     boolean sm90a() { return drv.sm90a(); }
 
-    /** Whether a loop-mode product runs on gq_wg.cu's kernel (its requirements there; same bits as gq_mma). */
-    private boolean wgmmaFits(CudaGptq g, GqTable tab, int T, int rowsPerMatrix) {
-        return WGMMA && drv.sm90a() && g.mma() && g.bits() >= 2 && g.bits() <= 4 && g.out() % WG_OUTPUTS == 0
-                && tab.scalePeriod() >= 2 && rowsPerMatrix >= WGMMA_FROM && tab.szRows() == null
-                && (long) (g.out() / WG_OUTPUTS) * ceil(rowsPerMatrix, WG_ROWS) * tab.nmat() * 4 >= 3L * drv.multiprocessors();
+    /**
+     * Token rows per gq_wg tile: WG_ROWS for expert segments (an expert's rows vary around rowsPerMatrix, and one tile
+     * of 80 holds the ~64 of decode batch 256); for a plain product of rows rows, the fewest tiles of at most WG_ROWS,
+     * evened out (256 rows: 4 x 64, not 3 x 80 + 16, whose last tile would stream the weights again for 16 rows).
+     */
+    static int wgmmaTileRows(boolean segments, int rows) {
+        if (segments || rows <= 0) return WG_ROWS;
+        return ceil(ceil(rows, ceil(rows, WG_ROWS)), 8) * 8;
+    }
+
+    /** Whether a product runs on gq_wg.cu's kernel (its requirements there; same bits as gq_mma). */
+    private boolean wgmmaFits(CudaGptq g, GqTable tab, int rowsPerMatrix, int tileRows, boolean splitMode) {
+        return WGMMA && (WGMMA_SPLIT || !splitMode) && drv.sm90a() && g.mma() && g.bits() >= 2 && g.bits() <= 4
+                && g.out() % WG_OUTPUTS == 0 && tab.scalePeriod() >= 2 && rowsPerMatrix >= WGMMA_FROM
+                && tab.szRows() == null
+                && (long) (g.out() / WG_OUTPUTS) * ceil(rowsPerMatrix, tileRows) * tab.nmat() * (splitMode ? g.ksplit() : 1)
+                        * 4 >= 3L * drv.multiprocessors();
     }
 
     /** -Dgptq4j.cuda.mmv=false keeps one-token products on gq_mma_b*_n1 (an experiment switch, same bits). */

@@ -33,6 +33,24 @@ class CudaGptqRulesTest {
         assertEquals(16, CudaGptq.mmaChunksPerSplit(14336, 4096));   // w2
     }
 
+    /** gq_wg's token tiles: 80 rows for expert segments; a plain product's rows in the fewest even tiles of <= 80. */
+    @Test
+    void wgmmaTileRows() {
+        assertEquals(80, CudaBackend.wgmmaTileRows(true, 256));
+        assertEquals(80, CudaBackend.wgmmaTileRows(true, 64));
+        assertEquals(64, CudaBackend.wgmmaTileRows(false, 256));   // 4 x 64, not 3 x 80 + 16
+        assertEquals(64, CudaBackend.wgmmaTileRows(false, 64));
+        assertEquals(80, CudaBackend.wgmmaTileRows(false, 80));
+        assertEquals(48, CudaBackend.wgmmaTileRows(false, 81));    // 2 x 48 (41 + 40 rows)
+        assertEquals(72, CudaBackend.wgmmaTileRows(false, 130));
+        assertEquals(56, CudaBackend.wgmmaTileRows(false, 161));
+        assertEquals(80, CudaBackend.wgmmaTileRows(false, 32768));
+        for (int rows = 1; rows <= 2000; rows++) {
+            int tr = CudaBackend.wgmmaTileRows(false, rows), tiles = (rows + tr - 1) / tr;
+            assertTrue(tr % 8 == 0 && tr <= 80 && tiles == (rows + 79) / 80, "rows " + rows + ": tiles of " + tr);
+        }
+    }
+
     /** Query heads per attention block: the most of 4, 2, 1 that still gives every SM a block. */
     @Test
     void attentionHeadsPerBlock() {

@@ -5,6 +5,7 @@ import gptq4j.quant.gptq.GptqLinear;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.ArrayList;
@@ -68,6 +69,42 @@ class CudaWgmmaTest {
                 assertArrayEquals(alone, Arrays.copyOfRange(y, row * out, (row + 1) * out),
                         bits + "-bit g" + group + ": row " + row + " of T=" + T + " differs from the row alone");
             }
+        }
+    }
+
+    /**
+     * Split mode (gq_mma's partials, then the fold launch): a product too narrow for 256-output blocks in loop mode,
+     * as q, k+v and o at decode batch 64-256. Tiles of 4 x 64 (T = 256), 2 x 72 (130, last tile 58 rows) and
+     * 3 x 56 (161, last 49); at T = 75 the grid is too small and the product stays on gq_mma (same checks).
+     */
+    @ParameterizedTest(name = "{0}-bit group {1} T={2}")
+    @CsvSource({"4,128,256", "3,128,130", "2,-1,161", "4,128,75"})
+    void splitModeMatchesFloat64AndOneTokenBits(int bits, int group, int T) {
+        CudaBackend be = CudaTestSupport.backend();
+        Random r = new Random();
+        int in = 4096, out = 2048;                    // 8 splits of 16 chunks: 8 x 8 blocks per token tile
+        GptqLinear w = CudaTestSupport.randomGptq(r, "wgs.b" + bits + ".g" + group, in, out, bits, group, true, bits != 3);
+        double[][] ref = CudaTestSupport.dequant(w);
+        Object prepared = be.prepareLinear(w);
+        float[] x = CudaTestSupport.gaussian(r, T * in, 1.0);
+        for (int i = 0; i < T; i++) x[i * in + r.nextInt(in)] *= 30f;
+        long before = be.wgmmaLaunches();
+        float[] y = linear(be, prepared, x, T, in, out);
+        assertEquals(be.sm90a() && T > 80 ? 1 : 0, be.wgmmaLaunches() - before, "wgmma launches for T=" + T);
+        assertTrue(CudaTestSupport.allFinite(y), "unwritten or non-finite output, T=" + T);
+        int[] rows = {0, 1, 55, 56, 63, 64, 71, 72, T / 2, T - 2, T - 1, r.nextInt(T)};
+        float[] xs = new float[rows.length * in], ys = new float[rows.length * out];
+        for (int k = 0; k < rows.length; k++) {
+            System.arraycopy(x, rows[k] * in, xs, k * in, in);
+            System.arraycopy(y, rows[k] * out, ys, k * out, out);
+        }
+        double err = CudaTestSupport.relErr(ys, CudaTestSupport.matmul(xs, rows.length, ref));
+        CudaTestSupport.report("err_gptq_wgmma_split", err);
+        assertTrue(err < 1e-5, bits + "-bit T=" + T + ": rel err " + err);
+        for (int row : rows) {
+            float[] alone = linear(be, prepared, Arrays.copyOfRange(x, row * in, (row + 1) * in), 1, in, out);
+            assertArrayEquals(alone, Arrays.copyOfRange(y, row * out, (row + 1) * out),
+                    bits + "-bit: row " + row + " of T=" + T + " differs from the row alone");
         }
     }
 
