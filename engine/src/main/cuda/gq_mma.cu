@@ -184,8 +184,10 @@ __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __
 // xq [plane][row][KP/16][4] uint4: k16 tile kt, lane t = {hi(k 2t, 2t+1), hi(2t+8, 2t+9), lo(..), lo(..)} of
 // x' = x * 2^-e (inputs in the weight's sorted order, x[perm[j]]), xe [plane][row][ksplit] = 2^e per split
 // (e from the token's largest |x| in the split's cpb chunks).
-// grid (ceil(KP/32 / 32), rows (worst case), nmat), 256 threads: 8 threads per (row r of matrix m's segment,
-// chunk c), each converting the 4 inputs of one B-fragment lane (k16 tile h of the chunk, lane t). Matrix m
+// grid (ceil(KP/32 / 32), Y, planes == 1 ? nexp : nmat), 256 threads: 8 threads per (row r of matrix m's segment,
+// chunk c), each converting the 4 inputs of one B-fragment lane (k16 tile h of the chunk, lane t); a block converts
+// rows r = blockIdx.y, + Y, ... of its segment (Y: the launcher's expected rows per matrix, so a MoE launch does not
+// start a block per worst-case row that exits at once). Matrix m
 // = proj * nexp + e writes plane proj (0 when planes == 1: every projection shares one permutation) at grouped
 // row offset_e + r, reading x row x_rows ? x_rows[offset_e + r] : offset_e + r with matrix m's permutation.
 // With norm_w (a single matrix's launch, Backend.rmsNormLinear) the input is RMSNorm(x row) with rms_norm's bits
@@ -201,7 +203,6 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
     __shared__ float red[RMS_THREADS / 32];
     const int m = blockIdx.z, e = m % nexp, proj = m / nexp;
     if (planes == 1 && proj > 0) return;
-    const int r = blockIdx.y;
     const int kch = ((in + 63) >> 6) * 2;
     const int c = blockIdx.x * 32 + (threadIdx.x >> 3), sub = threadIdx.x & 7, h = sub >> 2, t = sub & 3;
     // before the wait: the permutation and the norm's weights are constants
@@ -218,44 +219,46 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
     GK_WAIT;
     const int offset = segs ? segs[2 * e] : 0;
     const int count = segs ? segs[2 * e + 1] : T;
-    if (r >= count) return;                           // uniform over the block
-    const long row = x_rows ? x_rows[offset + r] : offset + r;
-    const long dst = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r;
-    const float* xr = x + row * in;
-    // the fused RMSNorm (norm_w != null, uniform): rms_norm's statistics of the row, computed by every block of it
-    const float inv = norm_w ? rms_inv(rms_block_sum(rms_sumsq(xr, in), red), in, eps) : 0.f;
-    float v[4];
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        v[i] = pj[i] < 0 ? 0.f : norm_w ? rms_apply(xr[pj[i]], inv, nw[i]) : xr[pj[i]];
-        if (xn && m == 0 && pj[i] >= 0) xn[row * in + pj[i]] = v[i];   // the normalised row, each input once
-    }
-    float mx = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 4));   // the chunk's largest |x| (its 8 threads)
     const int cl = threadIdx.x >> 3;                  // chunk within the block; a split (cpb | 32) lies in one block
-    if (sub == 0) cmax[cl] = mx;
-    __syncthreads();
     const int c0 = cl / cpb * cpb;
-    mx = cmax[c0];
-    for (int i = 1; i < cpb; i++) mx = fmaxf(mx, cmax[c0 + i]);   // the split's largest |x|
-    if (c >= kch) return;
-    // largest |x'| = mx * 2^-e in [2^14, 2^15); e clamped so 2^±e stays a normal float
-    int ex = 0;
-    if (mx > 0.f && mx < INFINITY) ex = max(-100, min(100, (int) ((__float_as_uint(mx) >> 23) & 0xFF) - 127 - 14));
-    const float down = __int_as_float((127 - ex) << 23);
     const int ksplit = (kch + cpb - 1) / cpb;
-    if (sub == 0 && c == c0 + blockIdx.x * 32) xe[dst * ksplit + c / cpb] = __int_as_float((127 + ex) << 23);
-    const float a0 = v[0] * down, a1 = v[1] * down, a2 = v[2] * down, a3 = v[3] * down;
-    const __half2 h01 = __floats2half2_rn(a0, a1), h23 = __floats2half2_rn(a2, a3);
-    const float2 f01 = __half22float2(h01), f23 = __half22float2(h23);
-    const __half2 l01 = __floats2half2_rn(a0 - f01.x, a1 - f01.y), l23 = __floats2half2_rn(a2 - f23.x, a3 - f23.y);
-    if (wg) {                                         // gq_wg.cu's layout: {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
-        uint32_t* q = reinterpret_cast<uint32_t*>(xq + dst * (kch * 8) + c * 8 + h * 4) + t;
-        q[0] = gm_h2u(h01); q[4] = gm_h2u(h23); q[8] = gm_h2u(l01); q[12] = gm_h2u(l23);
-    } else {
-        xq[dst * (kch * 8) + c * 8 + h * 4 + t] = make_uint4(gm_h2u(h01), gm_h2u(h23), gm_h2u(l01), gm_h2u(l23));
+    for (int r = blockIdx.y; r < count; r += gridDim.y) {   // uniform over the block
+        if (r != (int) blockIdx.y) __syncthreads();   // the previous row's cmax and red are read
+        const long row = x_rows ? x_rows[offset + r] : offset + r;
+        const long dst = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r;
+        const float* xr = x + row * in;
+        // the fused RMSNorm (norm_w != null, uniform): rms_norm's statistics of the row, computed by every block of it
+        const float inv = norm_w ? rms_inv(rms_block_sum(rms_sumsq(xr, in), red), in, eps) : 0.f;
+        float v[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            v[i] = pj[i] < 0 ? 0.f : norm_w ? rms_apply(xr[pj[i]], inv, nw[i]) : xr[pj[i]];
+            if (xn && m == 0 && pj[i] >= 0) xn[row * in + pj[i]] = v[i];   // the normalised row, each input once
+        }
+        float mx = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 4));   // the chunk's largest |x| (its 8 threads)
+        if (sub == 0) cmax[cl] = mx;
+        __syncthreads();
+        mx = cmax[c0];
+        for (int i = 1; i < cpb; i++) mx = fmaxf(mx, cmax[c0 + i]);   // the split's largest |x|
+        if (c >= kch) continue;
+        // largest |x'| = mx * 2^-e in [2^14, 2^15); e clamped so 2^±e stays a normal float
+        int ex = 0;
+        if (mx > 0.f && mx < INFINITY) ex = max(-100, min(100, (int) ((__float_as_uint(mx) >> 23) & 0xFF) - 127 - 14));
+        const float down = __int_as_float((127 - ex) << 23);
+        if (sub == 0 && c == c0 + blockIdx.x * 32) xe[dst * ksplit + c / cpb] = __int_as_float((127 + ex) << 23);
+        const float a0 = v[0] * down, a1 = v[1] * down, a2 = v[2] * down, a3 = v[3] * down;
+        const __half2 h01 = __floats2half2_rn(a0, a1), h23 = __floats2half2_rn(a2, a3);
+        const float2 f01 = __half22float2(h01), f23 = __half22float2(h23);
+        const __half2 l01 = __floats2half2_rn(a0 - f01.x, a1 - f01.y), l23 = __floats2half2_rn(a2 - f23.x, a3 - f23.y);
+        if (wg) {                                     // gq_wg.cu's layout: {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
+            uint32_t* q = reinterpret_cast<uint32_t*>(xq + dst * (kch * 8) + c * 8 + h * 4) + t;
+            q[0] = gm_h2u(h01); q[4] = gm_h2u(h23); q[8] = gm_h2u(l01); q[12] = gm_h2u(l23);
+        } else {
+            xq[dst * (kch * 8) + c * 8 + h * 4 + t] = make_uint4(gm_h2u(h01), gm_h2u(h23), gm_h2u(l01), gm_h2u(l23));
+        }
     }
 }
 

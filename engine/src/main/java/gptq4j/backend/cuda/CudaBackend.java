@@ -570,7 +570,10 @@ public final class CudaBackend implements Backend {
             CudaBuf xe = scratch.floats("mma.xe", (long) planes * rowsCap * kch);
             int wgRows = wgmmaTileRows(segs != null, rowsPerMatrix);
             boolean wg = wgmmaFits(g, tab, rowsPerMatrix, wgRows, splitMode);
-            drv.launch3("gq_mma_prep", ceil(kch, 32), T, nmat, 256, 1, 0,
+            // a block per chunk group x expected row (blocks loop over further rows) x plane's matrices
+            drv.launch3("gq_mma_prep", ceil(kch, 32), PREP_WORST ? T : Math.max(1, Math.min(T, rowsPerMatrix)),
+                    PREP_WORST ? nmat : planes == 1 ? nexp : nmat,
+                    256, 1, 0,
                     descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr,
                     norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn(),
                     wg ? 1 : 0);
@@ -637,12 +640,18 @@ public final class CudaBackend implements Backend {
                 + (FUSE_NORM ? "" : "-nofusenorm") + (FUSE_FOLD ? "" : "-nofusefold") + (QKV_LAUNCH ? "" : "-noqkv")
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
                 + (WGMMA ? (WGMMA_FROM != 9 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit") : "-nowgmma")
-                + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "")
+                + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "") + (PREP_WORST ? "-prepworst" : "")
                 + (CudaDriver.MODULE_FILE == null ? "" : "-module[" + java.nio.file.Path.of(CudaDriver.MODULE_FILE).getFileName() + "]")
                 + (CudaDriver.SKIP_KERNELS == null ? "" : "-SKIPPING[" + CudaDriver.SKIP_KERNELS + "]");
         return REFERENCE_LINEAR ? "reference" : "pipe" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "");
     }
+
+    /**
+     * -Dgptq4j.cuda.prepRows=worst launches gq_mma_prep with a block row per worst-case row and matrix (round 12's
+     * grid: a MoE launch's blocks mostly exit at once; a comparison switch, same bits).
+     */
+    static final boolean PREP_WORST = "worst".equals(System.getProperty("gptq4j.cuda.prepRows"));
 
     /**
      * -Dgptq4j.cuda.wgmma=false keeps every product on gq_mma's mma.sync kernels (the same bits; a comparison switch).
