@@ -639,7 +639,7 @@ public final class CudaBackend implements Backend {
                 + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense") + (MMV ? "" : "-nommv")
                 + (FUSE_NORM ? "" : "-nofusenorm") + (FUSE_FOLD ? "" : "-nofusefold") + (QKV_LAUNCH ? "" : "-noqkv")
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
-                + (WGMMA ? (WGMMA_FROM != 9 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit") : "-nowgmma")
+                + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit") : "-nowgmma")
                 + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "") + (PREP_WORST ? "-prepworst" : "")
                 + (CudaDriver.MODULE_FILE == null ? "" : "-module[" + java.nio.file.Path.of(CudaDriver.MODULE_FILE).getFileName() + "]")
                 + (CudaDriver.SKIP_KERNELS == null ? "" : "-SKIPPING[" + CudaDriver.SKIP_KERNELS + "]");
@@ -661,8 +661,12 @@ public final class CudaBackend implements Backend {
      * -Dgptq4j.cuda.wgmmaSplit=false keeps split-mode products on gq_mma (a comparison switch).
      */
     static final boolean WGMMA = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmma", "true"));
-    /** -Dgptq4j.cuda.wgmmaFrom=N: the fewest rows per matrix (an expert's expected rows) for the wgmma kernel. */
-    static final int WGMMA_FROM = Integer.getInteger("gptq4j.cuda.wgmmaFrom", 9);
+    /**
+     * -Dgptq4j.cuda.wgmmaFrom=N: the fewest rows per matrix (an expert's expected rows) for the wgmma kernel. 4 since
+     * the kernel has a split mode (H100, round 13): batch 16 (4 rows per expert) 938-951 against 843-851 tok/s with 9,
+     * batch 32 1,554-1,581 against 1,042-1,059; from 2 rows batch 8 lost 12 % (484 against 544-550).
+     */
+    static final int WGMMA_FROM = Integer.getInteger("gptq4j.cuda.wgmmaFrom", 4);
     static final boolean WGMMA_SPLIT = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaSplit", "true"));
     /** gq_wg.cu: GW_NWG warpgroups per block, 64 outputs each; GW_ROWS token rows per tile; GW_STAGES ring stages. */
     static final int WG_GROUPS = 4, WG_OUTPUTS = 64 * WG_GROUPS, WG_ROWS = 80, WG_STAGES = 5;
