@@ -49,26 +49,12 @@ class CudaWgmmaTest {
         boolean expectWg = be.sm90a() && bits <= 4 && group != 32;
         // last token tiles of 24, 9 and 1 rows: wgmma m64n32, m64n16 and m64n8
         for (int T : new int[]{600, 521, 577}) {
-            float[] x = CudaTestSupport.gaussian(r, T * in, 1.0);
-            for (int i = 0; i < T; i++) x[i * in + r.nextInt(in)] *= 30f;   // an outlier per row (the split exponents)
+            float[] x = inputs(r, T, in);
             long before = be.wgmmaLaunches();
             float[] y = linear(be, prepared, x, T, in, out);
             assertEquals(expectWg ? 1 : 0, be.wgmmaLaunches() - before, "wgmma launches for T=" + T);
-            assertTrue(CudaTestSupport.allFinite(y), "unwritten or non-finite output, T=" + T);
             int[] rows = {0, 1, 63, 64, 65, T / 2, T - 2, T - 1, r.nextInt(T)};
-            float[] xs = new float[rows.length * in], ys = new float[rows.length * out];
-            for (int k = 0; k < rows.length; k++) {
-                System.arraycopy(x, rows[k] * in, xs, k * in, in);
-                System.arraycopy(y, rows[k] * out, ys, k * out, out);
-            }
-            double err = CudaTestSupport.relErr(ys, CudaTestSupport.matmul(xs, rows.length, ref));
-            CudaTestSupport.report("err_gptq_wgmma", err);
-            assertTrue(err < 1e-5, bits + "-bit g" + group + " T=" + T + ": rel err " + err);
-            for (int row : rows) {                    // the same row alone (gq_mmv): the same bits
-                float[] alone = linear(be, prepared, Arrays.copyOfRange(x, row * in, (row + 1) * in), 1, in, out);
-                assertArrayEquals(alone, Arrays.copyOfRange(y, row * out, (row + 1) * out),
-                        bits + "-bit g" + group + ": row " + row + " of T=" + T + " differs from the row alone");
-            }
+            checkRows(be, prepared, ref, x, y, T, in, out, rows, "err_gptq_wgmma", bits + "-bit g" + group);
         }
     }
 
@@ -86,25 +72,40 @@ class CudaWgmmaTest {
         GptqLinear w = CudaTestSupport.randomGptq(r, "wgs.b" + bits + ".g" + group, in, out, bits, group, true, bits != 3);
         double[][] ref = CudaTestSupport.dequant(w);
         Object prepared = be.prepareLinear(w);
-        float[] x = CudaTestSupport.gaussian(r, T * in, 1.0);
-        for (int i = 0; i < T; i++) x[i * in + r.nextInt(in)] *= 30f;
+        float[] x = inputs(r, T, in);
         long before = be.wgmmaLaunches();
         float[] y = linear(be, prepared, x, T, in, out);
         assertEquals(be.sm90a() && T > 80 ? 1 : 0, be.wgmmaLaunches() - before, "wgmma launches for T=" + T);
-        assertTrue(CudaTestSupport.allFinite(y), "unwritten or non-finite output, T=" + T);
         int[] rows = {0, 1, 55, 56, 63, 64, 71, 72, T / 2, T - 2, T - 1, r.nextInt(T)};
+        checkRows(be, prepared, ref, x, y, T, in, out, rows, "err_gptq_wgmma_split", bits + "-bit");
+    }
+
+    /** T rows of gaussian inputs with an outlier per row (so the splits' exponents differ). */
+    private static float[] inputs(Random r, int T, int in) {
+        float[] x = CudaTestSupport.gaussian(r, T * in, 1.0);
+        for (int i = 0; i < T; i++) x[i * in + r.nextInt(in)] *= 30f;
+        return x;
+    }
+
+    /**
+     * y = the product of x's T rows: every output written and finite, the sampled rows within 1e-5 of float64 (reported
+     * as metric), and each sampled row equal bit for bit to the same row computed alone (the one-token kernel, gq_mmv).
+     */
+    private static void checkRows(CudaBackend be, Object prepared, double[][] ref, float[] x, float[] y, int T, int in,
+                                  int out, int[] rows, String metric, String label) {
+        assertTrue(CudaTestSupport.allFinite(y), "unwritten or non-finite output, T=" + T);
         float[] xs = new float[rows.length * in], ys = new float[rows.length * out];
         for (int k = 0; k < rows.length; k++) {
             System.arraycopy(x, rows[k] * in, xs, k * in, in);
             System.arraycopy(y, rows[k] * out, ys, k * out, out);
         }
         double err = CudaTestSupport.relErr(ys, CudaTestSupport.matmul(xs, rows.length, ref));
-        CudaTestSupport.report("err_gptq_wgmma_split", err);
-        assertTrue(err < 1e-5, bits + "-bit T=" + T + ": rel err " + err);
+        CudaTestSupport.report(metric, err);
+        assertTrue(err < 1e-5, label + " T=" + T + ": rel err " + err);
         for (int row : rows) {
             float[] alone = linear(be, prepared, Arrays.copyOfRange(x, row * in, (row + 1) * in), 1, in, out);
             assertArrayEquals(alone, Arrays.copyOfRange(y, row * out, (row + 1) * out),
-                    bits + "-bit: row " + row + " of T=" + T + " differs from the row alone");
+                    label + ": row " + row + " of T=" + T + " differs from the row alone");
         }
     }
 
