@@ -205,41 +205,52 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 
     auto run = [&](auto ntag) {
         constexpr int N = decltype(ntag)::value, R = N / 2;   // token columns; accumulator registers per chain
-        // copy the block's super-tile p (st_lo + p) into ring stage b (one cp.async group, committed even when p is
-        // past the end)
-        auto issue = [&](int p, int b) {
-            const int st = st_lo + p;
-            if (p < nst) {
-                const unsigned sb = sbase + 16u * (b * STAGE);
+        constexpr int NB = (N * 16 + NTH - 1) / NTH;          // activation copies per thread and stage
+        // The copies a thread issues per stage, fixed for the launch: activation copy k takes uint4 q of token row
+        // n_k = (tid >> 7) * 8 + 32k + (tid & 7) (8 consecutive threads: one uint4 of the 8 rows of a core matrix, 8
+        // different bank quarters, so a 128-bit phase writes without conflicts; a warp: 64 contiguous bytes of each of
+        // 8 rows), to shared uint4 so0 + 64k of the stage; rows past nvalid repeat the last (their columns are not
+        // stored). Offsets are uint4 from the tile's first row of xw (32 bits: < 80 rows) and from the weights.
+        const int xq = (tid >> 3) & 15;               // = 4 kt + 2 (lo plane) + kc
+        const int so0 = ((xq >> 1) & 1) * B_AT + (xq >> 2) * (GW_ROWS * 2) + (tid >> 7) * 16 + (xq & 1) * 8 + (tid & 7);
+        int xoff[NB];
 #pragma unroll
-                for (int k = 0; k < (N * 16 + NTH - 1) / NTH; k++) {
-                    const int idx = tid + k * NTH, n = idx >> 4, q = idx & 15, kt = q >> 2, part = q & 3;
-                    const int so = (part >> 1) * B_AT + kt * (GW_ROWS * 2) + (n >> 3) * 16 + (part & 1) * 8 + (n & 7);
-                    if ((N * 16) % NTH == 0 || idx < N * 16)
+        for (int k = 0; k < NB; k++)
+            xoff[k] = min((tid >> 7) * 8 + 32 * k + (tid & 7), nvalid - 1) * (int) rowlen + st_lo * 16 + xq;
+        const uint4* xt = xw + row0 * rowlen;
+        const int wv = tid / PERW;                    // the weight copy: tile wv's uint4 tid % PERW (BITS <= 4: one)
+        const uint4* wsrc = reinterpret_cast<const uint4*>(mat.qw + gm_word<BITS>(ob0 + min(wv, GW_NWG * 4 - 1), kst,
+                                                                                   st_lo, 0, 0)) + tid % PERW;
+        // the copy cursor: next super-tile to copy (index ix from st_lo), its ring stage ib and use iu (ix / GW_STAGES),
+        // its split is and position ii in it; advanced by issue() whether or not ix < nst
+        int ix = 0, ib = 0, iu = 0, isp = st_lo / spb, ii = 0;
+        auto issue = [&]() {
+            const int st = st_lo + ix;
+            if (ix < nst) {
+                const unsigned sb = sbase + 16u * (ib * STAGE);
+#pragma unroll
+                for (int k = 0; k < NB; k++)
+                    if ((N * 16) % NTH == 0 || tid + k * NTH < N * 16)
                         asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
-                                     :: "r"(sb + 16u * so), "l"(xw + (row0 + min(n, nvalid - 1)) * rowlen + st * 16 + q));
-                }
-#pragma unroll
-                for (int k = 0; k < (GW_NWG * 4 * PERW + NTH - 1) / NTH; k++) {
-                    const int idx = tid + k * NTH, v = idx / PERW, r = idx % PERW;
-                    if (idx < GW_NWG * 4 * PERW) {
-                        const uint4* src = reinterpret_cast<const uint4*>(mat.qw + gm_word<BITS>(ob0 + v, kst, st, 0, 0)) + r;
-                        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(sb + 16u * (W_AT + idx)), "l"(src));
-                    }
-                }
+                                     :: "r"(sb + 16u * (so0 + 64 * k)), "l"(xt + xoff[k] + ix * 16));
+                if (tid < GW_NWG * 4 * PERW)
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
+                                 :: "r"(sb + 16u * (W_AT + tid)), "l"(wsrc + ix * PERW));
                 if (tid < GW_NWG * 16) {              // the (scale, zero) row of the super-tile's group, the block's outputs
                     const int c2 = 2 * st;            // chunks c2, c2 + 1 share one group (sp >= 2)
                     const long grow = (long) (cgl >= 0 ? c2 >> cgl : __ldg(mat.cg + c2)) * outN;
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
                                  :: "r"(sb + 16u * (SZ_AT + tid)), "l"(reinterpret_cast<const uint4*>(mat.sz + grow + ob0 * 16) + tid));
                 }
-                const int s = st / spb;
-                if ((st - s * spb == spb - 1 || st == kst - 1) && tid < N)   // a split's last: its 2^e per token
+                if ((ii == spb - 1 || st == kst - 1) && tid < N)   // a split's last: its 2^e per token
                     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n"
-                                 :: "r"(sb + 16u * XE_AT + 4u * tid), "l"(xe + (row0 + min(tid, nvalid - 1)) * ksplit + s));
-                if (GW_MBAR) gw_bar_arrive_copies(bars + 8u * b);
+                                 :: "r"(sb + 16u * XE_AT + 4u * tid), "l"(xe + (row0 + min(tid, nvalid - 1)) * ksplit + isp));
+                if (GW_MBAR) gw_bar_arrive_copies(bars + 8u * ib);
             }
             if (!GW_MBAR) asm volatile("cp.async.commit_group;\n" ::: "memory");
+            ix++;
+            if (++ib == GW_STAGES) { ib = 0; iu++; }
+            if (++ii == spb) { ii = 0; isp++; }
         };
 
         float acc[R], tmp[R];
@@ -247,25 +258,26 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         for (int i = 0; i < R; i++) { acc[i] = 0.f; tmp[i] = 0.f; }
         constexpr int AHEAD = GW_MBAR ? GW_STAGES - 1 - GW_LAG : GW_STAGES - 1;   // super-tiles copied ahead
 #pragma unroll
-        for (int p = 0; p < AHEAD; p++) issue(p, p);
+        for (int p = 0; p < AHEAD; p++) issue();
 
         int fresh = 1;                                // the next wgmma starts a period's chain (scale-d = 0)
+        int b = 0, u = 0, s = st_lo / spb, i = 0;     // super-tile p's stage, use of it, split, position in the split
         for (int p = 0; p < nst; p++) {
-            const int b = p % GW_STAGES, st = st_lo + p;
+            const int st = st_lo + p;
             if (GW_MBAR) {
-                // refill the stage of super-tile p - 1 - GW_LAG once every warp has finished reading it
-                const int x = p + AHEAD;
-                if (x < nst) {
-                    if (x >= GW_STAGES) gw_bar_wait(bars + 8u * (GW_STAGES + x % GW_STAGES), (x / GW_STAGES - 1) & 1);
-                    issue(x, x % GW_STAGES);
+                // refill the stage of super-tile p - 1 - GW_LAG (copy cursor ix = p + AHEAD) once every warp has
+                // finished reading it
+                if (ix < nst) {
+                    if (iu > 0) gw_bar_wait(bars + 8u * (GW_STAGES + ib), (iu - 1) & 1);
+                    issue();
                 }
-                gw_bar_wait(bars + 8u * b, (p / GW_STAGES) & 1);   // stage p landed (every thread's copies)
+                gw_bar_wait(bars + 8u * b, u & 1);    // stage p landed (every thread's copies)
                 asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");   // cp.async's writes, then wgmma's reads
             } else {
                 asm volatile("cp.async.wait_group %0;\n" :: "n"(GW_STAGES - 2) : "memory");
                 asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");   // cp.async's writes, then wgmma's reads
                 __syncthreads();                      // stage p landed for all; stage p - 1 is no longer read
-                issue(p + GW_STAGES - 1, (p + GW_STAGES - 1) % GW_STAGES);
+                issue();
             }
             const uint4* sg = gw_smem + b * STAGE;
             uint32_t w[BITS];
@@ -276,14 +288,15 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 #pragma unroll
             for (int kt = 0; kt < 4; kt++) gm_dequant<BITS>(w, kt, gm_zero(sl), gm_zero(sh), a[kt]);
             gw_fence();
-            const unsigned bb = sbase + 16u * (b * STAGE);
+            // the stage's descriptor, then its k16 tiles' by adding their uint4 offsets to the 14-bit start field
+            // (shared addresses < 256 KB, so the field cannot carry into the leading offset)
+            const uint64_t db = gw_desc(sbase + 16u * (b * STAGE));
 #pragma unroll
             for (int kt = 0; kt < 4; kt++) {
-                gw_mma<N>(tmp, a[kt], gw_desc(bb + 16u * (kt * GW_ROWS * 2)), kt == 0 ? 1 - fresh : 1);
-                gw_mma<N>(tmp, a[kt], gw_desc(bb + 16u * (B_AT + kt * GW_ROWS * 2)), 1);
+                gw_mma<N>(tmp, a[kt], db + (uint64_t) (kt * GW_ROWS * 2), kt == 0 ? 1 - fresh : 1);
+                gw_mma<N>(tmp, a[kt], db + (uint64_t) (B_AT + kt * GW_ROWS * 2), 1);
             }
             gw_commit_wait0<R>(tmp);
-            const int s = st / spb, i = st - s * spb; // split, super-tile within it
             const bool last = i == spb - 1 || st == kst - 1;
             const int ci = 2 * (i + 1);               // chunks of the split done
             fresh = (ci & (sp - 1)) == 0 || last;     // the end of a scale period: acc = fmaf(tmp, scale, acc)
@@ -322,6 +335,8 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 __syncwarp();
                 if (lane == 0) gw_bar_arrive(bars + 8u * (GW_STAGES + b));
             }
+            if (++b == GW_STAGES) { b = 0; u++; }
+            if (++i == spb) { i = 0; s++; }
         }
         if (split_mode) return;
         float* dst = outp + proj * proj_stride;
