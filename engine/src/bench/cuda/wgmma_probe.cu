@@ -14,6 +14,14 @@
 // 973. Without the dequantisation 768, without the copies 564, without the wgmma 626: the copies and their waits,
 // not the tensor cores, set the pace.
 //
+// Round 14 (H100, after d3d6bab): PEAK=1 first times the wgmma pattern alone (wg_peak: m64n80k16 / m64n64k16 with A in
+// registers, 8 or 32 per wait, 4 warpgroups per block): 972-975 TFLOP/s, so the instruction shape is not a limit.
+// gq_wg_b4 on pass 0 took 658 us (182.6 useful TFLOP/s); with parts removed (-DGW_PROBE, wrong outputs): without the
+// copies 412, without the dequantisation 645, without the wgmma 541, wgmma alone (no copies, no dequantisation) 403,
+// the dequantisation alone 239, the copies alone 540. The copies alone take 2.2x the ideal wgmma time (247 us at
+// 975 TFLOP/s with the hi/lo planes), and thread 0 issuing them as bulk copies (cp.async.bulk, one contiguous piece
+// per 8-row group) was no faster (532), so the bytes through L2 set that floor, not the copy instructions.
+//
 // Build and run on the GPU machine: bin/gpu-wgmma-probe (nvcc -arch=sm_90a; NVCC_EXTRA="-DGW_STAGES=6" for variants).
 #include "module.cu"
 #include <cstdio>
@@ -56,9 +64,60 @@ static void check_time(const char* name, K launch, float* out, const std::vector
     printf("\n");
 }
 
+// The ceiling of gq_wg's wgmma pattern alone: 4 warpgroups per block, one block per SM, each warpgroup issuing
+// PER x 8 wgmma m64nNk16 (A from registers, B from shared memory, one accumulator chain) between waits, nothing else.
+template <int N, int PER>
+__global__ void __launch_bounds__(GW_NWG * 128, 1) wg_peak(float* sink, int iters) {
+    extern __shared__ __align__(128) uint4 sm[];
+    for (int i = threadIdx.x; i < 3072; i += blockDim.x) sm[i] = make_uint4(0x3C003C00u, 0, 0x3C003C00u, 0);
+    __syncthreads();
+    const uint64_t d = gw_desc((unsigned) __cvta_generic_to_shared(sm));
+    float tmp[N / 2];
+    for (int i = 0; i < N / 2; i++) tmp[i] = 0.f;
+    uint32_t a[4][4];
+    for (int kt = 0; kt < 4; kt++) for (int i = 0; i < 4; i++) a[kt][i] = 0x3C003C00u ^ (threadIdx.x * 7 + kt + i);
+    for (int it = 0; it < iters; it++) {
+        gw_fence();
+#pragma unroll
+        for (int j = 0; j < PER; j++)
+#pragma unroll
+            for (int kt = 0; kt < 4; kt++) {
+                gw_mma<N>(tmp, a[kt], d + (uint64_t) (kt * GW_ROWS * 2), 1);
+                gw_mma<N>(tmp, a[kt], d + (uint64_t) (GW_ROWS * 8 + kt * GW_ROWS * 2), 1);
+            }
+        gw_commit_wait0<N / 2>(tmp);
+    }
+    float s = 0.f;
+    for (int i = 0; i < N / 2; i++) s += tmp[i];
+    if (s == 1234.5f) sink[threadIdx.x] = s;
+}
+
+template <int N, int PER>
+static void peak(int sms) {
+    float* sink; CK(cudaMalloc(&sink, 4096));
+    const int smem = 3072 * 16, iters = 4000 / PER;
+    CK(cudaFuncSetAttribute(wg_peak<N, PER>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    wg_peak<N, PER><<<sms, GW_NWG * 128, smem>>>(sink, 10);
+    CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
+    cudaEvent_t a, b; CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
+    CK(cudaEventRecord(a));
+    wg_peak<N, PER><<<sms, GW_NWG * 128, smem>>>(sink, iters);
+    CK(cudaEventRecord(b)); CK(cudaEventSynchronize(b));
+    float ms; CK(cudaEventElapsedTime(&ms, a, b));
+    const double flop = 2.0 * 64 * N * 16 * 8.0 * PER * iters * GW_NWG * sms;
+    printf("wgmma m64n%dk16 (A in registers), %d per wait, %d warpgroups x %d blocks: %.1f TFLOP/s\n", N, 8 * PER,
+           GW_NWG, sms, flop / (ms * 1e-3) * 1e-12);
+    CK(cudaFree(sink));
+}
+
 int main() {
     cudaDeviceProp prop; CK(cudaGetDeviceProperties(&prop, 0));
     printf("device %s, %d SMs, gq_wg: %d stages, %d-row tiles\n", prop.name, prop.multiProcessorCount, GW_STAGES, GW_ROWS);
+    if (getenv("PEAK")) {
+        peak<64, 1>(prop.multiProcessorCount); peak<80, 1>(prop.multiProcessorCount);
+        peak<64, 4>(prop.multiProcessorCount); peak<80, 4>(prop.multiProcessorCount);
+        peak<32, 1>(prop.multiProcessorCount); peak<32, 4>(prop.multiProcessorCount);
+    }
     std::mt19937_64 rng(std::random_device{}());
     // expert segments: ROWS rows each (the bench's average at batch 256), or uneven (20..110 rows) in the second pass
     for (int pass = 0; pass < 2; pass++) {

@@ -43,6 +43,9 @@
 #ifndef GW_LAG
 #define GW_LAG 1
 #endif
+#ifndef GW_PROBE
+#define GW_PROBE 0    // measurement only (bin/gpu-wgmma-probe; wrong outputs): 1 skips the copies, 2 the dequantisation,
+#endif                // 4 the wgmma (bits may be combined)
 #ifndef GW_ROWS
 #define GW_ROWS 80    // token rows per tile (CudaBackend.WG_ROWS): an expert's ~64 rows at batch 256 in one tile
 #endif
@@ -230,13 +233,13 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 const unsigned sb = sbase + 16u * (ib * STAGE);
 #pragma unroll
                 for (int k = 0; k < NB; k++)
-                    if ((N * 16) % NTH == 0 || tid + k * NTH < N * 16)
+                    if (!(GW_PROBE & 1) && ((N * 16) % NTH == 0 || tid + k * NTH < N * 16))
                         asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
                                      :: "r"(sb + 16u * (so0 + 64 * k)), "l"(xt + xoff[k] + ix * 16));
-                if (tid < GW_NWG * 4 * PERW)
+                if (!(GW_PROBE & 1) && tid < GW_NWG * 4 * PERW)
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
                                  :: "r"(sb + 16u * (W_AT + tid)), "l"(wsrc + ix * PERW));
-                if (tid < GW_NWG * 16) {              // the (scale, zero) row of the super-tile's group, the block's outputs
+                if (!(GW_PROBE & 1) && tid < GW_NWG * 16) {              // the (scale, zero) row of the super-tile's group, the block's outputs
                     const int c2 = 2 * st;            // chunks c2, c2 + 1 share one group (sp >= 2)
                     const long grow = (long) (cgl >= 0 ? c2 >> cgl : __ldg(mat.cg + c2)) * outN;
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
@@ -286,13 +289,16 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
             const uint32_t sl = szs[0], sh = szs[8];
             uint32_t a[4][4];
 #pragma unroll
-            for (int kt = 0; kt < 4; kt++) gm_dequant<BITS>(w, kt, gm_zero(sl), gm_zero(sh), a[kt]);
+            for (int kt = 0; kt < 4; kt++) {
+                if (GW_PROBE & 2) { for (int i = 0; i < 4; i++) a[kt][i] = w[(kt + i) % BITS] ^ sl; }
+                else gm_dequant<BITS>(w, kt, gm_zero(sl), gm_zero(sh), a[kt]);
+            }
             gw_fence();
             // the stage's descriptor, then its k16 tiles' by adding their uint4 offsets to the 14-bit start field
             // (shared addresses < 256 KB, so the field cannot carry into the leading offset)
             const uint64_t db = gw_desc(sbase + 16u * (b * STAGE));
 #pragma unroll
-            for (int kt = 0; kt < 4; kt++) {
+            for (int kt = 0; kt < 4 && !(GW_PROBE & 4); kt++) {
                 gw_mma<N>(tmp, a[kt], db + (uint64_t) (kt * GW_ROWS * 2), kt == 0 ? 1 - fresh : 1);
                 gw_mma<N>(tmp, a[kt], db + (uint64_t) (B_AT + kt * GW_ROWS * 2), 1);
             }
