@@ -45,7 +45,7 @@
 #endif
 #ifndef GW_PROBE
 #define GW_PROBE 0    // measurement only (bin/gpu-wgmma-probe; wrong outputs): 1 skips the copies, 2 the dequantisation,
-#endif                // 4 the wgmma (bits may be combined)
+#endif                // 4 the wgmma, 8 the activations' copies (bits may be combined)
 #ifndef GW_ROWS
 #define GW_ROWS 80    // token rows per tile (CudaBackend.WG_ROWS): an expert's ~64 rows at batch 256 in one tile
 #endif
@@ -233,7 +233,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 const unsigned sb = sbase + 16u * (ib * STAGE);
 #pragma unroll
                 for (int k = 0; k < NB; k++)
-                    if (!(GW_PROBE & 1) && ((N * 16) % NTH == 0 || tid + k * NTH < N * 16))
+                    if (!(GW_PROBE & 9) && ((N * 16) % NTH == 0 || tid + k * NTH < N * 16))
                         asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
                                      :: "r"(sb + 16u * (so0 + 64 * k)), "l"(xt + xoff[k] + ix * 16));
                 if (!(GW_PROBE & 1) && tid < GW_NWG * 4 * PERW)
