@@ -209,10 +209,10 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     auto run = [&](auto ntag) {
         constexpr int N = decltype(ntag)::value, R = N / 2;   // token columns; accumulator registers per chain
         constexpr int NB = (N * 16 + NTH - 1) / NTH;          // activation copies per thread and stage
-        // The copies a thread issues per stage, fixed for the launch: activation copy k takes uint4 q of token row
-        // n_k = (tid >> 7) * 8 + 32k + (tid & 7) (8 consecutive threads: one uint4 of the 8 rows of a core matrix, 8
-        // different bank quarters, so a 128-bit phase writes without conflicts; a warp: 64 contiguous bytes of each of
-        // 8 rows), to shared uint4 so0 + 64k of the stage; rows past nvalid repeat the last (their columns are not
+        // The copies a thread issues per stage, fixed for the launch: activation copy k takes uint4 xq of token row
+        // n_k = (tid >> 7) * 8 + 32k + (tid & 7) (8 consecutive threads: one uint4 of the 8 rows of a core matrix; a
+        // warp: 64 contiguous bytes of each of 8 rows; LDGSTS fills shared memory one thread at a time whatever the
+        // mapping), to shared uint4 so0 + 64k of the stage; rows past nvalid repeat the last (their columns are not
         // stored). Offsets are uint4 from the tile's first row of xw (32 bits: < 80 rows) and from the weights.
         const int xq = (tid >> 3) & 15;               // = 4 kt + 2 (lo plane) + kc
         const int so0 = ((xq >> 1) & 1) * B_AT + (xq >> 2) * (GW_ROWS * 2) + (tid >> 7) * 16 + (xq & 1) * 8 + (tid & 7);
@@ -225,7 +225,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         const uint4* wsrc = reinterpret_cast<const uint4*>(mat.qw + gm_word<BITS>(ob0 + min(wv, GW_NWG * 4 - 1), kst,
                                                                                    st_lo, 0, 0)) + tid % PERW;
         // the copy cursor: next super-tile to copy (index ix from st_lo), its ring stage ib and use iu (ix / GW_STAGES),
-        // its split is and position ii in it; advanced by issue() whether or not ix < nst
+        // its split isp and position ii in it; advanced by issue() whether or not ix < nst
         int ix = 0, ib = 0, iu = 0, isp = st_lo / spb, ii = 0;
         auto issue = [&]() {
             const int st = st_lo + ix;
@@ -239,7 +239,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 if (!(GW_PROBE & 1) && tid < GW_NWG * 4 * PERW)
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
                                  :: "r"(sb + 16u * (W_AT + tid)), "l"(wsrc + ix * PERW));
-                if (!(GW_PROBE & 1) && tid < GW_NWG * 16) {              // the (scale, zero) row of the super-tile's group, the block's outputs
+                if (!(GW_PROBE & 1) && tid < GW_NWG * 16) {   // the (scale, zero) row of the super-tile's group
                     const int c2 = 2 * st;            // chunks c2, c2 + 1 share one group (sp >= 2)
                     const long grow = (long) (cgl >= 0 ? c2 >> cgl : __ldg(mat.cg + c2)) * outN;
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
