@@ -290,7 +290,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
             uint32_t a[4][4];
 #pragma unroll
             for (int kt = 0; kt < 4; kt++) {
-                if (GW_PROBE & 2) { for (int i = 0; i < 4; i++) a[kt][i] = w[(kt + i) % BITS] ^ sl; }
+                if (GW_PROBE & 2) { for (int j = 0; j < 4; j++) a[kt][j] = w[(kt + j) % BITS] ^ sl; }
                 else gm_dequant<BITS>(w, kt, gm_zero(sl), gm_zero(sh), a[kt]);
             }
             gw_fence();
