@@ -194,6 +194,40 @@ __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __
 // (eps, norm_w: the norm's), and the blocks of matrix 0 also write it to xn [rows][in] (each element once).
 // The permutation and norm_w are read before GK_WAIT; segs, x_rows and x after it.
 // wg = 1: the same values in gq_wg.cu's layout (per k16 tile {hi k0-7, hi k8-15, lo k0-7, lo k8-15}), same size.
+// The conversion of one B-fragment lane's 4 values v of chunk c (its 8 threads: threadIdx.x / 8 within the block's 32
+// chunks, sub = threadIdx.x % 8 = 4h + t) of a row to the operand form at xq/xe row dst (the layouts above). cmax: 32
+// floats of shared memory for the block's chunk maxima, not read again by any thread before the next barrier after
+// this call. A split (cpb | 32) lies in the block's 32 chunks. Contains a __syncthreads (call uniformly).
+__device__ __forceinline__ void gq_prep_store(const float (&v)[4], int c, int kch, int cpb, int ksplit, long dst,
+                                              float* cmax, uint4* __restrict__ xq, float* __restrict__ xe, int wg) {
+    const int cl = threadIdx.x >> 3, sub = threadIdx.x & 7, h = sub >> 2, t = sub & 3;
+    const int c0 = cl / cpb * cpb;                    // the split's first chunk within the block
+    float mx = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 4));   // the chunk's largest |x| (its 8 threads)
+    if (sub == 0) cmax[cl] = mx;
+    __syncthreads();
+    mx = cmax[c0];
+    for (int i = 1; i < cpb; i++) mx = fmaxf(mx, cmax[c0 + i]);   // the split's largest |x|
+    if (c >= kch) return;
+    // largest |x'| = mx * 2^-e in [2^14, 2^15); e clamped so 2^±e stays a normal float
+    int ex = 0;
+    if (mx > 0.f && mx < INFINITY) ex = max(-100, min(100, (int) ((__float_as_uint(mx) >> 23) & 0xFF) - 127 - 14));
+    const float down = __int_as_float((127 - ex) << 23);
+    if (sub == 0 && cl == c0) xe[dst * ksplit + c / cpb] = __int_as_float((127 + ex) << 23);
+    const float a0 = v[0] * down, a1 = v[1] * down, a2 = v[2] * down, a3 = v[3] * down;
+    const __half2 h01 = __floats2half2_rn(a0, a1), h23 = __floats2half2_rn(a2, a3);
+    const float2 f01 = __half22float2(h01), f23 = __half22float2(h23);
+    const __half2 l01 = __floats2half2_rn(a0 - f01.x, a1 - f01.y), l23 = __floats2half2_rn(a2 - f23.x, a3 - f23.y);
+    if (wg) {                                         // gq_wg.cu's layout: {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
+        uint32_t* q = reinterpret_cast<uint32_t*>(xq + dst * (kch * 8) + c * 8 + h * 4) + t;
+        q[0] = gm_h2u(h01); q[4] = gm_h2u(h23); q[8] = gm_h2u(l01); q[12] = gm_h2u(l23);
+    } else {
+        xq[dst * (kch * 8) + c * 8 + h * 4 + t] = make_uint4(gm_h2u(h01), gm_h2u(h23), gm_h2u(l01), gm_h2u(l23));
+    }
+}
+
 GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ mats, int nexp, int planes,
         const int* __restrict__ segs, const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in,
         int rows_cap, int cpb, uint4* __restrict__ xq, float* __restrict__ xe, const __half* __restrict__ norm_w,
@@ -219,8 +253,6 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
     GK_WAIT;
     const int offset = segs ? segs[2 * e] : 0;
     const int count = segs ? segs[2 * e + 1] : T;
-    const int cl = threadIdx.x >> 3;                  // chunk within the block; a split (cpb | 32) lies in one block
-    const int c0 = cl / cpb * cpb;
     const int ksplit = (kch + cpb - 1) / cpb;
     for (int r = blockIdx.y; r < count; r += gridDim.y) {   // uniform over the block
         if (r != (int) blockIdx.y) __syncthreads();   // the previous row's cmax and red are read
@@ -235,29 +267,125 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
             v[i] = pj[i] < 0 ? 0.f : norm_w ? rms_apply(xr[pj[i]], inv, nw[i]) : xr[pj[i]];
             if (xn && m == 0 && pj[i] >= 0) xn[row * in + pj[i]] = v[i];   // the normalised row, each input once
         }
-        float mx = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 4));   // the chunk's largest |x| (its 8 threads)
-        if (sub == 0) cmax[cl] = mx;
-        __syncthreads();
-        mx = cmax[c0];
-        for (int i = 1; i < cpb; i++) mx = fmaxf(mx, cmax[c0 + i]);   // the split's largest |x|
-        if (c >= kch) continue;
-        // largest |x'| = mx * 2^-e in [2^14, 2^15); e clamped so 2^±e stays a normal float
-        int ex = 0;
-        if (mx > 0.f && mx < INFINITY) ex = max(-100, min(100, (int) ((__float_as_uint(mx) >> 23) & 0xFF) - 127 - 14));
-        const float down = __int_as_float((127 - ex) << 23);
-        if (sub == 0 && c == c0 + blockIdx.x * 32) xe[dst * ksplit + c / cpb] = __int_as_float((127 + ex) << 23);
-        const float a0 = v[0] * down, a1 = v[1] * down, a2 = v[2] * down, a3 = v[3] * down;
-        const __half2 h01 = __floats2half2_rn(a0, a1), h23 = __floats2half2_rn(a2, a3);
-        const float2 f01 = __half22float2(h01), f23 = __half22float2(h23);
-        const __half2 l01 = __floats2half2_rn(a0 - f01.x, a1 - f01.y), l23 = __floats2half2_rn(a2 - f23.x, a3 - f23.y);
-        if (wg) {                                     // gq_wg.cu's layout: {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
-            uint32_t* q = reinterpret_cast<uint32_t*>(xq + dst * (kch * 8) + c * 8 + h * 4) + t;
-            q[0] = gm_h2u(h01); q[4] = gm_h2u(h23); q[8] = gm_h2u(l01); q[12] = gm_h2u(l23);
+        gq_prep_store(v, c, kch, cpb, ksplit, dst, cmax, xq, xe, wg);
+    }
+}
+
+// gq_mma_prep for launches with many rows per matrix (CudaBackend.prepRows): the same outputs, bit for bit. A block
+// converts whole rows: before GK_WAIT it stages the matrix's permutation (16-bit) and norm_w in shared memory, then per
+// row it reads the row once with float4 loads (rms_sumsq's order, so the same statistics) and takes the permuted
+// values from shared memory, 32 chunks per pass. gq_mma_prep instead reads each value from L2 on its own (under act
+// order 4 of the 32 bytes of a sector) and recomputes the row's norm statistics in every block of the row.
+// h3 != null (the MoE's w2 input, x = h1): row values are silu(h1) * h3 at the same row, silu_mul's arithmetic, so
+// that launch and its 3 passes over the [rows][inter] planes are not needed.
+// H100, decode batch 256 (ncu, per layer): q's preparation (with the norm) 28.4 -> 13.7-16.2 us, w2's with silu_mul
+// 61.7 + 40.1 -> 76.7-83.6; k+v, o and w1+w3's within a few us either way. It is latency-bound (0.37 instructions
+// issued per cycle and scheduler, long-scoreboard and wait stalls first, at 2 blocks per SM for w2's 86 KB).
+// grid (X, Y, Z as gq_mma_prep), 256 threads: block x takes passes x, x + X, ... of its rows (X > 1 where there are too
+// few rows for the SMs; each block reads the whole row). Dynamic shared memory (CudaBackend.prepRowsSmem): in floats,
+// in 16-bit permutation entries rounded up to 8 (in <= 65536; in % 4 == 0: GPTQ packs inputs by 8 or 32), and with
+// norm_w in halves.
+#define PR_BATCH 4   // float4 / int4 loads per thread in flight in gq_mma_prep_rows's staging loops (64 registers: 4 blocks per SM)
+
+GPTQ4J_KERNEL void __launch_bounds__(256, 4) gq_mma_prep_rows(const GqMat* __restrict__ mats, int nexp, int planes,
+        const int* __restrict__ segs, const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in,
+        int rows_cap, int cpb, uint4* __restrict__ xq, float* __restrict__ xe, const __half* __restrict__ norm_w,
+        float eps, float* __restrict__ xn, int wg, const float* __restrict__ h3) {
+    GK_ENTER_LATE;
+    extern __shared__ __align__(16) float pr_smem[];
+    __shared__ float cmax[2][32];                     // the passes' chunk maxima, alternating (one barrier per pass)
+    __shared__ float red[RMS_THREADS / 32];
+    const int m = blockIdx.z, e = m % nexp, proj = m / nexp;
+    if (planes == 1 && proj > 0) return;
+    const int kch = ((in + 63) >> 6) * 2, npass = (kch + 31) >> 5, ksplit = (kch + cpb - 1) / cpb;
+    const int tid = threadIdx.x, cl = tid >> 3, h = (tid >> 2) & 1, t = tid & 3;
+    float* srow = pr_smem;                                                        // [in]
+    unsigned short* sperm = reinterpret_cast<unsigned short*>(pr_smem + ((in + 3) & ~3));   // [in rounded up to 8]
+    __half* snw = reinterpret_cast<__half*>(sperm + ((in + 7) & ~7));           // [in] when norm_w
+    // before the wait: the permutation and the norm's weights are constants
+    const int* perm = mats[m].perm;
+    const int n4 = in >> 2;                           // 4 inputs per thread and step
+    for (int k0 = tid; k0 < n4; k0 += PR_BATCH * 256) {
+        // PR_BATCH loads of each array in registers first, then the stores: the stores to shared memory could alias
+        // perm for the compiler, which then issued each load after the previous store (a latency per step)
+        int4 q[PR_BATCH];
+        uint2 w[PR_BATCH];
+#pragma unroll
+        for (int u = 0; u < PR_BATCH; u++) {
+            const int k = k0 + u * 256;
+            if (k < n4) {
+                q[u] = perm ? __ldg(reinterpret_cast<const int4*>(perm) + k) : make_int4(4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3);
+                if (norm_w) w[u] = reinterpret_cast<const uint2*>(norm_w)[k];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < PR_BATCH; u++) {
+            const int k = k0 + u * 256;
+            if (k < n4) {
+                reinterpret_cast<uint2*>(sperm)[k] = make_uint2((unsigned) q[u].x | (unsigned) q[u].y << 16,
+                                                                (unsigned) q[u].z | (unsigned) q[u].w << 16);
+                if (norm_w) reinterpret_cast<uint2*>(snw)[k] = w[u];
+            }
+        }
+    }
+    GK_WAIT;
+    const int offset = segs ? segs[2 * e] : 0;
+    const int count = segs ? segs[2 * e + 1] : T;
+    const float4* h3v = reinterpret_cast<const float4*>(h3);
+    for (int r = blockIdx.y; r < count; r += gridDim.y) {   // uniform over the block
+        __syncthreads();                              // the staged constants; the previous row's reads of srow
+        const long row = x_rows ? x_rows[offset + r] : offset + r;
+        const long dst = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r;
+        float ss = 0.f;                               // rms_sumsq's sum of this thread (norm_w only; in % 4 == 0)
+        const float4* xv = reinterpret_cast<const float4*>(x + row * in);
+        const float4* hv = h3 ? h3v + row * n4 : nullptr;
+        for (int k0 = tid; k0 < n4; k0 += PR_BATCH * 256) {   // loads first, as above
+            float4 a[PR_BATCH], b[PR_BATCH];
+#pragma unroll
+            for (int u = 0; u < PR_BATCH; u++) {
+                const int k = k0 + u * 256;
+                if (k < n4) {
+                    a[u] = xv[k];
+                    if (h3) b[u] = hv[k];
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < PR_BATCH; u++) {
+                const int k = k0 + u * 256;
+                if (k < n4) {
+                    if (h3) {                         // silu_mul: h1 = silu(h1) * h3
+                        a[u].x = a[u].x / (1.f + expf(-a[u].x)) * b[u].x;
+                        a[u].y = a[u].y / (1.f + expf(-a[u].y)) * b[u].y;
+                        a[u].z = a[u].z / (1.f + expf(-a[u].z)) * b[u].z;
+                        a[u].w = a[u].w / (1.f + expf(-a[u].w)) * b[u].w;
+                    }
+                    if (norm_w) {                     // rms_sumsq's order: vectors tid, tid + 256, ... ascending
+                        ss = fmaf(a[u].x, a[u].x, ss); ss = fmaf(a[u].y, a[u].y, ss);
+                        ss = fmaf(a[u].z, a[u].z, ss); ss = fmaf(a[u].w, a[u].w, ss);
+                    }
+                    reinterpret_cast<float4*>(srow)[k] = a[u];
+                }
+            }
+        }
+        float inv = 0.f;
+        if (norm_w) {
+            inv = rms_inv(rms_block_sum(ss, red), in, eps);   // its barrier also publishes srow
+            if (xn && m == 0 && blockIdx.x == 0)     // the normalised row (rms_norm's bits), coalesced
+                for (int k = tid; k < in; k += RMS_THREADS) xn[row * in + k] = rms_apply(srow[k], inv, snw[k]);
         } else {
-            xq[dst * (kch * 8) + c * 8 + h * 4 + t] = make_uint4(gm_h2u(h01), gm_h2u(h23), gm_h2u(l01), gm_h2u(l23));
+            __syncthreads();
+        }
+        for (int p = blockIdx.x, u = 0; p < npass; p += gridDim.x, u ^= 1) {   // this block's passes of the row
+            const int c = p * 32 + cl;
+            const int j0 = 32 * c + 16 * h + 2 * t;
+            float v[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int j = j0 + (i & 1) + (i >> 1) * 8;
+                const int pj = c < kch && j < in ? sperm[j] : -1;
+                v[i] = pj < 0 ? 0.f : norm_w ? rms_apply(srow[pj], inv, snw[pj]) : srow[pj];
+            }
+            gq_prep_store(v, c, kch, cpb, ksplit, dst, cmax[u], xq, xe, wg);
         }
     }
 }

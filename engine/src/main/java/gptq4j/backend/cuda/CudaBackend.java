@@ -555,6 +555,18 @@ public final class CudaBackend implements Backend {
      */
     private void launchSplit(CudaGptq g, GqTable tab, CUdeviceptr segs, CUdeviceptr x, CUdeviceptr xRows, int T,
                              int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out, PrepNorm norm) {
+        launchSplit(g, tab, segs, x, xRows, T, rowsPerMatrix, rowsCap, splitMode, out, norm, null);
+    }
+
+    /**
+     * launchSplit whose input rows are silu(x) · h3 (silu_mul's arithmetic, done by gq_mma_prep_rows) where h3 is not
+     * null; only where prepRows(g, rowsPerMatrix, false) holds.
+     */
+    private void launchSplit(CudaGptq g, GqTable tab, CUdeviceptr segs, CUdeviceptr x, CUdeviceptr xRows, int T,
+                             int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out, PrepNorm norm,
+                             CUdeviceptr h3) {
+        boolean rowsPrep = prepRows(g, rowsPerMatrix, norm != null);
+        if (h3 != null && !rowsPrep) throw new IllegalStateException(g.name() + ": silu in the preparation needs gq_mma_prep_rows");
         CUdeviceptr descs = tab.descs();
         int nexp = tab.nexp(), nmat = tab.nmat();
         long projStride = (splitMode ? (long) g.ksplit() : 1L) * rowsCap * g.out();
@@ -571,12 +583,23 @@ public final class CudaBackend implements Backend {
             int wgRows = wgmmaTileRows(segs != null, rowsPerMatrix);
             boolean wg = wgmmaFits(g, tab, rowsPerMatrix, wgRows, splitMode);
             // a block per chunk group x expected row (blocks loop over further rows) x plane's matrices
-            drv.launch3("gq_mma_prep", ceil(kch, 32), PREP_WORST ? T : Math.max(1, Math.min(T, rowsPerMatrix)),
-                    PREP_WORST ? nmat : planes == 1 ? nexp : nmat,
-                    256, 1, 0,
-                    descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr,
-                    norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn(),
-                    wg ? 1 : 0);
+            if (rowsPrep) {                                       // whole rows per block, staged in shared memory
+                int y = Math.max(1, Math.min(T, rowsPerMatrix)), z = planes == 1 ? nexp : nmat;
+                // blocks per row: its passes of 32 chunks spread so the grid has about two blocks per SM
+                int bx = Math.max(1, Math.min(ceil(kch, 32), ceil(2 * drv.multiprocessors(), y * z)));
+                drv.launch3("gq_mma_prep_rows", bx, y, z,
+                        256, 1, prepRowsSmem(g.in(), norm != null),
+                        descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr,
+                        norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn(),
+                        wg ? 1 : 0, h3);
+            } else {
+                drv.launch3("gq_mma_prep", ceil(kch, 32), PREP_WORST ? T : Math.max(1, Math.min(T, rowsPerMatrix)),
+                        PREP_WORST ? nmat : planes == 1 ? nexp : nmat,
+                        256, 1, 0,
+                        descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr,
+                        norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn(),
+                        wg ? 1 : 0);
+            }
             if (wg) {
                 // Hopper: the warpgroup-MMA kernel (gq_wg.cu), gq_mma's bits, in either mode; token tiles of wgRows
                 wgmmaLaunches++;
@@ -641,10 +664,33 @@ public final class CudaBackend implements Backend {
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
                 + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit") : "-nowgmma")
                 + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "") + (PREP_WORST ? "-prepworst" : "")
+                + (PREP_ROWS_FROM != 16 ? "-preprowsfrom" + PREP_ROWS_FROM : "")
                 + (CudaDriver.MODULE_FILE == null ? "" : "-module[" + java.nio.file.Path.of(CudaDriver.MODULE_FILE).getFileName() + "]")
                 + (CudaDriver.SKIP_KERNELS == null ? "" : "-SKIPPING[" + CudaDriver.SKIP_KERNELS + "]");
         return REFERENCE_LINEAR ? "reference" : "pipe" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
                 + (REFERENCE_ATTENTION ? "-refattn" : "");
+    }
+
+    /**
+     * gq_mma_prep_rows (a block per row, the row and the permutation staged in shared memory) instead of gq_mma_prep
+     * (a block per 32 chunks of a row, each value read from L2 on its own) from this many rows per matrix, where the
+     * row fits (prepRowsSmem up to PREP_ROWS_SMEM: two blocks per SM). -Dgptq4j.cuda.prepRowsFrom=N (0: never; same
+     * bits either way). H100 (round 15, medians of 3 runs in alternating order, 64 new tokens): from 16 rows, decode
+     * batch 256 / 128 / 64 / 32 at 4,441 / 3,814 / 2,730 / 1,782 tok/s and prefill 6,399, against 4,256 / 3,712 /
+     * 2,717 / 1,781 and 6,035 with 0; from 64: 4,406 / 3,708 / 2,741 / 1,748.
+     */
+    static final int PREP_ROWS_FROM = Integer.getInteger("gptq4j.cuda.prepRowsFrom", 16);
+    static final int PREP_ROWS_SMEM = 112 << 10;
+
+    /** Dynamic shared memory of gq_mma_prep_rows: the row (floats), its 16-bit permutation and, with a norm, its weights. */
+    static int prepRowsSmem(int in, boolean norm) {
+        return 4 * ceil(in, 4) * 4 + (norm ? 4 : 2) * ceil(in, 8) * 8;
+    }
+
+    /** Whether g's activation preparation for rowsPerMatrix rows per matrix runs on gq_mma_prep_rows. */
+    static boolean prepRows(CudaGptq g, int rowsPerMatrix, boolean norm) {
+        return PREP_ROWS_FROM > 0 && !PREP_WORST && rowsPerMatrix >= PREP_ROWS_FROM && g.in() <= 65536 && g.in() % 4 == 0
+                && prepRowsSmem(g.in(), norm) <= PREP_ROWS_SMEM;
     }
 
     /**
@@ -1147,6 +1193,7 @@ public final class CudaBackend implements Backend {
         }
         int pairs = T * topK;
         int perExpert = (pairs + experts - 1) / experts;                // token tile of the mma kernels
+        CUdeviceptr h3p = null;                                         // w2's input is silu(h1) · h3 where set
         if (useSplitMode(g1, pairs, 2)) {
             CudaBuf part = scratch.floats("moe.partUp", 2L * g1.ksplit() * pairs * intermediate);
             launchSplit(g1, tables[0], seg.ptr, xp, rows.ptr, T, perExpert, pairs, true, part.ptr, null);
@@ -1156,16 +1203,20 @@ public final class CudaBackend implements Backend {
             launchSplit(g1, tables[0], seg.ptr, xp, rows.ptr, T, perExpert, pairs, false, h1.ptr, null);
             // h3 is the second projection's plane: h1 + pairs*intermediate (h1 and h3 are allocated adjacently below)
             long n = (long) pairs * intermediate;
-            drv.launch("silu_mul", ceil(n, 256), 1, 256, 1, h1.ptr, h1.at(n), n);
+            if (g2.mma() && prepRows(g2, perExpert, false)) {
+                h3p = h1.at(n);                                      // silu(h1) · h3 inside w2's preparation
+            } else {
+                drv.launch("silu_mul", ceil(n, 256), 1, 256, 1, h1.ptr, h1.at(n), n);
+            }
         }
         if (useSplitMode(g2, pairs, 1)) {
             CudaBuf part = scratch.floats("moe.partDown", (long) g2.ksplit() * pairs * hidden);
-            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, true, part.ptr, null);
+            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, true, part.ptr, null, h3p);
             long plane = (long) pairs * hidden;                                // out[t] = Σ_j w_tj · (h1 · W2ᵀ)[where(t,j)]
             drv.launch("moe_combine_reduce", ceil(hidden, 256), T, 256, 1, part.ptr, g2.ksplit(), plane, where.ptr,
                     topW.ptr, topK, hidden, out, res);
         } else {
-            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, false, y.ptr, null);
+            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, false, y.ptr, null, h3p);
             drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden, out, res);
         }
     }

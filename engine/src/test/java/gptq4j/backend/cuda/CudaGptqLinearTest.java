@@ -183,7 +183,7 @@ class CudaGptqLinearTest {
         double[][] ref = CudaTestSupport.dequant(w);
         Object prepared = be.prepareLinear(w);
         float[] first = null;
-        for (int T : new int[]{1, 9, 40}) {
+        for (int T : new int[]{1, 9, 40, 70}) {   // 40, 70: gq_mma_prep_rows (CudaBackend.PREP_ROWS_FROM)
             float[] x = CudaTestSupport.gaussian(r, T * in, 1.0);
             System.arraycopy(first == null ? x : first, 0, x, 0, in);     // the same row 0 every time
             if (first == null) first = Arrays.copyOf(x, in);
