@@ -71,14 +71,17 @@ __device__ __forceinline__ void gk_fold2(const float* __restrict__ pa, long ia, 
 // x[c] * inv * float(w[c]) (rms_apply), so a kernel with the same inv computes the same bits for any element.
 #define RMS_THREADS 256
 
+// One float4 vector's squares added to a thread's sum in rms_sumsq's order (.x .y .z .w).
+__device__ __forceinline__ float rms_sumsq4(float4 a, float ss) {
+    ss = fmaf(a.x, a.x, ss); ss = fmaf(a.y, a.y, ss); ss = fmaf(a.z, a.z, ss);
+    return fmaf(a.w, a.w, ss);
+}
+
 __device__ __forceinline__ float rms_sumsq(const float* xr, int dim) {
     float ss = 0.f;
     if ((dim & 3) == 0) {
         const float4* xv = reinterpret_cast<const float4*>(xr);
-        for (int v = threadIdx.x; v < (dim >> 2); v += RMS_THREADS) {
-            const float4 a = xv[v];
-            ss = fmaf(a.x, a.x, ss); ss = fmaf(a.y, a.y, ss); ss = fmaf(a.z, a.z, ss); ss = fmaf(a.w, a.w, ss);
-        }
+        for (int v = threadIdx.x; v < (dim >> 2); v += RMS_THREADS) ss = rms_sumsq4(xv[v], ss);
     } else {
         for (int c = threadIdx.x; c < dim; c += RMS_THREADS) ss = fmaf(xr[c], xr[c], ss);
     }
@@ -100,3 +103,5 @@ __device__ __forceinline__ float rms_inv(float sum, int dim, float eps) { return
 
 __device__ __forceinline__ float rms_apply(float x, float inv, __half w) { return x * inv * __half2float(w); }
 
+// SwiGLU's gate: silu(g) * u = g / (1 + e^-g) * u (silu_mul, moe_silu_reduce, gq_mma_prep_rows: the same bits).
+__device__ __forceinline__ float silu_times(float g, float u) { return g / (1.f + expf(-g)) * u; }

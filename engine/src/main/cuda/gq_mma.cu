@@ -285,7 +285,8 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
 // few rows for the SMs; each block reads the whole row). Dynamic shared memory (CudaBackend.prepRowsSmem): in floats,
 // in 16-bit permutation entries rounded up to 8 (in <= 65536; in % 4 == 0: GPTQ packs inputs by 8 or 32), and with
 // norm_w in halves.
-#define PR_BATCH 4   // float4 / int4 loads per thread in flight in gq_mma_prep_rows's staging loops (64 registers: 4 blocks per SM)
+#define PR_BATCH 4   // float4 / int4 loads per thread in flight in gq_mma_prep_rows's staging loops (64 registers:
+                     // 4 blocks per SM)
 
 GPTQ4J_KERNEL void __launch_bounds__(256, 4) gq_mma_prep_rows(const GqMat* __restrict__ mats, int nexp, int planes,
         const int* __restrict__ segs, const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in,
@@ -314,7 +315,8 @@ GPTQ4J_KERNEL void __launch_bounds__(256, 4) gq_mma_prep_rows(const GqMat* __res
         for (int u = 0; u < PR_BATCH; u++) {
             const int k = k0 + u * 256;
             if (k < n4) {
-                q[u] = perm ? __ldg(reinterpret_cast<const int4*>(perm) + k) : make_int4(4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3);
+                q[u] = perm ? __ldg(reinterpret_cast<const int4*>(perm) + k)
+                            : make_int4(4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3);
                 if (norm_w) w[u] = reinterpret_cast<const uint2*>(norm_w)[k];
             }
         }
@@ -354,15 +356,10 @@ GPTQ4J_KERNEL void __launch_bounds__(256, 4) gq_mma_prep_rows(const GqMat* __res
                 const int k = k0 + u * 256;
                 if (k < n4) {
                     if (h3) {                         // silu_mul: h1 = silu(h1) * h3
-                        a[u].x = a[u].x / (1.f + expf(-a[u].x)) * b[u].x;
-                        a[u].y = a[u].y / (1.f + expf(-a[u].y)) * b[u].y;
-                        a[u].z = a[u].z / (1.f + expf(-a[u].z)) * b[u].z;
-                        a[u].w = a[u].w / (1.f + expf(-a[u].w)) * b[u].w;
+                        a[u] = make_float4(silu_times(a[u].x, b[u].x), silu_times(a[u].y, b[u].y),
+                                           silu_times(a[u].z, b[u].z), silu_times(a[u].w, b[u].w));
                     }
-                    if (norm_w) {                     // rms_sumsq's order: vectors tid, tid + 256, ... ascending
-                        ss = fmaf(a[u].x, a[u].x, ss); ss = fmaf(a[u].y, a[u].y, ss);
-                        ss = fmaf(a[u].z, a[u].z, ss); ss = fmaf(a[u].w, a[u].w, ss);
-                    }
+                    if (norm_w) ss = rms_sumsq4(a[u], ss);   // rms_sumsq's order: vectors tid, tid + 256, ... ascending
                     reinterpret_cast<float4*>(srow)[k] = a[u];
                 }
             }

@@ -159,7 +159,7 @@ GPTQ4J_KERNEL void silu_mul(float* __restrict__ h1, const float* __restrict__ h3
     const long i = (long) blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const float g = h1[i];
-    h1[i] = g / (1.f + expf(-g)) * h3[i];
+    h1[i] = silu_times(g, h3[i]);
 }
 
 // out[t][c] = sum_j top_w[t][j] * y[where[t*k+j]][c], j in rank order, plus res[t][c] when res is not null;
@@ -184,7 +184,7 @@ GPTQ4J_KERNEL void moe_silu_reduce(const float* __restrict__ part, int ksplit, l
     if (i >= n) return;
     float g, u;
     gk_fold2(part, i, part + (long) ksplit * plane, i, ksplit, plane, g, u);
-    h[i] = g / (1.f + expf(-g)) * u;
+    h[i] = silu_times(g, u);
 }
 
 // out[t][c] = sum_j top_w[t][j] * (fold_s part[s][where[t*k+j]][c]), j in rank order (as moe_combine), plus

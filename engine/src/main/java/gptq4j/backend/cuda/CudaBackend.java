@@ -582,20 +582,18 @@ public final class CudaBackend implements Backend {
             CudaBuf xe = scratch.floats("mma.xe", (long) planes * rowsCap * kch);
             int wgRows = wgmmaTileRows(segs != null, rowsPerMatrix);
             boolean wg = wgmmaFits(g, tab, rowsPerMatrix, wgRows, splitMode);
-            // a block per chunk group x expected row (blocks loop over further rows) x plane's matrices
+            // block rows: the expected rows per matrix (blocks loop over further rows); the plane's matrices
+            int y = PREP_WORST ? T : Math.max(1, Math.min(T, rowsPerMatrix));
+            int z = PREP_WORST ? nmat : planes == 1 ? nexp : nmat;
             if (rowsPrep) {                                       // whole rows per block, staged in shared memory
-                int y = Math.max(1, Math.min(T, rowsPerMatrix)), z = planes == 1 ? nexp : nmat;
                 // blocks per row: its passes of 32 chunks spread so the grid has about two blocks per SM
                 int bx = Math.max(1, Math.min(ceil(kch, 32), ceil(2 * drv.multiprocessors(), y * z)));
-                drv.launch3("gq_mma_prep_rows", bx, y, z,
-                        256, 1, prepRowsSmem(g.in(), norm != null),
+                drv.launch3("gq_mma_prep_rows", bx, y, z, 256, 1, prepRowsSmem(g.in(), norm != null),
                         descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr,
                         norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn(),
                         wg ? 1 : 0, h3);
-            } else {
-                drv.launch3("gq_mma_prep", ceil(kch, 32), PREP_WORST ? T : Math.max(1, Math.min(T, rowsPerMatrix)),
-                        PREP_WORST ? nmat : planes == 1 ? nexp : nmat,
-                        256, 1, 0,
+            } else {                                              // a block per 32 chunks of a row
+                drv.launch3("gq_mma_prep", ceil(kch, 32), y, z, 256, 1, 0,
                         descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr,
                         norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn(),
                         wg ? 1 : 0);
