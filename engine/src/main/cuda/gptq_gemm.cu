@@ -401,13 +401,14 @@ GPTQ4J_KERNEL void fill_random_f16(__half* p, long n, unsigned long long seed, f
         p[i] = __float2half_rn(lo + (hi - lo) * (gq_hash(seed * 0x9E3779B97F4A7C15ull + (uint64_t) i) >> 8) * (1.f / 16777216.f));
 }
 
-// n (scale, zero) pairs: scale in [0.002, 0.006), effective zero in [1, 2^bits] (stored zero + 1).
-GPTQ4J_KERNEL void fill_random_sz(__half2* p, long n, unsigned long long seed, int bits) {
+// n (scale, zero) pairs: scale in [0.002, 0.006), effective zero (the checkpoint's stored zero + 1) 2^(bits-1) with sym
+// (as every published Mixtral GPTQ branch), else uniform in [1, 2^bits].
+GPTQ4J_KERNEL void fill_random_sz(__half2* p, long n, unsigned long long seed, int bits, int sym) {
     GK_ENTER;
     for (long i = (long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
         const uint32_t h = gq_hash(seed * 0x9E3779B97F4A7C15ull + (uint64_t) i);
         const float sc = 0.002f + 0.004f * ((h >> 8) & 0xFFFF) * (1.f / 65536.f);
-        const int z = (int) (h & ((1u << bits) - 1u)) + 1;
+        const int z = sym ? 1 << (bits - 1) : (int) (h & ((1u << bits) - 1u)) + 1;
         p[i] = __halves2half2(__float2half_rn(sc), __int2half_rn(z));
     }
 }

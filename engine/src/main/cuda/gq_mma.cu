@@ -274,7 +274,7 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
 // gq_mma_prep for launches with many rows per matrix (CudaBackend.prepRows): the same outputs, bit for bit. A block
 // converts whole rows: before GK_WAIT it stages the matrix's permutation (16-bit) and norm_w in shared memory, then per
 // row it reads the row once with float4 loads (rms_sumsq's order, so the same statistics) and takes the permuted
-// values from shared memory, 32 chunks per pass. gq_mma_prep instead reads each value from L2 on its own (under act
+// values from shared memory, 32 chunks per pass (64 in gq_mma_prep_rows_w). gq_mma_prep instead reads each value from L2 on its own (under act
 // order 4 of the 32 bytes of a sector) and recomputes the row's norm statistics in every block of the row.
 // h3 != null (the MoE's w2 input, x = h1): row values are silu(h1) * h3 at the same row, silu_mul's arithmetic, so
 // that launch and its 3 passes over the [rows][inter] planes are not needed.
@@ -288,17 +288,19 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
 #define PR_BATCH 4   // float4 / int4 loads per thread in flight in gq_mma_prep_rows's staging loops (64 registers:
                      // 4 blocks per SM)
 
-GPTQ4J_KERNEL void __launch_bounds__(256, 4) gq_mma_prep_rows(const GqMat* __restrict__ mats, int nexp, int planes,
+template <int NT>
+__device__ __forceinline__ void gq_prep_rows_body(const GqMat* __restrict__ mats, int nexp, int planes,
         const int* __restrict__ segs, const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in,
         int rows_cap, int cpb, uint4* __restrict__ xq, float* __restrict__ xe, const __half* __restrict__ norm_w,
         float eps, float* __restrict__ xn, int wg, const float* __restrict__ h3) {
-    GK_ENTER_LATE;
+    constexpr int CP = NT / 8;                        // chunks per pass: 8 threads per chunk
+    static_assert(NT == RMS_THREADS || NT == 2 * RMS_THREADS, "NT");
     extern __shared__ __align__(16) float pr_smem[];
-    __shared__ float cmax[2][32];                     // the passes' chunk maxima, alternating (one barrier per pass)
+    __shared__ float cmax[2][CP];                     // the passes' chunk maxima, alternating (one barrier per pass)
     __shared__ float red[RMS_THREADS / 32];
     const int m = blockIdx.z, e = m % nexp, proj = m / nexp;
     if (planes == 1 && proj > 0) return;
-    const int kch = ((in + 63) >> 6) * 2, npass = (kch + 31) >> 5, ksplit = (kch + cpb - 1) / cpb;
+    const int kch = ((in + 63) >> 6) * 2, npass = (kch + CP - 1) / CP, ksplit = (kch + cpb - 1) / cpb;
     const int tid = threadIdx.x, cl = tid >> 3, h = (tid >> 2) & 1, t = tid & 3;
     float* srow = pr_smem;                                                        // [in]
     unsigned short* sperm = reinterpret_cast<unsigned short*>(pr_smem + ((in + 3) & ~3));   // [in rounded up to 8]
@@ -306,14 +308,14 @@ GPTQ4J_KERNEL void __launch_bounds__(256, 4) gq_mma_prep_rows(const GqMat* __res
     // before the wait: the permutation and the norm's weights are constants
     const int* perm = mats[m].perm;
     const int n4 = in >> 2;                           // 4 inputs per thread and step
-    for (int k0 = tid; k0 < n4; k0 += PR_BATCH * 256) {
+    for (int k0 = tid; k0 < n4; k0 += PR_BATCH * NT) {
         // PR_BATCH loads of each array in registers first, then the stores: the stores to shared memory could alias
         // perm for the compiler, which then issued each load after the previous store (a latency per step)
         int4 q[PR_BATCH];
         uint2 w[PR_BATCH];
 #pragma unroll
         for (int u = 0; u < PR_BATCH; u++) {
-            const int k = k0 + u * 256;
+            const int k = k0 + u * NT;
             if (k < n4) {
                 q[u] = perm ? __ldg(reinterpret_cast<const int4*>(perm) + k)
                             : make_int4(4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3);
@@ -322,7 +324,7 @@ GPTQ4J_KERNEL void __launch_bounds__(256, 4) gq_mma_prep_rows(const GqMat* __res
         }
 #pragma unroll
         for (int u = 0; u < PR_BATCH; u++) {
-            const int k = k0 + u * 256;
+            const int k = k0 + u * NT;
             if (k < n4) {
                 reinterpret_cast<uint2*>(sperm)[k] = make_uint2((unsigned) q[u].x | (unsigned) q[u].y << 16,
                                                                 (unsigned) q[u].z | (unsigned) q[u].w << 16);
@@ -341,11 +343,11 @@ GPTQ4J_KERNEL void __launch_bounds__(256, 4) gq_mma_prep_rows(const GqMat* __res
         float ss = 0.f;                               // rms_sumsq's sum of this thread (norm_w only; in % 4 == 0)
         const float4* xv = reinterpret_cast<const float4*>(x + row * in);
         const float4* hv = h3 ? h3v + row * n4 : nullptr;
-        for (int k0 = tid; k0 < n4; k0 += PR_BATCH * 256) {   // loads first, as above
+        for (int k0 = tid; k0 < n4; k0 += PR_BATCH * NT) {   // loads first, as above
             float4 a[PR_BATCH], b[PR_BATCH];
 #pragma unroll
             for (int u = 0; u < PR_BATCH; u++) {
-                const int k = k0 + u * 256;
+                const int k = k0 + u * NT;
                 if (k < n4) {
                     a[u] = xv[k];
                     if (h3) b[u] = hv[k];
@@ -353,7 +355,7 @@ GPTQ4J_KERNEL void __launch_bounds__(256, 4) gq_mma_prep_rows(const GqMat* __res
             }
 #pragma unroll
             for (int u = 0; u < PR_BATCH; u++) {
-                const int k = k0 + u * 256;
+                const int k = k0 + u * NT;
                 if (k < n4) {
                     if (h3) {                         // silu_mul: h1 = silu(h1) * h3
                         a[u] = make_float4(silu_times(a[u].x, b[u].x), silu_times(a[u].y, b[u].y),
@@ -373,7 +375,7 @@ GPTQ4J_KERNEL void __launch_bounds__(256, 4) gq_mma_prep_rows(const GqMat* __res
             __syncthreads();
         }
         for (int p = blockIdx.x, u = 0; p < npass; p += gridDim.x, u ^= 1) {   // this block's passes of the row
-            const int c = p * 32 + cl;
+            const int c = p * CP + cl;
             const int j0 = 32 * c + 16 * h + 2 * t;
             float v[4];
 #pragma unroll
@@ -385,6 +387,26 @@ GPTQ4J_KERNEL void __launch_bounds__(256, 4) gq_mma_prep_rows(const GqMat* __res
             gq_prep_store(v, c, kch, cpb, ksplit, dst, cmax[u], xq, xe, wg);
         }
     }
+}
+
+// grid and arguments as gq_mma_prep_rows's; a block of 512 threads converts 64 chunks per pass (half the passes of a
+// long row, twice the warps per SM where shared memory holds two blocks). No norm (norm_w null): rms_sumsq's order
+// is RMS_THREADS'. Same bits (the split maximum does not depend on the order).
+GPTQ4J_KERNEL void __launch_bounds__(512, 2) gq_mma_prep_rows_w(const GqMat* __restrict__ mats, int nexp, int planes,
+        const int* __restrict__ segs, const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in,
+        int rows_cap, int cpb, uint4* __restrict__ xq, float* __restrict__ xe, const __half* __restrict__ norm_w,
+        float eps, float* __restrict__ xn, int wg, const float* __restrict__ h3) {
+    GK_ENTER_LATE;
+    if (norm_w) __trap();                             // the launcher never passes one (CudaBackend.prepWide)
+    gq_prep_rows_body<512>(mats, nexp, planes, segs, x, x_rows, T, in, rows_cap, cpb, xq, xe, nullptr, eps, xn, wg, h3);
+}
+
+GPTQ4J_KERNEL void __launch_bounds__(256, 4) gq_mma_prep_rows(const GqMat* __restrict__ mats, int nexp, int planes,
+        const int* __restrict__ segs, const float* __restrict__ x, const int* __restrict__ x_rows, int T, int in,
+        int rows_cap, int cpb, uint4* __restrict__ xq, float* __restrict__ xe, const __half* __restrict__ norm_w,
+        float eps, float* __restrict__ xn, int wg, const float* __restrict__ h3) {
+    GK_ENTER_LATE;
+    gq_prep_rows_body<256>(mats, nexp, planes, segs, x, x_rows, T, in, rows_cap, cpb, xq, xe, norm_w, eps, xn, wg, h3);
 }
 
 // Row stride (uint4) of a window of NT * 8 token rows: WS = 8 / NT super-tiles of 16 uint4, plus GM_PAD. The pad of

@@ -8,8 +8,8 @@
 // per k16 tile a warpgroup issues one wgmma m64nNk16 for the hi plane and one for the lo plane, reading B (the
 // activations) from shared memory directly, so the token tile is copied once per 256 outputs and no warp loads B
 // fragments into registers. A = the weights, dequantised in registers by gm_dequant (a warp's register A fragment of
-// wgmma is mma.m16n8k16's). N is the least of 8, 16, 32, 48, 64, 72, 80 covering the tile's rows: a column's sums
-// do not depend on N, and an expert's ~64 rows at decode batch 256 fit one tile of 80.
+// wgmma is mma.m16n8k16's). N is the least of 8, 16, 32, 48, 64, 80 covering the tile's rows (72 only with GW_N72): a
+// column's sums do not depend on N, and an expert's ~64 rows at decode batch 256 fit one tile of 80.
 //
 // Chain: a scale period's k16 tiles accumulate into tmp in gq_mma's order (kt ascending, hi then lo); the first wgmma
 // of a period runs with scale-d = 0 (d = A * B, the same bits as gq_mma's d = A * B + 0: the H100 runs compared every
@@ -48,6 +48,9 @@
 #endif                // 4 the wgmma, 8 the activations' copies (bits may be combined)
 #ifndef GW_ROWS
 #define GW_ROWS 80    // token rows per tile (CudaBackend.WG_ROWS): an expert's ~64 rows at batch 256 in one tile
+#endif
+#ifndef GW_N72
+#define GW_N72 0      // 1: tiles of 65-72 rows run as m64n72 (H100, round 16: slower than m64n80; a measurement switch)
 #endif
 
 // uint4 per ring stage: B (GW_ROWS * 16), the block's packed weights, its (scale, zero) row (GW_NWG * 16), GW_ROWS
@@ -169,8 +172,8 @@ template <int N> struct GwN { static constexpr int value = N; };
 // Matrix m = proj * nexp + e, its segment's rows [offset_e, offset_e + count_e) of plane (planes == 1 ? 0 : proj) of
 // xw; output (gq_mma's layouts) [proj][rows_cap][outN] at (offset_e + r) in loop mode, [proj][ksplit][rows_cap][outN]
 // at (s, offset_e + r) in split mode. A block's tile of nvalid <= tile_rows <= GW_ROWS rows (tile_rows a multiple of 8)
-// runs as wgmma m64nN with N the least of 8, 16, 32, 48, 64, 72, 80 that covers it (a column's sums do not depend
-// on N).
+// runs as wgmma m64nN with N the least of 8, 16, 32, 48, 64, 80 that covers it (a column's sums do not depend on N;
+// m64n72 measured slower than m64n80 on the H100, GW_N72).
 template <int BITS>
 __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int nexp, const int* __restrict__ segs,
         const uint4* __restrict__ xw, const float* __restrict__ xe, int planes, int in, int outN, int cpb, int sp,
@@ -355,9 +358,9 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
             }
     };
 #if GW_ROWS == 80
-    if (nvalid > 72) run(GwN<80>()); else
+    if (nvalid > (GW_N72 ? 72 : 64)) run(GwN<80>()); else
 #endif
-    if (nvalid > 64) run(GwN<72>());
+    if ((GW_N72 || GW_ROWS != 80) && nvalid > 64) run(GwN<72>());
     else if (nvalid > 48) run(GwN<64>());
     else if (nvalid > 32) run(GwN<48>());
     else if (nvalid > 16) run(GwN<32>());

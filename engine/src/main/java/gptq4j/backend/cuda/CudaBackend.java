@@ -275,10 +275,12 @@ public final class CudaBackend implements Backend {
     /**
      * A GPTQ layer with random packed weights, scales and zeros generated on the device, in the layout
      * {@link #prepareLinear} builds from a checkpoint with act order (desc_act): a random input permutation
-     * (g_idx of the published act-order checkpoints), groups of {@code groupSize} inputs (0: one group).
+     * (g_idx of the published act-order checkpoints), groups of {@code groupSize} inputs (0: one group), zero points
+     * 2^(bits-1) where {@code sym} (symmetric quantisation, as every published Mixtral GPTQ branch) or random.
      * For benchmarks: nothing of its size passes through the host.
      */
-    public Object syntheticLinear(String name, int in, int out, int bits, int groupSize, boolean actOrder, long seed) {
+    public Object syntheticLinear(String name, int in, int out, int bits, int groupSize, boolean actOrder, boolean sym,
+                                  long seed) {
         drv.bind();
         if (in % 32 != 0 || (long) out * bits % 32 != 0 || out % 4 != 0) {
             throw new IllegalArgumentException(name + ": " + in + "x" + out + " is not a shape the CUDA GPTQ kernels take");
@@ -290,7 +292,7 @@ public final class CudaBackend implements Backend {
         CUdeviceptr packed = alloc(4 * words, name + " packed weights");
         CUdeviceptr sz = alloc(4L * groups * out, name + " scales/zeros");
         drv.launch("fill_random_u32", 4096, 1, 256, 1, packed, words, seed);
-        drv.launch("fill_random_sz", 1024, 1, 256, 1, sz, (long) groups * out, seed + 1, bits);
+        drv.launch("fill_random_sz", 1024, 1, 256, 1, sz, (long) groups * out, seed + 1, bits, sym ? 1 : 0);
         if (MMA) drv.launch("gq_mma_zeros", 1024, 1, 256, 1, sz, (long) groups * out, out, bits);
         int[] chunkGroup = new int[CudaGptq.chunks(in, MMA)];
         for (int c = 0; c < chunkGroup.length; c++) chunkGroup[c] = Math.min(groups - 1, c * 32 / gs);
@@ -587,8 +589,10 @@ public final class CudaBackend implements Backend {
             int z = PREP_WORST ? nmat : planes == 1 ? nexp : nmat;
             if (rowsPrep) {                                       // whole rows per block, staged in shared memory
                 // blocks per row: its passes of 32 chunks spread so the grid has about two blocks per SM
-                int bx = Math.max(1, Math.min(ceil(kch, 32), ceil(2 * drv.multiprocessors(), y * z)));
-                drv.launch3("gq_mma_prep_rows", bx, y, z, 256, 1, prepRowsSmem(g.in(), norm != null),
+                boolean wide = prepWide(g, norm != null);                // 512 threads, 64 chunks per pass
+                int bx = Math.max(1, Math.min(ceil(kch, wide ? 64 : 32), ceil(2 * drv.multiprocessors(), y * z)));
+                drv.launch3(wide ? "gq_mma_prep_rows_w" : "gq_mma_prep_rows", bx, y, z, wide ? 512 : 256, 1,
+                        prepRowsSmem(g.in(), norm != null),
                         descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr,
                         norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn(),
                         wg ? 1 : 0, h3);
@@ -662,7 +666,7 @@ public final class CudaBackend implements Backend {
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
                 + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit") : "-nowgmma")
                 + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "") + (PREP_WORST ? "-prepworst" : "")
-                + (PREP_ROWS_FROM != 16 ? "-preprowsfrom" + PREP_ROWS_FROM : "")
+                + (PREP_ROWS_FROM != 16 ? "-preprowsfrom" + PREP_ROWS_FROM : "") + (PREP_WIDE_FROM != 8192 ? "-prepwidefrom" + PREP_WIDE_FROM : "")
                 + (CudaDriver.MODULE_FILE == null ? "" : "-module[" + java.nio.file.Path.of(CudaDriver.MODULE_FILE).getFileName() + "]")
                 + (CudaDriver.SKIP_KERNELS == null ? "" : "-SKIPPING[" + CudaDriver.SKIP_KERNELS + "]");
         return REFERENCE_LINEAR ? "reference" : "pipe" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
@@ -679,6 +683,17 @@ public final class CudaBackend implements Backend {
      */
     static final int PREP_ROWS_FROM = Integer.getInteger("gptq4j.cuda.prepRowsFrom", 16);
     static final int PREP_ROWS_SMEM = 112 << 10;
+
+    /**
+     * gq_mma_prep_rows_w (512 threads, 64 chunks per pass) instead of gq_mma_prep_rows (256, 32) for rows of at least
+     * -Dgptq4j.cuda.prepWideFrom inputs without a fused norm (0: never; same bits): the MoE's w2 (14,336 inputs), whose
+     * 86 KB of staged row and permutation leave room for two blocks per SM.
+     */
+    static final int PREP_WIDE_FROM = Integer.getInteger("gptq4j.cuda.prepWideFrom", 8192);
+
+    static boolean prepWide(CudaGptq g, boolean norm) {
+        return PREP_WIDE_FROM > 0 && !norm && g.in() >= PREP_WIDE_FROM;
+    }
 
     /** Dynamic shared memory of gq_mma_prep_rows: the row (floats), its 16-bit permutation and, with a norm, its weights. */
     static int prepRowsSmem(int in, boolean norm) {
@@ -1130,6 +1145,7 @@ public final class CudaBackend implements Backend {
         CudaBuf y = scratch.floats("moe.y", pairs * hidden);
         drv.launch("moe_route", 1, 1, (int) Math.min(1024, ceil((long) T * topK, 32) * 32L), 1,
                 CudaBuf.of(routerLogits).ptr, T, experts, topK, topIdx.ptr, topW.ptr, seg.ptr, rows.ptr, where.ptr);
+        if (ROUTE_STATS) recordRouting(seg, experts, T);
         CUdeviceptr xp = CudaBuf.of(x).ptr, res = resBuf == null ? null : CudaBuf.of(resBuf).ptr;
         if (!REFERENCE_LINEAR) {
             moeSplit(w1, w3, w2, xp, T, topK, hidden, intermediate, seg, rows, where, topW, h1, h3, y, CudaBuf.of(out).ptr, res);
@@ -1147,6 +1163,49 @@ public final class CudaBackend implements Backend {
         }
         drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden,
                 CudaBuf.of(out).ptr, res);                            // out[t] = res[t] + Σ_j w_tj · y[where(t,j)]
+    }
+
+    /**
+     * -Dgptq4j.cuda.routeStats=true: after each MoE routing the rows per expert are copied back (a synchronisation per
+     * layer, so use it with -Dgptq4j.cuda.graphs=false) and tallied per step size; the bench prints the tally per batch.
+     * A diagnostic: how evenly the router spreads a batch over the experts decides how many gq_wg token tiles of
+     * WG_ROWS rows an expert needs (each tile streams the expert's weights).
+     */
+    static final boolean ROUTE_STATS = Boolean.getBoolean("gptq4j.cuda.routeStats");
+    /**
+     * Per step size T: {routings, experts, sum of the largest expert's rows, largest rows seen, experts over WG_ROWS rows,
+     * token tiles of WG_ROWS, rows, experts with rows}.
+     */
+    private final Map<Integer, long[]> routing = new java.util.TreeMap<>();
+
+    private void recordRouting(CudaBuf seg, int experts, int T) {
+        int[] s = new int[2 * experts];
+        drv.copyDtoH(Pointer.to(s), seg.ptr, 4L * s.length, "routing statistics");
+        long[] r = routing.computeIfAbsent(T, k -> new long[8]);
+        int max = 0;
+        for (int e = 0; e < experts; e++) {
+            int c = s[2 * e + 1];
+            max = Math.max(max, c);
+            if (c > WG_ROWS) r[4]++;
+            r[5] += ceil(c, WG_ROWS);
+            r[6] += c;
+            if (c > 0) r[7]++;
+        }
+        r[0]++;
+        r[1] += experts;
+        r[2] += max;
+        r[3] = Math.max(r[3], max);
+    }
+
+    /** The routing tally for steps of T tokens (see ROUTE_STATS), or null. */
+    String routingSummary(int T) {
+        long[] r = routing.get(T);
+        if (r == null) return null;
+        return String.format(java.util.Locale.ROOT, "%d routings of %d tokens: %.2f of %d experts with rows, rows per expert mean"
+                        + " %.1f, largest %.1f on average (at most %d), %.1f%% of experts over %d rows, %.2f token tiles of %d rows"
+                        + " per expert",
+                r[0], T, (double) r[7] / r[0], r[1] / r[0], (double) r[6] / r[1], (double) r[2] / r[0], r[3],
+                100.0 * r[4] / r[1], WG_ROWS, (double) r[5] / r[1], WG_ROWS);
     }
 
     /** Device GqMat tables of a layer's experts: {w1[0..E), w3[0..E)} and w2[0..E), built on first use. */

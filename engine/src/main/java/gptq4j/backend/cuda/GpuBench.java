@@ -25,7 +25,10 @@ import java.util.stream.Stream;
  * bandwidth floor at batch 1, KV-cache capacity, peak device memory and a final JSON line.
  *
  * <p>Flags: --shape mixtral-8x7b | --model DIR, --device cuda[:N], --bits 4 (3, 8, 2), --group-size 128 (0: none),
- * --no-act-order, --batch 1,8,32,64,128,256, --prompt-tokens 128, --new-tokens 128, --warmup-steps 2,
+ * --no-act-order, --zeros random (uniform zero points: the default, as in every recorded round) | sym (the zero point
+ * 2^(bits-1) of the published branches, all quantised with sym=True; with uniform random codes every product then
+ * carries a common offset and the router sends most tokens to one expert, so fewer experts' weights are read at small
+ * batches), --batch 1,8,32,64,128,256, --prompt-tokens 128, --new-tokens 128, --warmup-steps 2,
  * --layers N (fewer layers, for a quick check). Decode steps feed random token ids (no sampling is timed);
  * the first warmup-steps decode steps of each batch are not timed.
  */
@@ -51,6 +54,9 @@ public final class GpuBench {
         int bits = Integer.parseInt(a.getOrDefault("--bits", "4"));
         int group = Integer.parseInt(a.getOrDefault("--group-size", "128"));
         boolean act = !a.containsKey("--no-act-order");
+        String zeros = a.getOrDefault("--zeros", "random");
+        if (!zeros.equals("sym") && !zeros.equals("random")) throw new IllegalArgumentException("bench: --zeros sym|random");
+        boolean sym = zeros.equals("sym");
         int P = Integer.parseInt(a.getOrDefault("--prompt-tokens", "128"));
         int N = Integer.parseInt(a.getOrDefault("--new-tokens", "128"));
         int warm = Integer.parseInt(a.getOrDefault("--warmup-steps", "2"));
@@ -90,10 +96,11 @@ public final class GpuBench {
                 if (!shape.equals("mixtral-8x7b")) throw new IllegalArgumentException("bench: unknown shape " + shape);
                 int layers = Integer.parseInt(a.getOrDefault("--layers", "32"));
                 cfg = new MixtralConfig(32000, 4096, 14336, layers, 32, 8, 128, 8, 2, 1e6, 1e-5, 32768, 0, 1, 2, false);
-                w = synthetic(be, cfg, bits, group, act);
+                w = synthetic(be, cfg, bits, group, act, sym);
                 be.synchronize();
                 what = "synthetic mixtral-8x7b" + (layers != 32 ? " (" + layers + " layers)" : "") + ", " + bits + "-bit g"
-                        + (group <= 0 ? "none" : group) + (act ? " act order" : "") + ", generated on the device";
+                        + (group <= 0 ? "none" : group) + (act ? " act order" : "") + (sym ? ", sym" : ", random zero points")
+                        + ", generated on the device";
                 out.printf(Locale.ROOT, "weights: %s in %.2f s%n", what, (System.nanoTime() - t0) / 1e9);
             }
 
@@ -173,6 +180,10 @@ public final class GpuBench {
                 out.printf(Locale.ROOT, "batch %3d: prefill %d tokens in %.2f s (%.0f tokens/s); decode %.2f ms/step, %.1f tokens/s "
                                 + "(%d timed steps, context %d..%d) [graph launches %d, captures %d, direct kernels %d]%n",
                         B, B * P, ps, B * P / ps, ds * 1e3 / timed, tps, timed, P + N - timed, P + N, ls[0], ls[1], ls[2]);
+                String routed = CudaBackend.ROUTE_STATS ? be.routingSummary(B) : null;
+                if (routed != null) out.println("  decode routing: " + routed);
+                routed = CudaBackend.ROUTE_STATS ? be.routingSummary(g * P) : null;
+                if (routed != null) out.println("  prefill routing: " + routed);
             }
             Double d1 = decode.get(1);
             double achieved = d1 == null ? 0 : wBytes * d1;
@@ -204,7 +215,7 @@ public final class GpuBench {
     }
 
     /** Random weights of the given format, generated on the device (no host copy of the 24 GB). */
-    static MixtralWeights synthetic(CudaBackend be, MixtralConfig c, int bits, int group, boolean act) {
+    static MixtralWeights synthetic(CudaBackend be, MixtralConfig c, int bits, int group, boolean act, boolean sym) {
         long seed = 1000;
         int h = c.hidden();
         Object embed = be.syntheticDense("embed", c.vocabSize(), h, -0.05f, 0.05f, seed++);
@@ -216,16 +227,16 @@ public final class GpuBench {
             Object[] w1 = new Object[c.experts()], w2 = new Object[c.experts()], w3 = new Object[c.experts()];
             for (int e = 0; e < c.experts(); e++) {
                 String q = p + "block_sparse_moe.experts." + e + ".";
-                w1[e] = be.syntheticLinear(q + "w1", h, c.intermediate(), bits, group, act, seed++);
-                w3[e] = be.syntheticLinear(q + "w3", h, c.intermediate(), bits, group, act, seed++);
-                w2[e] = be.syntheticLinear(q + "w2", c.intermediate(), h, bits, group, act, seed++);
+                w1[e] = be.syntheticLinear(q + "w1", h, c.intermediate(), bits, group, act, sym, seed++);
+                w3[e] = be.syntheticLinear(q + "w3", h, c.intermediate(), bits, group, act, sym, seed++);
+                w2[e] = be.syntheticLinear(q + "w2", c.intermediate(), h, bits, group, act, sym, seed++);
             }
             layers[l] = new MixtralWeights.Layer(
                     be.syntheticDense(p + "input_layernorm", 1, h, 0.9f, 1.1f, seed++),
-                    be.syntheticLinear(p + "self_attn.q_proj", h, c.qDim(), bits, group, act, seed++),
-                    be.syntheticLinear(p + "self_attn.k_proj", h, c.kvDim(), bits, group, act, seed++),
-                    be.syntheticLinear(p + "self_attn.v_proj", h, c.kvDim(), bits, group, act, seed++),
-                    be.syntheticLinear(p + "self_attn.o_proj", c.qDim(), h, bits, group, act, seed++),
+                    be.syntheticLinear(p + "self_attn.q_proj", h, c.qDim(), bits, group, act, sym, seed++),
+                    be.syntheticLinear(p + "self_attn.k_proj", h, c.kvDim(), bits, group, act, sym, seed++),
+                    be.syntheticLinear(p + "self_attn.v_proj", h, c.kvDim(), bits, group, act, sym, seed++),
+                    be.syntheticLinear(p + "self_attn.o_proj", c.qDim(), h, bits, group, act, sym, seed++),
                     be.syntheticDense(p + "post_attention_layernorm", 1, h, 0.9f, 1.1f, seed++),
                     be.syntheticDense(p + "block_sparse_moe.gate", c.experts(), h, -0.05f, 0.05f, seed++),
                     w1, w3, w2);

@@ -109,12 +109,18 @@ class CudaWgmmaTest {
         }
     }
 
-    /** A MoE block whose expert products reach the wgmma kernel: every sampled token equals itself alone, bit for bit. */
-    @Test
-    void moeTokensEqualThemselvesAlone() {
+    /**
+     * A MoE block whose expert products reach the wgmma kernel: every sampled token equals itself alone, bit for bit.
+     * hot > 0 biases the router towards the first hot experts, so their segments take several token tiles (4 hot: ~128
+     * rows each, 2 tiles; 1 hot: all 256 tokens in expert 0, 4 tiles) and the tokens sampled lie in each tile. An
+     * intermediate size of 8,448 puts w2's preparation on gq_mma_prep_rows_w (CudaBackend.PREP_WIDE_FROM).
+     */
+    @ParameterizedTest(name = "hot experts {0}, intermediate {1}")
+    @CsvSource({"0, 2304", "4, 2304", "1, 2304", "4, 8448"})
+    void moeTokensEqualThemselvesAlone(int hot, int inter) {
         CudaBackend be = CudaTestSupport.backend();
         Random r = new Random();
-        int E = 8, K = 2, hidden = 4352, inter = 2304, T = 256;   // w1+w3: 9 x 16 blocks, w2: 17 x 8 (>= 132 SMs)
+        int E = 8, K = 2, hidden = 4352, T = 256;   // w1+w3: 9 x 16 blocks at 2,304, w2: 17 x 8 (>= 132 SMs)
         Object[] p1 = new Object[E], p3 = new Object[E], p2 = new Object[E];
         for (int e = 0; e < E; e++) {
             p1[e] = be.prepareLinear(CudaTestSupport.randomGptq(r, "wg" + e + ".w1", hidden, inter, 4, 128, true, false));
@@ -123,11 +129,23 @@ class CudaWgmmaTest {
         }
         float[] x = CudaTestSupport.gaussian(r, T * hidden, 1.0);
         float[] logits = CudaTestSupport.gaussian(r, T * E, 1.5);
+        for (int t = 0; t < T; t++) for (int e = 0; e < hot; e++) logits[t * E + e] += 6f;
+        int[] routed = new int[E];                                // rows per expert (top K of each token's logits)
+        for (int t = 0; t < T; t++) {
+            Integer[] order = {0, 1, 2, 3, 4, 5, 6, 7};
+            final int tt = t;
+            Arrays.sort(order, (a, b) -> Float.compare(logits[tt * E + b], logits[tt * E + a]));
+            for (int k = 0; k < K; k++) routed[order[k]]++;
+        }
+        int most = Arrays.stream(routed).max().orElse(0);
+        if (hot > 0) assertTrue(most > CudaBackend.WG_ROWS, "the skewed routing gives an expert " + most + " rows");
         long before = be.wgmmaLaunches();
         float[] out = CudaMoeTest.runMoe(be, p1, p3, p2, x, logits, T, K, hidden, inter);
         assertEquals(be.sm90a() ? 2 : 0, be.wgmmaLaunches() - before, "wgmma launches (w1+w3, w2)");
         assertTrue(CudaTestSupport.allFinite(out), "non-finite MoE output");
-        for (int t : new int[]{0, 1, T / 2, T - 1, r.nextInt(T)}) {
+        int[] sample = hot == 0 ? new int[]{0, 1, T / 2, T - 1, r.nextInt(T)}
+                : new int[]{0, 1, T / 4 - 1, T / 4, T / 3, T / 2, T / 2 + 1, 2 * T / 3, 3 * T / 4, T - 2, T - 1, r.nextInt(T), r.nextInt(T)};
+        for (int t : sample) {
             float[] alone = CudaMoeTest.runMoe(be, p1, p3, p2, Arrays.copyOfRange(x, t * hidden, (t + 1) * hidden),
                     Arrays.copyOfRange(logits, t * E, (t + 1) * E), 1, K, hidden, inter);
             assertArrayEquals(alone, Arrays.copyOfRange(out, t * hidden, (t + 1) * hidden), "token " + t + " alone differs");
