@@ -199,6 +199,9 @@ ATT_INSTANCE(f16, __half)
 // grid (kv_heads * ceil(group/hb), T), block W*32.
 #define ATT_HB 4
 #define ATT_KB 4
+#ifndef ATT_PREFETCH
+#define ATT_PREFETCH 1   // 0: a step reads its keys' block-table entries itself (before round 16; same bits)
+#endif
 
 template <int DL, typename KV>
 __device__ __forceinline__ void att_load(const KV* p, float (&v)[DL]) {
@@ -263,14 +266,24 @@ __device__ __forceinline__ void attention_gqa_body(
         m[h] = -INFINITY;
         l[h] = 0.f;
     }
-    for (int p0 = start + warp; p0 <= pos; p0 += W * ATT_KB) {
-        float kr[ATT_KB][DL], vr[ATT_KB][DL];
+    // the cache slots of a step's keys (-1: past pos); the next step's are read from the block table while this
+    // step's K/V rows load, so a step waits for one load latency instead of two
+    int sl[ATT_KB];
+    auto slots = [&](int p0, int (&so)[ATT_KB]) {
 #pragma unroll
         for (int b = 0; b < ATT_KB; b++) {
             const int p = p0 + b * W;
-            if (p <= pos) {
-                const long slot = (long) table[p / block_size] * block_size + p % block_size;
-                const long base = slot * kv_dim + kvh * D + lane * DL;
+            so[b] = p <= pos ? table[p / block_size] * block_size + p % block_size : -1;
+        }
+    };
+    slots(start + warp, sl);
+    for (int p0 = start + warp; p0 <= pos; p0 += W * ATT_KB) {
+        float kr[ATT_KB][DL], vr[ATT_KB][DL];
+        if (!ATT_PREFETCH) slots(p0, sl);
+#pragma unroll
+        for (int b = 0; b < ATT_KB; b++) {
+            if (sl[b] >= 0) {
+                const long base = (long) sl[b] * kv_dim + kvh * D + lane * DL;
                 att_load<DL, KV>(k_cache + base, kr[b]);
                 att_load<DL, KV>(v_cache + base, vr[b]);
             } else {
@@ -278,6 +291,7 @@ __device__ __forceinline__ void attention_gqa_body(
                 for (int i = 0; i < DL; i++) { kr[b][i] = 0.f; vr[b][i] = 0.f; }
             }
         }
+        if (ATT_PREFETCH) slots(p0 + W * ATT_KB, sl);
 #pragma unroll
         for (int h = 0; h < ATT_HB; h++) {
             if (h < nh) {
