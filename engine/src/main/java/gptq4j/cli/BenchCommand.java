@@ -58,7 +58,7 @@ final class BenchCommand {
 
     static int run(String[] argv, PrintStream out) {
         Args a = new Args(argv, 1, Set.of("model", "shape", "device", "batch", "prompt-tokens", "new-tokens", "threads",
-                "bits", "group-size", "seed", "bandwidth-seconds", "warmup-tokens"), Set.of("verbose", "no-act-order"));
+                "bits", "group-size", "seed", "bandwidth-seconds", "warmup-tokens", "zeros"), Set.of("verbose", "no-act-order"));
         if (a.has("model") == a.has("shape")) throw new Args.UsageException("bench needs exactly one of --model DIR or --shape NAME");
         List<Integer> batches = new ArrayList<>();
         for (String b : a.get("batch", "1").split(",")) {
@@ -82,6 +82,10 @@ final class BenchCommand {
             // the GPU bench generates its synthetic weights on the device instead of on disk
             be.close();
             return gptq4j.backend.cuda.GpuBench.run(argv, out);
+        }
+        if (a.has("zeros")) {
+            be.close();
+            throw new Args.UsageException("--zeros applies to the GPU bench (--device cuda) only");
         }
         Path tmp = null;
         try {
