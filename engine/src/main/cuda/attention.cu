@@ -199,6 +199,9 @@ ATT_INSTANCE(f16, __half)
 // grid (kv_heads * ceil(group/hb), T), block W*32.
 #define ATT_HB 4
 #define ATT_KB 4
+#ifndef ATT_EARLY
+#define ATT_EARLY 1      // 0: wait for the kernel before on entry (before round 16; same bits)
+#endif
 #ifndef ATT_PREFETCH
 #define ATT_PREFETCH 1   // 0: a step reads its keys' block-table entries itself (before round 16; same bits)
 #endif
@@ -248,9 +251,24 @@ __device__ __forceinline__ void attention_gqa_body(
     const int t = blockIdx.y;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int kv_dim = kv_heads * D;
+    // positions, token_seq and block_tables are the step's inputs written by the host (MixtralModel) before any of its
+    // kernels, so they and the first step's slots are read before the PDL wait (ATT_EARLY, GK_ENTER_LATE); q and the
+    // cache, written by the kernels before this one, after it
     const int pos = positions[t];
     const int start = window > 0 ? max(0, pos - window + 1) : 0;
     const int* table = block_tables + (long) token_seq[t] * max_blocks;
+    // the cache slots of a step's keys (-1: past pos); the next step's are read from the block table while this
+    // step's K/V rows load, so a step waits for one load latency instead of two
+    int sl[ATT_KB];
+    auto slots = [&](int p0, int (&so)[ATT_KB]) {
+#pragma unroll
+        for (int b = 0; b < ATT_KB; b++) {
+            const int p = p0 + b * W;
+            so[b] = p <= pos ? table[p / block_size] * block_size + p % block_size : -1;
+        }
+    };
+    slots(start + warp, sl);
+    GK_WAIT;
 
     float qv[ATT_HB][DL], acc[ATT_HB][DL], m[ATT_HB], l[ATT_HB];
 #pragma unroll
@@ -266,17 +284,6 @@ __device__ __forceinline__ void attention_gqa_body(
         m[h] = -INFINITY;
         l[h] = 0.f;
     }
-    // the cache slots of a step's keys (-1: past pos); the next step's are read from the block table while this
-    // step's K/V rows load, so a step waits for one load latency instead of two
-    int sl[ATT_KB];
-    auto slots = [&](int p0, int (&so)[ATT_KB]) {
-#pragma unroll
-        for (int b = 0; b < ATT_KB; b++) {
-            const int p = p0 + b * W;
-            so[b] = p <= pos ? table[p / block_size] * block_size + p % block_size : -1;
-        }
-    };
-    slots(start + warp, sl);
     for (int p0 = start + warp; p0 <= pos; p0 += W * ATT_KB) {
         float kr[ATT_KB][DL], vr[ATT_KB][DL];
         if (!ATT_PREFETCH) slots(p0, sl);
@@ -360,7 +367,8 @@ __device__ __forceinline__ void attention_gqa_body(
             const float* q, const KV* k_cache, const KV* v_cache, const int* positions, const int* token_seq,    \
             const int* block_tables, int max_blocks, int block_size, int heads, int kv_heads, int d, int hb,     \
             int window, float scale, float* out) {                                                               \
-        GK_ENTER;                                                                                                \
+        GK_ENTER_LATE;                                                                                           \
+        if (!ATT_EARLY) GK_WAIT;                                                                                 \
         attention_gqa_body<DL, W, KV>(q, k_cache, v_cache, positions, token_seq, block_tables, max_blocks,       \
                                       block_size, heads, kv_heads, d, hb, window, scale, out);                   \
     }
