@@ -194,10 +194,11 @@ __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __
 // (eps, norm_w: the norm's), and the blocks of matrix 0 also write it to xn [rows][in] (each element once).
 // The permutation and norm_w are read before GK_WAIT; segs, x_rows and x after it.
 // wg = 1: the same values in gq_wg.cu's layout (per k16 tile {hi k0-7, hi k8-15, lo k0-7, lo k8-15}), same size.
-// The conversion of one B-fragment lane's 4 values v of chunk c (its 8 threads: threadIdx.x / 8 within the block's 32
-// chunks, sub = threadIdx.x % 8 = 4h + t) of a row to the operand form at xq/xe row dst (the layouts above). cmax: 32
-// floats of shared memory for the block's chunk maxima, not read again by any thread before the next barrier after
-// this call. A split (cpb | 32) lies in the block's 32 chunks. Contains a __syncthreads (call uniformly).
+// The conversion of one B-fragment lane's 4 values v of chunk c (its 8 threads: threadIdx.x / 8 within the block's
+// blockDim.x / 8 chunks, sub = threadIdx.x % 8 = 4h + t) of a row to the operand form at xq/xe row dst (the layouts
+// above). cmax: blockDim.x / 8 floats of shared memory for the block's chunk maxima, not read again by any thread
+// before the next barrier after this call. A split (cpb | 32) lies in the block's chunks. Contains a __syncthreads
+// (call uniformly).
 __device__ __forceinline__ void gq_prep_store(const float (&v)[4], int c, int kch, int cpb, int ksplit, long dst,
                                               float* cmax, uint4* __restrict__ xq, float* __restrict__ xe, int wg) {
     const int cl = threadIdx.x >> 3, sub = threadIdx.x & 7, h = sub >> 2, t = sub & 3;
@@ -274,17 +275,19 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
 // gq_mma_prep for launches with many rows per matrix (CudaBackend.prepRows): the same outputs, bit for bit. A block
 // converts whole rows: before GK_WAIT it stages the matrix's permutation (16-bit) and norm_w in shared memory, then per
 // row it reads the row once with float4 loads (rms_sumsq's order, so the same statistics) and takes the permuted
-// values from shared memory, 32 chunks per pass (64 in gq_mma_prep_rows_w). gq_mma_prep instead reads each value from L2 on its own (under act
-// order 4 of the 32 bytes of a sector) and recomputes the row's norm statistics in every block of the row.
+// values from shared memory, 32 chunks per pass (64 in gq_mma_prep_rows_w). gq_mma_prep instead reads each value
+// from L2 on its own (under act order 4 of the 32 bytes of a sector) and recomputes the row's norm statistics in every
+// block of the row.
 // h3 != null (the MoE's w2 input, x = h1): row values are silu(h1) * h3 at the same row, silu_mul's arithmetic, so
 // that launch and its 3 passes over the [rows][inter] planes are not needed.
 // H100, decode batch 256 (ncu, per layer): q's preparation (with the norm) 28.4 -> 13.7-16.2 us, w2's with silu_mul
 // 61.7 + 40.1 -> 76.7-83.6; k+v, o and w1+w3's within a few us either way. It is latency-bound (0.37 instructions
-// issued per cycle and scheduler, long-scoreboard and wait stalls first, at 2 blocks per SM for w2's 86 KB).
-// grid (X, Y, Z as gq_mma_prep), 256 threads: block x takes passes x, x + X, ... of its rows (X > 1 where there are too
-// few rows for the SMs; each block reads the whole row). Dynamic shared memory (CudaBackend.prepRowsSmem): in floats,
-// in 16-bit permutation entries rounded up to 8 (in <= 65536; in % 4 == 0: GPTQ packs inputs by 8 or 32), and with
-// norm_w in halves.
+// issued per cycle and scheduler, long-scoreboard and wait stalls first, at 2 blocks per SM for w2's 86 KB); w2's
+// on gq_mma_prep_rows_w's 512 threads (round 16) 61-67 us.
+// grid (X, Y, Z as gq_mma_prep), 256 threads (512 for gq_mma_prep_rows_w): block x takes passes x, x + X, ... of its
+// rows (X > 1 where there are too few rows for the SMs; each block reads the whole row). Dynamic shared memory
+// (CudaBackend.prepRowsSmem): in floats, in 16-bit permutation entries rounded up to 8 (in <= 65536; in % 4 == 0: GPTQ
+// packs inputs by 8 or 32), and with norm_w in halves.
 #define PR_BATCH 4   // float4 / int4 loads per thread in flight in gq_mma_prep_rows's staging loops (64 registers:
                      // 4 blocks per SM)
 

@@ -1197,6 +1197,9 @@ public final class CudaBackend implements Backend {
         r[3] = Math.max(r[3], max);
     }
 
+    /** Forgets the routing tally (the bench starts one per batch size). */
+    void resetRouting() { routing.clear(); }
+
     /** The routing tally for steps of T tokens (see ROUTE_STATS), or null. */
     String routingSummary(int T) {
         long[] r = routing.get(T);

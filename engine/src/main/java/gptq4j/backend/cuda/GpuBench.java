@@ -126,6 +126,7 @@ public final class GpuBench {
             double prefillTps = 0;
             int prefillTokensBest = 0;
             for (int B : batches) {
+                if (CudaBackend.ROUTE_STATS) be.resetRouting();      // this batch's prefill and decode steps only
                 int maxBlocks = model.maxBlocksPerSeq();
                 // prefill: groups of sequences, at most maxStepTokens tokens a step, logits of each last token
                 int g = Math.max(1, Math.min(B, maxStepTokens / P));

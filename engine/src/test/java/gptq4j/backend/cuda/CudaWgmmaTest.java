@@ -132,7 +132,8 @@ class CudaWgmmaTest {
         for (int t = 0; t < T; t++) for (int e = 0; e < hot; e++) logits[t * E + e] += 6f;
         int[] routed = new int[E];                                // rows per expert (top K of each token's logits)
         for (int t = 0; t < T; t++) {
-            Integer[] order = {0, 1, 2, 3, 4, 5, 6, 7};
+            Integer[] order = new Integer[E];
+            for (int e = 0; e < E; e++) order[e] = e;
             final int tt = t;
             Arrays.sort(order, (a, b) -> Float.compare(logits[tt * E + b], logits[tt * E + a]));
             for (int k = 0; k < K; k++) routed[order[k]]++;
