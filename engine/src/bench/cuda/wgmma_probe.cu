@@ -1,8 +1,8 @@
 // A check and timing probe for issue 6 (not part of the engine's module): the engine's large-batch MoE product on
 // Hopper's warpgroup MMA (gq_wg_b4, gq_wg.cu, sm_90a) against its mma.sync kernel (gq_mma_b4_n8 / _n4) on Mixtral's
 // w1+w3 launch at decode batch 256: 8 experts x 2 projections of 14336 x 4096, 4-bit, groups of 128, 64 rows per
-// expert (pass 0) or the rows of 256 tokens routed to 2 random experts each (pass 1). For each kernel: its time, and how many output bits
-// differ from gq_mma_b4_n8's (batch invariance needs 0: one-token products stay on mma.sync); gq_mma_b4_n8 itself is
+// expert (pass 0), the rows of 256 tokens routed to 2 random experts each (pass 1) or the bench's skew (pass 2). For
+// each kernel: its time, and how many output bits differ from gq_mma_b4_n8's (batch invariance needs 0: one-token products stay on mma.sync); gq_mma_b4_n8 itself is
 // spot-checked against float64.
 //
 // Round 12 (H100) found here, before gq_wg.cu existed: wgmma with A from registers (the dequantised weights) and B
@@ -21,6 +21,18 @@
 // the dequantisation alone 239, the copies alone 540. The copies alone take 2.2x the ideal wgmma time (247 us at
 // 975 TFLOP/s with the hi/lo planes), and thread 0 issuing them as bulk copies (cp.async.bulk, one contiguous piece
 // per 8-row group) was no faster (532), so the bytes through L2 set that floor, not the copy instructions.
+//
+// Round 17 (H100; pass 2 added: the bench's skewed routing, 135/128/100/84/40/15/8/2 rows): the stall was the ring's
+// refill, not the copies. A stage is refilled once every warp is done with the super-tile GW_LAG + 1 back; with lag 1
+// the fastest warpgroups waited for the slowest. Lag 2 (copies 2 ahead instead of 3): 690 -> 588 us (pass 0), 735-775
+// -> 667-709 (random), 788 -> 747 (skewed); releasing a stage right after the warp's wgmma wait (GW_EARLY): 567 / 657-
+// 669 / 741-746. Not kept: L2 prefetch of the weights 4, 8 or 16 super-tiles ahead (702-714 / 766-826 / 852-866: more
+// requests in flight are slower), evict-first weights and evict-last activations (within 1 %), 64-row tiles with 6
+// stages (lag 2: 660 / 786 / 822; lag 3: 574 / 725-739 / 761), a ring of as many stages as fit a tile's N (654 / 675-742
+// / 761), and a 2-CTA cluster sharing the activation tile (each CTA copies one plane and forwards it into the peer's
+// stage with cp.async.bulk shared::cluster; empty barriers count both CTAs' warps): 0 bits differing but 787 / 852-931 /
+// 1,146 us, and 708 / 856-874 / 1,022 even without the forward, against 566 / 587 / 676 for copying one plane
+// without a cluster: the pair's lock-step costs more than the halved activation reads save.
 //
 // Build and run on the GPU machine: bin/gpu-wgmma-probe (nvcc -arch=sm_90a; NVCC_EXTRA="-DGW_STAGES=6" for variants).
 #include "module.cu"
@@ -119,11 +131,14 @@ int main() {
         peak<32, 1>(prop.multiProcessorCount); peak<32, 4>(prop.multiProcessorCount);
     }
     std::mt19937_64 rng(std::random_device{}());
-    // expert segments: ROWS rows each (the bench's average at batch 256), or uneven (20..110 rows) in the second pass
-    for (int pass = 0; pass < 2; pass++) {
+    // expert segments: ROWS rows each (the bench's average at batch 256), uneven (random routing) in the second pass,
+    // the bench's skew in the third
+    for (int pass = 0; pass < 3; pass++) {
         int hs[2 * NEXP], T = 0;
         int cnt[NEXP];                                // pass 1: 256 tokens, each routed to 2 distinct random experts
-        for (int e = 0; e < NEXP; e++) cnt[e] = pass == 0 ? ROWS : 0;
+        // pass 2: the bench's skewed routing at batch 256 (round 16: about half the experts get two tiles' rows)
+        static const int SKEW[NEXP] = {135, 128, 100, 84, 40, 15, 8, 2};
+        for (int e = 0; e < NEXP; e++) cnt[e] = pass == 0 ? ROWS : pass == 2 ? SKEW[e] : 0;
         for (int tok = 0; pass == 1 && tok < 256; tok++) {
             const int a = (int) (rng() % NEXP), b = (a + 1 + (int) (rng() % (NEXP - 1))) % NEXP;
             cnt[a]++; cnt[b]++;
@@ -224,6 +239,11 @@ int main() {
             dim3 grid(OUT / (64 * GW_NWG), (T + GW_ROWS - 1) / GW_ROWS, NMAT);
             check_time("gq_wg_b4", [=] { gq_wg_b4<<<grid, GW_NWG * 128, smem>>>(mats, NEXP, segs, xw, xe, 1, IN, OUT,
                        CPB, SP, CGL, KSPLIT, 0, GW_ROWS, T, pstride, out); }, out, ref, reps, flop);
+#if GW_CL
+            CK(cudaFuncSetAttribute(gq_wg_b4_c2, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+            check_time("gq_wg_b4_c2", [=] { gq_wg_b4_c2<<<grid, GW_NWG * 128, smem>>>(mats, NEXP, segs, xw, xe, 1, IN,
+                       OUT, CPB, SP, CGL, KSPLIT, 0, GW_ROWS, T, pstride, out); }, out, ref, reps, flop);
+#endif
         }
         for (auto& h : hm) { CK(cudaFree((void*) h.qw)); CK(cudaFree((void*) h.sz)); }
         CK(cudaFree(mats)); CK(cudaFree(segs)); CK(cudaFree(x)); CK(cudaFree(xq)); CK(cudaFree(xw)); CK(cudaFree(xe));

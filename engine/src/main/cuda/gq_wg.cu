@@ -19,7 +19,7 @@
 // Activations: gq_mma_prep with wg = 1 writes xw [plane][row][kt][4] uint4 = {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
 // of k16 tile kt (the same values as its B-fragment layout, reordered), so 8 consecutive inputs of a token are 16
 // contiguous bytes: a row of a wgmma "core matrix". Shared memory per ring stage (one super-tile of 64 inputs, all
-// copied GW_STAGES-1-GW_LAG super-tiles ahead, mbarrier hand-over): B [hl 2][kt 4][token group GW_ROWS/8][kc 2][token 8] uint4
+// copied GW_STAGES-1-LAG super-tiles ahead, mbarrier hand-over): B [hl 2][kt 4][token group GW_ROWS/8][kc 2][token 8] uint4
 // (K-major without swizzle: the descriptor's leading offset 128 B steps kc, its stride offset 256 B steps the token
 // group), the block's 16 output tiles' packed weights of the super-tile (BITS * 128 bytes each, as they lie in
 // gq_mma's layout), the block's (scale, zero) row of the super-tile's group, and at a split's last super-tile its
@@ -35,14 +35,21 @@
 
 #define GW_NWG 4      // warpgroups per block: 256 outputs
 #ifndef GW_STAGES
-#define GW_STAGES 5   // ring stages (super-tiles); copies run GW_STAGES - 1 super-tiles ahead (CudaBackend.WG_STAGES)
+#define GW_STAGES 5   // ring stages (super-tiles); copies run GW_STAGES - 1 - lag super-tiles ahead (CudaBackend.WG_STAGES)
 #endif
 #ifndef GW_MBAR
-#define GW_MBAR 1     // 1: the ring's stages hand over through mbarriers (warps drift up to GW_LAG super-tiles apart);
+#define GW_MBAR 1     // 1: the ring's stages hand over through mbarriers (warps drift up to a lag of super-tiles apart);
 #endif                // 0: a block barrier per super-tile
 #ifndef GW_LAG
-#define GW_LAG 1
+#define GW_LAG 2      // a stage is refilled once every warp is done with the super-tile GW_LAG + 1 back: the warps may
+#endif                // drift GW_LAG apart, copies run GW_STAGES - 1 - GW_LAG ahead (H100, round 17: 2 beats 1 and 3)
+#ifndef GW_LAG_SMALL
+#define GW_LAG_SMALL 32  // tiles of N <= GW_LAG_SMALL token rows run with a lag of 1 (their stages are mostly weights:
+                         // copies 3 ahead; H100, round 17: batch 32 / 64 +1 %, the same for N >= 48 rows)
 #endif
+#ifndef GW_EARLY
+#define GW_EARLY 1    // 1: a warp releases its stage right after its wgmma wait (a split's last super-tile: after reading
+#endif                // its 2^e); 0: at the end of the super-tile (a measurement switch)
 #ifndef GW_PROBE
 #define GW_PROBE 0    // measurement only (bin/gpu-wgmma-probe; wrong outputs): 1 skips the copies, 2 the dequantisation,
 #endif                // 4 the wgmma, 8 the activations' copies (bits may be combined)
@@ -262,7 +269,8 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         float acc[R], tmp[R];
 #pragma unroll
         for (int i = 0; i < R; i++) { acc[i] = 0.f; tmp[i] = 0.f; }
-        constexpr int AHEAD = GW_MBAR ? GW_STAGES - 1 - GW_LAG : GW_STAGES - 1;   // super-tiles copied ahead
+        constexpr int LAG = N <= GW_LAG_SMALL ? 1 : GW_LAG;
+        constexpr int AHEAD = GW_MBAR ? GW_STAGES - 1 - LAG : GW_STAGES - 1;   // super-tiles copied ahead
 #pragma unroll
         for (int p = 0; p < AHEAD; p++) issue();
 
@@ -307,6 +315,10 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
             }
             gw_commit_wait0<R>(tmp);
             const bool last = i == spb - 1 || st == kst - 1;
+            if (GW_MBAR && GW_EARLY && !last) {           // this warp is done with stage b: only a split's last reads it again
+                __syncwarp();
+                if (lane == 0) gw_bar_arrive(bars + 8u * (GW_STAGES + b));
+            }
             const int ci = 2 * (i + 1);               // chunks of the split done
             fresh = (ci & (sp - 1)) == 0 || last;     // the end of a scale period: acc = fmaf(tmp, scale, acc)
             if (fresh) {
@@ -340,7 +352,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                     }
                 }
             }
-            if (GW_MBAR) {                            // this warp is done with stage b (its wgmma waited above)
+            if (GW_MBAR && (!GW_EARLY || last)) {     // this warp is done with stage b (its wgmma waited above)
                 __syncwarp();
                 if (lane == 0) gw_bar_arrive(bars + 8u * (GW_STAGES + b));
             }
