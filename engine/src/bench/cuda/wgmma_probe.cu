@@ -24,17 +24,18 @@
 //
 // Round 17 (H100; pass 2 added: the bench's skewed routing, 135/128/100/84/40/15/8/2 rows): the stall was the ring's
 // refill, not the copies. A stage is refilled once every warp is done with the super-tile GW_LAG + 1 back; with lag 1
-// the fastest warpgroups waited for the slowest. Lag 2 (copies 2 ahead instead of 3): 690 -> 588 us (pass 0), 735-775
-// -> 667-709 (random), 788 -> 747 (skewed); releasing a stage right after the warp's wgmma wait (GW_EARLY): 567 / 657-
-// 669 / 741-746. Not kept: L2 prefetch of the weights 4, 8 or 16 super-tiles ahead (702-714 / 766-826 / 852-866: more
-// requests in flight are slower), evict-first weights and evict-last activations (within 1 %), 64-row tiles with 6
-// stages (lag 2: 660 / 786 / 822; lag 3: 574 / 725-739 / 761), a ring of as many stages as fit a tile's N (654 / 675-742
-// / 761), and a 2-CTA cluster sharing the activation tile (each CTA copies one plane and forwards it into the peer's
-// stage with cp.async.bulk shared::cluster; empty barriers count both CTAs' warps): 0 bits differing but 787 / 852-931 /
-// 1,146 us, and 708 / 856-874 / 1,022 even without the forward, against 566 / 587 / 676 for copying one plane
-// without a cluster: the pair's lock-step costs more than the halved activation reads save.
+// the fastest warpgroups waited for the slowest. Lag 2 (copies 2 ahead instead of 3): 689-695 -> 588 us (pass 0),
+// 717-776 -> 667-722 (random), 786-790 -> 746-748 (skewed); releasing a stage right after the warp's wgmma wait
+// (GW_EARLY) as well: 566-581 / 632-679 / 740-747. Not kept: L2 prefetch of the weights 4, 8 or 16 super-tiles ahead
+// (701-714 / 766-826 / 852-866: more requests in flight are slower), evict-first weights and evict-last activations
+// (within 1 %), 64-row tiles with 6 stages (lag 2: 659-661 / 784-786 / 822; lag 3: 574-576 / 725-739 / 761), a ring of
+// as many stages as fit a tile's N (653-655 / 675-742 / 761), and a 2-CTA cluster sharing the activation tile (each CTA
+// copies one plane and forwards it into the peer's stage with cp.async.bulk shared::cluster; empty barriers count both
+// CTAs' warps): 0 bits differing but 786-791 / 852-932 / 1,146-1,151 us, and 708 / 856-874 / 1,022 even without the
+// forward, against 566 / 587 / 676 for copying one plane without a cluster: the pair's lock-step costs more than the
+// halved activation reads save (BENCHMARKS.md, round 17).
 //
-// Build and run on the GPU machine: bin/gpu-wgmma-probe (nvcc -arch=sm_90a; NVCC_EXTRA="-DGW_STAGES=6" for variants).
+// Build and run on the GPU machine: bin/gpu-wgmma-probe (nvcc -arch=sm_90a; NVCC_EXTRA="-DGW_LAG=1" for variants).
 #include "module.cu"
 #include <cstdio>
 #include <cstdint>
@@ -239,11 +240,6 @@ int main() {
             dim3 grid(OUT / (64 * GW_NWG), (T + GW_ROWS - 1) / GW_ROWS, NMAT);
             check_time("gq_wg_b4", [=] { gq_wg_b4<<<grid, GW_NWG * 128, smem>>>(mats, NEXP, segs, xw, xe, 1, IN, OUT,
                        CPB, SP, CGL, KSPLIT, 0, GW_ROWS, T, pstride, out); }, out, ref, reps, flop);
-#if GW_CL
-            CK(cudaFuncSetAttribute(gq_wg_b4_c2, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-            check_time("gq_wg_b4_c2", [=] { gq_wg_b4_c2<<<grid, GW_NWG * 128, smem>>>(mats, NEXP, segs, xw, xe, 1, IN,
-                       OUT, CPB, SP, CGL, KSPLIT, 0, GW_ROWS, T, pstride, out); }, out, ref, reps, flop);
-#endif
         }
         for (auto& h : hm) { CK(cudaFree((void*) h.qw)); CK(cudaFree((void*) h.sz)); }
         CK(cudaFree(mats)); CK(cudaFree(segs)); CK(cudaFree(x)); CK(cudaFree(xq)); CK(cudaFree(xw)); CK(cudaFree(xe));
