@@ -33,7 +33,12 @@
 // copies one plane and forwards it into the peer's stage with cp.async.bulk shared::cluster; empty barriers count both
 // CTAs' warps): 0 bits differing but 786-791 / 852-932 / 1,146-1,151 us, and 708 / 856-874 / 1,022 even without the
 // forward, against 566 / 587 / 676 for copying one plane without a cluster: the pair's lock-step costs more than the
-// halved activation reads save (BENCHMARKS.md, round 17).
+// halved activation reads save (BENCHMARKS.md, round 17). Passes 3 and 4 (the skew's experts in ascending and mixed
+// order) and w2's shape (-DPROBE_W2): w2 skewed 424-426 us in descending order, 452-470 ascending, 461-481 mixed (1.5
+// waves of 192 blocks: the order decides the last wave); w1+w3 746-758 in every order. Starting the experts with the
+// most rows first (moe_route writing an order, gq_wg mapping blockIdx.z through it) made w2 421-427 in every order,
+// but its extra pointer raised gq_wg's spills (32 -> 60 bytes; w1+w3 +1 %) and end to end it was within the noise
+// (batch 256 +0.5 %, 128 +1.3 %, 64 0 in 3 alternating pairs), so it was not kept.
 //
 // Build and run on the GPU machine: bin/gpu-wgmma-probe (nvcc -arch=sm_90a; NVCC_EXTRA="-DGW_LAG=1" for variants).
 #include "module.cu"
@@ -47,7 +52,11 @@
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
     fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); exit(1); } } while (0)
 
+#ifdef PROBE_W2   // w2's launch instead (-DPROBE_W2): 8 matrices of 4096 x 14336
+constexpr int NEXP = 8, NPROJ = 1, NMAT = NEXP * NPROJ, OUT = 4096, IN = 14336, ROWS = 64;
+#else
 constexpr int NEXP = 8, NPROJ = 2, NMAT = NEXP * NPROJ, OUT = 14336, IN = 4096, ROWS = 64;
+#endif
 constexpr int KST = IN / 64, KCH = IN / 32, CPB = 16, SPB = CPB / 2, KSPLIT = KCH / CPB, SP = 4, CGL = 2;
 
 template <typename K>
@@ -133,13 +142,16 @@ int main() {
     }
     std::mt19937_64 rng(std::random_device{}());
     // expert segments: ROWS rows each (the bench's average at batch 256), uneven (random routing) in the second pass,
-    // the bench's skew in the third
-    for (int pass = 0; pass < 3; pass++) {
+    // the bench's skew in the third, the same rows with the experts in ascending and in mixed order in the fourth and
+    // fifth (gq_wg's blocks start in expert order: the order decides how well the last wave is filled)
+    for (int pass = 0; pass < 5; pass++) {
         int hs[2 * NEXP], T = 0;
         int cnt[NEXP];                                // pass 1: 256 tokens, each routed to 2 distinct random experts
         // pass 2: the bench's skewed routing at batch 256 (round 16: about half the experts get two tiles' rows)
         static const int SKEW[NEXP] = {135, 128, 100, 84, 40, 15, 8, 2};
-        for (int e = 0; e < NEXP; e++) cnt[e] = pass == 0 ? ROWS : pass == 2 ? SKEW[e] : 0;
+        static const int MIX[NEXP] = {40, 2, 128, 15, 135, 8, 100, 84};
+        for (int e = 0; e < NEXP; e++)
+            cnt[e] = pass == 0 ? ROWS : pass == 2 ? SKEW[e] : pass == 3 ? SKEW[NEXP - 1 - e] : pass == 4 ? MIX[e] : 0;
         for (int tok = 0; pass == 1 && tok < 256; tok++) {
             const int a = (int) (rng() % NEXP), b = (a + 1 + (int) (rng() % (NEXP - 1))) % NEXP;
             cnt[a]++; cnt[b]++;
