@@ -562,13 +562,15 @@ public final class CudaBackend implements Backend {
 
     /**
      * launchSplit whose input rows are silu(x) · h3 (silu_mul's arithmetic, done by gq_mma_prep_rows) where h3 is not
-     * null; only where prepRows(g, rowsPerMatrix, false) holds.
+     * null; only where g.mma() and prepRows(g, rowsPerMatrix, false) hold.
      */
     private void launchSplit(CudaGptq g, GqTable tab, CUdeviceptr segs, CUdeviceptr x, CUdeviceptr xRows, int T,
                              int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out, PrepNorm norm,
                              CUdeviceptr h3) {
         boolean rowsPrep = prepRows(g, rowsPerMatrix, norm != null);
-        if (h3 != null && !rowsPrep) throw new IllegalStateException(g.name() + ": silu in the preparation needs gq_mma_prep_rows");
+        if (h3 != null && !(g.mma() && rowsPrep)) {      // only gq_mma_prep_rows applies it; other paths would drop it
+            throw new IllegalStateException(g.name() + ": silu in the preparation needs gq_mma_prep_rows");
+        }
         CUdeviceptr descs = tab.descs();
         int nexp = tab.nexp(), nmat = tab.nmat();
         long projStride = (splitMode ? (long) g.ksplit() : 1L) * rowsCap * g.out();
