@@ -89,15 +89,30 @@ static void check_time(const char* name, K launch, float* out, const std::vector
 // The ceiling of gq_wg's wgmma pattern alone: 4 warpgroups per block, one block per SM, each warpgroup issuing
 // PER x 8 wgmma m64nNk16 (A from registers, B from shared memory, one accumulator chain) between waits, nothing else.
 template <int N, int PER>
-__global__ void __launch_bounds__(GW_NWG * 128, 1) wg_peak(float* sink, int iters) {
+__global__ void __launch_bounds__(GW_NWG * 128, 1) wg_peak(float* sink, int iters, int rnd) {
     extern __shared__ __align__(128) uint4 sm[];
-    for (int i = threadIdx.x; i < 3072; i += blockDim.x) sm[i] = make_uint4(0x3C003C00u, 0, 0x3C003C00u, 0);
+    // rnd: operands as the kernel sees them (B random normal-ish fp16, A random integers -15..15), else constants
+    auto h = [](uint32_t x) { x ^= x >> 16; x *= 0x7feb352du; x ^= x >> 15; x *= 0x846ca68bu; return x ^ (x >> 16); };
+    auto bh = [&](uint32_t x) {
+        const uint32_t r = h(x);
+        return (uint32_t) __half_as_ushort(__float2half(((int) (r & 0xFFFF) - 32768) / 16384.f))
+             | ((uint32_t) __half_as_ushort(__float2half(((int) (r >> 16) - 32768) / 16384.f)) << 16);
+    };
+    auto ah = [&](uint32_t x) {
+        const uint32_t r = h(x);
+        return (uint32_t) __half_as_ushort(__int2half_rn((int) (r & 31) - 15))
+             | ((uint32_t) __half_as_ushort(__int2half_rn((int) ((r >> 8) & 31) - 15)) << 16);
+    };
+    for (int i = threadIdx.x; i < 3072; i += blockDim.x)
+        sm[i] = rnd ? make_uint4(bh(4 * i + 1), bh(4 * i + 2), bh(4 * i + 3), bh(4 * i + 4))
+                    : make_uint4(0x3C003C00u, 0, 0x3C003C00u, 0);
     __syncthreads();
     const uint64_t d = gw_desc((unsigned) __cvta_generic_to_shared(sm));
     float tmp[N / 2];
     for (int i = 0; i < N / 2; i++) tmp[i] = 0.f;
     uint32_t a[4][4];
-    for (int kt = 0; kt < 4; kt++) for (int i = 0; i < 4; i++) a[kt][i] = 0x3C003C00u ^ (threadIdx.x * 7 + kt + i);
+    for (int kt = 0; kt < 4; kt++) for (int i = 0; i < 4; i++)
+        a[kt][i] = rnd ? ah(blockIdx.x * 4096 + threadIdx.x * 16 + kt * 4 + i) : 0x3C003C00u ^ (threadIdx.x * 7 + kt + i);
     for (int it = 0; it < iters; it++) {
         gw_fence();
 #pragma unroll
@@ -115,20 +130,20 @@ __global__ void __launch_bounds__(GW_NWG * 128, 1) wg_peak(float* sink, int iter
 }
 
 template <int N, int PER>
-static void peak(int sms) {
+static void peak(int sms, int iters = 4000 / PER, int rnd = 0) {
     float* sink; CK(cudaMalloc(&sink, 4096));
-    const int smem = 3072 * 16, iters = 4000 / PER;
+    const int smem = 3072 * 16;
     CK(cudaFuncSetAttribute(wg_peak<N, PER>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    wg_peak<N, PER><<<sms, GW_NWG * 128, smem>>>(sink, 10);
+    wg_peak<N, PER><<<sms, GW_NWG * 128, smem>>>(sink, 10, rnd);
     CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
     cudaEvent_t a, b; CK(cudaEventCreate(&a)); CK(cudaEventCreate(&b));
     CK(cudaEventRecord(a));
-    wg_peak<N, PER><<<sms, GW_NWG * 128, smem>>>(sink, iters);
+    wg_peak<N, PER><<<sms, GW_NWG * 128, smem>>>(sink, iters, rnd);
     CK(cudaEventRecord(b)); CK(cudaEventSynchronize(b));
     float ms; CK(cudaEventElapsedTime(&ms, a, b));
     const double flop = 2.0 * 64 * N * 16 * 8.0 * PER * iters * GW_NWG * sms;
-    printf("wgmma m64n%dk16 (A in registers), %d per wait, %d warpgroups x %d blocks: %.1f TFLOP/s\n", N, 8 * PER,
-           GW_NWG, sms, flop / (ms * 1e-3) * 1e-12);
+    printf("wgmma m64n%dk16 (A in registers), %d per wait, %d warpgroups x %d blocks of %d waits, %s operands: %.1f TFLOP/s, %.1f us\n",
+           N, 8 * PER, GW_NWG, sms, iters, rnd ? "random" : "constant", flop / (ms * 1e-3) * 1e-12, ms * 1e3);
     CK(cudaFree(sink));
 }
 
@@ -139,6 +154,11 @@ int main() {
         peak<64, 1>(prop.multiProcessorCount); peak<80, 1>(prop.multiProcessorCount);
         peak<64, 4>(prop.multiProcessorCount); peak<80, 4>(prop.multiProcessorCount);
         peak<32, 1>(prop.multiProcessorCount); peak<32, 4>(prop.multiProcessorCount);
+        // gq_wg's w1+w3 grid at 64 rows per expert (16 matrices x 56 blocks of 64 super-tiles): the block turnover
+        peak<80, 1>(16 * 56, 64); peak<64, 1>(16 * 56, 64);
+        // the same with random operands (the tensor cores' power draw depends on the data)
+        peak<80, 1>(prop.multiProcessorCount, 4000, 1); peak<64, 1>(prop.multiProcessorCount, 4000, 1);
+        peak<64, 1>(16 * 56, 64, 1); peak<80, 1>(16 * 56, 64, 1);
     }
     std::mt19937_64 rng(std::random_device{}());
     // expert segments: ROWS rows each (the bench's average at batch 256), uneven (random routing) in the second pass,
@@ -250,8 +270,10 @@ int main() {
             printf("gq_wg_b4: %d registers, %d bytes of local memory, %d bytes of shared memory\n", fa.numRegs,
                    (int) fa.localSizeBytes, smem);
             dim3 grid(OUT / (64 * GW_NWG), (T + GW_ROWS - 1) / GW_ROWS, NMAT);
-            check_time("gq_wg_b4", [=] { gq_wg_b4<<<grid, GW_NWG * 128, smem>>>(mats, NEXP, segs, xw, xe, 1, IN, OUT,
-                       CPB, SP, CGL, KSPLIT, 0, GW_ROWS, T, pstride, out); }, out, ref, reps, flop);
+            for (int mode = 0; mode <= 2; mode += 2)   // blocks in grid order, then matrices fastest
+                check_time(mode ? "gq_wg_b4 (interleaved)" : "gq_wg_b4", [=] { gq_wg_b4<<<grid, GW_NWG * 128, smem>>>(
+                           mats, NEXP, segs, xw, xe, 1, IN, OUT, CPB, SP, CGL, KSPLIT, mode, GW_ROWS, T, pstride, out); },
+                           out, ref, reps, flop);
         }
         for (auto& h : hm) { CK(cudaFree((void*) h.qw)); CK(cudaFree((void*) h.sz)); }
         CK(cudaFree(mats)); CK(cudaFree(segs)); CK(cudaFree(x)); CK(cudaFree(xq)); CK(cudaFree(xw)); CK(cudaFree(xe));

@@ -52,7 +52,7 @@
 #endif                // its 2^e); 0: at the end of the super-tile (a measurement switch)
 #ifndef GW_PROBE
 #define GW_PROBE 0    // measurement only (bin/gpu-wgmma-probe; wrong outputs): 1 skips the copies, 2 the dequantisation,
-#endif                // 4 the wgmma, 8 the activations' copies (bits may be combined)
+#endif                // 4 the wgmma, 8 the activations' copies, 16 the lo plane's copies and wgmma (bits may be combined)
 #ifndef GW_ROWS
 #define GW_ROWS 80    // token rows per tile (CudaBackend.WG_ROWS): an expert's ~64 rows at batch 256 in one tile
 #endif
@@ -175,7 +175,11 @@ __device__ __forceinline__ void gw_bar_arrive_copies(unsigned bar) {
 template <int N> struct GwN { static constexpr int value = N; };
 
 // grid (outN / (64 * GW_NWG) * (split_mode ? ksplit : 1), ceil(T / tile_rows), nmat), 128 * GW_NWG threads,
-// gw_smem_bytes(BITS) bytes of dynamic shared memory; blockIdx.x = output block * splits + split.
+// gw_smem_bytes(BITS) bytes of dynamic shared memory; mode: bit 0 split mode, bit 1 the blocks' linear order takes the
+// matrix fastest (else blockIdx.x, y, z as they are); block x = output block * splits + split.
+// (H100, round 18: matrices fastest made w1+w3 -5 % at 64 rows per expert and -9 % under the bench's skew, as the
+// resident blocks then read 8 experts' activation tiles instead of 2-3; for w2, 1.5 waves of blocks, it moved the big
+// experts' second tiles into the last wave: +5-16 %. CudaBackend sets it for w1+w3 only.)
 // Matrix m = proj * nexp + e, its segment's rows [offset_e, offset_e + count_e) of plane (planes == 1 ? 0 : proj) of
 // xw; output (gq_mma's layouts) [proj][rows_cap][outN] at (offset_e + r) in loop mode, [proj][ksplit][rows_cap][outN]
 // at (s, offset_e + r) in split mode. A block's tile of nvalid <= tile_rows <= GW_ROWS rows (tile_rows a multiple of 8)
@@ -184,21 +188,27 @@ template <int N> struct GwN { static constexpr int value = N; };
 template <int BITS>
 __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int nexp, const int* __restrict__ segs,
         const uint4* __restrict__ xw, const float* __restrict__ xe, int planes, int in, int outN, int cpb, int sp,
-        int cgl, int ksplit, int split_mode, int tile_rows, int rows_cap, long proj_stride, float* __restrict__ outp) {
+        int cgl, int ksplit, int mode, int tile_rows, int rows_cap, long proj_stride, float* __restrict__ outp) {
     extern __shared__ __align__(128) uint4 gw_smem[];
     constexpr int STAGE = gw_stage_uint4(BITS), NTH = GW_NWG * 128, PERW = BITS * 8;
     constexpr int B_AT = GW_ROWS * 8, W_AT = GW_ROWS * 16;   // stage: B hi, B lo, weights, scales, 2^e
     constexpr int SZ_AT = W_AT + GW_NWG * 4 * PERW, XE_AT = SZ_AT + GW_NWG * 16;
-    const int m = blockIdx.z, e = m % nexp, proj = m / nexp;
+    const int split_mode = mode & 1;
+    int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z;
+    if (mode & 2) {   // matrices fastest: the blocks resident together do not all read one expert's activations
+        const unsigned lin = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z), lt = lin / gridDim.z;
+        bz = (int) (lin % gridDim.z); bx = (int) (lt % gridDim.x); by = (int) (lt / gridDim.x);
+    }
+    const int m = bz, e = m % nexp, proj = m / nexp;
     const int offset = segs ? segs[2 * e] : 0;
     const int count = segs ? segs[2 * e + 1] : rows_cap;
-    const int r0 = blockIdx.y * tile_rows;
+    const int r0 = by * tile_rows;
     if (r0 >= count) return;                          // surplus tile (uniform over the block)
     const int nvalid = min(tile_rows, count - r0);
     const GqMat mat = mats[m];
     const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
-    const int nsb = split_mode ? ksplit : 1, sblk = blockIdx.x % nsb;
-    const int ob0 = blockIdx.x / nsb * GW_NWG * 4;    // the block's first 16-output tile
+    const int nsb = split_mode ? ksplit : 1, sblk = bx % nsb;
+    const int ob0 = bx / nsb * GW_NWG * 4;    // the block's first 16-output tile
     const int ot = ob0 + wg * 4 + warp;               // this warp's
     const int kst = (in + 63) >> 6, spb = cpb >> 1;   // super-tiles; super-tiles per split
     // the block's super-tiles [st_lo, st_lo + nst): every split (loop mode) or split sblk's
@@ -243,7 +253,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 const unsigned sb = sbase + 16u * (ib * STAGE);
 #pragma unroll
                 for (int k = 0; k < NB; k++)
-                    if (!(GW_PROBE & 9) && ((N * 16) % NTH == 0 || tid + k * NTH < N * 16))
+                    if (!(GW_PROBE & 9) && (!(GW_PROBE & 16) || !((xq >> 1) & 1)) && ((N * 16) % NTH == 0 || tid + k * NTH < N * 16))
                         asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
                                      :: "r"(sb + 16u * (so0 + 64 * k)), "l"(xt + xoff[k] + ix * 16));
                 if (!(GW_PROBE & 1) && tid < GW_NWG * 4 * PERW)
@@ -279,14 +289,16 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         for (int p = 0; p < nst; p++) {
             const int st = st_lo + p;
             if (GW_MBAR) {
+                gw_bar_wait(bars + 8u * b, u & 1);    // stage p landed (every thread's copies)
+                // cp.async's writes, then wgmma's reads; before this thread's next copies, which the fence would
+                // otherwise wait for as well (H100, round 18: -3 % on skewed routing)
+                asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
                 // refill the stage of super-tile p - 1 - GW_LAG (copy cursor ix = p + AHEAD) once every warp has
                 // finished reading it
                 if (ix < nst) {
                     if (iu > 0) gw_bar_wait(bars + 8u * (GW_STAGES + ib), (iu - 1) & 1);
                     issue();
                 }
-                gw_bar_wait(bars + 8u * b, u & 1);    // stage p landed (every thread's copies)
-                asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");   // cp.async's writes, then wgmma's reads
             } else {
                 asm volatile("cp.async.wait_group %0;\n" :: "n"(GW_STAGES - 2) : "memory");
                 asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");   // cp.async's writes, then wgmma's reads
@@ -311,7 +323,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 #pragma unroll
             for (int kt = 0; kt < 4 && !(GW_PROBE & 4); kt++) {
                 gw_mma<N>(tmp, a[kt], db + (uint64_t) (kt * GW_ROWS * 2), kt == 0 ? 1 - fresh : 1);
-                gw_mma<N>(tmp, a[kt], db + (uint64_t) (B_AT + kt * GW_ROWS * 2), 1);
+                if (!(GW_PROBE & 16)) gw_mma<N>(tmp, a[kt], db + (uint64_t) (B_AT + kt * GW_ROWS * 2), 1);
             }
             gw_commit_wait0<R>(tmp);
             const bool last = i == spb - 1 || st == kst - 1;
@@ -383,10 +395,10 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 #define GQW_INSTANCE(BITS)                                                                                      \
     GPTQ4J_KERNEL void __launch_bounds__(GW_NWG * 128, 1) gq_wg_b##BITS(                                       \
             const GqMat* mats, int nexp, const int* segs, const uint4* xw, const float* xe, int planes, int in,  \
-            int outN, int cpb, int sp, int cgl, int ksplit, int split_mode, int tile_rows, int rows_cap,        \
+            int outN, int cpb, int sp, int cgl, int ksplit, int mode, int tile_rows, int rows_cap,              \
             long proj_stride, float* out) {                                                                     \
         GK_ENTER;                                                                                               \
-        if (GW_OK) gq_wg_body<BITS>(mats, nexp, segs, xw, xe, planes, in, outN, cpb, sp, cgl, ksplit, split_mode, \
+        if (GW_OK) gq_wg_body<BITS>(mats, nexp, segs, xw, xe, planes, in, outN, cpb, sp, cgl, ksplit, mode,       \
                                     tile_rows, rows_cap, proj_stride, out);                                     \
     }
 GQW_INSTANCE(2)

@@ -607,10 +607,12 @@ public final class CudaBackend implements Backend {
             if (wg) {
                 // Hopper: the warpgroup-MMA kernel (gq_wg.cu), gq_mma's bits, in either mode; token tiles of wgRows
                 wgmmaLaunches++;
+                // the blocks take the matrix fastest where two projections read one plane (w1+w3), see gq_wg.cu
+                boolean interleave = WGMMA_INTERLEAVE && !splitMode && planes == 1 && nmat > nexp;
                 drv.launch3("gq_wg_b" + g.bits(), g.out() / WG_OUTPUTS * (splitMode ? g.ksplit() : 1), ceil(T, wgRows),
                         nmat, 32 * 4 * WG_GROUPS, 1, wgmmaSharedBytes(g.bits()), descs, nexp, segs, xq.ptr, xe.ptr,
                         planes, g.in(), g.out(), g.cpb(), tab.scalePeriod(), tab.groupShift(), g.ksplit(),
-                        splitMode ? 1 : 0, wgRows, rowsCap, projStride, out);
+                        (splitMode ? 1 : 0) | (interleave ? 2 : 0), wgRows, rowsCap, projStride, out);
                 return;
             }
             int nt = mmaTokenTiles(rowsPerMatrix);
@@ -729,6 +731,12 @@ public final class CudaBackend implements Backend {
      */
     static final int WGMMA_FROM = Integer.getInteger("gptq4j.cuda.wgmmaFrom", 4);
     static final boolean WGMMA_SPLIT = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaSplit", "true"));
+    /**
+     * -Dgptq4j.cuda.wgmmaInterleave=false keeps w1+w3's gq_wg blocks in grid order (a comparison switch; the same bits):
+     * by default they take the matrix fastest (gq_wg.cu's mode bit 1).
+     */
+    static final boolean WGMMA_INTERLEAVE =
+            Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaInterleave", "true"));
     /** gq_wg.cu: GW_NWG warpgroups per block, 64 outputs each; GW_ROWS token rows per tile; GW_STAGES ring stages. */
     static final int WG_GROUPS = 4, WG_OUTPUTS = 64 * WG_GROUPS, WG_ROWS = 80, WG_STAGES = 5;
 
