@@ -193,7 +193,9 @@ __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __
 // With norm_w (a single matrix's launch, Backend.rmsNormLinear) the input is RMSNorm(x row) with rms_norm's bits
 // (eps, norm_w: the norm's), and the blocks of matrix 0 also write it to xn [rows][in] (each element once).
 // The permutation and norm_w are read before GK_WAIT; segs, x_rows and x after it.
-// wg = 1: the same values in gq_wg.cu's layout (per k16 tile {hi k0-7, hi k8-15, lo k0-7, lo k8-15}), same size.
+// wg bit 0: the same values in gq_wg.cu's layout (per k16 tile {hi k0-7, hi k8-15, lo k0-7, lo k8-15}), same size;
+// wg bit 1: fp16 activations (CudaBackend's fp16Activations): lo = +0, so every product's sum is of the hi plane alone
+// (each lo mma adds exact zeros; gq_wg skips them), x' rounded once to fp16 (relative error <= 2^-11).
 // The conversion of one B-fragment lane's 4 values v of chunk c (its 8 threads: threadIdx.x / 8 within the block's
 // blockDim.x / 8 chunks, sub = threadIdx.x % 8 = 4h + t) of a row to the operand form at xq/xe row dst (the layouts
 // above). cmax: blockDim.x / 8 floats of shared memory for the block's chunk maxima, not read again by any thread
@@ -220,8 +222,10 @@ __device__ __forceinline__ void gq_prep_store(const float (&v)[4], int c, int kc
     const float a0 = v[0] * down, a1 = v[1] * down, a2 = v[2] * down, a3 = v[3] * down;
     const __half2 h01 = __floats2half2_rn(a0, a1), h23 = __floats2half2_rn(a2, a3);
     const float2 f01 = __half22float2(h01), f23 = __half22float2(h23);
-    const __half2 l01 = __floats2half2_rn(a0 - f01.x, a1 - f01.y), l23 = __floats2half2_rn(a2 - f23.x, a3 - f23.y);
-    if (wg) {                                         // gq_wg.cu's layout: {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
+    const bool one = wg & 2;                          // fp16 activations: the hi plane alone, lo = 0
+    const __half2 l01 = one ? __float2half2_rn(0.f) : __floats2half2_rn(a0 - f01.x, a1 - f01.y);
+    const __half2 l23 = one ? __float2half2_rn(0.f) : __floats2half2_rn(a2 - f23.x, a3 - f23.y);
+    if (wg & 1) {                                         // gq_wg.cu's layout: {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
         uint32_t* q = reinterpret_cast<uint32_t*>(xq + dst * (kch * 8) + c * 8 + h * 4) + t;
         q[0] = gm_h2u(h01); q[4] = gm_h2u(h23); q[8] = gm_h2u(l01); q[12] = gm_h2u(l23);
     } else {

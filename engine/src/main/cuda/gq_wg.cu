@@ -52,7 +52,7 @@
 #endif                // its 2^e); 0: at the end of the super-tile (a measurement switch)
 #ifndef GW_PROBE
 #define GW_PROBE 0    // measurement only (bin/gpu-wgmma-probe; wrong outputs): 1 skips the copies, 2 the dequantisation,
-#endif                // 4 the wgmma, 8 the activations' copies, 16 the lo plane's copies and wgmma (bits may be combined)
+#endif                // 4 the wgmma, 8 the activations' copies (bits may be combined)
 #ifndef GW_ROWS
 #define GW_ROWS 80    // token rows per tile (CudaBackend.WG_ROWS): an expert's ~64 rows at batch 256 in one tile
 #endif
@@ -176,7 +176,8 @@ template <int N> struct GwN { static constexpr int value = N; };
 
 // grid (outN / (64 * GW_NWG) * (split_mode ? ksplit : 1), ceil(T / tile_rows), nmat), 128 * GW_NWG threads,
 // gw_smem_bytes(BITS) bytes of dynamic shared memory; mode: bit 0 split mode, bit 1 the blocks' linear order takes the
-// matrix fastest (else blockIdx.x, y, z as they are); block x = output block * splits + split.
+// matrix fastest (else blockIdx.x, y, z as they are), bit 2 fp16 activations (gq_mma_prep wrote lo = 0: the lo plane is
+// neither copied nor multiplied, the same bits as gq_mma's products with it); block x = output block * splits + split.
 // (H100, round 18: matrices fastest made w1+w3 -5 % at 64 rows per expert and -9 % under the bench's skew, as the
 // resident blocks then read 8 experts' activation tiles instead of 2-3; for w2, 1.5 waves of blocks, it moved the big
 // experts' second tiles into the last wave: +5-16 %. CudaBackend sets it for w1+w3 only.)
@@ -193,7 +194,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     constexpr int STAGE = gw_stage_uint4(BITS), NTH = GW_NWG * 128, PERW = BITS * 8;
     constexpr int B_AT = GW_ROWS * 8, W_AT = GW_ROWS * 16;   // stage: B hi, B lo, weights, scales, 2^e
     constexpr int SZ_AT = W_AT + GW_NWG * 4 * PERW, XE_AT = SZ_AT + GW_NWG * 16;
-    const int split_mode = mode & 1;
+    const int split_mode = mode & 1, hl = mode & 4 ? 1 : 2;
     int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z;
     if (mode & 2) {   // matrices fastest: the blocks resident together do not all read one expert's activations
         const unsigned lin = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z), lt = lin / gridDim.z;
@@ -229,17 +230,21 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     auto run = [&](auto ntag) {
         constexpr int N = decltype(ntag)::value, R = N / 2;   // token columns; accumulator registers per chain
         constexpr int NB = (N * 16 + NTH - 1) / NTH;          // activation copies per thread and stage
-        // The copies a thread issues per stage, fixed for the launch: activation copy k takes uint4 xq of token row
-        // n_k = (tid >> 7) * 8 + 32k + (tid & 7) (8 consecutive threads: one uint4 of the 8 rows of a core matrix; a
-        // warp: 64 contiguous bytes of each of 8 rows; LDGSTS fills shared memory one thread at a time whatever the
-        // mapping), to shared uint4 so0 + 64k of the stage; rows past nvalid repeat the last (their columns are not
-        // stored). Offsets are uint4 from the tile's first row of xw (32 bits: < 80 rows) and from the weights.
-        const int xq = (tid >> 3) & 15;               // = 4 kt + 2 (lo plane) + kc
-        const int so0 = ((xq >> 1) & 1) * B_AT + (xq >> 2) * (GW_ROWS * 2) + (tid >> 7) * 16 + (xq & 1) * 8 + (tid & 7);
+        // The copies a thread issues per stage, fixed for the launch (hl: 2 planes, hi and lo, or 1, the hi plane alone):
+        // activation copy k takes uint4 xq of token row grp * 8 + rpp * k + (tid & 7) (8 consecutive threads: one uint4
+        // of the 8 rows of a core matrix; a warp: 64 contiguous bytes of each of 8 rows; LDGSTS fills shared memory one
+        // thread at a time whatever the mapping), to shared uint4 so0 + sstep * k of the stage; rows past nvalid repeat
+        // the last (their columns are not stored). Offsets are uint4 from the tile's first row of xw (32 bits: < 80
+        // rows) and from the weights.
+        const int xi = (tid >> 3) & (8 * hl - 1);     // hl 2: 4 kt + 2 (lo plane) + kc; hl 1: 2 kt + kc
+        const int xq = hl == 2 ? xi : (xi >> 1) * 4 + (xi & 1);
+        const int grp = tid / (64 * hl), rpp = NTH / (8 * hl);   // the thread's 8-row group; rows per pass of NTH copies
+        const int so0 = ((xq >> 1) & 1) * B_AT + (xq >> 2) * (GW_ROWS * 2) + grp * 16 + (xq & 1) * 8 + (tid & 7);
+        const int sstep = rpp * 2;                    // uint4 of the stage between a thread's copies (rpp / 8 groups)
         int xoff[NB];
 #pragma unroll
         for (int k = 0; k < NB; k++)
-            xoff[k] = min((tid >> 7) * 8 + 32 * k + (tid & 7), nvalid - 1) * (int) rowlen + st_lo * 16 + xq;
+            xoff[k] = min(grp * 8 + rpp * k + (tid & 7), nvalid - 1) * (int) rowlen + st_lo * 16 + xq;
         const uint4* xt = xw + row0 * rowlen;
         const int wv = tid / PERW;                    // the weight copy: tile wv's uint4 tid % PERW (BITS <= 4: one)
         const uint4* wsrc = reinterpret_cast<const uint4*>(mat.qw + gm_word<BITS>(ob0 + min(wv, GW_NWG * 4 - 1), kst,
@@ -253,9 +258,9 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 const unsigned sb = sbase + 16u * (ib * STAGE);
 #pragma unroll
                 for (int k = 0; k < NB; k++)
-                    if (!(GW_PROBE & 9) && (!(GW_PROBE & 16) || !((xq >> 1) & 1)) && ((N * 16) % NTH == 0 || tid + k * NTH < N * 16))
+                    if (!(GW_PROBE & 9) && tid + k * NTH < N * 8 * hl)
                         asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
-                                     :: "r"(sb + 16u * (so0 + 64 * k)), "l"(xt + xoff[k] + ix * 16));
+                                     :: "r"(sb + 16u * (so0 + sstep * k)), "l"(xt + xoff[k] + ix * 16));
                 if (!(GW_PROBE & 1) && tid < GW_NWG * 4 * PERW)
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
                                  :: "r"(sb + 16u * (W_AT + tid)), "l"(wsrc + ix * PERW));
@@ -323,7 +328,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 #pragma unroll
             for (int kt = 0; kt < 4 && !(GW_PROBE & 4); kt++) {
                 gw_mma<N>(tmp, a[kt], db + (uint64_t) (kt * GW_ROWS * 2), kt == 0 ? 1 - fresh : 1);
-                if (!(GW_PROBE & 16)) gw_mma<N>(tmp, a[kt], db + (uint64_t) (B_AT + kt * GW_ROWS * 2), 1);
+                if (hl == 2) gw_mma<N>(tmp, a[kt], db + (uint64_t) (B_AT + kt * GW_ROWS * 2), 1);
             }
             gw_commit_wait0<R>(tmp);
             const bool last = i == spb - 1 || st == kst - 1;

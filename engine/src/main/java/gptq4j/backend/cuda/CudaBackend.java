@@ -33,11 +33,30 @@ public final class CudaBackend implements Backend {
     private final Map<CUdeviceptr, String> allocations = new IdentityHashMap<>();
     private final Scratch scratch = new Scratch();
 
+    /**
+     * -Dgptq4j.cuda.fp16Activations=true: the GPTQ products take their activations as one fp16 value each (x scaled
+     * by the split's power of two, then rounded once: relative error <= 2^-11 per input), as fp16 inference engines
+     * do, instead of the default hi + lo pair that carries float32's precision. Half the activation bytes and, at
+     * large batches, half the tensor-core work of gq_wg.cu; logits drift about 1e-3 relative from the CPU engine.
+     * Still batch invariant (every kernel sums the same hi-plane products).
+     */
+    static final boolean FP16_ACTIVATIONS = Boolean.getBoolean("gptq4j.cuda.fp16Activations");
+    private final boolean fp16Activations;
+
     /** Opens device {@code ordinal}; throws {@link CudaUnavailableException} when CUDA cannot be used. */
     public CudaBackend(int ordinal) {
+        this(ordinal, FP16_ACTIVATIONS);
+    }
+
+    /** Opens device {@code ordinal} with fp16 activations in the GPTQ products or not (see FP16_ACTIVATIONS). */
+    public CudaBackend(int ordinal, boolean fp16Activations) {
         this.drv = new CudaDriver(ordinal);
         this.name = "cuda:" + ordinal;
+        this.fp16Activations = fp16Activations;
     }
+
+    /** Whether the GPTQ products take fp16 activations (one plane) rather than the float32-precise hi + lo pair. */
+    public boolean fp16Activations() { return fp16Activations; }
 
     /**
      * Whether CUDA device {@code ordinal} can be used: null when it can, else the reason (no driver library,
@@ -586,6 +605,7 @@ public final class CudaBackend implements Backend {
             CudaBuf xe = scratch.floats("mma.xe", (long) planes * rowsCap * kch);
             int wgRows = wgmmaTileRows(segs != null, rowsPerMatrix);
             boolean wg = wgmmaFits(g, tab, rowsPerMatrix, wgRows, splitMode);
+            int prepFlags = (wg ? 1 : 0) | (fp16Activations ? 2 : 0);   // gq_wg's layout; lo = 0 (fp16 activations)
             // block rows: the expected rows per matrix (blocks loop over further rows); the plane's matrices
             int y = PREP_WORST ? T : Math.max(1, Math.min(T, rowsPerMatrix));
             int z = PREP_WORST ? nmat : planes == 1 ? nexp : nmat;
@@ -597,12 +617,12 @@ public final class CudaBackend implements Backend {
                         prepRowsSmem(g.in(), norm != null),
                         descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr,
                         norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn(),
-                        wg ? 1 : 0, h3);
+                        prepFlags, h3);
             } else {                                              // a block per 32 chunks of a row
                 drv.launch3("gq_mma_prep", ceil(kch, 32), y, z, 256, 1, 0,
                         descs, nexp, planes, segs, x, xRows, T, g.in(), rowsCap, g.cpb(), xq.ptr, xe.ptr,
                         norm == null ? null : norm.weight(), norm == null ? 0f : norm.eps(), norm == null ? null : norm.xn(),
-                        wg ? 1 : 0);
+                        prepFlags);
             }
             if (wg) {
                 // Hopper: the warpgroup-MMA kernel (gq_wg.cu), gq_mma's bits, in either mode; token tiles of wgRows
@@ -612,7 +632,8 @@ public final class CudaBackend implements Backend {
                 drv.launch3("gq_wg_b" + g.bits(), g.out() / WG_OUTPUTS * (splitMode ? g.ksplit() : 1), ceil(T, wgRows),
                         nmat, 32 * 4 * WG_GROUPS, 1, wgmmaSharedBytes(g.bits()), descs, nexp, segs, xq.ptr, xe.ptr,
                         planes, g.in(), g.out(), g.cpb(), tab.scalePeriod(), tab.groupShift(), g.ksplit(),
-                        (splitMode ? 1 : 0) | (interleave ? 2 : 0), wgRows, rowsCap, projStride, out);
+                        (splitMode ? 1 : 0) | (interleave ? 2 : 0) | (fp16Activations ? 4 : 0), wgRows, rowsCap,
+                        projStride, out);
                 return;
             }
             int nt = mmaTokenTiles(rowsPerMatrix);

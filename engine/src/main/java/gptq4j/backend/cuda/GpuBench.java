@@ -29,7 +29,8 @@ import java.util.stream.Stream;
  * 2^(bits-1) of the published branches, all quantised with sym=True; with uniform random codes every product then
  * carries a common offset and the router sends most tokens to one expert, so fewer experts' weights are read at small
  * batches), --batch 1,8,32,64,128,256, --prompt-tokens 128, --new-tokens 128, --warmup-steps 2,
- * --layers N (fewer layers, for a quick check). Decode steps feed random token ids (no sampling is timed);
+ * --layers N (fewer layers, for a quick check), --activations fp32 (the default: the hi + lo pair, float32's
+ * precision) | fp16 (CudaBackend.FP16_ACTIVATIONS). Decode steps feed random token ids (no sampling is timed);
  * the first warmup-steps decode steps of each batch are not timed.
  */
 public final class GpuBench {
@@ -56,6 +57,10 @@ public final class GpuBench {
         boolean act = !a.containsKey("--no-act-order");
         String zeros = a.getOrDefault("--zeros", "random");
         if (!zeros.equals("sym") && !zeros.equals("random")) throw new IllegalArgumentException("bench: --zeros sym|random");
+        String activations = a.getOrDefault("--activations", CudaBackend.FP16_ACTIVATIONS ? "fp16" : "fp32");
+        if (!activations.equals("fp16") && !activations.equals("fp32")) {
+            throw new IllegalArgumentException("bench: --activations fp32|fp16");
+        }
         boolean sym = zeros.equals("sym");
         int P = Integer.parseInt(a.getOrDefault("--prompt-tokens", "128"));
         int N = Integer.parseInt(a.getOrDefault("--new-tokens", "128"));
@@ -65,11 +70,11 @@ public final class GpuBench {
         int maxB = batches.stream().max(Integer::compare).orElse(1);
         final int blockSize = 16, maxStepTokens = 2048;
 
-        try (CudaBackend be = new CudaBackend(ordinal)) {
-            out.printf(Locale.ROOT, "device: %s (sm_%s, %d SMs), JDK %s, graphs %s, PDL %s, linear %s%n",
+        try (CudaBackend be = new CudaBackend(ordinal, activations.equals("fp16"))) {
+            out.printf(Locale.ROOT, "device: %s (sm_%s, %d SMs), JDK %s, graphs %s, PDL %s, linear %s, activations %s%n",
                     be.deviceName(), be.computeCapability().replace(".", ""), be.multiprocessors(),
                     System.getProperty("java.version"), CudaDriver.GRAPHS ? "on" : "off", be.pdl() ? "on" : "off",
-                    CudaBackend.linearName());
+                    CudaBackend.linearName(), activations);
             double copy = be.copyBandwidth(1L << 30, 8);
             out.printf(Locale.ROOT, "device-to-device copy: %.1f GB/s (read + write, 1 GiB buffers, best of 8)%n", copy / 1e9);
 
@@ -204,9 +209,10 @@ public final class GpuBench {
             for (var e : decode.entrySet()) j.append(n++ > 0 ? "," : "").append(String.format(Locale.ROOT, "\"%d\":%.1f", e.getKey(), e.getValue()));
             j.append(String.format(Locale.ROOT, "},\"weight_bytes_per_token\":%d,\"achieved_gb_per_s\":%.1f,\"machine_gb_per_s\":%.1f,"
                             + "\"bandwidth_fraction\":%.3f,\"copy_gb_per_s\":%.1f,\"kv_cache_tokens\":%d,\"peak_device_bytes\":%d,"
-                            + "\"prompt_tokens\":%d,\"new_tokens\":%d,\"graphs\":%s,\"pdl\":%s,\"linear\":\"%s\"}",
+                            + "\"prompt_tokens\":%d,\"new_tokens\":%d,\"graphs\":%s,\"pdl\":%s,\"linear\":\"%s\","
+                            + "\"activations\":\"%s\"}",
                     wBytes, achieved / 1e9, copy / 1e9, fraction, copy / 1e9, kvTokens, peakUsed, P, N, CudaDriver.GRAPHS,
-                    be.pdl(), CudaBackend.linearName()));
+                    be.pdl(), CudaBackend.linearName(), activations));
             out.println(j);
             model.close();
         } catch (java.io.IOException e) {

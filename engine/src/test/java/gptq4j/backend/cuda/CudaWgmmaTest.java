@@ -153,7 +153,8 @@ class CudaWgmmaTest {
         }
     }
 
-    private static float[] linear(CudaBackend be, Object prepared, float[] x, int T, int in, int out) {
+    /** y = the product of x's T rows on be (outputs pre-filled with NaN, so an unwritten one shows). */
+    static float[] linear(CudaBackend be, Object prepared, float[] x, int T, int in, int out) {
         Buf xb = be.allocFloats((long) T * in), yb = be.allocFloats((long) T * out);
         be.write(xb, x, x.length);
         float[] y = new float[T * out];
