@@ -40,6 +40,12 @@
 // but its extra pointer raised gq_wg's spills (32 -> 60 bytes; w1+w3 +1 %) and end to end it was within the noise
 // (batch 256 +0.5 %, 128 +1.3 %, 64 0 in 3 alternating pairs), so it was not kept.
 //
+// Round 18 (H100): gq_wg now also runs with its blocks taking the matrix fastest (mode bit 1, printed as "interleaved"):
+// 567 -> 539 us at 64 rows per expert, 744-755 -> 680 under the skew, with the proxy fence moved before the refill's
+// copies. PEAK=1 adds random operands (925-930 TFLOP/s; 830-853 at gq_wg's grid of 896 blocks x 64 super-tiles) and that
+// grid with constant ones (890-905). The copies alone (-DGW_PROBE=6) take 511-536 us of the kernel's 536-568: the kernel
+// is bound by what it copies, two thirds of which is the activations' hi + lo pair (BENCHMARKS.md, round 18).
+//
 // Build and run on the GPU machine: bin/gpu-wgmma-probe (nvcc -arch=sm_90a; NVCC_EXTRA="-DGW_LAG=1" for variants).
 #include "module.cu"
 #include <cstdio>
