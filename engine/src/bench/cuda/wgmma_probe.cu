@@ -162,7 +162,7 @@ int main() {
         peak<32, 1>(prop.multiProcessorCount); peak<32, 4>(prop.multiProcessorCount);
         // gq_wg's w1+w3 grid at 64 rows per expert (16 matrices x 56 blocks of 64 super-tiles): the block turnover
         peak<80, 1>(16 * 56, 64); peak<64, 1>(16 * 56, 64);
-        // the same with random operands (the tensor cores' power draw depends on the data)
+        // the same with random operands (the rate depends on the data: 925-930 against 969-978 TFLOP/s, round 18)
         peak<80, 1>(prop.multiProcessorCount, 4000, 1); peak<64, 1>(prop.multiProcessorCount, 4000, 1);
         peak<64, 1>(16 * 56, 64, 1); peak<80, 1>(16 * 56, 64, 1);
     }
