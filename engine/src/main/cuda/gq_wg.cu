@@ -176,8 +176,9 @@ template <int N> struct GwN { static constexpr int value = N; };
 
 // grid (outN / (64 * GW_NWG) * (split_mode ? ksplit : 1), ceil(T / tile_rows), nmat), 128 * GW_NWG threads,
 // gw_smem_bytes(BITS) bytes of dynamic shared memory; mode: bit 0 split mode, bit 1 the blocks' linear order takes the
-// matrix fastest (else blockIdx.x, y, z as they are), bit 2 fp16 activations (gq_mma_prep wrote lo = 0: the lo plane is
-// neither copied nor multiplied, the same bits as gq_mma's products with it); block x = output block * splits + split.
+// matrix fastest (else blockIdx.x, y, z as they are); block x = output block * splits + split. gq_wg_b*_h1 (HL = 1):
+// fp16 activations (gq_mma_prep wrote lo = 0): the lo plane is neither copied nor multiplied, the same bits as gq_mma's
+// products with it. HL is a template parameter: as a runtime value it cost the two-plane kernel 2-6 % (H100, probe).
 // (H100, round 18: matrices fastest made w1+w3 -5 % at 64 rows per expert and -9 % under the bench's skew, as the
 // resident blocks then read 8 experts' activation tiles instead of 2-3; for w2, 1.5 waves of blocks, it moved the big
 // experts' second tiles into the last wave: +5-16 %. CudaBackend sets it for w1+w3 only.)
@@ -186,7 +187,7 @@ template <int N> struct GwN { static constexpr int value = N; };
 // at (s, offset_e + r) in split mode. A block's tile of nvalid <= tile_rows <= GW_ROWS rows (tile_rows a multiple of 8)
 // runs as wgmma m64nN with N the least of 8, 16, 32, 48, 64, 80 that covers it (a column's sums do not depend on N;
 // m64n72 measured slower than m64n80 on the H100, GW_N72).
-template <int BITS>
+template <int BITS, int HL>
 __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int nexp, const int* __restrict__ segs,
         const uint4* __restrict__ xw, const float* __restrict__ xe, int planes, int in, int outN, int cpb, int sp,
         int cgl, int ksplit, int mode, int tile_rows, int rows_cap, long proj_stride, float* __restrict__ outp) {
@@ -194,7 +195,8 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     constexpr int STAGE = gw_stage_uint4(BITS), NTH = GW_NWG * 128, PERW = BITS * 8;
     constexpr int B_AT = GW_ROWS * 8, W_AT = GW_ROWS * 16;   // stage: B hi, B lo, weights, scales, 2^e
     constexpr int SZ_AT = W_AT + GW_NWG * 4 * PERW, XE_AT = SZ_AT + GW_NWG * 16;
-    const int split_mode = mode & 1, hl = mode & 4 ? 1 : 2;
+    const int split_mode = mode & 1;
+    constexpr int hl = HL;                            // activation planes multiplied: 2 (hi, lo) or 1 (fp16: hi)
     int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z;
     if (mode & 2) {   // matrices fastest: the blocks resident together do not all read one expert's activations
         const unsigned lin = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z), lt = lin / gridDim.z;
@@ -397,15 +399,18 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     else run(GwN<8>());
 }
 
-#define GQW_INSTANCE(BITS)                                                                                      \
-    GPTQ4J_KERNEL void __launch_bounds__(GW_NWG * 128, 1) gq_wg_b##BITS(                                       \
+#define GQW_INSTANCE(BITS, HL, NAME)                                                                            \
+    GPTQ4J_KERNEL void __launch_bounds__(GW_NWG * 128, 1) NAME(                                                 \
             const GqMat* mats, int nexp, const int* segs, const uint4* xw, const float* xe, int planes, int in,  \
             int outN, int cpb, int sp, int cgl, int ksplit, int mode, int tile_rows, int rows_cap,              \
             long proj_stride, float* out) {                                                                     \
         GK_ENTER;                                                                                               \
-        if (GW_OK) gq_wg_body<BITS>(mats, nexp, segs, xw, xe, planes, in, outN, cpb, sp, cgl, ksplit, mode,       \
-                                    tile_rows, rows_cap, proj_stride, out);                                     \
+        if (GW_OK) gq_wg_body<BITS, HL>(mats, nexp, segs, xw, xe, planes, in, outN, cpb, sp, cgl, ksplit, mode,   \
+                                        tile_rows, rows_cap, proj_stride, out);                                 \
     }
-GQW_INSTANCE(2)
-GQW_INSTANCE(3)
-GQW_INSTANCE(4)
+GQW_INSTANCE(2, 2, gq_wg_b2)
+GQW_INSTANCE(3, 2, gq_wg_b3)
+GQW_INSTANCE(4, 2, gq_wg_b4)
+GQW_INSTANCE(2, 1, gq_wg_b2_h1)
+GQW_INSTANCE(3, 1, gq_wg_b3_h1)
+GQW_INSTANCE(4, 1, gq_wg_b4_h1)

@@ -629,11 +629,11 @@ public final class CudaBackend implements Backend {
                 wgmmaLaunches++;
                 // the blocks take the matrix fastest where two projections read one plane (w1+w3), see gq_wg.cu
                 boolean interleave = WGMMA_INTERLEAVE && !splitMode && planes == 1 && nmat > nexp;
-                drv.launch3("gq_wg_b" + g.bits(), g.out() / WG_OUTPUTS * (splitMode ? g.ksplit() : 1), ceil(T, wgRows),
+                drv.launch3("gq_wg_b" + g.bits() + (fp16Activations ? "_h1" : ""),   // _h1: the hi plane alone
+                        g.out() / WG_OUTPUTS * (splitMode ? g.ksplit() : 1), ceil(T, wgRows),
                         nmat, 32 * 4 * WG_GROUPS, 1, wgmmaSharedBytes(g.bits()), descs, nexp, segs, xq.ptr, xe.ptr,
                         planes, g.in(), g.out(), g.cpb(), tab.scalePeriod(), tab.groupShift(), g.ksplit(),
-                        (splitMode ? 1 : 0) | (interleave ? 2 : 0) | (fp16Activations ? 4 : 0), wgRows, rowsCap,
-                        projStride, out);
+                        (splitMode ? 1 : 0) | (interleave ? 2 : 0), wgRows, rowsCap, projStride, out);
                 return;
             }
             int nt = mmaTokenTiles(rowsPerMatrix);
