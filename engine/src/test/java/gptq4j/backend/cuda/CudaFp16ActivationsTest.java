@@ -34,7 +34,7 @@ class CudaFp16ActivationsTest {
     /** A second backend on the tests' device with fp16 activations (skips without a GPU, as every CUDA test). */
     static synchronized CudaBackend fp16Backend() {
         CudaTestSupport.backend();
-        if (fp16 == null) fp16 = new CudaBackend(Integer.getInteger("gptq4j.cuda.device", 0), true);
+        if (fp16 == null) fp16 = new CudaBackend(CudaTestSupport.deviceOrdinal(), true);
         return fp16;
     }
 

@@ -85,7 +85,7 @@ class CudaGptqRulesTest {
 
     private static int define(String src, String name) {
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("#define " + name + " (\\d+)").matcher(src);
-        assertTrue(m.find(), name + " not defined in gq_mmv.cu");
+        assertTrue(m.find(), name + " not defined in the kernel source");
         return Integer.parseInt(m.group(1));
     }
 

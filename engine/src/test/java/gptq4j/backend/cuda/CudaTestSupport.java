@@ -27,11 +27,14 @@ final class CudaTestSupport {
     private static String unavailable;
     private static boolean probed;
 
-    /** The shared backend on device 0 (or -Dgptq4j.cuda.device), or a skipped test with the reason. */
+    /** The device the CUDA tests run on: 0, or -Dgptq4j.cuda.device. */
+    static int deviceOrdinal() { return Integer.getInteger("gptq4j.cuda.device", 0); }
+
+    /** The shared backend on {@link #deviceOrdinal()}, or a skipped test with the reason. */
     static synchronized CudaBackend backend() {
         if (!probed) {
             probed = true;
-            int ordinal = Integer.getInteger("gptq4j.cuda.device", 0);
+            int ordinal = deviceOrdinal();
             unavailable = CudaBackend.probe(ordinal);
             if (unavailable == null) {
                 backend = new CudaBackend(ordinal);
