@@ -1174,7 +1174,10 @@ public final class CudaBackend implements Backend {
         CudaBuf h1 = scratch.floats("moe.h1", 2 * pairs * intermediate);   // [2][pairs][inter] when the splits loop in-block
         CudaBuf h3 = scratch.floats("moe.h3", pairs * intermediate);
         CudaBuf y = scratch.floats("moe.y", pairs * hidden);
-        drv.launch("moe_route", 1, 1, (int) Math.min(1024, ceil((long) T * topK, 32) * 32L), 1,
+        // moe_route's threads: a warp per 32 pairs, and at least one thread per expert (its per-expert counters are
+        // zeroed and carried by threads tid < experts)
+        int routeThreads = (int) Math.min(1024, Math.max(ceil((long) T * topK, 32), ceil(experts, 32)) * 32L);
+        drv.launch("moe_route", 1, 1, routeThreads, 1,
                 CudaBuf.of(routerLogits).ptr, T, experts, topK, topIdx.ptr, topW.ptr, seg.ptr, rows.ptr, where.ptr);
         if (ROUTE_STATS) recordRouting(seg, experts, T);
         CUdeviceptr xp = CudaBuf.of(x).ptr, res = resBuf == null ? null : CudaBuf.of(resBuf).ptr;

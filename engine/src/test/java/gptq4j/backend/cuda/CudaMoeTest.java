@@ -30,9 +30,23 @@ class CudaMoeTest {
     @ParameterizedTest(name = "{0}-bit g{1} act {2} sym {3} T={4}")
     @MethodSource("cases")
     void matchesReference(int bits, int group, boolean act, boolean sym, int T) {
+        check(bits, group, act, sym, T, 8);
+    }
+
+    /**
+     * More experts than moe_route's threads at a few tokens (6 pairs: one warp for 40 experts), so the ranking of w2's
+     * experts by rows (CudaBackend.WGMMA_FULLEST_FIRST) loops over them.
+     */
+    @ParameterizedTest(name = "T={0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {3, 17})
+    void moreExpertsThanRoutingThreads(int T) {
+        check(4, 128, true, true, T, 40);
+    }
+
+    private static void check(int bits, int group, boolean act, boolean sym, int T, int E) {
         CudaBackend be = CudaTestSupport.backend();
         Random r = new Random();
-        int E = 8, K = 2, hidden = 128, inter = 256;
+        int K = 2, hidden = 128, inter = 256;
         GptqLinear[] w1 = new GptqLinear[E], w3 = new GptqLinear[E], w2 = new GptqLinear[E];
         Object[] p1 = new Object[E], p3 = new Object[E], p2 = new Object[E];
         double[][][] d1 = new double[E][][], d3 = new double[E][][], d2 = new double[E][][];
