@@ -196,6 +196,13 @@ __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __
 // wg bit 0: the same values in gq_wg.cu's layout (per k16 tile {hi k0-7, hi k8-15, lo k0-7, lo k8-15}), same size;
 // wg bit 1: fp16 activations (CudaBackend's fp16Activations): lo = +0, so every product's sum is of the hi plane alone
 // (each lo mma adds exact zeros; gq_wg skips them), x' rounded once to fp16 (relative error <= 2^-11).
+
+// The input (before the permutation) of value i of a B-fragment lane: chunk c (32 inputs), half h (k0-7 / k8-15 of
+// each 16-input tile), thread t of the quad (inputs 2t, 2t + 1 and the same + 8).
+__device__ __forceinline__ int gq_frag_input(int c, int h, int t, int i) {
+    return 32 * c + 16 * h + 2 * t + (i & 1) + (i >> 1) * 8;
+}
+
 // The conversion of one B-fragment lane's 4 values v of chunk c (its 8 threads: threadIdx.x / 8 within the block's
 // blockDim.x / 8 chunks, sub = threadIdx.x % 8 = 4h + t) of a row to the operand form at xq/xe row dst (the layouts
 // above). cmax: blockDim.x / 8 floats of shared memory for the block's chunk maxima, not read again by any thread
@@ -225,7 +232,7 @@ __device__ __forceinline__ void gq_prep_store(const float (&v)[4], int c, int kc
     const bool one = wg & 2;                          // fp16 activations: the hi plane alone, lo = 0
     const __half2 l01 = one ? __float2half2_rn(0.f) : __floats2half2_rn(a0 - f01.x, a1 - f01.y);
     const __half2 l23 = one ? __float2half2_rn(0.f) : __floats2half2_rn(a2 - f23.x, a3 - f23.y);
-    if (wg & 1) {                                         // gq_wg.cu's layout: {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
+    if (wg & 1) {                                     // gq_wg.cu's layout: {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
         uint32_t* q = reinterpret_cast<uint32_t*>(xq + dst * (kch * 8) + c * 8 + h * 4) + t;
         q[0] = gm_h2u(h01); q[4] = gm_h2u(h23); q[8] = gm_h2u(l01); q[12] = gm_h2u(l23);
     } else {
@@ -246,12 +253,11 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
     const int c = blockIdx.x * 32 + (threadIdx.x >> 3), sub = threadIdx.x & 7, h = sub >> 2, t = sub & 3;
     // before the wait: the permutation and the norm's weights are constants
     const int* perm = mats[m].perm;
-    const int j0 = 32 * c + 16 * h + 2 * t;
     int pj[4];                                        // the input of each value (-1: padding)
     __half nw[4];
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        const int j = j0 + (i & 1) + (i >> 1) * 8;
+        const int j = gq_frag_input(c, h, t, i);
         pj[i] = c < kch && j < in ? (perm ? perm[j] : j) : -1;
         nw[i] = norm_w && pj[i] >= 0 ? norm_w[pj[i]] : __float2half(0.f);
     }
@@ -383,11 +389,10 @@ __device__ __forceinline__ void gq_prep_rows_body(const GqMat* __restrict__ mats
         }
         for (int p = blockIdx.x, u = 0; p < npass; p += gridDim.x, u ^= 1) {   // this block's passes of the row
             const int c = p * CP + cl;
-            const int j0 = 32 * c + 16 * h + 2 * t;
             float v[4];
 #pragma unroll
             for (int i = 0; i < 4; i++) {
-                const int j = j0 + (i & 1) + (i >> 1) * 8;
+                const int j = gq_frag_input(c, h, t, i);
                 const int pj = c < kch && j < in ? sperm[j] : -1;
                 v[i] = pj < 0 ? 0.f : norm_w ? rms_apply(srow[pj], inv, snw[pj]) : srow[pj];
             }

@@ -28,6 +28,7 @@
 // Modes (gq_mma's two layouts): loop mode, a block folds every split of its outputs in shared memory; split mode, a
 // block computes one split and writes its partial p_s (the fold launch adds them in gq_mma's order), so products too
 // narrow to give every SM a 256-output block in loop mode (q, k+v, o at batch 64-256) still fill the GPU.
+// The mode argument: bit 0 split mode, bit 1 the matrices fastest over the grid (below).
 //
 // Requirements (CudaBackend.wgmmaFits): out % (64 * GW_NWG) == 0, scale period sp >= 2 (a super-tile's two chunks
 // share their scales), BITS <= 4 (8-bit weights would not leave room for the ring in shared memory).
@@ -196,7 +197,6 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     constexpr int B_AT = GW_ROWS * 8, W_AT = GW_ROWS * 16;   // stage: B hi, B lo, weights, scales, 2^e
     constexpr int SZ_AT = W_AT + GW_NWG * 4 * PERW, XE_AT = SZ_AT + GW_NWG * 16;
     const int split_mode = mode & 1;
-    constexpr int hl = HL;                            // activation planes multiplied: 2 (hi, lo) or 1 (fp16: hi)
     int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z;
     if (mode & 2) {   // matrices fastest: the blocks resident together do not all read one expert's activations
         const unsigned lin = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z), lt = lin / gridDim.z;
@@ -231,16 +231,17 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 
     auto run = [&](auto ntag) {
         constexpr int N = decltype(ntag)::value, R = N / 2;   // token columns; accumulator registers per chain
-        constexpr int NB = (N * 16 + NTH - 1) / NTH;          // activation copies per thread and stage
-        // The copies a thread issues per stage, fixed for the launch (hl: 2 planes, hi and lo, or 1, the hi plane alone):
+        constexpr int NB = (N * 8 * HL + NTH - 1) / NTH;      // activation copies per thread and stage
+        // The copies a thread issues per stage, fixed for the launch (HL, the activation planes multiplied: 2, hi and
+        // lo, or 1, the hi plane alone of fp16 activations):
         // activation copy k takes uint4 xq of token row grp * 8 + rpp * k + (tid & 7) (8 consecutive threads: one uint4
         // of the 8 rows of a core matrix; a warp: 64 contiguous bytes of each of 8 rows; LDGSTS fills shared memory one
         // thread at a time whatever the mapping), to shared uint4 so0 + sstep * k of the stage; rows past nvalid repeat
         // the last (their columns are not stored). Offsets are uint4 from the tile's first row of xw (32 bits: < 80
         // rows) and from the weights.
-        const int xi = (tid >> 3) & (8 * hl - 1);     // hl 2: 4 kt + 2 (lo plane) + kc; hl 1: 2 kt + kc
-        const int xq = hl == 2 ? xi : (xi >> 1) * 4 + (xi & 1);
-        const int grp = tid / (64 * hl), rpp = NTH / (8 * hl);   // the thread's 8-row group; rows per pass of NTH copies
+        const int xi = (tid >> 3) & (8 * HL - 1);     // HL 2: 4 kt + 2 (lo plane) + kc; HL 1: 2 kt + kc
+        const int xq = HL == 2 ? xi : (xi >> 1) * 4 + (xi & 1);
+        const int grp = tid / (64 * HL), rpp = NTH / (8 * HL);   // the thread's 8-row group; rows per pass of NTH copies
         const int so0 = ((xq >> 1) & 1) * B_AT + (xq >> 2) * (GW_ROWS * 2) + grp * 16 + (xq & 1) * 8 + (tid & 7);
         const int sstep = rpp * 2;                    // uint4 of the stage between a thread's copies (rpp / 8 groups)
         int xoff[NB];
@@ -260,7 +261,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 const unsigned sb = sbase + 16u * (ib * STAGE);
 #pragma unroll
                 for (int k = 0; k < NB; k++)
-                    if (!(GW_PROBE & 9) && tid + k * NTH < N * 8 * hl)
+                    if (!(GW_PROBE & 9) && tid + k * NTH < N * 8 * HL)
                         asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
                                      :: "r"(sb + 16u * (so0 + sstep * k)), "l"(xt + xoff[k] + ix * 16));
                 if (!(GW_PROBE & 1) && tid < GW_NWG * 4 * PERW)
@@ -300,7 +301,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 // cp.async's writes, then wgmma's reads; before this thread's next copies, which the fence would
                 // otherwise wait for as well (H100, round 18: -3 % on skewed routing)
                 asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-                // refill the stage of super-tile p - 1 - GW_LAG (copy cursor ix = p + AHEAD) once every warp has
+                // refill the stage of super-tile p - 1 - LAG (copy cursor ix = p + AHEAD) once every warp has
                 // finished reading it
                 if (ix < nst) {
                     if (iu > 0) gw_bar_wait(bars + 8u * (GW_STAGES + ib), (iu - 1) & 1);
@@ -330,14 +331,15 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 #pragma unroll
             for (int kt = 0; kt < 4 && !(GW_PROBE & 4); kt++) {
                 gw_mma<N>(tmp, a[kt], db + (uint64_t) (kt * GW_ROWS * 2), kt == 0 ? 1 - fresh : 1);
-                if (hl == 2) gw_mma<N>(tmp, a[kt], db + (uint64_t) (B_AT + kt * GW_ROWS * 2), 1);
+                if (HL == 2) gw_mma<N>(tmp, a[kt], db + (uint64_t) (B_AT + kt * GW_ROWS * 2), 1);
             }
             gw_commit_wait0<R>(tmp);
             const bool last = i == spb - 1 || st == kst - 1;
-            if (GW_MBAR && GW_EARLY && !last) {           // this warp is done with stage b: only a split's last reads it again
+            auto release = [&]() {                    // this warp is done with stage b (its wgmma waited above)
                 __syncwarp();
                 if (lane == 0) gw_bar_arrive(bars + 8u * (GW_STAGES + b));
-            }
+            };
+            if (GW_MBAR && GW_EARLY && !last) release();   // only a split's last reads the stage again
             const int ci = 2 * (i + 1);               // chunks of the split done
             fresh = (ci & (sp - 1)) == 0 || last;     // the end of a scale period: acc = fmaf(tmp, scale, acc)
             if (fresh) {
@@ -371,10 +373,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                     }
                 }
             }
-            if (GW_MBAR && (!GW_EARLY || last)) {     // this warp is done with stage b (its wgmma waited above)
-                __syncwarp();
-                if (lane == 0) gw_bar_arrive(bars + 8u * (GW_STAGES + b));
-            }
+            if (GW_MBAR && (!GW_EARLY || last)) release();
             if (++b == GW_STAGES) { b = 0; u++; }
             if (++i == spb) { i = 0; s++; }
         }

@@ -70,10 +70,15 @@ __device__ __forceinline__ void moe_topk(const float* l, int experts, int k, int
 // per-warp counts in shared memory the rank in the block, and a running base per expert carries it across passes.
 // (The first grouping, a thread per expert scanning every pair twice, took 85 us per layer at batch 256; the top
 // k and the grouping were two launches until round 6.)
+// With seg_by_rows (T > 1 only): the experts ranked by rows, most first (ties: the lower expert first), as the tables
+// seg_by_rows[rank] = seg[e] and mats_by_rows[rank] = mats[e] (mats: one GqMat per expert, w2's), so w2's launch
+// runs its largest experts' tiles first and ends on the small ones (CudaBackend.WGMMA_FULLEST_FIRST); the rows and
+// every output stay where seg puts them.
 GPTQ4J_KERNEL void __launch_bounds__(1024) moe_route(const float* __restrict__ logits, int T, int experts, int k,
                                                      int* __restrict__ top_idx, float* __restrict__ top_w,
                                                      int* __restrict__ seg, int* __restrict__ rows,
-                                                     int* __restrict__ where) {
+                                                     int* __restrict__ where, const GqMat* __restrict__ mats,
+                                                     GqMat* __restrict__ mats_by_rows, int* __restrict__ seg_by_rows) {
     GK_ENTER;
     if (T == 1 && experts <= 32 && k <= 32) {
         // one token (decode at batch 1), one warp: the same top k, and the grouping the passes below give: expert
@@ -126,7 +131,18 @@ GPTQ4J_KERNEL void __launch_bounds__(1024) moe_route(const float* __restrict__ l
             off += c;
         }
     }
-    __syncthreads();
+    __syncthreads();                                  // seg written (block scope)
+    for (int e = tid; seg_by_rows && e < experts; e += blockDim.x) {   // expert e's rank by rows
+        const int c = seg[2 * e + 1];
+        int rank = 0;
+        for (int f = 0; f < experts; f++) {
+            const int cf = seg[2 * f + 1];
+            rank += cf > c || (cf == c && f < e);
+        }
+        seg_by_rows[2 * rank] = seg[2 * e];
+        seg_by_rows[2 * rank + 1] = c;
+        mats_by_rows[rank] = mats[e];
+    }
     for (int i0 = 0; i0 < n; i0 += blockDim.x) {      // pass 2: the grouped rows, in pair order
         const int i = i0 + tid;
         const int e = i < n ? top_idx[i] : -1;

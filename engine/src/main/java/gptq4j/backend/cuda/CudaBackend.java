@@ -689,7 +689,9 @@ public final class CudaBackend implements Backend {
                 + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense") + (MMV ? "" : "-nommv")
                 + (FUSE_NORM ? "" : "-nofusenorm") + (FUSE_FOLD ? "" : "-nofusefold") + (QKV_LAUNCH ? "" : "-noqkv")
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
-                + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit") : "-nowgmma")
+                + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit")
+                        + (WGMMA_INTERLEAVE ? "" : "-nointerleave") + (WGMMA_FULLEST_FIRST ? "" : "-nofullestfirst")
+                        : "-nowgmma")
                 + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "") + (PREP_WORST ? "-prepworst" : "")
                 + (PREP_ROWS_FROM != 16 ? "-preprowsfrom" + PREP_ROWS_FROM : "") + (PREP_WIDE_FROM != 8192 ? "-prepwidefrom" + PREP_WIDE_FROM : "")
                 + (CudaDriver.MODULE_FILE == null ? "" : "-module[" + java.nio.file.Path.of(CudaDriver.MODULE_FILE).getFileName() + "]")
@@ -758,6 +760,13 @@ public final class CudaBackend implements Backend {
      */
     static final boolean WGMMA_INTERLEAVE =
             Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaInterleave", "true"));
+    /**
+     * -Dgptq4j.cuda.wgmmaFullestFirst=false gives w2's launch the experts in their own order (a comparison switch; the
+     * same bits). By default moe_route ranks them by rows for it, most first, so the blocks of a launch of 1-2 waves
+     * (batch 256: 1.5) start on the large experts' tiles and end on the small ones.
+     */
+    static final boolean WGMMA_FULLEST_FIRST =
+            Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaFullestFirst", "true"));
     /** gq_wg.cu: GW_NWG warpgroups per block, 64 outputs each; GW_ROWS token rows per tile; GW_STAGES ring stages. */
     static final int WG_GROUPS = 4, WG_OUTPUTS = 64 * WG_GROUPS, WG_ROWS = 80, WG_STAGES = 5;
 
@@ -1174,15 +1183,26 @@ public final class CudaBackend implements Backend {
         CudaBuf h1 = scratch.floats("moe.h1", 2 * pairs * intermediate);   // [2][pairs][inter] when the splits loop in-block
         CudaBuf h3 = scratch.floats("moe.h3", pairs * intermediate);
         CudaBuf y = scratch.floats("moe.y", pairs * hidden);
+        GqTable[] tables = REFERENCE_LINEAR ? null : expertTables(w1, w3, w2, hidden, intermediate);
+        // w2's expert table and segments ranked by rows, most first (moe_route writes them; see WGMMA_FULLEST_FIRST)
+        boolean byRows = tables != null && WGMMA_FULLEST_FIRST && T > 1;
+        CudaBuf segByRows = byRows ? scratch.ints("moe.segByRows", 2L * experts) : null;
+        CudaBuf w2ByRows = byRows ? scratch.ints("moe.w2ByRows", 8L * experts) : null;   // GqMat: 4 device pointers
         // moe_route's threads: a warp per 32 pairs, and at least one thread per expert (its per-expert counters are
         // zeroed and carried by threads tid < experts)
         int routeThreads = (int) Math.min(1024, Math.max(ceil((long) T * topK, 32), ceil(experts, 32)) * 32L);
         drv.launch("moe_route", 1, 1, routeThreads, 1,
-                CudaBuf.of(routerLogits).ptr, T, experts, topK, topIdx.ptr, topW.ptr, seg.ptr, rows.ptr, where.ptr);
+                CudaBuf.of(routerLogits).ptr, T, experts, topK, topIdx.ptr, topW.ptr, seg.ptr, rows.ptr, where.ptr,
+                byRows ? tables[1].descs() : null, byRows ? w2ByRows.ptr : null, byRows ? segByRows.ptr : null);
         if (ROUTE_STATS) recordRouting(seg, experts, T);
         CUdeviceptr xp = CudaBuf.of(x).ptr, res = resBuf == null ? null : CudaBuf.of(resBuf).ptr;
         if (!REFERENCE_LINEAR) {
-            moeSplit(w1, w3, w2, xp, T, topK, hidden, intermediate, seg, rows, where, topW, h1, h3, y, CudaBuf.of(out).ptr, res);
+            GqTable t2 = tables[1];
+            if (byRows) {
+                t2 = new GqTable(w2ByRows.ptr, t2.nexp(), t2.nmat(), t2.sharedPerm(), t2.scalePeriod(), t2.groupShift());
+            }
+            moeSplit(w1, w3, w2, tables[0], t2, byRows ? segByRows.ptr : seg.ptr, xp, T, topK, hidden, intermediate,
+                    seg, rows, where, topW, h1, h3, y, CudaBuf.of(out).ptr, res);
             return;
         }
         for (int e = 0; e < experts; e++) {
@@ -1248,14 +1268,8 @@ public final class CudaBackend implements Backend {
     /** Device GqMat tables of a layer's experts: {w1[0..E), w3[0..E)} and w2[0..E), built on first use. */
     private final Map<Object[], GqTable[]> expertTables = new IdentityHashMap<>();
 
-    /**
-     * The MoE block with the split-K kernels: one launch for w1 and w3 of every expert (blocks of experts with
-     * no rows exit at once), SiLU·mul fused into the fold of their partial sums, one launch for w2, and the
-     * router-weighted combine fused into the fold of w2's partials.
-     */
-    private void moeSplit(Object[] w1, Object[] w3, Object[] w2, CUdeviceptr xp, int T, int topK, int hidden,
-                          int intermediate, CudaBuf seg, CudaBuf rows, CudaBuf where, CudaBuf topW, CudaBuf h1,
-                          CudaBuf h3, CudaBuf y, CUdeviceptr out, CUdeviceptr res) {
+    /** A layer's expert tables {w1 and w3, w2} (built and uploaded on first use). */
+    private GqTable[] expertTables(Object[] w1, Object[] w3, Object[] w2, int hidden, int intermediate) {
         int experts = w1.length;
         CudaGptq g1 = expert(w1[0], hidden, intermediate), g2 = expert(w2[0], intermediate, hidden);
         GqTable[] tables = expertTables.get(w1);
@@ -1285,16 +1299,31 @@ public final class CudaBackend implements Backend {
                     new GqTable(uploadAddresses(down, g2.name() + " expert table"), experts, experts, false, sp2, sh2)};
             expertTables.put(w1, tables);
         }
+        return tables;
+    }
+
+    /**
+     * The MoE block with the split-K kernels: one launch for w1 and w3 of every expert (blocks of experts with
+     * no rows exit at once), SiLU·mul fused into the fold of their partial sums, one launch for w2, and the
+     * router-weighted combine fused into the fold of w2's partials. up: w1 and w3's table over seg; down and seg2: w2's
+     * table and its segments (the same experts' rows, possibly listed in another order: moe_route's ranking by rows).
+     */
+    private void moeSplit(Object[] w1, Object[] w3, Object[] w2, GqTable up, GqTable down, CUdeviceptr seg2,
+                          CUdeviceptr xp, int T, int topK, int hidden, int intermediate, CudaBuf seg, CudaBuf rows,
+                          CudaBuf where, CudaBuf topW, CudaBuf h1, CudaBuf h3, CudaBuf y, CUdeviceptr out,
+                          CUdeviceptr res) {
+        int experts = w1.length;
+        CudaGptq g1 = expert(w1[0], hidden, intermediate), g2 = expert(w2[0], intermediate, hidden);
         int pairs = T * topK;
         int perExpert = (pairs + experts - 1) / experts;                // token tile of the mma kernels
         CUdeviceptr h3p = null;                                         // w2's input is silu(h1) · h3 where set
         if (useSplitMode(g1, pairs, 2)) {
             CudaBuf part = scratch.floats("moe.partUp", 2L * g1.ksplit() * pairs * intermediate);
-            launchSplit(g1, tables[0], seg.ptr, xp, rows.ptr, T, perExpert, pairs, true, part.ptr, null);
+            launchSplit(g1, up, seg.ptr, xp, rows.ptr, T, perExpert, pairs, true, part.ptr, null);
             long n = (long) pairs * intermediate;                             // h1 = silu(x·W1ᵀ) · (x·W3ᵀ)
             drv.launch("moe_silu_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g1.ksplit(), n, n, h1.ptr);
         } else {
-            launchSplit(g1, tables[0], seg.ptr, xp, rows.ptr, T, perExpert, pairs, false, h1.ptr, null);
+            launchSplit(g1, up, seg.ptr, xp, rows.ptr, T, perExpert, pairs, false, h1.ptr, null);
             // h3 is the second projection's plane: h1 + pairs*intermediate (h1 and h3 are allocated adjacently below)
             long n = (long) pairs * intermediate;
             if (g2.mma() && prepRows(g2, perExpert, false)) {
@@ -1305,12 +1334,12 @@ public final class CudaBackend implements Backend {
         }
         if (useSplitMode(g2, pairs, 1)) {
             CudaBuf part = scratch.floats("moe.partDown", (long) g2.ksplit() * pairs * hidden);
-            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, true, part.ptr, null, h3p);
+            launchSplit(g2, down, seg2, h1.ptr, null, T, perExpert, pairs, true, part.ptr, null, h3p);
             long plane = (long) pairs * hidden;                                // out[t] = Σ_j w_tj · (h1 · W2ᵀ)[where(t,j)]
             drv.launch("moe_combine_reduce", ceil(hidden, 256), T, 256, 1, part.ptr, g2.ksplit(), plane, where.ptr,
                     topW.ptr, topK, hidden, out, res);
         } else {
-            launchSplit(g2, tables[1], seg.ptr, h1.ptr, null, T, perExpert, pairs, false, y.ptr, null, h3p);
+            launchSplit(g2, down, seg2, h1.ptr, null, T, perExpert, pairs, false, y.ptr, null, h3p);
             drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden, out, res);
         }
     }
