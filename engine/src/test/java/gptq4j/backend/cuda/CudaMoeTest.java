@@ -34,8 +34,9 @@ class CudaMoeTest {
     }
 
     /**
-     * More experts than moe_route's threads at a few tokens (6 pairs: one warp for 40 experts), so the ranking of w2's
-     * experts by rows (CudaBackend.WGMMA_FULLEST_FIRST) loops over them.
+     * 40 experts at a few tokens: 3 tokens give 6 (token, expert) pairs, so moe_route's launch gets its threads from the
+     * expert count (it zeroes and carries a counter per expert in threads tid < experts), and w2's ranking of the
+     * experts by rows (CudaBackend.WGMMA_FULLEST_FIRST) covers all 40; 17 tokens give 34 pairs.
      */
     @ParameterizedTest(name = "T={0}")
     @org.junit.jupiter.params.provider.ValueSource(ints = {3, 17})
