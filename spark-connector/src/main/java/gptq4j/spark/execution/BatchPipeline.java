@@ -132,7 +132,7 @@ final class BatchPipeline implements Iterator<InternalRow>, AutoCloseable {
                 }
             };
             stats.batchSubmitted();
-            b.futures.add(CompletableFuture.supplyAsync(work, GenerationThreads.POOL));
+            b.futures.add(GenerationThreads.supply(work));
         }
         return b;
     }
