@@ -38,12 +38,9 @@ final class GenerationThreads {
     /** Live workers (busy or free). */
     static int workers() { return LIVE.get(); }
 
+    /** Takes one free worker if there is one. */
     private static boolean takeFree() {
-        for (;;) {
-            int n = FREE.get();
-            if (n == 0) return false;
-            if (FREE.compareAndSet(n, n - 1)) return true;
-        }
+        return FREE.getAndUpdate(n -> n > 0 ? n - 1 : n) > 0;
     }
 
     private static void start() {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -42,7 +43,7 @@ class GenerationThreadsTest {
         int before = GenerationThreads.workers();
         AtomicInteger most = new AtomicInteger(before), done = new AtomicInteger();
         List<Thread> threads = new ArrayList<>();
-        List<Throwable> errors = java.util.Collections.synchronizedList(new ArrayList<>());
+        List<Throwable> errors = Collections.synchronizedList(new ArrayList<>());
         for (int k = 0; k < tasks; k++) {
             Thread t = new Thread(() -> {
                 try {
