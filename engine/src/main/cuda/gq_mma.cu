@@ -295,11 +295,20 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
 // issued per cycle and scheduler, long-scoreboard and wait stalls first, at 2 blocks per SM for w2's 86 KB); w2's
 // on gq_mma_prep_rows_w's 512 threads (round 16) 61-67 us.
 // grid (X, Y, Z as gq_mma_prep), 256 threads (512 for gq_mma_prep_rows_w): block x takes passes x, x + X, ... of its
-// rows (X > 1 where there are too few rows for the SMs; each block reads the whole row). Dynamic shared memory
+// rows (X > 1 where there are too few rows for the SMs; each block reads the whole row).
+// wg bit 2 (spread; MoE launches, segs != null, no norm_w): grid (X, Y, projections of a plane each: 1 when planes ==
+// 1), and block y takes the grouped rows [y * R, y * R + R) of all the matrices' segments together, R = ceil(rows / Y),
+// staging each row's matrix permutation after GK_WAIT (segs are moe_route's) when the matrix changes. Without it the
+// blocks of a matrix share its rows, so under skewed routing the blocks of a large expert loop over several rows while
+// those of the small ones exit at once. Each row is converted as before (the same values, the same bits). Dynamic shared memory
 // (CudaBackend.prepRowsSmem): in floats, in 16-bit permutation entries rounded up to 8 (in <= 65536; in % 4 == 0: GPTQ
 // packs inputs by 8 or 32), and with norm_w in halves.
 #define PR_BATCH 4   // float4 / int4 loads per thread in flight in gq_mma_prep_rows's staging loops (64 registers:
                      // 4 blocks per SM)
+#ifndef PR_SPREAD_BATCH
+#define PR_SPREAD_BATCH 2   // the same for a permutation staged inside the row loop (spread; at 4 the row loop spilled
+                            // 60-68 bytes, at 2 the 256-thread form spills 12 and the 512-thread form none)
+#endif
 
 template <int NT>
 __device__ __forceinline__ void gq_prep_rows_body(const GqMat* __restrict__ mats, int nexp, int planes,
@@ -311,48 +320,76 @@ __device__ __forceinline__ void gq_prep_rows_body(const GqMat* __restrict__ mats
     extern __shared__ __align__(16) float pr_smem[];
     __shared__ float cmax[2][CP];                     // the passes' chunk maxima, alternating (one barrier per pass)
     __shared__ float red[RMS_THREADS / 32];
-    const int m = blockIdx.z, e = m % nexp, proj = m / nexp;
+    const bool spread = wg & 4;
+    const int m = spread ? (int) blockIdx.z * nexp : blockIdx.z, proj = m / nexp;
     if (planes == 1 && proj > 0) return;
     const int kch = ((in + 63) >> 6) * 2, npass = (kch + CP - 1) / CP, ksplit = (kch + cpb - 1) / cpb;
     const int tid = threadIdx.x, cl = tid >> 3, h = (tid >> 2) & 1, t = tid & 3;
     float* srow = pr_smem;                                                        // [in]
     unsigned short* sperm = reinterpret_cast<unsigned short*>(pr_smem + ((in + 3) & ~3));   // [in rounded up to 8]
     __half* snw = reinterpret_cast<__half*>(sperm + ((in + 7) & ~7));           // [in] when norm_w
-    // before the wait: the permutation and the norm's weights are constants
-    const int* perm = mats[m].perm;
     const int n4 = in >> 2;                           // 4 inputs per thread and step
-    for (int k0 = tid; k0 < n4; k0 += PR_BATCH * NT) {
-        // PR_BATCH loads of each array in registers first, then the stores: the stores to shared memory could alias
-        // perm for the compiler, which then issued each load after the previous store (a latency per step)
-        int4 q[PR_BATCH];
-        uint2 w[PR_BATCH];
+    // stages a permutation (null: the identity) and, with NORM, norm_w, NB loads of each in flight
+    auto stage = [&](const int* __restrict__ perm, auto norm_tag, auto nb_tag) {
+        constexpr bool NORM = decltype(norm_tag)::value;
+        constexpr int NB = decltype(nb_tag)::value;
+        for (int k0 = tid; k0 < n4; k0 += NB * NT) {
+            // PR_BATCH loads of each array in registers first, then the stores: the stores to shared memory could
+            // alias perm for the compiler, which then issued each load after the previous store (a latency per step)
+            int4 q[NB];
+            uint2 w[NB];
 #pragma unroll
-        for (int u = 0; u < PR_BATCH; u++) {
-            const int k = k0 + u * NT;
-            if (k < n4) {
-                q[u] = perm ? __ldg(reinterpret_cast<const int4*>(perm) + k)
-                            : make_int4(4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3);
-                if (norm_w) w[u] = reinterpret_cast<const uint2*>(norm_w)[k];
+            for (int u = 0; u < NB; u++) {
+                const int k = k0 + u * NT;
+                if (k < n4) {
+                    q[u] = perm ? __ldg(reinterpret_cast<const int4*>(perm) + k)
+                                : make_int4(4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3);
+                    if (NORM && norm_w) w[u] = reinterpret_cast<const uint2*>(norm_w)[k];
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < NB; u++) {
+                const int k = k0 + u * NT;
+                if (k < n4) {
+                    reinterpret_cast<uint2*>(sperm)[k] = make_uint2((unsigned) q[u].x | (unsigned) q[u].y << 16,
+                                                                    (unsigned) q[u].z | (unsigned) q[u].w << 16);
+                    if (NORM && norm_w) reinterpret_cast<uint2*>(snw)[k] = w[u];
+                }
             }
         }
-#pragma unroll
-        for (int u = 0; u < PR_BATCH; u++) {
-            const int k = k0 + u * NT;
-            if (k < n4) {
-                reinterpret_cast<uint2*>(sperm)[k] = make_uint2((unsigned) q[u].x | (unsigned) q[u].y << 16,
-                                                                (unsigned) q[u].z | (unsigned) q[u].w << 16);
-                if (norm_w) reinterpret_cast<uint2*>(snw)[k] = w[u];
-            }
-        }
-    }
+    };
+    // before the wait: the permutation and the norm's weights are constants (spread: the matrix is known after it)
+    if (!spread) stage(mats[m].perm, std::true_type(), std::integral_constant<int, PR_BATCH>());
     GK_WAIT;
-    const int offset = segs ? segs[2 * e] : 0;
-    const int count = segs ? segs[2 * e + 1] : T;
+    // this block's grouped rows g = g0, g0 + step, ... < g1 (step 1 when spread, else Y); the staged permutation
+    // serves the rows below `end`
+    int g0, g1, end;
+    if (spread) {
+        int total = 0;
+        for (int f = 0; f < nexp; f++) total = max(total, segs[2 * f] + segs[2 * f + 1]);
+        const int R = (total + gridDim.y - 1) / gridDim.y;
+        g0 = blockIdx.y * R;
+        g1 = min(total, g0 + R);
+        end = g0;                                     // none staged yet
+    } else {
+        const int e = m % nexp;
+        const int offset = segs ? segs[2 * e] : 0;
+        const int count = segs ? segs[2 * e + 1] : T;
+        g0 = offset + blockIdx.y;
+        g1 = offset + count;
+        end = g1;
+    }
     const float4* h3v = reinterpret_cast<const float4*>(h3);
-    for (int r = blockIdx.y; r < count; r += gridDim.y) {   // uniform over the block
-        __syncthreads();                              // the staged constants; the previous row's reads of srow
-        const long row = x_rows ? x_rows[offset + r] : offset + r;
-        const long dst = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r;
+    for (int g = g0; g < g1; g += spread ? 1 : gridDim.y) {   // uniform over the block
+        __syncthreads();                              // the staged constants; the previous row's reads of srow, sperm
+        if (g >= end) {                               // spread: the segment of row g (uniform), its permutation
+            int e = 0;
+            for (int f = 0; f < nexp; f++) if (g >= segs[2 * f] && g < segs[2 * f] + segs[2 * f + 1]) e = f;
+            end = segs[2 * e] + segs[2 * e + 1];
+            stage(mats[proj * nexp + e].perm, std::false_type(), std::integral_constant<int, PR_SPREAD_BATCH>());
+        }
+        const long row = x_rows ? x_rows[g] : g;
+        const long dst = (long) (planes == 1 ? 0 : proj) * rows_cap + g;
         float ss = 0.f;                               // rms_sumsq's sum of this thread (norm_w only; in % 4 == 0)
         const float4* xv = reinterpret_cast<const float4*>(x + row * in);
         const float4* hv = h3 ? h3v + row * n4 : nullptr;

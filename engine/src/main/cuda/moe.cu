@@ -110,7 +110,7 @@ GPTQ4J_KERNEL void __launch_bounds__(1024) moe_route(const float* __restrict__ l
         moe_topk(logits + (long) t * experts, experts, k, top_idx + (long) t * k, top_w + (long) t * k);
     }
     const unsigned below = (1u << lane) - 1u;
-    if (tid < experts) base[tid] = 0;
+    for (int f = tid; f < experts; f += blockDim.x) base[f] = 0;   // any block size: experts may exceed the threads
     __syncthreads();                                  // the top k of every token written (block scope)
     for (int i0 = 0; i0 < n; i0 += blockDim.x) {      // pass 1: the counts
         const int i = i0 + tid;
@@ -160,10 +160,10 @@ GPTQ4J_KERNEL void __launch_bounds__(1024) moe_route(const float* __restrict__ l
             where[i] = pos;
         }
         __syncthreads();
-        if (tid < experts) {
+        for (int f = tid; f < experts; f += blockDim.x) {
             int c = 0;
-            for (int w = 0; w < nw; w++) c += wcnt[w][tid];
-            base[tid] += c;
+            for (int w = 0; w < nw; w++) c += wcnt[w][f];
+            base[f] += c;
         }
         __syncthreads();
     }

@@ -610,8 +610,16 @@ public final class CudaBackend implements Backend {
             int y = PREP_WORST ? T : Math.max(1, Math.min(T, rowsPerMatrix));
             int z = PREP_WORST ? nmat : planes == 1 ? nexp : nmat;
             if (rowsPrep) {                                       // whole rows per block, staged in shared memory
-                // blocks per row: its passes of 32 chunks spread so the grid has about two blocks per SM
                 boolean wide = prepWide(g, norm != null);                // 512 threads, 64 chunks per pass
+                if (segs != null && PREP_SPREAD && norm == null) {
+                    // spread: the plane's grouped rows shared out evenly over about PREP_SPREAD_BLOCKS blocks per SM
+                    // (skewed routing leaves no block of a large expert looping over several rows), see gq_mma.cu
+                    prepFlags |= 4;
+                    z = planes == 1 ? 1 : nmat / nexp;
+                    int perSm = PREP_SPREAD_BLOCKS > 0 ? PREP_SPREAD_BLOCKS : wide ? 2 : 4;
+                    y = Math.max(1, Math.min(rowsCap, ceil((long) perSm * drv.multiprocessors(), z)));
+                }
+                // blocks per row: its passes of 32 chunks spread so the grid has about two blocks per SM
                 int bx = Math.max(1, Math.min(ceil(kch, wide ? 64 : 32), ceil(2 * drv.multiprocessors(), y * z)));
                 drv.launch3(wide ? "gq_mma_prep_rows_w" : "gq_mma_prep_rows", bx, y, z, wide ? 512 : 256, 1,
                         prepRowsSmem(g.in(), norm != null),
@@ -693,7 +701,8 @@ public final class CudaBackend implements Backend {
                         + (WGMMA_INTERLEAVE ? "" : "-nointerleave") + (WGMMA_FULLEST_FIRST ? "" : "-nofullestfirst")
                         : "-nowgmma")
                 + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "") + (PREP_WORST ? "-prepworst" : "")
-                + (PREP_ROWS_FROM != 16 ? "-preprowsfrom" + PREP_ROWS_FROM : "") + (PREP_WIDE_FROM != 8192 ? "-prepwidefrom" + PREP_WIDE_FROM : "")
+                + (PREP_ROWS_FROM != 16 ? "-preprowsfrom" + PREP_ROWS_FROM : "")
+                + (PREP_SPREAD ? (PREP_SPREAD_BLOCKS > 0 ? "-prepspread" + PREP_SPREAD_BLOCKS : "") : "-noprepspread") + (PREP_WIDE_FROM != 8192 ? "-prepwidefrom" + PREP_WIDE_FROM : "")
                 + (CudaDriver.MODULE_FILE == null ? "" : "-module[" + java.nio.file.Path.of(CudaDriver.MODULE_FILE).getFileName() + "]")
                 + (CudaDriver.SKIP_KERNELS == null ? "" : "-SKIPPING[" + CudaDriver.SKIP_KERNELS + "]");
         return REFERENCE_LINEAR ? "reference" : "pipe" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "")
@@ -738,6 +747,15 @@ public final class CudaBackend implements Backend {
      * grid: a MoE launch's blocks mostly exit at once; a comparison switch, same bits).
      */
     static final boolean PREP_WORST = "worst".equals(System.getProperty("gptq4j.cuda.prepRows"));
+
+    /**
+     * MoE activation preparations on gq_mma_prep_rows(_w) share the grouped rows of all the experts out evenly over the
+     * blocks (wg bit 2 of gq_mma.cu's preparation), about PREP_SPREAD_BLOCKS blocks per SM (0: the kernel's resident
+     * blocks, 2 for the 512-thread form, 4 for the other). -Dgptq4j.cuda.prepSpread=false gives each expert its
+     * expected rows' worth of blocks (the round-19 grid; a comparison switch, same bits).
+     */
+    static final boolean PREP_SPREAD = !"false".equals(System.getProperty("gptq4j.cuda.prepSpread"));
+    static final int PREP_SPREAD_BLOCKS = Integer.getInteger("gptq4j.cuda.prepSpreadBlocks", 0);
 
     /**
      * -Dgptq4j.cuda.wgmma=false keeps every product on gq_mma's mma.sync kernels (the same bits; a comparison switch).
@@ -1188,9 +1206,8 @@ public final class CudaBackend implements Backend {
         boolean byRows = tables != null && WGMMA_FULLEST_FIRST && T > 1;
         CudaBuf segByRows = byRows ? scratch.ints("moe.segByRows", 2L * experts) : null;
         CudaBuf w2ByRows = byRows ? scratch.ints("moe.w2ByRows", 8L * experts) : null;   // GqMat: 4 device pointers
-        // moe_route's threads: a warp per 32 pairs, and at least one thread per expert (its per-expert counters are
-        // zeroed and carried by threads tid < experts)
-        int routeThreads = (int) Math.min(1024, Math.max(ceil((long) T * topK, 32), ceil(experts, 32)) * 32L);
+        // moe_route's threads: a warp per 32 pairs (its per-expert loops take any block size)
+        int routeThreads = (int) Math.min(1024, ceil((long) T * topK, 32) * 32L);
         drv.launch("moe_route", 1, 1, routeThreads, 1,
                 CudaBuf.of(routerLogits).ptr, T, experts, topK, topIdx.ptr, topW.ptr, seg.ptr, rows.ptr, where.ptr,
                 byRows ? tables[1].descs() : null, byRows ? w2ByRows.ptr : null, byRows ? segByRows.ptr : null);
