@@ -34,9 +34,9 @@ class CudaMoeTest {
     }
 
     /**
-     * 40 experts at a few tokens: 3 tokens give 6 (token, expert) pairs, so moe_route's launch gets its threads from the
-     * expert count (it zeroes and carries a counter per expert in threads tid < experts), and w2's ranking of the
-     * experts by rows (CudaBackend.WGMMA_FULLEST_FIRST) covers all 40; 17 tokens give 34 pairs.
+     * 40 experts at a few tokens: 3 tokens give 6 (token, expert) pairs, so moe_route runs on one warp, fewer threads
+     * than experts (its per-expert counters are zeroed and carried in loops over the experts), and w2's ranking of the
+     * experts by rows (CudaBackend.WGMMA_FULLEST_FIRST) covers all 40; 17 tokens give 34 pairs (two warps).
      */
     @ParameterizedTest(name = "T={0}")
     @org.junit.jupiter.params.provider.ValueSource(ints = {3, 17})
