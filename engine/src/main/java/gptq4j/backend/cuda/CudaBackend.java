@@ -254,7 +254,7 @@ public final class CudaBackend implements Backend {
 
     private CudaGptq finishGptq(String name, int in, int out, int bits, int groups, CUdeviceptr packed, CUdeviceptr sz,
                                 CUdeviceptr perm, CUdeviceptr cg, int[] chunkGroup, int[] permHost) {
-        int cpb = MMA ? CudaGptq.mmaChunksPerSplit(in, out) : CudaGptq.chunksPerSplit(in, out);
+        int cpb = MMA ? CudaGptq.mmaChunksPerSplit(in, out, bits) : CudaGptq.chunksPerSplit(in, out);
         int sp = MMA ? CudaGptq.scalePeriod(chunkGroup, cpb) : 1;
         int shift = MMA ? CudaGptq.groupShift(chunkGroup) : -1;
         int ksplit = (CudaGptq.chunks(in, MMA) + cpb - 1) / cpb;
@@ -269,7 +269,7 @@ public final class CudaBackend implements Backend {
     private CudaDense dense(String name, int rows, int cols, CUdeviceptr p) {
         CudaGptq mma = null;
         if (MMA && DENSE_MMA && rows >= DENSE_ROWS_BLOCK && cols % 64 == 0) {
-            int cpb = CudaGptq.mmaChunksPerSplit(cols, rows);
+            int cpb = CudaGptq.mmaChunksPerSplit(cols, rows, 16);
             int[] oneGroup = new int[CudaGptq.chunks(cols, true)];
             int ksplit = (oneGroup.length + cpb - 1) / cpb;
             CUdeviceptr desc = uploadAddresses(new CUdeviceptr[]{p, null, null, null}, name + " descriptor");
@@ -697,6 +697,8 @@ public final class CudaBackend implements Backend {
                 + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense") + (MMV ? "" : "-nommv")
                 + (FUSE_NORM ? "" : "-nofusenorm") + (FUSE_FOLD ? "" : "-nofusefold") + (QKV_LAUNCH ? "" : "-noqkv")
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
+                + (CudaGptq.MMA_SPLIT_WARPS_4 != 256 ? "-splitwarps4-" + CudaGptq.MMA_SPLIT_WARPS_4 : "")
+                + (CudaGptq.MAX_CPB_4 < 32 ? "-maxcpb4-" + CudaGptq.MAX_CPB_4 : "")
                 + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit")
                         + (WGMMA_INTERLEAVE ? "" : "-nointerleave") + (WGMMA_FULLEST_FIRST ? "" : "-nofullestfirst")
                         : "-nowgmma")

@@ -63,21 +63,36 @@ record CudaGptq(String name, int in, int out, int bits, int groups, CUdeviceptr 
     static int pad(int n, int m) { return (n + m - 1) / m * m; }
 
     /**
-     * Chunks per split for the mma kernels: even (whole super-tiles of 64 inputs), the largest of 16, 8, 4, 2 that
-     * still gives at least {@link #MMA_SPLIT_WARPS} warps (16-output tiles × splits) at batch 1, else 2. A property
-     * of the shape only. With 512, Mixtral's q (4,096 × 4,096) and k, v (4,096 × 1,024) get the same 16, so their
-     * one-token products share one launch (CudaBackend.rmsNormQkvAttention); with 1,024 (before round 10) k and v
-     * got 8. -Dgptq4j.cuda.cpb overrides it within [2, 32] (the prep kernel finds a split's range inside one 32-chunk
-     * block).
+     * Chunks per split for the mma kernels: even (whole super-tiles of 64 inputs), a property of the weight's shape and
+     * bits only (the split is the unit of the activations' exponent, so every batch size must use the same).
+     * <ul>
+     * <li>4-bit weights: the largest of 32, 16, 8, 4, 2 that still gives at least {@link #MMA_SPLIT_WARPS_4} (256)
+     * warps (16-output tiles × splits) at batch 1, else 2. Every Mixtral weight gets 32 (1,024 inputs per split), q
+     * (4,096 × 4,096) and k, v (4,096 → 1,024) alike, so their one-token products share one launch
+     * (CudaBackend.rmsNormQkvAttention). Against 16 (H100, round 20): half the split partials and split ends, so per
+     * layer at decode batch 256 q and o 58.7 against 67.1 us, w1+w3 725 against 752, w2 446 against 458, the q/k/v and
+     * o folds 21.8 and 12.5 against 28.6 and 18.0; end to end batch 8 and 32 +6 to +11 %, 128 and 256 +1 to +5 %,
+     * batch 64 -2 %, batch 1 even.</li>
+     * <li>Other bits and the fp16 lm_head: the largest of 16, 8, 4, 2 giving at least {@link #MMA_SPLIT_WARPS} (512)
+     * warps, else 2 (the rule of rounds 10-19; 16 for Mixtral). With 32, batch 1 was 14 % slower at 3 bits and 4 %
+     * at 8 bits: their one-token kernel's longer tasks.</li>
+     * </ul>
+     * -Dgptq4j.cuda.cpb overrides both within [2, 32] (the prep kernel finds a split's range inside one 32-chunk block).
      */
-    static int mmaChunksPerSplit(int in, int out) {
+    static int mmaChunksPerSplit(int in, int out, int bits) {
         int chunks = chunks(in, true);
         if (CPB > 0) return Math.min(Math.min(32, Math.max(2, CPB & ~1)), chunks);   // gq_mma_prep: a split within 32 chunks
-        return largestFilling(chunks, (out + 15) / 16, MMA_SPLIT_WARPS, 16, 8, 4, 2);
+        int tiles = (out + 15) / 16;
+        if (bits == 4 && MAX_CPB_4 >= 32) return largestFilling(chunks, tiles, MMA_SPLIT_WARPS_4, 32, 16, 8, 4, 2);
+        return largestFilling(chunks, tiles, MMA_SPLIT_WARPS, 16, 8, 4, 2);
     }
 
-    /** -Dgptq4j.cuda.splitWarps=N: the warps mmaChunksPerSplit fills (default 512; 1024 is round 9's rule). */
+    /** -Dgptq4j.cuda.splitWarps=N: the warps mmaChunksPerSplit fills for 3/8-bit and fp16 weights (default 512). */
     static final int MMA_SPLIT_WARPS = Integer.getInteger("gptq4j.cuda.splitWarps", 512);
+    /** -Dgptq4j.cuda.splitWarps4=N: the same for 4-bit weights (default 256). */
+    static final int MMA_SPLIT_WARPS_4 = Integer.getInteger("gptq4j.cuda.splitWarps4", 256);
+    /** -Dgptq4j.cuda.maxCpb4=16 gives 4-bit weights the other rule (round 19's choice; a comparison switch). */
+    static final int MAX_CPB_4 = Integer.getInteger("gptq4j.cuda.maxCpb4", 32);
 
     /**
      * Chunks per split for a weight of this shape: the largest of 16, 8, 4 that still gives at least 192 blocks

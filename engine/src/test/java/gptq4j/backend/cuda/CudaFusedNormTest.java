@@ -92,8 +92,8 @@ class CudaFusedNormTest {
     void rmsNormQkvAttentionEqualsItsParts(int bits, boolean fp16) {
         CudaBackend be = CudaTestSupport.backend();
         Random r = new Random();
-        // q 1,024 -> 512 and k, v 1,024 -> 128: the same cpb (2) under the split rule, as Mixtral's 16
-        int dim = 1024, heads = 8, kvHeads = 2, d = 64, qDim = heads * d, kvDim = kvHeads * d, bs = 16, maxBlocks = 2;
+        // q 1,024 -> 256 and k, v 1,024 -> 128: the same cpb (2) under the split rule, as Mixtral's 32
+        int dim = 1024, heads = 4, kvHeads = 2, d = 64, qDim = heads * d, kvDim = kvHeads * d, bs = 16, maxBlocks = 2;
         double theta = 1e6;
         Object wq = be.prepareLinear(CudaTestSupport.randomGptq(r, "fa.q" + bits, dim, qDim, bits, 128, true, false));
         Object wk = be.prepareLinear(CudaTestSupport.randomGptq(r, "fa.k" + bits, dim, kvDim, bits, 128, true, false));

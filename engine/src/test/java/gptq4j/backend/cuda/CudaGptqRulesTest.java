@@ -21,16 +21,26 @@ class CudaGptqRulesTest {
 
     /**
      * Mixtral's attention projections get one split length, so their one-token products can share a launch
-     * (CudaBackend.rmsNormQkvAttention): q and o 4,096 × 4,096, k and v 4,096 → 1,024; the experts keep 16.
+     * (CudaBackend.rmsNormQkvAttention): q and o 4,096 × 4,096, k and v 4,096 → 1,024. At 4 bits every weight gets 32
+     * chunks (1,024 inputs) per split; at 3 and 8 bits, and for the fp16 lm_head, 16.
      */
     @Test
     void mixtralAttentionProjectionsShareTheirSplits() {
-        org.junit.jupiter.api.Assumptions.assumeTrue(CudaGptq.CPB == 0 && CudaGptq.MMA_SPLIT_WARPS == 512, "default rule");
-        int q = CudaGptq.mmaChunksPerSplit(4096, 4096), kv = CudaGptq.mmaChunksPerSplit(4096, 1024);
-        assertEquals(16, q);
-        assertEquals(q, kv);
-        assertEquals(16, CudaGptq.mmaChunksPerSplit(4096, 14336));   // w1, w3
-        assertEquals(16, CudaGptq.mmaChunksPerSplit(14336, 4096));   // w2
+        org.junit.jupiter.api.Assumptions.assumeTrue(CudaGptq.CPB == 0 && CudaGptq.MMA_SPLIT_WARPS == 512
+                && CudaGptq.MMA_SPLIT_WARPS_4 == 256 && CudaGptq.MAX_CPB_4 == 32, "default rule");
+        for (int bits : new int[]{3, 4, 8}) {
+            int want = bits == 4 ? 32 : 16;
+            int q = CudaGptq.mmaChunksPerSplit(4096, 4096, bits), kv = CudaGptq.mmaChunksPerSplit(4096, 1024, bits);
+            assertEquals(want, q, bits + "-bit q");
+            assertEquals(q, kv, bits + "-bit k, v");
+            assertEquals(want, CudaGptq.mmaChunksPerSplit(4096, 14336, bits), bits + "-bit w1, w3");
+            assertEquals(want, CudaGptq.mmaChunksPerSplit(14336, 4096, bits), bits + "-bit w2");
+        }
+        assertEquals(16, CudaGptq.mmaChunksPerSplit(4096, 32000, 16));   // the lm_head (fp16)
+        // small matrices keep enough warps at one token: 1,024 -> 256 has 16 tiles, so 16 splits of 2 chunks
+        assertEquals(2, CudaGptq.mmaChunksPerSplit(1024, 256, 4));
+        assertEquals(4, CudaGptq.mmaChunksPerSplit(1024, 512, 4));
+        assertEquals(2, CudaGptq.mmaChunksPerSplit(1024, 512, 8));
     }
 
     /** gq_wg's token tiles: 80 rows for expert segments; a plain product's rows in the fewest even tiles of <= 80. */
