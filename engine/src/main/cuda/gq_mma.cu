@@ -206,8 +206,12 @@ __device__ __forceinline__ int gq_frag_input(int c, int h, int t, int i) {
 // The conversion of one B-fragment lane's 4 values v of chunk c (its 8 threads: threadIdx.x / 8 within the block's
 // blockDim.x / 8 chunks, sub = threadIdx.x % 8 = 4h + t) of a row to the operand form at xq/xe row dst (the layouts
 // above). cmax: blockDim.x / 8 floats of shared memory for the block's chunk maxima, not read again by any thread
-// before the next barrier after this call. A split (cpb | 32) lies in the block's chunks. Contains a __syncthreads
-// (call uniformly).
+// before the next barrier after this call. A split (cpb | 32) lies in the block's chunks. blockDim.x is 256 or 512
+// (32 or 64 chunks). Contains a __syncthreads (call uniformly).
+// The split's maximum: for a power-of-two cpb (every rule's choice) each warp reads the 32 chunk maxima of its
+// aligned 32-chunk group, one per lane, and folds each aligned run of cpb lanes with xor shuffles (5 steps at cpb 32,
+// where a thread's loop over the split's maxima was 31 dependent shared-memory reads); a maximum does not depend on
+// the order, so the bits are the loop's.
 __device__ __forceinline__ void gq_prep_store(const float (&v)[4], int c, int kch, int cpb, int ksplit, long dst,
                                               float* cmax, uint4* __restrict__ xq, float* __restrict__ xe, int wg) {
     const int cl = threadIdx.x >> 3, sub = threadIdx.x & 7, h = sub >> 2, t = sub & 3;
@@ -218,8 +222,15 @@ __device__ __forceinline__ void gq_prep_store(const float (&v)[4], int c, int kc
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 4));   // the chunk's largest |x| (its 8 threads)
     if (sub == 0) cmax[cl] = mx;
     __syncthreads();
-    mx = cmax[c0];
-    for (int i = 1; i < cpb; i++) mx = fmaxf(mx, cmax[c0 + i]);   // the split's largest |x|
+    if ((cpb & (cpb - 1)) == 0) {                     // the split's largest |x| from the group's lanes
+        const int base = cl & ~31;                    // the warp's 32-chunk group within the block
+        float m = cmax[base + (threadIdx.x & 31)];
+        for (int o = 1; o < cpb; o <<= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        mx = __shfl_sync(0xffffffffu, m, c0 - base);
+    } else {                                          // -Dgptq4j.cuda.cpb=6 and the like
+        mx = cmax[c0];
+        for (int i = 1; i < cpb; i++) mx = fmaxf(mx, cmax[c0 + i]);
+    }
     if (c >= kch) return;
     // largest |x'| = mx * 2^-e in [2^14, 2^15); e clamped so 2^±e stays a normal float
     int ex = 0;
