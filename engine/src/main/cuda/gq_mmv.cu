@@ -38,8 +38,8 @@
 #endif
 #define GV_MAXMAT 128
 
-// uint4 per slot: the weights of two output tiles, their (scale, zero) rows for two chunks, the token's B fragments
-template <int BITS> __host__ __device__ constexpr int gv_slot() { return GV_OT * BITS * 8 + 8 * GV_OT + 16; }
+// uint4 per slot: the weights of OT output tiles, their (scale, zero) rows for two chunks, the token's B fragments
+template <int BITS, int OT> __host__ __device__ constexpr int gv_slot() { return OT * BITS * 8 + 8 * OT + 16; }
 // ring slots per warp (8-bit: half, as its slots are twice as large)
 template <int BITS> __host__ __device__ constexpr int gv_depth() { return BITS == 8 ? GV_D / 2 : GV_D; }
 
@@ -97,7 +97,7 @@ struct GvCursor {
     }
 };
 
-template <int BITS>
+template <int BITS, int OT>
 __device__ __forceinline__ void gq_mmv_body(
         const GqMat* __restrict__ mats, int nexp, int nmat, const int* __restrict__ segs,
         const uint4* __restrict__ xq, const float* __restrict__ xe, int planes, int T, int in, int outN, int cpb,
@@ -111,7 +111,7 @@ __device__ __forceinline__ void gq_mmv_body(
     __shared__ int s_srow[GV_MAXMAT];       // uint4 per (scale, zero) row
     __shared__ int s_nact;
     constexpr int D = gv_depth<BITS>();
-    constexpr int SLOT = gv_slot<BITS>();
+    constexpr int SLOT = gv_slot<BITS, OT>();
     constexpr int WU = BITS * 8;            // uint4 of weights per (output tile, super-tile)
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     if (warp == 0) {                        // the active matrices, in matrix order (the same list in every block)
@@ -139,7 +139,6 @@ __device__ __forceinline__ void gq_mmv_body(
         if (lane == 0) s_nact = nact;
     }
     __syncthreads();
-    constexpr int OT = GV_OT;               // output tiles per task
     constexpr int SW = 4 * OT;              // uint4 of one chunk's (scale, zero) row over the task's outputs
     const int ogroups = outN / (16 * OT), kst = (in + 63) >> 6, spb = cpb >> 1;
     const int per = ogroups * ksplit, total = s_nact * per;
@@ -293,16 +292,22 @@ __device__ __forceinline__ void gq_mmv_body(
     asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 }
 
-#define GQV_INSTANCE(BITS)                                                                                      \
-    GPTQ4J_KERNEL void __launch_bounds__(GV_NW * 32, GV_MINB) gq_mmv_b##BITS(                                         \
+// gq_mmv_b<BITS>: GV_OT tiles per task. gq_mmv_b4_t1: one tile per task, for 4-bit launches with fewer tasks than the
+// GPU has resident warps (CudaBackend.MMV_ONE_TILE: the one-token q+k+v and o products, whose 32-chunk splits leave
+// them a task per warp or less): twice the tasks, so twice the warps stream the weights. A tile's chain is the same
+// whatever its task holds, so the partials are the same bits.
+#define GQV_KERNEL(NAME, BITS, OT)                                                                              \
+    GPTQ4J_KERNEL void __launch_bounds__(GV_NW * 32, GV_MINB) NAME(                                             \
             const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
             int T, int in, int outN, int cpb, int sp, int cgl, int ksplit, int rows_cap, long proj_stride,      \
             float* out, const int* sz_rows) {                                                                   \
         GK_ENTER_LATE;                                                                                          \
-        gq_mmv_body<BITS>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit, rows_cap,  \
-                          proj_stride, out, sz_rows);                                                           \
+        gq_mmv_body<BITS, OT>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit,        \
+                              rows_cap, proj_stride, out, sz_rows);                                             \
     }
+#define GQV_INSTANCE(BITS) GQV_KERNEL(gq_mmv_b##BITS, BITS, GV_OT)
 GQV_INSTANCE(2)
 GQV_INSTANCE(3)
 GQV_INSTANCE(4)
 GQV_INSTANCE(8)
+GQV_KERNEL(gq_mmv_b4_t1, 4, 1)

@@ -651,6 +651,12 @@ public final class CudaBackend implements Backend {
                 String kernel = "gq_mmv_b" + g.bits();
                 int smem = mmvSharedBytes(g.bits());
                 int perSm = MMV_BLOCKS_PER_SM > 0 ? MMV_BLOCKS_PER_SM : drv.residentBlocksPerSm(kernel, 32 * MMV_WARPS, smem);
+                if (MMV_ONE_TILE && g.bits() == 4 && tasks < (long) drv.multiprocessors() * perSm * MMV_WARPS) {
+                    kernel = "gq_mmv_b4_t1";                          // fewer tasks than warps: one tile per task
+                    tasks = (long) nmat * (g.out() / 16) * g.ksplit();
+                    smem = mmvSharedBytes(4, 1);
+                    perSm = MMV_BLOCKS_PER_SM > 0 ? MMV_BLOCKS_PER_SM : drv.residentBlocksPerSm(kernel, 32 * MMV_WARPS, smem);
+                }
                 int grid = (int) Math.min((long) drv.multiprocessors() * perSm, ceil(tasks, MMV_WARPS));
                 drv.launch3(kernel, grid, 1, 1, 32 * MMV_WARPS, 1, smem,
                         descs, nexp, nmat, segs, xq.ptr, xe.ptr, planes, T, g.in(), g.out(), g.cpb(), tab.scalePeriod(),
@@ -694,7 +700,7 @@ public final class CudaBackend implements Backend {
         if (MMA) return "mma" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "") + "-loop" + MMA_LOOP_BLOCKS
                 + (MMA_MAX_TILES < 8 ? "-tiles" + MMA_MAX_TILES : "") + (MMA_64_FROM != 65 ? "-t64from" + MMA_64_FROM : "")
                 + (CudaGptq.SCALE_PERIOD_MAX < 16 ? "-sp" + CudaGptq.SCALE_PERIOD_MAX : "")
-                + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense") + (MMV ? "" : "-nommv")
+                + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense") + (MMV ? (MMV_ONE_TILE ? "" : "-nommvonetile") : "-nommv")
                 + (FUSE_NORM ? "" : "-nofusenorm") + (FUSE_FOLD ? "" : "-nofusefold") + (QKV_LAUNCH ? "" : "-noqkv")
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
                 + (CudaGptq.MMA_SPLIT_WARPS_4 != 256 ? "-splitwarps4-" + CudaGptq.MMA_SPLIT_WARPS_4 : "")
@@ -836,9 +842,19 @@ public final class CudaBackend implements Backend {
     /** -Dgptq4j.cuda.mmvBlocks=N: gq_mmv blocks per SM in the grid (default 0: as many as an SM holds at once). */
     static final int MMV_BLOCKS_PER_SM = Integer.getInteger("gptq4j.cuda.mmvBlocks", 0);
 
+    /**
+     * -Dgptq4j.cuda.mmvOneTile=false keeps every 4-bit one-token launch on gq_mmv_b4 (GV_OT tiles per task). By default
+     * a 4-bit launch with fewer GV_OT-tile tasks than the GPU's resident gq_mmv warps runs gq_mmv_b4_t1, one tile per
+     * task: twice the tasks, so twice the warps streaming (the same bits).
+     */
+    static final boolean MMV_ONE_TILE = !"false".equals(System.getProperty("gptq4j.cuda.mmvOneTile"));
+
     /** Dynamic shared memory of a gq_mmv block: the warps' rings of slots (gv_slot, gv_depth in gq_mmv.cu). */
-    static int mmvSharedBytes(int bits) {
-        return MMV_WARPS * (bits == 8 ? MMV_SLOTS / 2 : MMV_SLOTS) * (MMV_TILES * (bits * 8 + 8) + 16) * 16;
+    static int mmvSharedBytes(int bits) { return mmvSharedBytes(bits, MMV_TILES); }
+
+    /** mmvSharedBytes for a kernel of the given tiles per task. */
+    static int mmvSharedBytes(int bits, int tiles) {
+        return MMV_WARPS * (bits == 8 ? MMV_SLOTS / 2 : MMV_SLOTS) * (tiles * (bits * 8 + 8) + 16) * 16;
     }
 
     /**

@@ -44,10 +44,25 @@ class CudaMoeTest {
         check(4, 128, true, true, T, 40);
     }
 
+    /**
+     * 64 experts with an intermediate size of 512: a token alone runs w1+w3 as 4,096 two-tile tasks, more than an
+     * H100's 3,168 resident gq_mmv warps, so on gq_mmv_b4, and w2 as 2,048 two-tile tasks, fewer, so on gq_mmv_b4_t1
+     * with one tile per task (CudaBackend.MMV_ONE_TILE); its output must equal its row of the 17-token batch bit for
+     * bit (gq_mma, another kernel with the same arithmetic).
+     */
+    @org.junit.jupiter.api.Test
+    void oneTokenKernelsOfBothTaskSizes() {
+        check(4, 128, true, true, 17, 64, 512);
+    }
+
     private static void check(int bits, int group, boolean act, boolean sym, int T, int E) {
+        check(bits, group, act, sym, T, E, 256);
+    }
+
+    private static void check(int bits, int group, boolean act, boolean sym, int T, int E, int inter) {
         CudaBackend be = CudaTestSupport.backend();
         Random r = new Random();
-        int K = 2, hidden = 128, inter = 256;
+        int K = 2, hidden = 128;
         GptqLinear[] w1 = new GptqLinear[E], w3 = new GptqLinear[E], w2 = new GptqLinear[E];
         Object[] p1 = new Object[E], p3 = new Object[E], p2 = new Object[E];
         double[][][] d1 = new double[E][][], d3 = new double[E][][], d2 = new double[E][][];
