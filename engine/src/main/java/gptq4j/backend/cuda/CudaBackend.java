@@ -705,7 +705,7 @@ public final class CudaBackend implements Backend {
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
                 + (CudaGptq.MMA_SPLIT_WARPS_4 != 256 ? "-splitwarps4-" + CudaGptq.MMA_SPLIT_WARPS_4 : "")
                 + (CudaGptq.MAX_CPB_4 < 32 ? "-maxcpb4-" + CudaGptq.MAX_CPB_4 : "")
-                + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit")
+                + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_COVER != 1 ? "-wgmmacover" + WGMMA_COVER : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit")
                         + (WGMMA_INTERLEAVE ? "" : "-nointerleave") + (WGMMA_FULLEST_FIRST ? "" : "-nofullestfirst")
                         : "-nowgmma")
                 + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "") + (PREP_WORST ? "-prepworst" : "")
@@ -769,7 +769,8 @@ public final class CudaBackend implements Backend {
      * -Dgptq4j.cuda.wgmma=false keeps every product on gq_mma's mma.sync kernels (the same bits; a comparison switch).
      * Otherwise, on compute capability 9.0, products of 2, 3 or 4 bits with at least WGMMA_FROM rows per matrix run
      * on gq_wg.cu's warpgroup-MMA kernel, in loop or split mode as gq_mma would, when their grid (a block per 256
-     * outputs, token tile and, in split mode, split) covers at least 3/4 of the SMs (one block per SM).
+     * outputs, token tile and, in split mode, split) has at least a quarter of the SMs' count in blocks (one block per
+     * SM; 3/4 until round 20, see WGMMA_COVER).
      * -Dgptq4j.cuda.wgmmaSplit=false keeps split-mode products on gq_mma (a comparison switch).
      */
     static final boolean WGMMA = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmma", "true"));
@@ -779,6 +780,13 @@ public final class CudaBackend implements Backend {
      * batch 32 1,554-1,581 against 1,042-1,059; from 2 rows batch 8 lost 12 % (484 against 544-550).
      */
     static final int WGMMA_FROM = Integer.getInteger("gptq4j.cuda.wgmmaFrom", 4);
+    /**
+     * -Dgptq4j.cuda.wgmmaCover=N: the wgmma kernel needs a grid of at least N/4 of the SMs' count in blocks (default
+     * 1). With 32-chunk splits Mixtral's q and o at decode batch 8-64 have 64 split-mode blocks, which 3/4 sent to
+     * gq_mma: H100, ncu, batch 64 per launch 30.9 (gq_wg on 64 SMs) against 42.5 us, batch 32 20.9 against 22.3; end
+     * to end batch 64 +2 to +4 %, 32 +3 %, 8 and 16 +0.4 to +2.6 % (round 20).
+     */
+    static final int WGMMA_COVER = Integer.getInteger("gptq4j.cuda.wgmmaCover", 1);
     static final boolean WGMMA_SPLIT = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaSplit", "true"));
     /**
      * -Dgptq4j.cuda.wgmmaInterleave=false keeps w1+w3's gq_wg blocks in grid order (a comparison switch; the same bits):
@@ -826,7 +834,7 @@ public final class CudaBackend implements Backend {
                 && g.out() % WG_OUTPUTS == 0 && tab.scalePeriod() >= 2 && rowsPerMatrix >= WGMMA_FROM
                 && tab.szRows() == null
                 && (long) (g.out() / WG_OUTPUTS) * ceil(rowsPerMatrix, tileRows) * tab.nmat() * (splitMode ? g.ksplit() : 1)
-                        * 4 >= 3L * drv.multiprocessors();
+                        * 4 >= (long) WGMMA_COVER * drv.multiprocessors();
     }
 
     /** -Dgptq4j.cuda.mmv=false keeps one-token products on gq_mma_b*_n1 (an experiment switch, same bits). */

@@ -61,14 +61,15 @@ class CudaWgmmaTest {
     /**
      * Split mode (gq_mma's partials, then the fold launch): a product too narrow for 256-output blocks in loop mode,
      * as q, k+v and o at decode batch 64-256. Tiles of 4 x 64 (T = 256), 2 x 72 (130, last tile 58 rows) and
-     * 3 x 56 (161, last 49); at T = 75 the grid is too small and the product stays on gq_mma (same checks).
+     * 3 x 56 (161, last 49); at T = 75 (4-bit: one tile, 8 output blocks x 4 splits = 32 blocks, under a quarter of
+     * an H100's 132 SMs) the grid is too small and the product stays on gq_mma (same checks).
      */
     @ParameterizedTest(name = "{0}-bit group {1} T={2}")
     @CsvSource({"4,128,256", "3,128,130", "2,-1,161", "4,128,75"})
     void splitModeMatchesFloat64AndOneTokenBits(int bits, int group, int T) {
         CudaBackend be = CudaTestSupport.backend();
         Random r = new Random();
-        int in = 4096, out = 2048;                    // 8 splits of 16 chunks: 8 x 8 blocks per token tile
+        int in = 4096, out = 2048;                    // 4-bit: 4 splits of 32 chunks, else 8 of 16; 8 output blocks
         GptqLinear w = CudaTestSupport.randomGptq(r, "wgs.b" + bits + ".g" + group, in, out, bits, group, true, bits != 3);
         double[][] ref = CudaTestSupport.dequant(w);
         Object prepared = be.prepareLinear(w);
