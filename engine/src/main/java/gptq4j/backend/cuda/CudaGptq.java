@@ -72,7 +72,7 @@ record CudaGptq(String name, int in, int out, int bits, int groups, CUdeviceptr 
      * (CudaBackend.rmsNormQkvAttention). Against 16 (H100, round 20): half the split partials and split ends, so per
      * layer at decode batch 256 q and o 58.7 against 67.1 us, w1+w3 725 against 752, w2 446 against 458, the q/k/v and
      * o folds 21.8 and 12.5 against 28.6 and 18.0; end to end batch 8 and 32 +6 to +11 %, 128 and 256 +1 to +5 %,
-     * batch 64 -2 %, batch 1 even.</li>
+     * batch 1 even; batch 64 -2 % until q and o went back to the wgmma kernel (CudaBackend.WGMMA_COVER).</li>
      * <li>Other bits and the fp16 lm_head: the largest of 16, 8, 4, 2 giving at least {@link #MMA_SPLIT_WARPS} (512)
      * warps, else 2 (the rule of rounds 10-19; 16 for Mixtral). With 32, batch 1 was 14 % slower at 3 bits and 4 %
      * at 8 bits: their one-token kernel's longer tasks.</li>
