@@ -1356,7 +1356,7 @@ public final class CudaBackend implements Backend {
                           CudaBuf where, CudaBuf topW, CudaBuf h1, CudaBuf h3, CudaBuf y, CUdeviceptr out,
                           CUdeviceptr res) {
         int experts = w1.length;
-        CudaGptq g1 = expert(w1[0], hidden, intermediate), g2 = expert(w2[0], intermediate, hidden);
+        CudaGptq g1 = CudaGptq.of(w1[0]), g2 = CudaGptq.of(w2[0]);     // shapes checked by expertTables
         int pairs = T * topK;
         int perExpert = (pairs + experts - 1) / experts;                // token tile of the mma kernels
         CUdeviceptr h3p = null;                                         // w2's input is silu(h1) · h3 where set
