@@ -103,5 +103,30 @@ __device__ __forceinline__ float rms_inv(float sum, int dim, float eps) { return
 
 __device__ __forceinline__ float rms_apply(float x, float inv, __half w) { return x * inv * __half2float(w); }
 
+// RMSNorm of 8 consecutive values a (.x .y .z .w), b with the norm's weights g, 8 halves (rms_apply each).
+__device__ __forceinline__ void rms_apply8(float4& a, float4& b, float inv, const uint4& g) {
+    const __half* h = reinterpret_cast<const __half*>(&g);
+    a = make_float4(rms_apply(a.x, inv, h[0]), rms_apply(a.y, inv, h[1]), rms_apply(a.z, inv, h[2]),
+                    rms_apply(a.w, inv, h[3]));
+    b = make_float4(rms_apply(b.x, inv, h[4]), rms_apply(b.y, inv, h[5]), rms_apply(b.z, inv, h[6]),
+                    rms_apply(b.w, inv, h[7]));
+}
+
+// The fp16 dense kernels' step: w = the 8 halves of a uint4 as floats, in order (half8_float), and
+// s + a . w[0..3] + b . w[4..7] as 8 fmaf in that order (dot8).
+__device__ __forceinline__ void half8_float(const uint4& q, float (&w)[8]) {
+    const __half2* h = reinterpret_cast<const __half2*>(&q);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const float2 f = __half22float2(h[i]);
+        w[2 * i] = f.x;
+        w[2 * i + 1] = f.y;
+    }
+}
+__device__ __forceinline__ float dot8(float4 a, float4 b, const float (&w)[8], float s) {
+    s = fmaf(a.x, w[0], s); s = fmaf(a.y, w[1], s); s = fmaf(a.z, w[2], s); s = fmaf(a.w, w[3], s);
+    s = fmaf(b.x, w[4], s); s = fmaf(b.y, w[5], s); s = fmaf(b.z, w[6], s); return fmaf(b.w, w[7], s);
+}
+
 // SwiGLU's gate: silu(g) * u = g / (1 + e^-g) * u (silu_mul, moe_silu_reduce, gq_mma_prep_rows: the same bits).
 __device__ __forceinline__ float silu_times(float g, float u) { return g / (1.f + expf(-g)) * u; }

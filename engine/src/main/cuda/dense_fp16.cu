@@ -36,23 +36,14 @@ GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16(const float* __restrict__ x
             for (int u = 0; u < DENSE_UNROLL; u++) {
                 const int v = v0 + u * 32 + lane;
                 if (v < nv) {
-                    const __half2* h = reinterpret_cast<const __half2*>(&wv[u]);
                     float w[8];
-#pragma unroll
-                    for (int i = 0; i < 4; i++) {
-                        const float2 f = __half22float2(h[i]);
-                        w[2 * i] = f.x;
-                        w[2 * i + 1] = f.y;
-                    }
+                    half8_float(wv[u], w);
 #pragma unroll
                     for (int t = 0; t < DENSE_DT; t++) {
                         if (r0 + t < T) {
                             const float4* xr = reinterpret_cast<const float4*>(x + (long) (r0 + t) * cols) + 2 * v;
                             const float4 a = xr[0], b = xr[1];
-                            float s = acc[t];
-                            s = fmaf(a.x, w[0], s); s = fmaf(a.y, w[1], s); s = fmaf(a.z, w[2], s); s = fmaf(a.w, w[3], s);
-                            s = fmaf(b.x, w[4], s); s = fmaf(b.y, w[5], s); s = fmaf(b.z, w[6], s); s = fmaf(b.w, w[7], s);
-                            acc[t] = s;
+                            acc[t] = dot8(a, b, w, acc[t]);
                         }
                     }
                 }
@@ -109,15 +100,7 @@ GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_o4(const float* __restrict_
             if (v < nv) {
                 float w[4][8];
 #pragma unroll
-                for (int k = 0; k < 4; k++) {
-                    const __half2* h = reinterpret_cast<const __half2*>(&wv[u][k]);
-#pragma unroll
-                    for (int i = 0; i < 4; i++) {
-                        const float2 f = __half22float2(h[i]);
-                        w[k][2 * i] = f.x;
-                        w[k][2 * i + 1] = f.y;
-                    }
-                }
+                for (int k = 0; k < 4; k++) half8_float(wv[u][k], w[k]);
 #pragma unroll
                 for (int t = 0; t < DENSE_DT; t++) {
                     if (r0 + t < T) {
@@ -125,10 +108,7 @@ GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_o4(const float* __restrict_
                         const float4 a = xr[0], b = xr[1];
 #pragma unroll
                         for (int k = 0; k < 4; k++) {
-                            float s = acc[k][t];
-                            s = fmaf(a.x, w[k][0], s); s = fmaf(a.y, w[k][1], s); s = fmaf(a.z, w[k][2], s); s = fmaf(a.w, w[k][3], s);
-                            s = fmaf(b.x, w[k][4], s); s = fmaf(b.y, w[k][5], s); s = fmaf(b.z, w[k][6], s); s = fmaf(b.w, w[k][7], s);
-                            acc[k][t] = s;
+                            acc[k][t] = dot8(a, b, w[k], acc[k][t]);
                         }
                     }
                 }
@@ -186,41 +166,23 @@ __device__ __forceinline__ void dense_rows_body(const float* __restrict__ x, con
             for (int u = 0; u < 4; u++) {
                 const int v = v0 + u * 256 + tid;
                 if (v < nv) {
-                    const __half2* h = reinterpret_cast<const __half2*>(&wv[u]);
                     float w[8];
-#pragma unroll
-                    for (int i = 0; i < 4; i++) {
-                        const float2 f = __half22float2(h[i]);
-                        w[2 * i] = f.x;
-                        w[2 * i + 1] = f.y;
-                    }
-                    __half g[8];
-                    if constexpr (NORM) {
-                        const uint4 gv = reinterpret_cast<const uint4*>(norm_w)[v];
-                        const __half* gh = reinterpret_cast<const __half*>(&gv);
-#pragma unroll
-                        for (int i = 0; i < 8; i++) g[i] = gh[i];
-                    }
+                    half8_float(wv[u], w);
+                    const uint4 gv = NORM ? reinterpret_cast<const uint4*>(norm_w)[v] : make_uint4(0, 0, 0, 0);
 #pragma unroll
                     for (int t = 0; t < DENSE_DT; t++) {
                         if (r0 + t < T) {
                             const float4* xr = reinterpret_cast<const float4*>(x + (long) (r0 + t) * cols) + 2 * v;
                             float4 a = xr[0], b = xr[1];
                             if constexpr (NORM) {
-                                a = make_float4(rms_apply(a.x, inv[t], g[0]), rms_apply(a.y, inv[t], g[1]),
-                                                rms_apply(a.z, inv[t], g[2]), rms_apply(a.w, inv[t], g[3]));
-                                b = make_float4(rms_apply(b.x, inv[t], g[4]), rms_apply(b.y, inv[t], g[5]),
-                                                rms_apply(b.z, inv[t], g[6]), rms_apply(b.w, inv[t], g[7]));
+                                rms_apply8(a, b, inv[t], gv);
                                 if (n == 0) {
                                     float4* o = reinterpret_cast<float4*>(xn + (long) (r0 + t) * cols) + 2 * v;
                                     o[0] = a;
                                     o[1] = b;
                                 }
                             }
-                            float s = acc[t];
-                            s = fmaf(a.x, w[0], s); s = fmaf(a.y, w[1], s); s = fmaf(a.z, w[2], s); s = fmaf(a.w, w[3], s);
-                            s = fmaf(b.x, w[4], s); s = fmaf(b.y, w[5], s); s = fmaf(b.z, w[6], s); s = fmaf(b.w, w[7], s);
-                            acc[t] = s;
+                            acc[t] = dot8(a, b, w, acc[t]);
                         }
                     }
                 }

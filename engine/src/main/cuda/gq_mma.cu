@@ -345,8 +345,9 @@ __device__ __forceinline__ void gq_prep_rows_body(const GqMat* __restrict__ mats
         constexpr bool NORM = decltype(norm_tag)::value;
         constexpr int NB = decltype(nb_tag)::value;
         for (int k0 = tid; k0 < n4; k0 += NB * NT) {
-            // PR_BATCH loads of each array in registers first, then the stores: the stores to shared memory could
-            // alias perm for the compiler, which then issued each load after the previous store (a latency per step)
+            // NB loads of each array (PR_BATCH, or PR_SPREAD_BATCH inside the row loop) in registers first, then the
+            // stores: the stores to shared memory could alias perm for the compiler, which then issued each load after
+            // the previous store (a latency per step)
             int4 q[NB];
             uint2 w[NB];
 #pragma unroll

@@ -62,6 +62,102 @@ __device__ __forceinline__ void moe_topk(const float* l, int experts, int k, int
     else moe_topk_one(l, experts, k, idx, w);
 }
 
+// The routing of one token (decode at batch 1) by one warp (call from lanes 0-31; experts <= 32, k <= 32): its top k
+// (moe_topk on l, global or shared), and the grouping moe_route's passes give: expert f's pairs start after every
+// pair of a lower expert, pair j after the pairs j' < j of its own expert.
+__device__ __forceinline__ void moe_route_one(const float* l, int experts, int k, int* __restrict__ top_idx,
+                                              float* __restrict__ top_w, int* __restrict__ seg, int* __restrict__ rows,
+                                              int* __restrict__ where) {
+    const int lane = threadIdx.x & 31;
+    if (lane == 0) moe_topk(l, experts, k, top_idx, top_w);
+    __syncwarp();
+    const int e = lane < k ? top_idx[lane] : -1;
+    int below = 0, count = 0, lower = 0, same = 0;
+    for (int j = 0; j < k; j++) {
+        const int ej = __shfl_sync(0xffffffffu, e, j);
+        below += ej < lane;                           // lane as an expert id: pairs of lower experts, its own pairs
+        count += ej == lane;
+        lower += ej < e;                              // lane as a pair: pairs of lower experts, earlier ones of its own
+        same += j < lane && ej == e;
+    }
+    if (lane < experts) { seg[2 * lane] = below; seg[2 * lane + 1] = count; }
+    if (lane < k) {
+        rows[lower + same] = 0;
+        where[lane] = lower + same;
+    }
+}
+
+// The MoE router and routing of one token in one launch (decode at batch 1; CudaBackend.rmsNormRouteMoeAdd), one
+// launch instead of dense_fp16_rows_norm's and moe_route's: xn = RMSNorm(x) and logits = xn . m^T with
+// dense_fp16_rows_norm's arithmetic for every router row (rms_apply8 and dot8 over a thread's columns 8v..8v+7 for
+// v = tid, tid + 256 in that order, then warp_sum and the 8 warp sums in order: the same bits), then moe_route_one on
+// the logits by warp 0.
+// The router's and the norm's weights (constants) are read before the PDL wait, all rows at once. One block of
+// RMS_THREADS threads; rows <= RR_ROWS, cols % 8 == 0, cols <= 8 * RR_V * RMS_THREADS (CudaBackend.routeFits), k <= rows.
+#define RR_ROWS 8
+#define RR_V 2
+GPTQ4J_KERNEL void __launch_bounds__(RMS_THREADS) router_route_one(const float* __restrict__ x,
+        const __half* __restrict__ norm_w, float eps, float* __restrict__ xn, const __half* __restrict__ m, int rows,
+        int cols, float* __restrict__ logits, int k, int* __restrict__ top_idx, float* __restrict__ top_w,
+        int* __restrict__ seg, int* __restrict__ grouped, int* __restrict__ where) {
+    GK_ENTER_LATE;
+    __shared__ float red[RMS_THREADS / 32];
+    __shared__ float rsum[RR_ROWS][RMS_THREADS / 32];
+    __shared__ float slog[RR_ROWS];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nv = cols >> 3;
+    const uint4* mv = reinterpret_cast<const uint4*>(m);
+    uint4 wv[RR_ROWS][RR_V], gv[RR_V];
+#pragma unroll
+    for (int u = 0; u < RR_V; u++) {
+        const int v = u * RMS_THREADS + tid;
+        gv[u] = v < nv ? reinterpret_cast<const uint4*>(norm_w)[v] : make_uint4(0, 0, 0, 0);
+#pragma unroll
+        for (int n = 0; n < RR_ROWS; n++) wv[n][u] = n < rows && v < nv ? mv[(long) n * nv + v] : make_uint4(0, 0, 0, 0);
+    }
+    GK_WAIT;
+    const float inv = rms_inv(rms_block_sum(rms_sumsq(x, cols), red), cols, eps);
+    float acc[RR_ROWS];
+#pragma unroll
+    for (int n = 0; n < RR_ROWS; n++) acc[n] = 0.f;
+#pragma unroll
+    for (int u = 0; u < RR_V; u++) {
+        const int v = u * RMS_THREADS + tid;
+        if (v < nv) {
+            const float4* xr = reinterpret_cast<const float4*>(x) + 2 * v;
+            float4 a = xr[0], b = xr[1];
+            rms_apply8(a, b, inv, gv[u]);
+            float4* o = reinterpret_cast<float4*>(xn) + 2 * v;
+            o[0] = a;
+            o[1] = b;
+#pragma unroll
+            for (int n = 0; n < RR_ROWS; n++) {
+                if (n < rows) {
+                    float w[8];
+                    half8_float(wv[n][u], w);
+                    acc[n] = dot8(a, b, w, acc[n]);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int n = 0; n < RR_ROWS; n++) {
+        if (n < rows) {                               // uniform
+            const float s = warp_sum(acc[n]);
+            if (lane == 0) rsum[n][warp] = s;
+        }
+    }
+    __syncthreads();
+    if (tid < rows) {
+        float s = rsum[tid][0];
+#pragma unroll
+        for (int w = 1; w < RMS_THREADS / 32; w++) s += rsum[tid][w];
+        logits[tid] = s;
+        slog[tid] = s;
+    }
+    __syncthreads();
+    if (warp == 0) moe_route_one(slog, rows, k, top_idx, top_w, seg, grouped, where);
+}
+
 // The routing of a MoE step in one launch: every token's top k (moe_topk_one; top_idx/top_w [T][k]), then the
 // T*k (token, rank) pairs grouped by expert, pairs ascending within an expert (a stable partition). Writes
 // seg[e] = {offset, count}, rows[offset+n] = token of the n-th pair of expert e, and where[t*k+j] = grouped row of
@@ -81,26 +177,7 @@ GPTQ4J_KERNEL void __launch_bounds__(1024) moe_route(const float* __restrict__ l
                                                      GqMat* __restrict__ mats_by_rows, int* __restrict__ seg_by_rows) {
     GK_ENTER;
     if (T == 1 && experts <= 32 && k <= 32) {
-        // one token (decode at batch 1), one warp: the same top k, and the grouping the passes below give: expert
-        // f's pairs start after every pair of a lower expert, pair j after the pairs j' < j of its own expert
-        if (threadIdx.x >= 32) return;
-        const int lane = threadIdx.x;
-        if (lane == 0) moe_topk(logits, experts, k, top_idx, top_w);
-        __syncwarp();
-        const int e = lane < k ? top_idx[lane] : -1;
-        int below = 0, count = 0, lower = 0, same = 0;
-        for (int j = 0; j < k; j++) {
-            const int ej = __shfl_sync(0xffffffffu, e, j);
-            below += ej < lane;                       // lane as an expert id: pairs of lower experts, its own pairs
-            count += ej == lane;
-            lower += ej < e;                          // lane as a pair: pairs of lower experts, earlier ones of its own
-            same += j < lane && ej == e;
-        }
-        if (lane < experts) { seg[2 * lane] = below; seg[2 * lane + 1] = count; }
-        if (lane < k) {
-            rows[lower + same] = 0;
-            where[lane] = lower + same;
-        }
+        if (threadIdx.x < 32) moe_route_one(logits, experts, k, top_idx, top_w, seg, rows, where);
         return;
     }
     __shared__ int wcnt[32][64];                      // pairs of expert f in warp w, this pass

@@ -165,6 +165,18 @@ public interface Backend extends AutoCloseable {
         add(res, tmp, (long) T * hidden);
     }
 
+    /**
+     * The MoE block over the FFN norm, added to the residual stream: {@link #rmsNormDense}(x, normWeight, eps, T, dim,
+     * xn, router, routerLogits), then {@link #moeAdd}(w1, w3, w2, xn, routerLogits, T, topK, dim, intermediate, tmp,
+     * res), with the same bits in xn, routerLogits and res. A backend may route inside the router's launch. res may be x.
+     */
+    default void rmsNormRouteMoeAdd(Buf x, Object normWeight, float eps, int T, int dim, Buf xn, Object router,
+                                    Buf routerLogits, Object[] w1, Object[] w3, Object[] w2, int topK, int intermediate,
+                                    Buf tmp, Buf res) {
+        rmsNormDense(x, normWeight, eps, T, dim, xn, router, routerLogits);
+        moeAdd(w1, w3, w2, xn, routerLogits, T, topK, dim, intermediate, tmp, res);
+    }
+
     /** Waits for queued work (no-op on the CPU). */
     default void synchronize() { }
 

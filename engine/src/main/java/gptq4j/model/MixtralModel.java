@@ -174,15 +174,14 @@ public final class MixtralModel implements AutoCloseable {
 
     /** Sparse MoE block: x += Σ_top-k w_e · expert_e(norm(x)). */
     private void moe(int l, MixtralWeights.Layer layer, int T, Probe probe) {
-        // xb = norm(x); router = xb · Wgᵀ [T][experts]
-        be.rmsNormDense(s.x, layer.ffnNorm(), (float) cfg.rmsNormEps(), T, cfg.hidden(), s.xb, layer.router(), s.router);
-        if (probe != null) {
+        // xb = norm(x); router = xb · Wgᵀ [T][experts]; x += moe(xb) routed by the router's logits
+        be.rmsNormRouteMoeAdd(s.x, layer.ffnNorm(), (float) cfg.rmsNormEps(), T, cfg.hidden(), s.xb, layer.router(),
+                s.router, layer.w1(), layer.w3(), layer.w2(), cfg.topK(), cfg.intermediate(), s.xb2, s.x);
+        if (probe != null) {                                      // the logits, which the MoE block only read
             float[] r = new float[T * cfg.experts()];
             be.read(s.router, 0, r, r.length);
             probe.routerLogits(l, r);
         }
-        be.moeAdd(layer.w1(), layer.w3(), layer.w2(), s.xb, s.router, T, cfg.topK(), cfg.hidden(), cfg.intermediate(),
-                s.xb2, s.x);                                      // x += moe(xb)
     }
 
     private void observeHidden(Probe probe, int index, int T) {

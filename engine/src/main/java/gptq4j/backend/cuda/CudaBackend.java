@@ -975,8 +975,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void rmsNormDense(Buf x, Object normWeight, float eps, int T, int dim, Buf xn, Object m, Buf out) {
         CudaDense d = CudaDense.of(m), nw = CudaDense.of(normWeight);
-        if (!FUSE_NORM || d.rows() >= DENSE_ROWS_BLOCK || d.cols() != dim || dim % 8 != 0
-                || (long) nw.rows() * nw.cols() != dim || x == xn) {
+        if (!rowsNormFits(d, nw, dim, x, xn)) {
             Backend.super.rmsNormDense(x, normWeight, eps, T, dim, xn, m, out);
             return;
         }
@@ -984,6 +983,41 @@ public final class CudaBackend implements Backend {
         drv.launch("dense_fp16_rows_norm", ceil(T, 8), d.rows(), 256, 1, CudaBuf.of(x).ptr, nw.data(), eps,
                 CudaBuf.of(xn).ptr, d.data(), T, d.rows(), d.cols(), CudaBuf.of(out).ptr);
     }
+
+    /** Whether rmsNormDense runs as dense_fp16_rows_norm (the norm inside the router's product). */
+    private static boolean rowsNormFits(CudaDense d, CudaDense nw, int dim, Buf x, Buf xn) {
+        return FUSE_NORM && d.rows() < DENSE_ROWS_BLOCK && d.cols() == dim && dim % 8 == 0
+                && (long) nw.rows() * nw.cols() == dim && x != xn;
+    }
+
+    /**
+     * The router's launch also routes (router_route_one, moe.cu) at one token: dense_fp16_rows_norm's arithmetic for up
+     * to 8 router rows of up to 4,096 columns, then moe_route's one-token path, in one launch instead of two (decode at
+     * batch 1). -Dgptq4j.cuda.fuseRoute=false: the two launches.
+     */
+    static final boolean FUSE_ROUTE = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.fuseRoute", "true"));
+    /** router_route_one's limits (RR_ROWS, 8 * RR_V * RMS_THREADS in moe.cu). */
+    static final int ROUTE_ROWS = 8, ROUTE_COLS = 4096;
+
+    @Override
+    public void rmsNormRouteMoeAdd(Buf x, Object normWeight, float eps, int T, int dim, Buf xn, Object router,
+                                   Buf routerLogits, Object[] w1, Object[] w3, Object[] w2, int topK, int intermediate,
+                                   Buf tmp, Buf res) {
+        CudaDense d = CudaDense.of(router), nw = CudaDense.of(normWeight);
+        if (!FUSE_ROUTE || T != 1 || !rowsNormFits(d, nw, dim, x, xn) || d.rows() != w1.length || d.rows() > ROUTE_ROWS
+                || dim > ROUTE_COLS || topK < 1 || topK > d.rows()) {
+            Backend.super.rmsNormRouteMoeAdd(x, normWeight, eps, T, dim, xn, router, routerLogits, w1, w3, w2, topK,
+                    intermediate, tmp, res);
+            return;
+        }
+        moe(w1, w3, w2, xn, routerLogits, T, topK, dim, intermediate, res, res,
+                (topIdx, topW, seg, rows, where) -> drv.launch("router_route_one", 1, 1, 256, 1, CudaBuf.of(x).ptr,
+                        nw.data(), eps, CudaBuf.of(xn).ptr, d.data(), d.rows(), dim, CudaBuf.of(routerLogits).ptr, topK,
+                        topIdx.ptr, topW.ptr, seg.ptr, rows.ptr, where.ptr));
+    }
+
+    /** A launch that writes a MoE step's routing (moe_route's outputs) in place of moe_route. */
+    private interface Routing { void launch(CudaBuf topIdx, CudaBuf topW, CudaBuf seg, CudaBuf rows, CudaBuf where); }
 
     @Override
     public void gatherRows(Buf x, Buf rows, int R, int dim, Buf out) {
@@ -1199,19 +1233,22 @@ public final class CudaBackend implements Backend {
     @Override
     public void moe(Object[] w1, Object[] w3, Object[] w2, Buf x, Buf routerLogits, int T, int topK,
                     int hidden, int intermediate, Buf out) {
-        moe(w1, w3, w2, x, routerLogits, T, topK, hidden, intermediate, out, null);
+        moe(w1, w3, w2, x, routerLogits, T, topK, hidden, intermediate, out, null, null);
     }
 
     /** The residual add rides in the weighted combine (one launch less). */
     @Override
     public void moeAdd(Object[] w1, Object[] w3, Object[] w2, Buf x, Buf routerLogits, int T, int topK,
                        int hidden, int intermediate, Buf tmp, Buf res) {
-        moe(w1, w3, w2, x, routerLogits, T, topK, hidden, intermediate, res, res);
+        moe(w1, w3, w2, x, routerLogits, T, topK, hidden, intermediate, res, res, null);
     }
 
-    /** out = the MoE block's output, plus res where res is not null (out may be res). */
+    /**
+     * out = the MoE block's output, plus res where res is not null (out may be res). routing: the launch that routes
+     * (T == 1 only: router_route_one), else moe_route on routerLogits.
+     */
     private void moe(Object[] w1, Object[] w3, Object[] w2, Buf x, Buf routerLogits, int T, int topK,
-                     int hidden, int intermediate, Buf out, Buf resBuf) {
+                     int hidden, int intermediate, Buf out, Buf resBuf, Routing routing) {
         int experts = w1.length;
         if (experts > 64 || w3.length != experts || w2.length != experts) {
             throw new IllegalArgumentException("MoE with " + experts + " experts (the CUDA kernels take up to 64, equal w1/w2/w3)");
@@ -1234,9 +1271,13 @@ public final class CudaBackend implements Backend {
         CudaBuf w2ByRows = byRows ? scratch.ints("moe.w2ByRows", 8L * experts) : null;   // GqMat: 4 device pointers
         // moe_route's threads: a warp per 32 pairs (its per-expert loops take any block size)
         int routeThreads = (int) Math.min(1024, ceil((long) T * topK, 32) * 32L);
-        drv.launch("moe_route", 1, 1, routeThreads, 1,
-                CudaBuf.of(routerLogits).ptr, T, experts, topK, topIdx.ptr, topW.ptr, seg.ptr, rows.ptr, where.ptr,
-                byRows ? tables[1].descs() : null, byRows ? w2ByRows.ptr : null, byRows ? segByRows.ptr : null);
+        if (routing != null) {                        // T == 1 (rmsNormRouteMoeAdd), so byRows is false
+            routing.launch(topIdx, topW, seg, rows, where);
+        } else {
+            drv.launch("moe_route", 1, 1, routeThreads, 1,
+                    CudaBuf.of(routerLogits).ptr, T, experts, topK, topIdx.ptr, topW.ptr, seg.ptr, rows.ptr, where.ptr,
+                    byRows ? tables[1].descs() : null, byRows ? w2ByRows.ptr : null, byRows ? segByRows.ptr : null);
+        }
         if (ROUTE_STATS) recordRouting(seg, experts, T);
         CUdeviceptr xp = CudaBuf.of(x).ptr, res = resBuf == null ? null : CudaBuf.of(resBuf).ptr;
         if (!REFERENCE_LINEAR) {

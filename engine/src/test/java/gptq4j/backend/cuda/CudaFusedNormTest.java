@@ -17,8 +17,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The fused paths against the operations they replace, bit for bit in every output: the RMSNorm inside the product's
  * input pass (Backend.rmsNormLinear: gq_mma_prep normalises its own input), inside the router's product
- * (rmsNormDense: dense_fp16_rows_norm), and the attention block's q, k, v folded inside the RoPE pass
- * (rmsNormQkvAttention: rope_kv_append_fold).
+ * (rmsNormDense: dense_fp16_rows_norm) and, at one token, with the routing as well (rmsNormRouteMoeAdd:
+ * router_route_one), and the attention block's q, k, v folded inside the RoPE pass (rmsNormQkvAttention:
+ * rope_kv_append_fold).
  */
 class CudaFusedNormTest {
 
@@ -50,6 +51,52 @@ class CudaFusedNormTest {
                     be.rmsNorm(x, np, 1e-5f, T, cols, xn);
                     be.dense(m, xn, T, y);
                 });
+    }
+
+    /**
+     * rmsNormRouteMoeAdd against rmsNormDense then moeAdd, with the residual stream as the input (as the model calls
+     * it): at one token the router's launch also routes (router_route_one: one launch fewer), at 3 tokens the parts
+     * run. The normalised row, the router's logits and the residual stream after the MoE block, bit for bit.
+     */
+    @ParameterizedTest(name = "experts {0} top {1} hidden {2}")
+    @CsvSource({"8,2,4096", "8,2,256", "4,1,128", "6,3,512"})
+    void rmsNormRouteMoeAddEqualsItsParts(int experts, int topK, int hidden) {
+        CudaBackend be = CudaTestSupport.backend();
+        Random r = new Random();
+        int inter = 256;
+        Object[] p1 = new Object[experts], p3 = new Object[experts], p2 = new Object[experts];
+        for (int e = 0; e < experts; e++) {
+            p1[e] = be.prepareLinear(CudaTestSupport.randomGptq(r, "rr" + e + ".w1", hidden, inter, 4, 128, true, true));
+            p3[e] = be.prepareLinear(CudaTestSupport.randomGptq(r, "rr" + e + ".w3", hidden, inter, 4, 128, true, true));
+            p2[e] = be.prepareLinear(CudaTestSupport.randomGptq(r, "rr" + e + ".w2", inter, hidden, 4, 128, true, true));
+        }
+        Object router = be.prepareDense(CudaSmallOpsTest.randomHalf(r, "rr.router", experts, hidden, 0.05));
+        Object np = be.prepareDense(CudaSmallOpsTest.randomHalf(r, "rr.ffnnorm", 1, hidden, 1.0));
+        for (int T : new int[]{1, 3, 1}) {
+            float[] x = CudaTestSupport.gaussian(r, T * hidden, 3.0);
+            Buf xF = upload(be, x), xP = upload(be, x);
+            Buf xnF = be.allocFloats((long) T * hidden), xnP = be.allocFloats((long) T * hidden);
+            Buf lF = be.allocFloats((long) T * experts), lP = be.allocFloats((long) T * experts);
+            Buf tF = be.allocFloats((long) T * hidden), tP = be.allocFloats((long) T * hidden);
+            long before = be.launchStats()[3];
+            be.rmsNormRouteMoeAdd(xF, np, 1e-5f, T, hidden, xnF, router, lF, p1, p3, p2, topK, inter, tF, xF);
+            long fused = be.launchStats()[3] - before;
+            before = be.launchStats()[3];
+            be.rmsNormDense(xP, np, 1e-5f, T, hidden, xnP, router, lP);
+            be.moeAdd(p1, p3, p2, xnP, lP, T, topK, hidden, inter, tP, xP);
+            long parts = be.launchStats()[3] - before;
+            String what = "experts " + experts + " top " + topK + " hidden " + hidden + " T=" + T;
+            assertEquals(parts - (T == 1 ? 1 : 0), fused, what + ": kernels launched");
+            float[] after = CudaSmallOpsTest.run(be, xF, T * hidden);
+            assertTrue(CudaTestSupport.allFinite(after), what + ": non-finite output");
+            assertTrue(!java.util.Arrays.equals(x, after), what + ": the residual stream was not updated");
+            assertArrayEquals(CudaSmallOpsTest.run(be, xnP, T * hidden), CudaSmallOpsTest.run(be, xnF, T * hidden),
+                    what + ": normalised input");
+            assertArrayEquals(CudaSmallOpsTest.run(be, lP, T * experts), CudaSmallOpsTest.run(be, lF, T * experts),
+                    what + ": router logits");
+            assertArrayEquals(CudaSmallOpsTest.run(be, xP, T * hidden), after, what + ": residual stream after the MoE block");
+            for (Buf bb : new Buf[]{xF, xP, xnF, xnP, lF, lP, tF, tP}) be.free(bb);
+        }
     }
 
     /** A normalising product: xn = norm(x [T][in]), y = product(xn). */
