@@ -1269,11 +1269,11 @@ public final class CudaBackend implements Backend {
         boolean byRows = tables != null && WGMMA_FULLEST_FIRST && T > 1;
         CudaBuf segByRows = byRows ? scratch.ints("moe.segByRows", 2L * experts) : null;
         CudaBuf w2ByRows = byRows ? scratch.ints("moe.w2ByRows", 8L * experts) : null;   // GqMat: 4 device pointers
-        // moe_route's threads: a warp per 32 pairs (its per-expert loops take any block size)
-        int routeThreads = (int) Math.min(1024, ceil((long) T * topK, 32) * 32L);
         if (routing != null) {                        // T == 1 (rmsNormRouteMoeAdd), so byRows is false
             routing.launch(topIdx, topW, seg, rows, where);
         } else {
+            // moe_route's threads: a warp per 32 pairs (its per-expert loops take any block size)
+            int routeThreads = (int) Math.min(1024, ceil((long) T * topK, 32) * 32L);
             drv.launch("moe_route", 1, 1, routeThreads, 1,
                     CudaBuf.of(routerLogits).ptr, T, experts, topK, topIdx.ptr, topW.ptr, seg.ptr, rows.ptr, where.ptr,
                     byRows ? tables[1].descs() : null, byRows ? w2ByRows.ptr : null, byRows ? segByRows.ptr : null);
