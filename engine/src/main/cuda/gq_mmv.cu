@@ -22,6 +22,7 @@
 // sz_rows (may be null): matrix m's (scale, zero) rows are sz_rows[m] uint4 apart, else outN / 4. A table entry may so
 // be a run of outN outputs of a wider matrix (its qw and sz offset to the run): q's runs beside k and v in one
 // launch (CudaBackend.rmsNormQkvAttention).
+#include <type_traits>
 #include "common.cuh"
 
 #ifndef GV_NW
@@ -31,7 +32,9 @@
 #define GV_OT 2   // 16-output tiles per task: independent mma chains per warp (CudaBackend.MMV_TILES)
 #endif
 #ifndef GV_MINB
-#define GV_MINB 6 // blocks per SM the registers must allow (launch bounds: at most 85 registers)
+#define GV_MINB 5 // blocks per SM the registers must allow (launch bounds: at most 102 registers; round 22: at 6
+                  // blocks, i.e. 80 registers, the compiler recomputed lane constants in the loop and spilled at 4
+                  // bits, and the products took 5-9 % longer)
 #endif
 #ifndef GV_D
 #define GV_D 4    // ring slots per warp: GV_D - 1 in flight while one is computed (CudaBackend.MMV_SLOTS)
@@ -151,49 +154,48 @@ __device__ __forceinline__ void gq_mmv_body(
     const unsigned ring_s = (unsigned) __cvta_generic_to_shared(ring);
     const unsigned ring_end = ring_s + 16u * (D * SLOT);
 
-    // producer: lane copies uint4 lane, lane + 32, ... of the slot's OT * WU of weights, then of its 16 + 2 * SW
-    // others: the token's B fragments (16), the (scale, zero) rows of the task's outputs for chunk 0 and chunk 1
-    // (SW each; chunk 1's only when chunks have groups of their own)
+    // producer: lane copies uint4 lane, lane + 32, ... of the slot's OT * WU of weights (NQ copies), then one uint4
+    // of the others: lanes 0-15 the token's B fragments (16), lanes 16 ... 16 + 2 * SW - 1 the (scale, zero) rows of
+    // the task's outputs for chunk 0 and chunk 1 (SW each; chunk 1's only when chunks have groups of their own).
+    // Everything a lane needs per slot is kept as a per-lane base and stride, set once per task, so a slot costs
+    // its copies, three integer operations for the other's address and the ring's bookkeeping (round 22: the
+    // per-slot address arithmetic was ~50 instructions of ~215).
+    static_assert(16 + 2 * SW <= 32, "one copy of the others per lane: at most 2 output tiles per task");
+    constexpr int NQ = (OT * WU + 31) / 32;
+    const bool isx = lane < 16;
+    const int hc = (lane - 16) / SW, part = (lane - 16) % SW;   // scale lanes: chunk (0/1) and uint4 of the row
+    const bool son = !isx && lane < 16 + 2 * SW && (hc == 0 || cgl == 0);
+    const unsigned ooff = 16u * (isx ? OT * WU + 2 * SW + lane : OT * WU + lane - 16);   // the other's slot offset
+    const int osh = isx ? 1 : cgl;         // the other's row: ((pch + oad) >> osh) rows of omul uint4 after po
+    int wofs[NQ];                          // uint4 from the super-tile's tile 0 to copy q's source
+#pragma unroll
+    for (int q = 0; q < NQ; q++) { const int idx = lane + 32 * q; wofs[q] = (idx / WU) * (int) tstride + idx % WU; }
     GvCursor pc;
     pc.start(k0, ogroups, ksplit);
-    int pi = 0, pn = 0, pch = 0;           // pch: the super-tile's first chunk
-    const uint4* pw = nullptr;
-    const uint4* px = nullptr;
-    const uint4* psz = nullptr;
+    int pi = 0, pn = 0, pch = 0, oad = 0, omul = 0;   // pch: the super-tile's first chunk
+    const uint4* pw = nullptr;             // the task's current super-tile of its first tile
+    const uint4* po = nullptr;             // this lane's other: row 0 of its source
     auto ptask = [&]() {                    // the producer's task pc: its sources
         const int st_lo = pc.s * spb;
         pn = min(kst - st_lo, spb);
         pw = s_qw[pc.a] + (long) (OT * pc.ot * kst + st_lo) * WU;
-        px = xq + s_xrow[pc.a] * rowlen + st_lo * 16 + (lane & 15);
-        psz = s_sz[pc.a] + pc.ot * SW;
         pch = 2 * st_lo;
+        if (isx) { po = xq + s_xrow[pc.a] * rowlen + (lane & 15); oad = 0; omul = 16; }
+        else { po = s_sz[pc.a] + pc.ot * SW + part; oad = hc; omul = s_srow[pc.a]; }
     };
     if (pc.k < total) ptask();
     unsigned pdst = ring_s;
-    // one slot's copies: WX = true the whole slot, then a commit; WX = false its weights and scales only (XO = false,
-    // no commit) or its B fragments only (XO = true, commit), as the prologue splits them around GK_WAIT
-    auto issue = [&](bool WX, bool XO) {
-        const bool cw = WX || !XO, cx = WX || XO;
+    // one slot's copies: CW the weights and scales, CX the B fragments and the commit (both: the whole slot; the
+    // prologue splits them around GK_WAIT)
+    auto issue = [&](auto cw_, auto cx_) {
+        constexpr bool CW = decltype(cw_)::value, CX = decltype(cx_)::value;
         if (pc.k < total) {
-            const int srow = s_srow[pc.a];  // uint4 per (scale, zero) row of the task's matrix
 #pragma unroll
-            for (int q = 0; q < (OT * WU + 31) / 32; q++) {
-                const int idx = lane + 32 * q;          // uint4 idx of the slot's weights: tile idx / WU
-                gv_cp16_if(cw && ((OT * WU) % 32 == 0 || idx < OT * WU), pdst + 16u * idx,
-                           pw + (idx / WU) * tstride + idx % WU, wpol);
-            }
-#pragma unroll
-            for (int q = 0; q < (16 + 2 * SW + 31) / 32; q++) {
-                // the others' uint4 j: j < 16 the B fragments, else (scale, zero) uint4 part of chunk hc's row
-                const int j = lane + 32 * q, hc = (j - 16) / SW, part = (j - 16) % SW;
-                const bool isx = j < 16;
-                const uint4* src = isx ? px : psz + (long) ((pch + hc) >> cgl) * srow + part;
-                const unsigned off = isx ? OT * WU + 2 * SW + j : OT * WU + j - 16;
-                gv_cp16_if(isx ? cx : cw && j < 16 + 2 * SW && (hc == 0 || cgl == 0), pdst + 16u * off, src,
-                           isx ? npol : wpol);
-            }
+            for (int q = 0; q < NQ; q++)
+                gv_cp16_if(CW && ((OT * WU) % 32 == 0 || lane + 32 * q < OT * WU), pdst + 16u * (lane + 32 * q),
+                           pw + wofs[q], wpol);
+            gv_cp16_if(isx ? CX : CW && son, pdst + ooff, po + (long) ((pch + oad) >> osh) * omul, isx ? npol : wpol);
             pw += WU;
-            px += 16;
             pch += 2;
             if (++pi == pn) {
                 pi = 0;
@@ -201,11 +203,12 @@ __device__ __forceinline__ void gq_mmv_body(
                 if (pc.k < total) ptask();
             }
         }
-        if (cx) asm volatile("cp.async.commit_group;\n" ::: "memory");
+        if (CX) asm volatile("cp.async.commit_group;\n" ::: "memory");
         pdst += 16u * SLOT;
         if (pdst == ring_end) pdst = ring_s;
     };
-    auto issue_next = [&]() { issue(true, false); };
+    using T_ = std::true_type;
+    using F_ = std::false_type;
     // The prologue: the weights and scales of the first D - 1 slots are copied before GK_WAIT, while the kernel
     // before this one (gq_mma_prep) still runs; they are constants. The B fragments come from that kernel, so they
     // are copied after it. (The task list above read segs, which the kernel before gq_mma_prep wrote: complete
@@ -213,17 +216,16 @@ __device__ __forceinline__ void gq_mmv_body(
     // committed holds the early copies as well, so the consumer's group count is unchanged.
     {
         const GvCursor pc0 = pc;
-        const int pi0 = pi, pn0 = pn, pch0 = pch;
+        const int pi0 = pi, pn0 = pn, pch0 = pch, oad0 = oad, omul0 = omul;
         const uint4* pw0 = pw;
-        const uint4* px0 = px;
-        const uint4* psz0 = psz;
+        const uint4* po0 = po;
 #pragma unroll 1
-        for (int d = 0; d < D - 1; d++) issue(false, false);
-        pc = pc0; pi = pi0; pn = pn0; pch = pch0; pw = pw0; px = px0; psz = psz0; pdst = ring_s;
+        for (int d = 0; d < D - 1; d++) issue(T_{}, F_{});
+        pc = pc0; pi = pi0; pn = pn0; pch = pch0; oad = oad0; omul = omul0; pw = pw0; po = po0; pdst = ring_s;
     }
     GK_WAIT;
 #pragma unroll 1
-    for (int d = 0; d < D - 1; d++) issue(false, true);
+    for (int d = 0; d < D - 1; d++) issue(F_{}, T_{});
 
     const uint4* sl = ring;                 // the consumer's slot
     GvCursor cc;
@@ -242,7 +244,7 @@ __device__ __forceinline__ void gq_mmv_body(
         for (int i = 0; i < n; i++) {
             asm volatile("cp.async.wait_group %0;\n" :: "n"(D - 2) : "memory");
             __syncwarp();                    // the slot landed for every lane; the previous slot is free
-            issue_next();
+            issue(T_{}, T_{});
             uint32_t w[OT][BITS];
 #pragma unroll
             for (int u = 0; u < OT; u++) gm_lds_w<BITS>(sl + u * WU, lane, w[u]);

@@ -93,7 +93,8 @@ __device__ __forceinline__ void moe_route_one(const float* l, int experts, int k
 // v = tid, tid + 256 in that order, then warp_sum and the 8 warp sums in order: the same bits), then moe_route_one on
 // the logits by warp 0.
 // The router's and the norm's weights (constants) are read before the PDL wait, all rows at once. One block of
-// RMS_THREADS threads; rows <= RR_ROWS, cols % 8 == 0, cols <= 8 * RR_V * RMS_THREADS (CudaBackend.routeFits), k <= rows.
+// RMS_THREADS threads; rows <= RR_ROWS, cols % 8 == 0, cols <= 8 * RR_V * RMS_THREADS, k <= rows
+// (CudaBackend.rmsNormRouteMoeAdd checks them against ROUTE_ROWS and ROUTE_COLS).
 #define RR_ROWS 8
 #define RR_V 2
 GPTQ4J_KERNEL void __launch_bounds__(RMS_THREADS) router_route_one(const float* __restrict__ x,
