@@ -134,6 +134,10 @@ public final class MixtralModel implements AutoCloseable {
         be.write(s.slots, step.slots(), T);
         be.write(s.tokenSeq, step.tokenSeq(), T);
         be.write(s.blockTables, step.blockTables(), step.S() * s.maxBlocks);
+        // the logit rows of a one-chunk step go with the other inputs: a copy between the layers and the lm_head
+        // would end the step's launch queue there (on the GPU: two graphs per step and a host wait between them)
+        boolean oneChunk = step.R() <= s.maxSeqs;
+        if (oneChunk) be.write(s.logitRows, step.logitRows(), step.R());
         AttentionBatch meta = new AttentionBatch(T, s.slots, s.positions, s.tokenSeq, s.blockTables, s.maxBlocks,
                 cfg.slidingWindow(), cfg.heads());
 
@@ -150,7 +154,7 @@ public final class MixtralModel implements AutoCloseable {
         int V = cfg.vocabSize();
         for (int r0 = 0; r0 < step.R(); r0 += s.maxSeqs) {                        // one chunk unless R > maxSeqs
             int n = Math.min(s.maxSeqs, step.R() - r0);
-            be.write(s.logitRows, java.util.Arrays.copyOfRange(step.logitRows(), r0, r0 + n), n);
+            if (!oneChunk) be.write(s.logitRows, java.util.Arrays.copyOfRange(step.logitRows(), r0, r0 + n), n);
             be.gatherRows(s.x, s.logitRows, n, cfg.hidden(), s.rows);             // rows = x[logitRows]   [n][hidden]
             be.dense(w.lmHead, s.rows, n, s.logits);                              // logits = rows · lm_headᵀ [n][vocab]
             if (r0 == 0) {
