@@ -28,10 +28,14 @@ import java.util.stream.Stream;
  * --no-act-order, --zeros random (uniform zero points: the default, as in every recorded round) | sym (the zero point
  * 2^(bits-1) of the published branches, all quantised with sym=True; with uniform random codes every product then
  * carries a common offset and the router sends most tokens to one expert, so fewer experts' weights are read at small
- * batches), --batch 1,8,32,64,128,256, --prompt-tokens 128, --new-tokens 128, --warmup-steps 2,
+ * batches), --batch 1,8,32,64,128,256, --prompt-tokens 128, --new-tokens 128, --warmup-steps 2, --warmup 512,
  * --layers N (fewer layers, for a quick check), --activations fp32 (the default: the hi + lo pair, float32's
  * precision) | fp16 (CudaBackend.FP16_ACTIVATIONS). Decode steps feed random token ids (no sampling is timed);
- * the first warmup-steps decode steps of each batch are not timed.
+ * the first warmup-steps decode steps of each batch are not timed. Before the first batch, --warmup untimed decode
+ * steps run at batch 1 (in runs of new-tokens steps, each after its own prefill; 0: none), so what is timed is the
+ * steady state of a long-running engine: the step's host code (the model's Java and the launch queue, ~0.3-0.7 ms of
+ * every batch-1 step, serial with the GPU) is compiled by the JVM over the first few hundred steps. Round 22, H100: four
+ * batch-1 runs of 126 timed steps in one process measured 5.45 / 5.42 / 4.85 / 4.89 ms per step.
  */
 public final class GpuBench {
     private GpuBench() { }
@@ -65,8 +69,11 @@ public final class GpuBench {
         int P = Integer.parseInt(a.getOrDefault("--prompt-tokens", "128"));
         int N = Integer.parseInt(a.getOrDefault("--new-tokens", "128"));
         int warm = Integer.parseInt(a.getOrDefault("--warmup-steps", "2"));
+        int warmup = Integer.parseInt(a.getOrDefault("--warmup", "512"));
+        if (warmup < 0) throw new IllegalArgumentException("bench: --warmup must be >= 0");
         List<Integer> batches = new ArrayList<>();
         for (String b : a.getOrDefault("--batch", "1,8,32,64,128,256").split(",")) batches.add(Integer.parseInt(b.trim()));
+        if (batches.stream().anyMatch(b -> b < 1)) throw new IllegalArgumentException("bench: batch sizes must be >= 1");
         int maxB = batches.stream().max(Integer::compare).orElse(1);
         final int blockSize = 16, maxStepTokens = 2048;
 
@@ -126,11 +133,23 @@ public final class GpuBench {
             out.printf(Locale.ROOT, "KV cache: %d tokens (%s, %d KB per token) allocated in the %.1f GB left after the weights%n",
                     kvTokens, CudaBackend.KV_FP16 ? "fp16" : "float32", perToken / 1024, mem[0] / 1e9);
 
-            Random rnd = new Random(1);
+            Random rnd = new Random(1), warmRnd = new Random(2);
             Map<Integer, Double> decode = new LinkedHashMap<>();
             double prefillTps = 0;
             int prefillTokensBest = 0;
-            for (int B : batches) {
+            // untimed batch-1 runs first (--warmup steps in all), then the timed batches
+            List<Integer> runs = new ArrayList<>();
+            for (int r = 0; r < (warmup + N - 1) / N; r++) runs.add(0);
+            runs.addAll(batches);
+            long wt0 = System.nanoTime();
+            for (int run = 0; run < runs.size(); run++) {
+                boolean untimed = runs.get(run) == 0;
+                int B = untimed ? 1 : runs.get(run);
+                Random rr = untimed ? warmRnd : rnd;     // the timed batches draw the same tokens as without a warm-up
+                if (!untimed && run > 0 && runs.get(run - 1) == 0) {
+                    out.printf(Locale.ROOT, "warm-up: %d untimed decode steps at batch 1 in %.1f s%n",
+                            (warmup + N - 1) / N * N, (System.nanoTime() - wt0) / 1e9);
+                }
                 if (CudaBackend.ROUTE_STATS) be.resetRouting();      // this batch's prefill and decode steps only
                 int maxBlocks = model.maxBlocksPerSeq();
                 // prefill: groups of sequences, at most maxStepTokens tokens a step, logits of each last token
@@ -145,7 +164,7 @@ public final class GpuBench {
                         for (int b = 0; b < nb; b++) tables[i * maxBlocks + b] = (s0 + i) * nb + b;
                         for (int p = 0; p < P; p++) {
                             int t = i * P + p;
-                            tok[t] = 3 + rnd.nextInt(cfg.vocabSize() - 3);
+                            tok[t] = 3 + rr.nextInt(cfg.vocabSize() - 3);
                             pos[t] = p;
                             slot[t] = ((s0 + i) * nb + p / blockSize) * blockSize + p % blockSize;
                             seq[t] = i;
@@ -155,7 +174,7 @@ public final class GpuBench {
                     model.forward(new Step(T, tok, pos, slot, seq, S, tables, maxBlocks, S, rows), logits, null);
                 }
                 double ps = (System.nanoTime() - pt0) / 1e9;
-                if ((long) B * P > prefillTokensBest) {
+                if (!untimed && (long) B * P > prefillTokensBest) {
                     prefillTokensBest = B * P;
                     prefillTps = B * P / ps;
                 }
@@ -170,12 +189,13 @@ public final class GpuBench {
                     int[] tok = new int[B], pos = new int[B], slot = new int[B];
                     for (int i = 0; i < B; i++) {
                         int p = P + step;
-                        tok[i] = 3 + rnd.nextInt(cfg.vocabSize() - 3);
+                        tok[i] = 3 + rr.nextInt(cfg.vocabSize() - 3);
                         pos[i] = p;
                         slot[i] = (i * nb + p / blockSize) * blockSize + p % blockSize;
                     }
                     model.forward(new Step(B, tok, pos, slot, seq, B, tables, maxBlocks, B, rows), logits, null);
                 }
+                if (untimed) continue;
                 int timed = N - Math.min(warm, N - 1);
                 double ds = (System.nanoTime() - dt0) / 1e9;
                 double tps = (double) B * timed / ds;
@@ -210,9 +230,9 @@ public final class GpuBench {
             j.append(String.format(Locale.ROOT, "},\"weight_bytes_per_token\":%d,\"achieved_gb_per_s\":%.1f,\"machine_gb_per_s\":%.1f,"
                             + "\"bandwidth_fraction\":%.3f,\"copy_gb_per_s\":%.1f,\"kv_cache_tokens\":%d,\"peak_device_bytes\":%d,"
                             + "\"prompt_tokens\":%d,\"new_tokens\":%d,\"graphs\":%s,\"pdl\":%s,\"linear\":\"%s\","
-                            + "\"activations\":\"%s\"}",
+                            + "\"activations\":\"%s\",\"warmup_steps\":%d}",
                     wBytes, achieved / 1e9, copy / 1e9, fraction, copy / 1e9, kvTokens, peakUsed, P, N, CudaDriver.GRAPHS,
-                    be.pdl(), CudaBackend.linearName(), activations));
+                    be.pdl(), CudaBackend.linearName(), activations, (warmup + N - 1) / N * N));
             out.println(j);
             model.close();
         } catch (java.io.IOException e) {
