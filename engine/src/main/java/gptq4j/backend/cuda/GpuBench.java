@@ -33,9 +33,10 @@ import java.util.stream.Stream;
  * precision) | fp16 (CudaBackend.FP16_ACTIVATIONS). Decode steps feed random token ids (no sampling is timed);
  * the first warmup-steps decode steps of each batch are not timed. Before the first batch, --warmup untimed decode
  * steps run at batch 1 (in runs of new-tokens steps, each after its own prefill; 0: none), so what is timed is the
- * steady state of a long-running engine: the step's host code (the model's Java and the launch queue, ~0.3-0.7 ms of
- * every batch-1 step, serial with the GPU) is compiled by the JVM over the first few hundred steps. Round 22, H100: four
- * batch-1 runs of 126 timed steps in one process measured 5.45 / 5.42 / 4.85 / 4.89 ms per step.
+ * steady state of a long-running engine: the step's host code (the model's Java and the launch queue, serial with the
+ * GPU) is compiled by the JVM over the first few hundred steps. Round 22, H100: four batch-1 runs of 126 timed steps in
+ * one process measured 5.45 / 5.42 / 4.85 / 4.89 ms per step; with every kernel skipped the host alone took 0.72 ms per
+ * step in the first run and 0.16 after 2,048 steps.
  */
 public final class GpuBench {
     private GpuBench() { }
