@@ -157,9 +157,9 @@ __device__ __forceinline__ void gq_mmv_body(
     // producer: lane copies uint4 lane, lane + 32, ... of the slot's OT * WU of weights (NQ copies), then one uint4
     // of the others: lanes 0-15 the token's B fragments (16), lanes 16 ... 16 + 2 * SW - 1 the (scale, zero) rows of
     // the task's outputs for chunk 0 and chunk 1 (SW each; chunk 1's only when chunks have groups of their own).
-    // Everything a lane needs per slot is kept as a per-lane base and stride, set once per task, so a slot costs
-    // its copies, three integer operations for the other's address and the ring's bookkeeping (round 22: the
-    // per-slot address arithmetic was ~50 instructions of ~215).
+    // What a lane needs per slot is kept as per-lane bases, shifts and strides, set once per task. (Round 22's SASS:
+    // ~38 instructions per slot around the 3 copies at 5 blocks per SM, ptxas still recomputing some lane constants,
+    // against ~50 before.)
     static_assert(16 + 2 * SW <= 32, "one copy of the others per lane: at most 2 output tiles per task");
     constexpr int NQ = (OT * WU + 31) / 32;
     const bool isx = lane < 16;
