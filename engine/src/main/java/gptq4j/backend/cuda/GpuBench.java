@@ -72,6 +72,7 @@ public final class GpuBench {
         int warm = Integer.parseInt(a.getOrDefault("--warmup-steps", "2"));
         int warmup = Integer.parseInt(a.getOrDefault("--warmup", "512"));
         if (warmup < 0) throw new IllegalArgumentException("bench: --warmup must be >= 0");
+        int warmRuns = (warmup + N - 1) / N, warmSteps = warmRuns * N;   // whole runs of new-tokens steps
         List<Integer> batches = new ArrayList<>();
         for (String b : a.getOrDefault("--batch", "1,8,32,64,128,256").split(",")) batches.add(Integer.parseInt(b.trim()));
         if (batches.stream().anyMatch(b -> b < 1)) throw new IllegalArgumentException("bench: batch sizes must be >= 1");
@@ -138,18 +139,15 @@ public final class GpuBench {
             Map<Integer, Double> decode = new LinkedHashMap<>();
             double prefillTps = 0;
             int prefillTokensBest = 0;
-            // untimed batch-1 runs first (--warmup steps in all), then the timed batches
-            List<Integer> runs = new ArrayList<>();
-            for (int r = 0; r < (warmup + N - 1) / N; r++) runs.add(0);
-            runs.addAll(batches);
+            // warmRuns untimed batch-1 runs first, then the timed batches
             long wt0 = System.nanoTime();
-            for (int run = 0; run < runs.size(); run++) {
-                boolean untimed = runs.get(run) == 0;
-                int B = untimed ? 1 : runs.get(run);
+            for (int run = 0; run < warmRuns + batches.size(); run++) {
+                boolean untimed = run < warmRuns;
+                int B = untimed ? 1 : batches.get(run - warmRuns);
                 Random rr = untimed ? warmRnd : rnd;     // the timed batches draw the same tokens as without a warm-up
-                if (!untimed && run > 0 && runs.get(run - 1) == 0) {
+                if (run == warmRuns && warmRuns > 0) {
                     out.printf(Locale.ROOT, "warm-up: %d untimed decode steps at batch 1 in %.1f s%n",
-                            (warmup + N - 1) / N * N, (System.nanoTime() - wt0) / 1e9);
+                            warmSteps, (System.nanoTime() - wt0) / 1e9);
                 }
                 if (CudaBackend.ROUTE_STATS) be.resetRouting();      // this batch's prefill and decode steps only
                 int maxBlocks = model.maxBlocksPerSeq();
@@ -233,7 +231,7 @@ public final class GpuBench {
                             + "\"prompt_tokens\":%d,\"new_tokens\":%d,\"graphs\":%s,\"pdl\":%s,\"linear\":\"%s\","
                             + "\"activations\":\"%s\",\"warmup_steps\":%d}",
                     wBytes, achieved / 1e9, copy / 1e9, fraction, copy / 1e9, kvTokens, peakUsed, P, N, CudaDriver.GRAPHS,
-                    be.pdl(), CudaBackend.linearName(), activations, (warmup + N - 1) / N * N));
+                    be.pdl(), CudaBackend.linearName(), activations, warmSteps));
             out.println(j);
             model.close();
         } catch (java.io.IOException e) {
