@@ -177,6 +177,18 @@ public interface Backend extends AutoCloseable {
         moeAdd(w1, w3, w2, xn, routerLogits, T, topK, dim, intermediate, tmp, res);
     }
 
+    /**
+     * Step replay. A caller whose calls for a step are a function of {@code signature} (equal signatures: the same
+     * calls with the same arguments, results read back by {@link #read}) may ask for the last such step to be
+     * replayed. True: the backend has queued exactly the work those calls would queue, and the caller skips them
+     * (it still writes the step's inputs before and reads its results after). False: the caller makes its calls,
+     * then calls {@link #endStep}. The CPU backend never replays.
+     */
+    default boolean replayStep(Object signature) { return false; }
+
+    /** Ends a step for which {@link #replayStep} returned false (after its results were read). */
+    default void endStep() { }
+
     /** Waits for queued work (no-op on the CPU). */
     default void synchronize() { }
 

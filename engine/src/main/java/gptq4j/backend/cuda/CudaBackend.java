@@ -351,8 +351,26 @@ public final class CudaBackend implements Backend {
         return drv.copyBandwidth(bytes, reps);
     }
 
-    /** {graph launches, graph captures, kernels launched one by one, kernels launched in all}. */
+    /** {graph launches, graph captures, kernels launched one by one, kernels launched in all, steps replayed}. */
     public long[] launchStats() { return drv.launchStats(); }
+
+    @Override
+    public boolean replayStep(Object signature) {
+        drv.bind();
+        return drv.replayStep(signature);
+    }
+
+    @Override
+    public void endStep() {
+        drv.bind();
+        drv.endStep();
+    }
+
+    /** Step replay on or off for this backend (tests; the default is -Dgptq4j.cuda.stepReplay, on). */
+    void stepReplay(boolean on) {
+        drv.bind();
+        drv.stepReplay(on);
+    }
 
     /** Multiprocessors on the device. */
     public int multiprocessors() { return drv.multiprocessors(); }

@@ -203,8 +203,8 @@ public final class GpuBench {
                 peakUsed = Math.max(peakUsed, mem[1] - mem[0]);
                 long[] ls = be.launchStats();
                 out.printf(Locale.ROOT, "batch %3d: prefill %d tokens in %.2f s (%.0f tokens/s); decode %.2f ms/step, %.1f tokens/s "
-                                + "(%d timed steps, context %d..%d) [graph launches %d, captures %d, direct kernels %d]%n",
-                        B, B * P, ps, B * P / ps, ds * 1e3 / timed, tps, timed, P + N - timed, P + N, ls[0], ls[1], ls[2]);
+                                + "(%d timed steps, context %d..%d) [graph launches %d, captures %d, direct kernels %d, steps replayed %d]%n",
+                        B, B * P, ps, B * P / ps, ds * 1e3 / timed, tps, timed, P + N - timed, P + N, ls[0], ls[1], ls[2], ls[4]);
                 String routed = CudaBackend.ROUTE_STATS ? be.routingSummary(B) : null;
                 if (routed != null) out.println("  decode routing: " + routed);
                 routed = CudaBackend.ROUTE_STATS ? be.routingSummary(g * P) : null;
