@@ -134,13 +134,13 @@ public final class CudaBackend implements Backend {
     @Override
     public void write(Buf dst, int[] src, int n) {
         CudaBuf b = checked(dst, n, "write");
-        drv.copyHtoD(b.ptr, Pointer.to(src), 4L * n, b.toString());
+        drv.write(b.ptr, src, n, b.toString());
     }
 
     @Override
     public void write(Buf dst, float[] src, int n) {
         CudaBuf b = checked(dst, n, "write");
-        drv.copyHtoD(b.ptr, Pointer.to(src), 4L * n, b.toString());
+        drv.write(b.ptr, src, n, b.toString());
     }
 
     /** Copies n ints from the device buffer at offset to the host. */
