@@ -101,6 +101,30 @@ __device__ __forceinline__ float rms_block_sum(float v, float* red) {
 
 __device__ __forceinline__ float rms_inv(float sum, int dim, float eps) { return rsqrtf(sum / (float) dim + eps); }
 
+// The block's sums of NR per-row accumulators (row r: every thread's acc[r]) for a block of RMS_THREADS threads, in
+// the dense kernels' order: each warp's butterfly per row (rows r < nr; nr uniform), then row r's RMS_THREADS / 32
+// warp sums in order, by thread r. Thread r < nr returns row r's sum, the others 0. red: shared memory, free until
+// the barrier inside (dense_rows_body, router_route_one).
+template <int NR>
+__device__ __forceinline__ float block_row_sums(const float (&acc)[NR], int nr, float (&red)[NR][RMS_THREADS / 32]) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int r = 0; r < NR; r++) {
+        if (r < nr) {
+            const float s = warp_sum(acc[r]);
+            if (lane == 0) red[r][warp] = s;
+        }
+    }
+    __syncthreads();
+    float s = 0.f;
+    if ((int) threadIdx.x < nr) {
+        s = red[threadIdx.x][0];
+#pragma unroll
+        for (int w = 1; w < RMS_THREADS / 32; w++) s += red[threadIdx.x][w];
+    }
+    return s;
+}
+
 __device__ __forceinline__ float rms_apply(float x, float inv, __half w) { return x * inv * __half2float(w); }
 
 // RMSNorm of 8 consecutive values a (.x .y .z .w), b with the norm's weights g, 8 halves (rms_apply each).

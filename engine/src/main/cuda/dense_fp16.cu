@@ -138,8 +138,8 @@ __device__ __forceinline__ void dense_rows_body(const float* __restrict__ x, con
                                                 float* __restrict__ xn, const __half* __restrict__ m, int T, int rows,
                                                 int cols, float* __restrict__ y) {
     static_assert(RMS_THREADS == 256, "the norm's statistics take the block's 256 threads");
-    __shared__ float red[DENSE_DT][8];
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    __shared__ float red[DENSE_DT][RMS_THREADS / 32];
+    const int tid = threadIdx.x;
     const int n = blockIdx.y;
     const int r0 = blockIdx.x * DENSE_DT;
     const __half* mr = m + (long) n * cols;
@@ -198,18 +198,9 @@ __device__ __forceinline__ void dense_rows_body(const float* __restrict__ x, con
         }
     }
     if (NORM) __syncthreads();                        // the statistics' last reads of red are done
-#pragma unroll
-    for (int t = 0; t < DENSE_DT; t++) {
-        const float s = warp_sum(acc[t]);
-        if (lane == 0) red[t][warp] = s;
-    }
-    __syncthreads();
-    if (tid < DENSE_DT && r0 + tid < T) {
-        float s = red[tid][0];
-#pragma unroll
-        for (int w = 1; w < 8; w++) s += red[tid][w];
-        y[(long) (r0 + tid) * rows + n] = s;
-    }
+    const int nt = min(DENSE_DT, T - r0);
+    const float s = block_row_sums<DENSE_DT>(acc, nt, red);
+    if (tid < nt) y[(long) (r0 + tid) * rows + n] = s;
 }
 
 GPTQ4J_KERNEL void __launch_bounds__(256) dense_fp16_rows(const float* __restrict__ x, const __half* __restrict__ m,

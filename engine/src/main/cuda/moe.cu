@@ -105,7 +105,7 @@ GPTQ4J_KERNEL void __launch_bounds__(RMS_THREADS) router_route_one(const float* 
     __shared__ float red[RMS_THREADS / 32];
     __shared__ float rsum[RR_ROWS][RMS_THREADS / 32];
     __shared__ float slog[RR_ROWS];
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nv = cols >> 3;
+    const int tid = threadIdx.x, warp = tid >> 5, nv = cols >> 3;
     const uint4* mv = reinterpret_cast<const uint4*>(m);
     uint4 wv[RR_ROWS][RR_V], gv[RR_V];
 #pragma unroll
@@ -140,18 +140,8 @@ GPTQ4J_KERNEL void __launch_bounds__(RMS_THREADS) router_route_one(const float* 
             }
         }
     }
-#pragma unroll
-    for (int n = 0; n < RR_ROWS; n++) {
-        if (n < rows) {                               // uniform
-            const float s = warp_sum(acc[n]);
-            if (lane == 0) rsum[n][warp] = s;
-        }
-    }
-    __syncthreads();
+    const float s = block_row_sums<RR_ROWS>(acc, rows, rsum);   // dense_fp16_rows_norm's sums, the same bits
     if (tid < rows) {
-        float s = rsum[tid][0];
-#pragma unroll
-        for (int w = 1; w < RMS_THREADS / 32; w++) s += rsum[tid][w];
         logits[tid] = s;
         slog[tid] = s;
     }
