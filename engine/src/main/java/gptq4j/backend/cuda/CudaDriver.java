@@ -82,7 +82,10 @@ final class CudaDriver implements AutoCloseable {
      */
     static final boolean STEP_REPLAY = !"false".equals(System.getProperty("gptq4j.cuda.stepReplay"));
     private boolean stepReplay = STEP_REPLAY;
-    /** Bumped by every allocation, free and graph eviction (see {@link #STEP_REPLAY}). */
+    /**
+     * Bumped by every allocation, free and graph eviction (see {@link #STEP_REPLAY}); the kept steps, all of an older
+     * generation then, are dropped with it (they may name a closed model).
+     */
     private long generation;
     private record StepMemo(long generation, GraphEntry graph) { }
     private final Map<Object, StepMemo> steps = new HashMap<>();
@@ -296,7 +299,7 @@ final class CudaDriver implements AutoCloseable {
     /** Device memory of {@code bytes} bytes (at least 4), not initialised. */
     CUdeviceptr malloc(long bytes, String what) {
         flush();
-        generation++;
+        newGeneration();
         CUdeviceptr p = new CUdeviceptr();
         long size = Math.max(4, bytes);
         int rc = JCudaDriver.cuMemAlloc(p, size);
@@ -314,7 +317,7 @@ final class CudaDriver implements AutoCloseable {
     void free(CUdeviceptr p) {
         if (closed) return;
         flush();
-        generation++;
+        newGeneration();
         check(JCudaDriver.cuMemFree(p), "cuMemFree");
     }
 
@@ -491,7 +494,7 @@ final class CudaDriver implements AutoCloseable {
                     var it = graphs.entrySet().iterator();
                     GraphEntry old = it.next().getValue();
                     it.remove();
-                    generation++;                                   // a memoised step may hold it
+                    newGeneration();                                // a kept step may hold it
                     if (old.exec != null) JCudaDriver.cuGraphExecDestroy(old.exec);
                 }
                 for (Queued q : queue) submit(q, null);
@@ -571,6 +574,11 @@ final class CudaDriver implements AutoCloseable {
             steps.put(recordSignature, new StepMemo(generation, recordGraph));
         }
         recording = false;
+    }
+
+    private void newGeneration() {
+        generation++;
+        steps.clear();
     }
 
     /** Turns step replay on or off for this driver (tests compare both; the default is {@link #STEP_REPLAY}). */
