@@ -21,8 +21,9 @@ import java.util.stream.Stream;
  * The GPU benchmark: {@code gptq4j bench --shape mixtral-8x7b --device cuda} (synthetic weights in the published
  * act-order layout, generated on the device) or {@code --model DIR}. It runs the engine's own forward pass
  * ({@link MixtralModel#forward}: logits copied back every step, as the engine does) over batches of sequences and
- * prints device, copy bandwidth, active bytes per token, prefill and decode tokens/s, the fraction of the
- * bandwidth floor at batch 1, KV-cache capacity, peak device memory and a final JSON line.
+ * prints device, copy bandwidth, active bytes per token, prefill and decode tokens/s, the time one step's logits take
+ * to come back to the host at each batch size (JSON logits_readback_ms), the fraction of the bandwidth floor at batch
+ * 1, KV-cache capacity, peak device memory and a final JSON line.
  *
  * <p>Flags: --shape mixtral-8x7b | --model DIR, --device cuda[:N], --bits 4 (3, 8, 2), --group-size 128 (0: none),
  * --no-act-order, --zeros random (uniform zero points: the default, as in every recorded round) | sym (the zero point
@@ -136,7 +137,7 @@ public final class GpuBench {
                     kvTokens, CudaBackend.KV_FP16 ? "fp16" : "float32", perToken / 1024, mem[0] / 1e9);
 
             Random rnd = new Random(1), warmRnd = new Random(2);
-            Map<Integer, Double> decode = new LinkedHashMap<>();
+            Map<Integer, Double> decode = new LinkedHashMap<>(), readBack = new LinkedHashMap<>();
             double prefillTps = 0;
             int prefillTokensBest = 0;
             // warmRuns untimed batch-1 runs first, then the timed batches
@@ -205,6 +206,11 @@ public final class GpuBench {
                 out.printf(Locale.ROOT, "batch %3d: prefill %d tokens in %.2f s (%.0f tokens/s); decode %.2f ms/step, %.1f tokens/s "
                                 + "(%d timed steps, context %d..%d) [graph launches %d, captures %d, direct kernels %d, steps replayed %d]%n",
                         B, B * P, ps, B * P / ps, ds * 1e3 / timed, tps, timed, P + N - timed, P + N, ls[0], ls[1], ls[2], ls[4]);
+                double rb = readBackMs(be, (long) B * cfg.vocabSize());
+                readBack.put(B, rb);
+                out.printf(Locale.ROOT, "  logits read-back: %d x %d floats in %.2f ms (%.1f GB/s, into a Java array as every step"
+                                + " does; %.1f %% of the step)%n", B, cfg.vocabSize(), rb, 4e-6 * B * cfg.vocabSize() / rb,
+                        100 * rb * timed / (ds * 1e3));
                 String routed = CudaBackend.ROUTE_STATS ? be.routingSummary(B) : null;
                 if (routed != null) out.println("  decode routing: " + routed);
                 routed = CudaBackend.ROUTE_STATS ? be.routingSummary(g * P) : null;
@@ -226,6 +232,9 @@ public final class GpuBench {
             j.append(String.format(Locale.ROOT, "\"prefill_tokens_per_s\":%.1f,\"decode_tokens_per_s\":{", prefillTps));
             int n = 0;
             for (var e : decode.entrySet()) j.append(n++ > 0 ? "," : "").append(String.format(Locale.ROOT, "\"%d\":%.1f", e.getKey(), e.getValue()));
+            j.append("},\"logits_readback_ms\":{");
+            n = 0;
+            for (var e : readBack.entrySet()) j.append(n++ > 0 ? "," : "").append(String.format(Locale.ROOT, "\"%d\":%.3f", e.getKey(), e.getValue()));
             j.append(String.format(Locale.ROOT, "},\"weight_bytes_per_token\":%d,\"achieved_gb_per_s\":%.1f,\"machine_gb_per_s\":%.1f,"
                             + "\"bandwidth_fraction\":%.3f,\"copy_gb_per_s\":%.1f,\"kv_cache_tokens\":%d,\"peak_device_bytes\":%d,"
                             + "\"prompt_tokens\":%d,\"new_tokens\":%d,\"graphs\":%s,\"pdl\":%s,\"linear\":\"%s\","
@@ -241,6 +250,27 @@ public final class GpuBench {
     }
 
     /** Random weights of the given format, generated on the device (no host copy of the 24 GB). */
+    /**
+     * The best of 5 reads of n floats from the device into a Java array, the copy MixtralModel.forward makes of its
+     * logits every step (pageable, synchronous): the part of a decode step that is the host's read-back.
+     */
+    static double readBackMs(CudaBackend be, long n) {
+        gptq4j.backend.Buf b = be.allocFloats(n);
+        try {
+            float[] h = new float[Math.toIntExact(n)];
+            be.synchronize();
+            double best = Double.MAX_VALUE;
+            for (int r = 0; r < 5; r++) {
+                long t0 = System.nanoTime();
+                be.read(b, 0, h, h.length);
+                best = Math.min(best, (System.nanoTime() - t0) / 1e6);
+            }
+            return best;
+        } finally {
+            be.free(b);
+        }
+    }
+
     static MixtralWeights synthetic(CudaBackend be, MixtralConfig c, int bits, int group, boolean act, boolean sym) {
         long seed = 1000;
         int h = c.hidden();
