@@ -152,7 +152,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void read(Buf src, long offset, float[] dst, int n) {
         CudaBuf b = checked(src, offset + n, "read");
-        drv.copyDtoH(Pointer.to(dst), b.at(offset), 4L * n, b.toString());
+        drv.read(b.at(offset), dst, n, b.toString());
     }
 
     private CudaBuf checked(Buf buf, long needed, String op) {
@@ -364,6 +364,12 @@ public final class CudaBackend implements Backend {
     public void endStep() {
         drv.bind();
         drv.endStep();
+    }
+
+    /** Pinned reads on or off for this backend (tests; the default is -Dgptq4j.cuda.pinnedReads, on). */
+    void pinnedReads(boolean on) {
+        drv.bind();
+        drv.pinnedReads(on);
     }
 
     /** Step replay on or off for this backend (tests; the default is -Dgptq4j.cuda.stepReplay, on). */

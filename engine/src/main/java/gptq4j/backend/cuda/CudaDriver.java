@@ -378,6 +378,90 @@ final class CudaDriver implements AutoCloseable {
         return true;
     }
 
+    /**
+     * -Dgptq4j.cuda.pinnedReads=false turns this off. Reads of at least {@link #PINNED_READ_MIN} bytes into a float[] (a
+     * step's logits from batch 8 up) are copied by the DMA engine into a pinned buffer, in pieces of up to
+     * {@link #PINNED_READ_MAX}, and from there into the array by up to 4 threads, instead of one pageable
+     * cuMemcpyDtoH. H100, round 23: batch-256 logits (32.8 MB) 1.51 against 2.59 ms (21.7 against 12.7 GB/s), decode
+     * 49.09 against 50.01 ms per step.
+     */
+    static final boolean PINNED_READS = !"false".equals(System.getProperty("gptq4j.cuda.pinnedReads"));
+    static final long PINNED_READ_MIN = 1L << 20, PINNED_READ_MAX = 64L << 20;
+    private boolean pinnedReads = PINNED_READS;
+    private Pointer readStage;
+    private long readStageBytes;
+    private java.nio.FloatBuffer readFloats;
+    private static final int READ_THREADS = Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors() / 2));
+    private static volatile java.util.concurrent.ExecutorService readPool;
+
+    /** n floats from src into dst (see {@link #PINNED_READS}). */
+    void read(CUdeviceptr src, float[] dst, int n, String what) {
+        long bytes = 4L * n;
+        if (!pinnedReads || bytes < PINNED_READ_MIN || n > dst.length) {
+            copyDtoH(Pointer.to(dst), src, bytes, what);
+            return;
+        }
+        flush();
+        long piece = Math.min(bytes, PINNED_READ_MAX);
+        if (readStageBytes < piece) {
+            if (readStage != null) check(JCudaDriver.cuMemFreeHost(readStage), "cuMemFreeHost");
+            readStage = null;
+            readStageBytes = 0;
+            Pointer p = new Pointer();
+            check(JCudaDriver.cuMemAllocHost(p, piece), "cuMemAllocHost (" + piece + " bytes for reads)");
+            readStage = p;
+            readStageBytes = piece;
+            readFloats = p.getByteBuffer(0, piece).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        }
+        for (long done = 0; done < bytes; done += piece) {
+            long len = Math.min(piece, bytes - done);
+            check(JCudaDriver.cuMemcpyDtoH(readStage, src.withByteOffset(done), len), "copy from device (" + what + ")");
+            copyOut(dst, (int) (done >> 2), (int) (len >> 2));
+        }
+        staged = 0;                                           // synchronous on the legacy stream: earlier copies are done
+    }
+
+    /** readFloats[0, n) into dst[off, off + n), split over the read threads. */
+    private void copyOut(float[] dst, int off, int n) {
+        int parts = (int) Math.min(READ_THREADS, Math.max(1, n / (1 << 18)));   // 1 MiB or more per thread
+        if (parts == 1) {
+            readFloats.get(0, dst, off, n);
+            return;
+        }
+        java.util.concurrent.ExecutorService pool = readPool;
+        if (pool == null) {
+            synchronized (CudaDriver.class) {
+                if (readPool == null) {
+                    readPool = java.util.concurrent.Executors.newFixedThreadPool(READ_THREADS, r -> {
+                        Thread t = new Thread(r, "gptq4j-cuda-read");
+                        t.setDaemon(true);
+                        return t;
+                    });
+                }
+                pool = readPool;
+            }
+        }
+        java.nio.FloatBuffer from = readFloats;
+        List<java.util.concurrent.Future<?>> fs = new ArrayList<>(parts);
+        int per = (n + parts - 1) / parts;
+        for (int i = 1; i < parts; i++) {
+            int a = i * per, len = Math.min(per, n - a);
+            if (len > 0) fs.add(pool.submit(() -> from.get(a, dst, off + a, len)));
+        }
+        from.get(0, dst, off, Math.min(per, n));                // this thread takes the first part
+        try {
+            for (java.util.concurrent.Future<?> f : fs) f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CudaException("interrupted while copying a read from the staging buffer", 0);
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IllegalStateException("copying a read from the staging buffer failed", e.getCause());
+        }
+    }
+
+    /** Pinned reads on or off for this driver (tests; the default is {@link #PINNED_READS}). */
+    void pinnedReads(boolean on) { pinnedReads = on; }
+
     void copyDtoH(Pointer dst, CUdeviceptr src, long bytes, String what) {
         flush();
         if (bytes > 0) check(JCudaDriver.cuMemcpyDtoH(dst, src, bytes), "copy from device (" + what + ")");
@@ -665,6 +749,7 @@ final class CudaDriver implements AutoCloseable {
                 JCudaDriver.cuCtxSynchronize();
                 JCudaDriver.cuMemFreeHost(stage);
             }
+            if (readStage != null) JCudaDriver.cuMemFreeHost(readStage);
             JCudaDriver.cuModuleUnload(module);
         } finally {
             closed = true;
