@@ -252,7 +252,8 @@ public final class GpuBench {
     /** Random weights of the given format, generated on the device (no host copy of the 24 GB). */
     /**
      * The best of 5 reads of n floats from the device into a Java array, the copy MixtralModel.forward makes of its
-     * logits every step (pageable, synchronous): the part of a decode step that is the host's read-back.
+     * logits every step (synchronous; from 1 MiB through the pinned read buffer, CudaDriver.PINNED_READS): the part
+     * of a decode step that is the host's read-back.
      */
     static double readBackMs(CudaBackend be, long n) {
         gptq4j.backend.Buf b = be.allocFloats(n);
