@@ -453,9 +453,9 @@ final class CudaDriver implements AutoCloseable {
             for (java.util.concurrent.Future<?> f : fs) f.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new CudaException("interrupted while copying a read from the staging buffer", 0);
+            throw new IllegalStateException("interrupted while copying a read from the pinned buffer", e);
         } catch (java.util.concurrent.ExecutionException e) {
-            throw new IllegalStateException("copying a read from the staging buffer failed", e.getCause());
+            throw new IllegalStateException("copying a read from the pinned buffer failed", e.getCause());
         }
     }
 
