@@ -67,10 +67,23 @@ public final class ReferenceMixtral {
 
     /** Logits [T][vocab] for every position of the token sequence. */
     public double[][] logits(int[] ids) {
+        return logits(ids, 0, 0);
+    }
+
+    /**
+     * Logits with every embedding value scaled by 1 ± perturb (signs from seed): how far a token's logits move under
+     * a perturbation of float32's size says how well conditioned that token is (its float32 error is amplified as
+     * much).
+     */
+    public double[][] logits(int[] ids, double perturb, long seed) {
         int T = ids.length, H = c.hidden(), d = c.headDim();
         double[][] emb = half(TensorNames.EMBED, c.vocabSize(), H);
         double[][] x = new double[T][];
-        for (int t = 0; t < T; t++) x[t] = emb[ids[t]].clone();
+        java.util.SplittableRandom sr = new java.util.SplittableRandom(seed);
+        for (int t = 0; t < T; t++) {
+            x[t] = emb[ids[t]].clone();
+            if (perturb != 0) for (int i = 0; i < H; i++) x[t][i] *= 1 + (sr.nextBoolean() ? perturb : -perturb);
+        }
         for (int l = 0; l < c.layers(); l++) {
             double[] an = half(TensorNames.attnNorm(l), 1, H)[0], fn = half(TensorNames.ffnNorm(l), 1, H)[0];
             double[][] wq = dequant(TensorNames.attn(l, 'q'), H, c.qDim()), wk = dequant(TensorNames.attn(l, 'k'), H, c.kvDim()),
