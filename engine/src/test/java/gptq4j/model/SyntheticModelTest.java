@@ -107,7 +107,7 @@ class SyntheticModelTest {
     void engineGreedyMatchesFloat64Reference(String name, Shapes.Shape shape, int bits, int group, boolean act, boolean asym,
                                              boolean single, int window) throws Exception {
         Path dir = tmp.resolve(name + "-tok");
-        long seed = System.nanoTime();
+        long seed = Long.getLong("gptq4j.test.seed", System.nanoTime());
         Shapes.Shape s = new Shapes.Shape(32000, shape.hidden(), shape.intermediate(), shape.layers(), shape.heads(),
                 shape.kvHeads(), shape.experts(), shape.topK());
         CheckpointSynthesizer.write(new CheckpointSynthesizer.Options(s, bits, group, act, asym, single, window, seed,
@@ -124,9 +124,11 @@ class SyntheticModelTest {
                 int best = 0, second = -1;
                 for (int v = 1; v < last.length; v++) if (last[v] > last[best]) best = v;
                 for (int v = 0; v < last.length; v++) if (v != best && (second < 0 || last[v] > last[second])) second = v;
+                // a near-tie: either token is right, and the two sequences may part here (checked before the
+                // comparison, as the golden tests do)
+                if (last[best] - last[second] < 0.02) break;
                 assertTrue(best == r.tokenIds()[step], name + " (seed " + seed + ") step " + step + ": reference " + best
                         + ", engine " + r.tokenIds()[step]);
-                if (last[best] - last[second] < 0.02) break;
                 ids = java.util.Arrays.copyOf(ids, ids.length + 1);
                 ids[ids.length - 1] = best;
             }
