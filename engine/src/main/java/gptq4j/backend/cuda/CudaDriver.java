@@ -83,12 +83,12 @@ final class CudaDriver implements AutoCloseable {
     static final boolean STEP_REPLAY = !"false".equals(System.getProperty("gptq4j.cuda.stepReplay"));
     private boolean stepReplay = STEP_REPLAY;
     /**
-     * Bumped by every allocation, free and graph eviction (see {@link #STEP_REPLAY}); the kept steps, all of an older
-     * generation then, are dropped with it (they may name a closed model).
+     * Bumped by every allocation, free and graph eviction (see {@link #STEP_REPLAY}); the kept steps are dropped with
+     * it (they may name a closed model), and a step recorded across a bump is not kept.
      */
     private long generation;
-    private record StepMemo(long generation, GraphEntry graph) { }
-    private final Map<Object, StepMemo> steps = new HashMap<>();
+    /** The kept steps' graphs by signature, all of the current generation. */
+    private final Map<Object, GraphEntry> steps = new HashMap<>();
     private boolean recording;
     private Object recordSignature;
     private long recordGeneration;
@@ -365,8 +365,7 @@ final class CudaDriver implements AutoCloseable {
         flush();
         if (stage == null) {
             Pointer p = new Pointer();
-            check(JCudaDriver.cuMemAllocHost(p, STAGE_BYTES), "cuMemAllocHost (" + STAGE_BYTES + " bytes of staging)");
-            ByteBuffer b = p.getByteBuffer(0, STAGE_BYTES).order(ByteOrder.nativeOrder());
+            ByteBuffer b = allocPinned(p, STAGE_BYTES, "staging");
             stage = p;
             stageInts = b.asIntBuffer();
             stageFloats = b.asFloatBuffer();
@@ -408,17 +407,21 @@ final class CudaDriver implements AutoCloseable {
             readStage = null;
             readStageBytes = 0;
             Pointer p = new Pointer();
-            check(JCudaDriver.cuMemAllocHost(p, piece), "cuMemAllocHost (" + piece + " bytes for reads)");
+            readFloats = allocPinned(p, piece, "reads").asFloatBuffer();
             readStage = p;
             readStageBytes = piece;
-            readFloats = p.getByteBuffer(0, piece).order(ByteOrder.nativeOrder()).asFloatBuffer();
         }
         for (long done = 0; done < bytes; done += piece) {
             long len = Math.min(piece, bytes - done);
-            check(JCudaDriver.cuMemcpyDtoH(readStage, src.withByteOffset(done), len), "copy from device (" + what + ")");
+            copyDtoH(readStage, src.withByteOffset(done), len, what);
             copyOut(dst, (int) (done >> 2), (int) (len >> 2));
         }
-        staged = 0;                                           // synchronous on the legacy stream: earlier copies are done
+    }
+
+    /** bytes of pinned host memory into p, as a native-order buffer. */
+    private ByteBuffer allocPinned(Pointer p, long bytes, String what) {
+        check(JCudaDriver.cuMemAllocHost(p, bytes), "cuMemAllocHost (" + bytes + " bytes for " + what + ")");
+        return p.getByteBuffer(0, bytes).order(ByteOrder.nativeOrder());
     }
 
     /** readFloats[0, n) into dst[off, off + n), split over the read threads. */
@@ -634,9 +637,9 @@ final class CudaDriver implements AutoCloseable {
     boolean replayStep(Object signature) {
         recording = false;
         if (!stepReplay || !GRAPHS || graphsBroken || SYNC_EACH_LAUNCH || !queue.isEmpty()) return false;
-        StepMemo m = steps.get(signature);
-        if (m != null && m.generation() == generation && m.graph().exec != null) {
-            check(JCudaDriver.cuGraphLaunch(m.graph().exec, graphStream), "cuGraphLaunch (step replay)");
+        GraphEntry kept = steps.get(signature);
+        if (kept != null && kept.exec != null) {
+            check(JCudaDriver.cuGraphLaunch(kept.exec, graphStream), "cuGraphLaunch (step replay)");
             graphLaunches++;
             stepReplays++;
             return true;
@@ -655,7 +658,7 @@ final class CudaDriver implements AutoCloseable {
         if (recording && recordFlushes == 1 && recordGraph != null && recordGraph.exec != null
                 && generation == recordGeneration) {
             if (steps.size() >= MAX_GRAPHS) steps.clear();
-            steps.put(recordSignature, new StepMemo(generation, recordGraph));
+            steps.put(recordSignature, recordGraph);
         }
         recording = false;
     }

@@ -229,13 +229,11 @@ public final class GpuBench {
             StringBuilder j = new StringBuilder();
             j.append(String.format(Locale.ROOT, "{\"device\":\"%s\",\"threads\":1,\"batch\":%s,\"model\":\"%s\",\"bits\":%d,",
                     be.deviceName(), batches.toString().replace(" ", ""), what.replace("\"", "'"), bits));
-            j.append(String.format(Locale.ROOT, "\"prefill_tokens_per_s\":%.1f,\"decode_tokens_per_s\":{", prefillTps));
-            int n = 0;
-            for (var e : decode.entrySet()) j.append(n++ > 0 ? "," : "").append(String.format(Locale.ROOT, "\"%d\":%.1f", e.getKey(), e.getValue()));
-            j.append("},\"logits_readback_ms\":{");
-            n = 0;
-            for (var e : readBack.entrySet()) j.append(n++ > 0 ? "," : "").append(String.format(Locale.ROOT, "\"%d\":%.3f", e.getKey(), e.getValue()));
-            j.append(String.format(Locale.ROOT, "},\"weight_bytes_per_token\":%d,\"achieved_gb_per_s\":%.1f,\"machine_gb_per_s\":%.1f,"
+            j.append(String.format(Locale.ROOT, "\"prefill_tokens_per_s\":%.1f,\"decode_tokens_per_s\":", prefillTps));
+            jsonByBatch(j, decode, "%.1f");
+            j.append(",\"logits_readback_ms\":");
+            jsonByBatch(j, readBack, "%.3f");
+            j.append(String.format(Locale.ROOT, ",\"weight_bytes_per_token\":%d,\"achieved_gb_per_s\":%.1f,\"machine_gb_per_s\":%.1f,"
                             + "\"bandwidth_fraction\":%.3f,\"copy_gb_per_s\":%.1f,\"kv_cache_tokens\":%d,\"peak_device_bytes\":%d,"
                             + "\"prompt_tokens\":%d,\"new_tokens\":%d,\"graphs\":%s,\"pdl\":%s,\"linear\":\"%s\","
                             + "\"activations\":\"%s\",\"warmup_steps\":%d}",
@@ -249,7 +247,16 @@ public final class GpuBench {
         return 0;
     }
 
-    /** Random weights of the given format, generated on the device (no host copy of the 24 GB). */
+    /** A JSON object {"batch": value, ...} of per-batch figures, each value in the given format. */
+    private static void jsonByBatch(StringBuilder j, Map<Integer, Double> byBatch, String format) {
+        j.append('{');
+        int n = 0;
+        for (var e : byBatch.entrySet()) {
+            j.append(n++ > 0 ? "," : "").append(String.format(Locale.ROOT, "\"%d\":" + format, e.getKey(), e.getValue()));
+        }
+        j.append('}');
+    }
+
     /**
      * The best of 5 reads of n floats from the device into a Java array, the copy MixtralModel.forward makes of its
      * logits every step (synchronous; from 1 MiB through the pinned read buffer, CudaDriver.PINNED_READS): the part
@@ -272,6 +279,7 @@ public final class GpuBench {
         }
     }
 
+    /** Random weights of the given format, generated on the device (no host copy of the 24 GB). */
     static MixtralWeights synthetic(CudaBackend be, MixtralConfig c, int bits, int group, boolean act, boolean sym) {
         long seed = 1000;
         int h = c.hidden();

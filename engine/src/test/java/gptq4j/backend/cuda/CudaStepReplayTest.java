@@ -95,25 +95,24 @@ class CudaStepReplayTest {
             float[] logits = new float[SEQS * V];
             m.forward(new Step(T, tok, pos, slot, seq, SEQS, tables, mb, SEQS, rows), logits, null);
             out.add(logits.clone());
-            for (int s = 0; s < SEQS; s++) last[s] = argmax(logits, s * V, V);
+            for (int s = 0; s < SEQS; s++) last[s] = CudaMixtralShapeParityTest.argmax(logits, s * V, V);
             for (int k = 0; k < STEPS; k++) {
                 int B = BATCH[k];
                 int[] dt = new int[B], dp = new int[B], ds = new int[B], dq = new int[B], dr = new int[B];
-                int[] dtab = new int[B * mb];
+                int[] dtab = java.util.Arrays.copyOf(tables, B * mb);   // the first B sequences' block tables
                 for (int s = 0; s < B; s++) {
                     dt[s] = last[s];
                     dp[s] = len[s]++;
                     ds[s] = tables[s * mb + dp[s] / BLOCK] * BLOCK + dp[s] % BLOCK;
                     dq[s] = s;
                     dr[s] = s;
-                    System.arraycopy(tables, s * mb, dtab, s * mb, mb);
                 }
                 float[] lg = new float[B * V];
                 long before = be.launchStats()[4];
                 m.forward(new Step(B, dt, dp, ds, dq, B, dtab, mb, B, dr), lg, null);
                 if (perStep != null) perStep[k] = be.launchStats()[4] - before;
                 out.add(lg);
-                for (int s = 0; s < B; s++) last[s] = argmax(lg, s * V, V);
+                for (int s = 0; s < B; s++) last[s] = CudaMixtralShapeParityTest.argmax(lg, s * V, V);
                 if (k == ALLOC_AFTER) {                   // a new generation: the next step records again
                     Buf b = be.allocFloats(1024);
                     be.free(b);
@@ -121,11 +120,5 @@ class CudaStepReplayTest {
             }
         }
         return out;
-    }
-
-    static int argmax(float[] l, int off, int n) {
-        int b = 0;
-        for (int i = 1; i < n; i++) if (l[off + i] > l[off + b]) b = i;
-        return b;
     }
 }
