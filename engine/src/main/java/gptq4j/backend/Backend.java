@@ -36,6 +36,9 @@ public interface Backend extends AutoCloseable {
     /** Copies n floats from src[offset..offset+n) to the host. */
     void read(Buf src, long offset, float[] dst, int n);
 
+    /** Copies n ints from src[offset..offset+n) to the host. */
+    void readInts(Buf src, long offset, int[] dst, int n);
+
     /** Releases a buffer (no-op on the heap backends). */
     default void free(Buf b) { }
 
@@ -104,6 +107,13 @@ public interface Backend extends AutoCloseable {
 
     /** x[i] += y[i] for i in [0,n). */
     void add(Buf x, Buf y, long n);
+
+    /**
+     * Greedy selection without a read-back of the rows: out[r] = the index of the largest of x[r][0..dim), ties
+     * to the lowest index (Sampler's argmax, so -0 equals +0), or -1 when the row holds NaN or +infinity (which
+     * the sampler refuses), for r in [0,R).
+     */
+    void argmaxRows(Buf x, int R, int dim, Buf out);
 
     /**
      * Rotary position embedding in the rotate-half form (pairs i and i+headDim/2), in place on

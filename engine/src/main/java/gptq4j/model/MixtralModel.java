@@ -38,6 +38,7 @@ public final class MixtralModel implements AutoCloseable {
         final Buf tokenSeq;     // int [T]
         final Buf blockTables;  // int [S][maxBlocks]
         final Buf logitRows;    // int [maxSeqs]
+        final Buf greedy;       // int [maxSeqs] argmax of each logit row (forwardGreedy)
         private final java.util.List<Buf> all = new java.util.ArrayList<>();
 
         private Buf f(Backend be, long n) {
@@ -79,6 +80,7 @@ public final class MixtralModel implements AutoCloseable {
                 tokenSeq = i(be, t);
                 blockTables = i(be, (long) maxSeqs * maxBlocks);
                 logitRows = i(be, maxSeqs);
+                greedy = i(be, maxSeqs);
             } catch (RuntimeException | Error e) {
                 free(be);
                 throw e;
@@ -124,6 +126,40 @@ public final class MixtralModel implements AutoCloseable {
      * {@code step.R()} requested tokens into {@code logits} ([R][vocab]).
      */
     public void forward(Step step, float[] logits, Probe probe) {
+        run(step, logits, null, probe);
+    }
+
+    /**
+     * Runs one step as {@link #forward} does, but selects greedily on the backend instead of reading the logits
+     * back: {@code tokens[r]} becomes the argmax of logit row r (ties to the lowest id, as the sampler's greedy
+     * choice), or -1 when that row holds NaN or +infinity. The rows stay readable by {@link #readLogits} until
+     * the next step. At most {@link #maxSeqs()} rows.
+     */
+    public void forwardGreedy(Step step, int[] tokens) {
+        if (step.R() > s.maxSeqs) {
+            throw new IllegalArgumentException("greedy step of " + step.R() + " logit rows exceeds " + s.maxSeqs);
+        }
+        if (tokens.length < step.R()) {
+            throw new IllegalArgumentException("tokens array of " + tokens.length + " for " + step.R() + " rows");
+        }
+        run(step, null, tokens, null);
+    }
+
+    /** Copies logit row r of the last {@link #forwardGreedy} step into {@code dst[offset..offset+vocab)}. */
+    public void readLogits(int r, float[] dst, int offset) {
+        int V = cfg.vocabSize();
+        if (r < 0 || r >= s.maxSeqs) throw new IndexOutOfBoundsException("logit row " + r + " of " + s.maxSeqs);
+        if (offset == 0) {
+            be.read(s.logits, (long) r * V, dst, V);
+        } else {
+            float[] row = new float[V];
+            be.read(s.logits, (long) r * V, row, V);
+            System.arraycopy(row, 0, dst, offset, V);
+        }
+    }
+
+    /** One step; the logit rows go to {@code logits}, or their argmax to {@code greedy} when that is not null. */
+    private void run(Step step, float[] logits, int[] greedy, Probe probe) {
         int T = step.T();
         if (T > s.maxTokens || step.S() > s.maxSeqs || step.maxBlocks() != s.maxBlocks) {
             throw new IllegalArgumentException("step of " + T + " tokens / " + step.S() + " sequences exceeds the state ("
@@ -139,11 +175,13 @@ public final class MixtralModel implements AutoCloseable {
         boolean oneChunk = step.R() <= s.maxSeqs;
         if (oneChunk) be.write(s.logitRows, step.logitRows(), step.R());
         int V = cfg.vocabSize();
-        // Below, up to the logits' read, the calls are a function of this model and (T, S, R) alone (no probe, one
-        // chunk): a backend may replay the last step of that signature instead (on the GPU, one graph launch)
-        StepSignature signature = probe == null && oneChunk ? new StepSignature(this, T, step.S(), step.R()) : null;
+        // Below, up to the logits' read, the calls are a function of this model and (T, S, R, greedy) alone (no
+        // probe, one chunk): a backend may replay the last step of that signature instead (on the GPU, one graph
+        // launch)
+        StepSignature signature = probe == null && oneChunk ? new StepSignature(this, T, step.S(), step.R(), greedy != null)
+                : null;
         if (signature != null && be.replayStep(signature)) {
-            be.read(s.logits, 0, logits, step.R() * V);
+            readOut(step.R(), 0, logits, greedy);
             return;
         }
         AttentionBatch meta = new AttentionBatch(T, s.slots, s.positions, s.tokenSeq, s.blockTables, s.maxBlocks,
@@ -164,19 +202,28 @@ public final class MixtralModel implements AutoCloseable {
             if (!oneChunk) be.write(s.logitRows, java.util.Arrays.copyOfRange(step.logitRows(), r0, r0 + n), n);
             be.gatherRows(s.x, s.logitRows, n, cfg.hidden(), s.rows);             // rows = x[logitRows]   [n][hidden]
             be.dense(w.lmHead, s.rows, n, s.logits);                              // logits = rows · lm_headᵀ [n][vocab]
-            if (r0 == 0) {
-                be.read(s.logits, 0, logits, n * V);
-            } else {
-                float[] chunk = new float[n * V];
-                be.read(s.logits, 0, chunk, n * V);
-                System.arraycopy(chunk, 0, logits, r0 * V, n * V);
-            }
+            if (greedy != null) be.argmaxRows(s.logits, n, V, s.greedy);          // greedy[r] = argmax logits[r]
+            readOut(n, r0, logits, greedy);
         }
         if (signature != null) be.endStep();
     }
 
+    /** Reads n rows' results (their logits, or their greedy choices) into rows [r0, r0 + n) of the caller's array. */
+    private void readOut(int n, int r0, float[] logits, int[] greedy) {
+        int V = cfg.vocabSize();
+        if (greedy != null) {
+            be.readInts(s.greedy, 0, greedy, n);                 // one chunk: r0 == 0 (forwardGreedy)
+        } else if (r0 == 0) {
+            be.read(s.logits, 0, logits, n * V);
+        } else {
+            float[] chunk = new float[n * V];
+            be.read(s.logits, 0, chunk, n * V);
+            System.arraycopy(chunk, 0, logits, r0 * V, n * V);
+        }
+    }
+
     /** A step's shape as far as forward's calls depend on it (Backend.replayStep); the model by identity. */
-    private record StepSignature(MixtralModel model, int T, int S, int R) { }
+    private record StepSignature(MixtralModel model, int T, int S, int R, boolean greedy) { }
 
     /** Self-attention block: x += o_proj(attention(rope(q), rope(k), v)) over norm(x). */
     private void attention(int l, MixtralWeights.Layer layer, AttentionBatch meta, int T) {

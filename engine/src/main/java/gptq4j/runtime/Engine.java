@@ -78,7 +78,8 @@ public final class Engine implements AutoCloseable {
             this.backend = be;
             this.model = m;
             this.blocks = new BlockManager(nBlocks, bs, o.prefixCaching());
-            this.scheduler = new Scheduler(m, blocks, maxBatch, maxTokens);
+            this.scheduler = new Scheduler(m, blocks, maxBatch, maxTokens,
+                    o.threads() > 0 ? o.threads() : Runtime.getRuntime().availableProcessors());
             this.loop = new Thread(scheduler, "gptq4j-scheduler");
             loop.setDaemon(true);
             loop.start();

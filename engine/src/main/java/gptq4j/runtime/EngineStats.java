@@ -14,6 +14,8 @@ public final class EngineStats {
     public final AtomicLong finished = new AtomicLong();
     public final AtomicLong errors = new AtomicLong();
     public final AtomicLong preemptions = new AtomicLong();
+    /** Steps whose tokens were all chosen greedily on the backend (no logits read back; Scheduler.DEVICE_GREEDY). */
+    public final AtomicLong deviceGreedySteps = new AtomicLong();
     /** Most KV-cache blocks held at once (shared prefix blocks counted once). */
     public final AtomicLong peakKvBlocks = new AtomicLong();
 
@@ -29,8 +31,8 @@ public final class EngineStats {
 
     @Override
     public String toString() {
-        return String.format("steps=%d stepTokens=%d forward=%.2fs generated=%d prompt=%d cachedPrompt=%d finished=%d errors=%d preemptions=%d peakKvBlocks=%d",
+        return String.format("steps=%d stepTokens=%d forward=%.2fs generated=%d prompt=%d cachedPrompt=%d finished=%d errors=%d preemptions=%d peakKvBlocks=%d deviceGreedySteps=%d",
                 steps.get(), stepTokens.get(), forwardNanos.get() / 1e9, generatedTokens.get(), promptTokens.get(), cachedPromptTokens.get(),
-                finished.get(), errors.get(), preemptions.get(), peakKvBlocks.get());
+                finished.get(), errors.get(), preemptions.get(), peakKvBlocks.get(), deviceGreedySteps.get());
     }
 }

@@ -25,25 +25,62 @@ final class Scheduler implements Runnable {
     private final MixtralModel model;
     private final MixtralConfig cfg;
     private final BlockManager blocks;
-    private final Sampler sampler = new Sampler();
+    private final Sampler[] samplers;                 // one per sampling thread ([0]: the scheduler's)
+    private final java.util.concurrent.ExecutorService pool;   // the other sampling threads; null with one
     private final int maxBatch;
     private final int tokenBudget;
     private final LinkedBlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
     private final Deque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
     private final float[] logits;
+    private final int[] greedy;
     private volatile boolean closed;
     final EngineStats stats = new EngineStats();
 
     private static final Object WAKE = new Object();
 
-    Scheduler(MixtralModel model, BlockManager blocks, int maxBatch, int tokenBudget) {
+    /**
+     * Greedy rows without penalties or logprobs are chosen on the backend ({@link MixtralModel#forwardGreedy}):
+     * a step whose rows are all such reads back one int per row instead of its logits, and the sampler does not
+     * run. The same tokens as the sampler's argmax. {@code -Dgptq4j.deviceGreedy=false} turns it off.
+     */
+    static final boolean DEVICE_GREEDY = !"false".equals(System.getProperty("gptq4j.deviceGreedy"));
+
+    /** True when the sampler's choice for p is the plain argmax of the logits and nothing else reads them. */
+    static boolean greedyOnDevice(SamplingParams p) {
+        return p.temperature() < Sampler.GREEDY_TEMPERATURE && p.repetitionPenalty() == 1 && p.presencePenalty() == 0
+                && p.frequencyPenalty() == 0 && p.logprobs() == 0;
+    }
+
+    /** Most threads that sample one step's rows. */
+    static final int MAX_SAMPLING_THREADS = 16;
+
+    /**
+     * @param samplingThreads threads that sample a step's rows together (the scheduler's own included; at most
+     *                        {@value #MAX_SAMPLING_THREADS}): at batch 256 one thread takes 5 ms per step for
+     *                        greedy rows and 50-190 ms for sampled ones (a 32,000-token vocabulary)
+     */
+    Scheduler(MixtralModel model, BlockManager blocks, int maxBatch, int tokenBudget, int samplingThreads) {
+        int nt = Math.max(1, Math.min(samplingThreads, MAX_SAMPLING_THREADS));
+        this.samplers = new Sampler[nt];
+        for (int i = 0; i < nt; i++) samplers[i] = new Sampler();
+        if (nt > 1) {
+            java.util.concurrent.atomic.AtomicInteger id = new java.util.concurrent.atomic.AtomicInteger();
+            this.pool = java.util.concurrent.Executors.newFixedThreadPool(nt - 1, task -> {
+                Thread t = new Thread(task, "gptq4j-sampler-" + id.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+        } else {
+            this.pool = null;
+        }
         this.model = model;
         this.cfg = model.config();
         this.blocks = blocks;
         this.maxBatch = Math.min(maxBatch, model.maxSeqs());
         this.tokenBudget = Math.min(tokenBudget, model.maxTokens());
         this.logits = new float[model.maxSeqs() * cfg.vocabSize()];
+        this.greedy = new int[model.maxSeqs()];
     }
 
     void enqueue(Sequence s) {
@@ -71,6 +108,7 @@ final class Scheduler implements Runnable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
+            if (pool != null) pool.shutdownNow();
             failAll("engine closed");
         }
     }
@@ -157,9 +195,13 @@ final class Scheduler implements Runnable {
             }
             if (p.wantLogits) rows[R++] = t - 1;
         }
+        boolean onDevice = DEVICE_GREEDY && R > 0;
+        for (Part p : parts) if (p.wantLogits && !greedyOnDevice(p.seq.params)) onDevice = false;
         long t0 = System.nanoTime();
         try {
-            model.forward(new Step(T, tokens, positions, slots, tokenSeq, S, tables, mb, R, rows), logits, null);
+            Step st = new Step(T, tokens, positions, slots, tokenSeq, S, tables, mb, R, rows);
+            if (onDevice) model.forwardGreedy(st, greedy);
+            else model.forward(st, logits, null);
         } catch (RuntimeException | Error e) {
             LOG.log(Level.SEVERE, "forward step failed; failing its " + S + " sequences", e);
             String why = e.getMessage() != null ? e.getMessage() : e.toString();
@@ -167,18 +209,90 @@ final class Scheduler implements Runnable {
             return;
         }
         stats.addStep(T, System.nanoTime() - t0);
-        int r = 0;
+        if (onDevice) stats.deviceGreedySteps.incrementAndGet();
+        // the rows' choices: the backend's greedy ones, else the sampler's (rows in parallel: a row's choice
+        // depends on its own logits, parameters and seed only); then each sequence's bookkeeping, in order
+        Sequence[] bySeq = new Sequence[R];
+        Sampled[] out = new Sampled[R];
+        int[] sampled = new int[R];
+        int ns = 0, r = 0;
         for (Part p : parts) {
             p.seq.computed += p.n;
             blocks.markComputed(p.seq.id, p.seq.computed);
             if (!p.wantLogits) continue;
-            int offset = r++ * cfg.vocabSize();
-            try {
-                sampleNext(p.seq, offset);
-            } catch (RuntimeException e) {               // e.g. non-finite logits: this row fails, the batch goes on
-                LOG.log(Level.WARNING, "sampling failed for sequence " + p.seq.id, e);
-                finish(p.seq, FinishReason.ERROR, "sampling failed: " + e.getMessage());
+            int row = r++;
+            bySeq[row] = p.seq;
+            if (onDevice && greedy[row] >= 0) {
+                out[row] = new Sampled(greedy[row], null, null);
+                continue;
             }
+            if (onDevice) {                               // NaN or +inf in the row: the sampler says which
+                try {
+                    model.readLogits(row, logits, row * cfg.vocabSize());
+                } catch (RuntimeException e) {
+                    out[row] = new Sampled(-1, null, e);
+                    continue;
+                }
+            }
+            sampled[ns++] = row;
+        }
+        sampleRows(bySeq, sampled, ns, out);
+        for (int row = 0; row < R; row++) {
+            Sequence seq = bySeq[row];
+            Sampled c = out[row];
+            if (c.error() != null) {                      // e.g. non-finite logits: this row fails, the batch goes on
+                LOG.log(Level.WARNING, "sampling failed for sequence " + seq.id, c.error());
+                finish(seq, FinishReason.ERROR, "sampling failed: " + c.error().getMessage());
+                continue;
+            }
+            if (c.logprob() != null) seq.logprobs.add(c.logprob());
+            accept(seq, c.token());
+        }
+    }
+
+    /** One row's choice: the token and, when asked for, its logprobs; or what went wrong. */
+    private record Sampled(int token, TokenLogprob logprob, RuntimeException error) { }
+
+    /** Rows under this many go through the sampler on the scheduler's thread alone (a hand-over costs ~50 µs). */
+    static final int PARALLEL_ROWS = 4;
+
+    /**
+     * The sampler's choices for rows[0..n) (row r: bySeq[r]'s logits at r * vocab) into out. With more than one
+     * sampling thread the rows are cut into contiguous shares, one per thread; the scheduler's thread takes the
+     * first. Which thread samples a row does not change its choice.
+     */
+    private void sampleRows(Sequence[] bySeq, int[] rows, int n, Sampled[] out) {
+        int shares = pool == null || n < PARALLEL_ROWS ? 1 : Math.min(samplers.length, (n + PARALLEL_ROWS - 1) / PARALLEL_ROWS);
+        List<java.util.concurrent.Future<?>> pending = new ArrayList<>(shares - 1);
+        for (int k = 1; k < shares; k++) {
+            int from = (int) ((long) n * k / shares), to = (int) ((long) n * (k + 1) / shares);
+            Sampler smp = samplers[k];
+            pending.add(pool.submit(() -> { for (int i = from; i < to; i++) out[rows[i]] = sampleOne(smp, bySeq[rows[i]], rows[i]); }));
+        }
+        for (int i = 0, to = n / shares; i < to; i++) out[rows[i]] = sampleOne(samplers[0], bySeq[rows[i]], rows[i]);
+        for (java.util.concurrent.Future<?> f : pending) {
+            try {
+                f.get();
+            } catch (java.util.concurrent.ExecutionException e) {   // an Error (a row's exceptions are in its Sampled)
+                if (e.getCause() instanceof Error err) throw err;
+                throw new IllegalStateException("sampling thread failed", e.getCause());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while sampling", e);
+            }
+        }
+    }
+
+    private Sampled sampleOne(Sampler smp, Sequence s, int row) {
+        SamplingParams p = s.params;
+        int offset = row * cfg.vocabSize();
+        try {
+            int token = smp.sample(logits, offset, cfg.vocabSize(), p, s.prompt, s.generated, s.generatedCount,
+                    s.generatedCount);
+            TokenLogprob lp = p.logprobs() > 0 ? smp.logprob(logits, offset, cfg.vocabSize(), token, p.logprobs()) : null;
+            return new Sampled(token, lp, null);
+        } catch (RuntimeException e) {
+            return new Sampled(-1, null, e);
         }
     }
 
@@ -218,11 +332,9 @@ final class Scheduler implements Runnable {
         waiting.addFirst(v);
     }
 
-    private void sampleNext(Sequence s, int offset) {
+    /** Appends the chosen token to s and finishes s when it stops. */
+    private void accept(Sequence s, int token) {
         SamplingParams p = s.params;
-        int step = s.generatedCount;
-        int token = sampler.sample(logits, offset, cfg.vocabSize(), p, s.prompt, s.generated, s.generatedCount, step);
-        if (p.logprobs() > 0) s.logprobs.add(sampler.logprob(logits, offset, cfg.vocabSize(), token, p.logprobs()));
         s.append(token);
         stats.generatedTokens.incrementAndGet();
         if (s.listener != null) {

@@ -76,6 +76,11 @@ public final class CpuBackend implements Backend {
         System.arraycopy(CpuBuf.f(src), Math.toIntExact(offset), dst, 0, n);
     }
 
+    @Override
+    public void readInts(Buf src, long offset, int[] dst, int n) {
+        System.arraycopy(CpuBuf.i(src), Math.toIntExact(offset), dst, 0, n);
+    }
+
     // ---- weights ----
 
     @Override
@@ -151,6 +156,29 @@ public final class CpuBackend implements Backend {
     public void add(Buf x, Buf y, long n) {
         float[] a = CpuBuf.f(x), b = CpuBuf.f(y);
         for (int i = 0; i < n; i++) a[i] += b[i];
+    }
+
+    @Override
+    public void argmaxRows(Buf x, int R, int dim, Buf out) {
+        float[] a = CpuBuf.f(x);
+        int[] o = CpuBuf.i(out);
+        for (int r = 0; r < R; r++) {
+            int base = r * dim, best = 0;
+            float bv = a[base];
+            boolean bad = false;
+            for (int i = 0; i < dim; i++) {
+                float v = a[base + i];
+                if (Float.isNaN(v) || v == Float.POSITIVE_INFINITY) {
+                    bad = true;
+                    break;
+                }
+                if (v > bv) {
+                    bv = v;
+                    best = i;
+                }
+            }
+            o[r] = bad ? -1 : best;
+        }
     }
 
     @Override

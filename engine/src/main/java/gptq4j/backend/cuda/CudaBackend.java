@@ -143,7 +143,7 @@ public final class CudaBackend implements Backend {
         drv.write(b.ptr, src, n, b.toString());
     }
 
-    /** Copies n ints from the device buffer at offset to the host. */
+    @Override
     public void readInts(Buf src, long offset, int[] dst, int n) {
         CudaBuf b = checked(src, offset + n, "read");
         drv.copyDtoH(Pointer.to(dst), b.at(offset), 4L * n, b.toString());
@@ -1047,6 +1047,14 @@ public final class CudaBackend implements Backend {
     public void gatherRows(Buf x, Buf rows, int R, int dim, Buf out) {
         drv.bind();
         drv.launch("gather_rows", ceil(dim, 256), R, 256, 1, CudaBuf.of(x).ptr, CudaBuf.of(rows).ptr, dim, CudaBuf.of(out).ptr);
+    }
+
+    @Override
+    public void argmaxRows(Buf x, int R, int dim, Buf out) {
+        if (R <= 0) return;
+        if (dim <= 0) throw new IllegalArgumentException("argmaxRows: rows of " + dim + " elements");
+        CudaBuf xb = checked(x, (long) R * dim, "argmaxRows"), ob = checked(out, R, "argmaxRows");
+        drv.launch("argmax_rows", R, 1, 512, 1, xb.ptr, dim, ob.ptr);
     }
 
     @Override

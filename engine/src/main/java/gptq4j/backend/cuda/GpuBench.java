@@ -20,7 +20,9 @@ import java.util.stream.Stream;
 /**
  * The GPU benchmark: {@code gptq4j bench --shape mixtral-8x7b --device cuda} (synthetic weights in the published
  * act-order layout, generated on the device) or {@code --model DIR}. It runs the engine's own forward pass
- * ({@link MixtralModel#forward}: logits copied back every step, as the engine does) over batches of sequences and
+ * ({@link MixtralModel#forwardGreedy}: the next token of every sequence chosen greedily on the device and one int per
+ * sequence copied back, as the engine does for greedy requests; --select host: {@link MixtralModel#forward}, every
+ * step's logits copied back into a Java array, the sampler's input for the other requests) over batches of sequences and
  * prints device, copy bandwidth, active bytes per token, prefill and decode tokens/s, the time one step's logits take
  * to come back to the host at each batch size (JSON logits_readback_ms), the fraction of the bandwidth floor at batch
  * 1, KV-cache capacity, peak device memory and a final JSON line.
@@ -31,7 +33,9 @@ import java.util.stream.Stream;
  * carries a common offset and the router sends most tokens to one expert, so fewer experts' weights are read at small
  * batches), --batch 1,8,32,64,128,256, --prompt-tokens 128, --new-tokens 128, --warmup-steps 2, --warmup 512,
  * --layers N (fewer layers, for a quick check), --activations fp32 (the default: the hi + lo pair, float32's
- * precision) | fp16 (CudaBackend.FP16_ACTIVATIONS). Decode steps feed random token ids (no sampling is timed);
+ * precision) | fp16 (CudaBackend.FP16_ACTIVATIONS), --select device | host (above). Decode steps feed random token
+ * ids, not the chosen ones, so that the routing does not follow the synthetic weights' argmax (the host sampler is
+ * not timed);
  * the first warmup-steps decode steps of each batch are not timed. Before the first batch, --warmup untimed decode
  * steps run at batch 1 (in runs of new-tokens steps, each after its own prefill; 0: none), so what is timed is the
  * steady state of a long-running engine: the step's host code (the model's Java and the launch queue, serial with the
@@ -72,6 +76,9 @@ public final class GpuBench {
         int N = Integer.parseInt(a.getOrDefault("--new-tokens", "128"));
         int warm = Integer.parseInt(a.getOrDefault("--warmup-steps", "2"));
         int warmup = Integer.parseInt(a.getOrDefault("--warmup", "512"));
+        String select = a.getOrDefault("--select", "device");
+        if (!select.equals("device") && !select.equals("host")) throw new IllegalArgumentException("bench: --select device|host");
+        boolean onDevice = select.equals("device");
         if (warmup < 0) throw new IllegalArgumentException("bench: --warmup must be >= 0");
         int warmRuns = (warmup + N - 1) / N, warmSteps = warmRuns * N;   // whole runs of new-tokens steps
         List<Integer> batches = new ArrayList<>();
@@ -155,6 +162,7 @@ public final class GpuBench {
                 // prefill: groups of sequences, at most maxStepTokens tokens a step, logits of each last token
                 int g = Math.max(1, Math.min(B, maxStepTokens / P));
                 float[] logits = new float[Math.max(B, g) * cfg.vocabSize()];
+                int[] chosen = new int[Math.max(B, g)];
                 long pt0 = System.nanoTime();
                 for (int s0 = 0; s0 < B; s0 += g) {
                     int S = Math.min(g, B - s0), T = S * P;
@@ -171,7 +179,9 @@ public final class GpuBench {
                         }
                         rows[i] = i * P + P - 1;
                     }
-                    model.forward(new Step(T, tok, pos, slot, seq, S, tables, maxBlocks, S, rows), logits, null);
+                    Step st = new Step(T, tok, pos, slot, seq, S, tables, maxBlocks, S, rows);
+                    if (onDevice) model.forwardGreedy(st, chosen);
+                    else model.forward(st, logits, null);
                 }
                 double ps = (System.nanoTime() - pt0) / 1e9;
                 if (!untimed && (long) B * P > prefillTokensBest) {
@@ -193,7 +203,9 @@ public final class GpuBench {
                         pos[i] = p;
                         slot[i] = (i * nb + p / blockSize) * blockSize + p % blockSize;
                     }
-                    model.forward(new Step(B, tok, pos, slot, seq, B, tables, maxBlocks, B, rows), logits, null);
+                    Step st = new Step(B, tok, pos, slot, seq, B, tables, maxBlocks, B, rows);
+                    if (onDevice) model.forwardGreedy(st, chosen);
+                    else model.forward(st, logits, null);
                 }
                 if (untimed) continue;
                 int timed = N - Math.min(warm, N - 1);
@@ -208,9 +220,10 @@ public final class GpuBench {
                         B, B * P, ps, B * P / ps, ds * 1e3 / timed, tps, timed, P + N - timed, P + N, ls[0], ls[1], ls[2], ls[4]);
                 double rb = readBackMs(be, (long) B * cfg.vocabSize());
                 readBack.put(B, rb);
-                out.printf(Locale.ROOT, "  logits read-back: %d x %d floats in %.2f ms (%.1f GB/s, into a Java array as every step"
-                                + " does; %.1f %% of the step)%n", B, cfg.vocabSize(), rb, 4e-6 * B * cfg.vocabSize() / rb,
-                        100 * rb * timed / (ds * 1e3));
+                out.printf(Locale.ROOT, "  logits read-back: %d x %d floats in %.2f ms (%.1f GB/s, into a Java array as a step of"
+                                + " sampled requests does; %s)%n", B, cfg.vocabSize(), rb, 4e-6 * B * cfg.vocabSize() / rb,
+                        onDevice ? "not in the greedy steps timed here"
+                                : String.format(Locale.ROOT, "%.1f %% of the step", 100 * rb * timed / (ds * 1e3)));
                 String routed = CudaBackend.ROUTE_STATS ? be.routingSummary(B) : null;
                 if (routed != null) out.println("  decode routing: " + routed);
                 routed = CudaBackend.ROUTE_STATS ? be.routingSummary(g * P) : null;
@@ -236,9 +249,9 @@ public final class GpuBench {
             j.append(String.format(Locale.ROOT, ",\"weight_bytes_per_token\":%d,\"achieved_gb_per_s\":%.1f,\"machine_gb_per_s\":%.1f,"
                             + "\"bandwidth_fraction\":%.3f,\"copy_gb_per_s\":%.1f,\"kv_cache_tokens\":%d,\"peak_device_bytes\":%d,"
                             + "\"prompt_tokens\":%d,\"new_tokens\":%d,\"graphs\":%s,\"pdl\":%s,\"linear\":\"%s\","
-                            + "\"activations\":\"%s\",\"warmup_steps\":%d}",
+                            + "\"activations\":\"%s\",\"select\":\"%s\",\"warmup_steps\":%d}",
                     wBytes, achieved / 1e9, copy / 1e9, fraction, copy / 1e9, kvTokens, peakUsed, P, N, CudaDriver.GRAPHS,
-                    be.pdl(), CudaBackend.linearName(), activations, warmSteps));
+                    be.pdl(), CudaBackend.linearName(), activations, select, warmSteps));
             out.println(j);
             model.close();
         } catch (java.io.IOException e) {
