@@ -11,7 +11,8 @@ import java.nio.file.Path;
  * @param maxTokensPerStep   token budget of one step (prefill chunks + decode tokens)
  * @param kvCacheBytes       memory for the paged KV cache; 0 = a default sized from the model
  * @param blockSize          tokens per KV block
- * @param threads            CPU worker threads; 0 = available processors
+ * @param threads            CPU worker threads (the CPU backend's, and those that sample a step's rows, at most 16);
+ *                           0 = available processors
  * @param promptPolicy       what to do with a prompt longer than the context: "error" or "truncate_left"
  * @param parseSpecialTokens match special-token text such as {@code <s>} in prompts as special tokens
  * @param prefixCaching      share KV blocks of identical prompt prefixes between sequences

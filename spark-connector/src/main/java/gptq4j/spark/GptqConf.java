@@ -30,7 +30,8 @@ public final class GptqConf {
     public static final Entry KV_CACHE_BYTES = new Entry(PREFIX + "kvCacheBytes", "0",
             "Bytes for the paged KV cache; 0 sizes it from the model.");
     public static final Entry THREADS = new Entry(PREFIX + "threads", "0",
-            "CPU worker threads of the engine; 0 uses the executor's available processors.");
+            "CPU worker threads of the engine, which also sample a step's rows (up to 16); 0 uses the executor's "
+                    + "available processors.");
     public static final Entry PROMPT_POLICY = new Entry(PREFIX + "promptPolicy", "error",
             "Prompt longer than the context: error (the row gets finish_reason error) or truncate_left.");
     public static final Entry PARSE_SPECIAL_TOKENS = new Entry(PREFIX + "parseSpecialTokens", "false",
