@@ -100,28 +100,7 @@ struct GvCursor {
     }
 };
 
-// KH = 2 (gq_mmv_b4_t1h): each task is a (matrix, tile, split) task of KH = 1 cut into two halves of its super-tiles,
-// taken by the two warps of a pair (warps 2j, 2j+1 of a block walk the same tasks). A split's partial is
-// a_s = fmaf(t_u, scale_u, a_s) over its scale periods u in order, each t_u an mma chain of its own that starts at 0;
-// so the second warp computes the t_u of the second half's periods and leaves them, with their scales, in shared
-// memory, and the first warp, after its own periods, folds them in order: the same operations in the same order as
-// one warp walking the whole split, with half the dependent chain per warp. The host halves only splits that are
-// whole (kst % spb == 0) and even, whose half ends on a period end and holds at most GV_XP periods.
-#ifndef GV_XP
-#define GV_XP 4   // scale periods per half task kept in shared memory (CudaBackend.mmvHalves)
-#endif
-#ifndef GV_MINB_H
-#define GV_MINB_H 6   // blocks per SM for KH = 2 (at most 85 registers): q+k+v's 3,072 halves in one round on an H100
-#endif
-
-// bar.sync on the named barrier of warp pair p (1 or 2; 0 is __syncthreads'), 64 threads. Immediate ids: a register id
-// makes ptxas reserve all 16 barriers for the block.
-__device__ __forceinline__ void gv_pair_sync(int p) {
-    if (p == 0) asm volatile("bar.sync 1, 64;\n" ::: "memory");
-    else asm volatile("bar.sync 2, 64;\n" ::: "memory");
-}
-
-template <int BITS, int OT, int KH = 1>
+template <int BITS, int OT>
 __device__ __forceinline__ void gq_mmv_body(
         const GqMat* __restrict__ mats, int nexp, int nmat, const int* __restrict__ segs,
         const uint4* __restrict__ xq, const float* __restrict__ xe, int planes, int T, int in, int outN, int cpb,
@@ -134,8 +113,6 @@ __device__ __forceinline__ void gq_mmv_body(
     __shared__ long s_orow[GV_MAXMAT];      // proj * proj_stride / outN + offset: the output row base
     __shared__ int s_srow[GV_MAXMAT];       // uint4 per (scale, zero) row
     __shared__ int s_nact;
-    // KH == 2: per warp pair, GV_XP periods x OT tiles x (t_u[4], scale g, scale g+8) x 32 lanes
-    __shared__ float gv_xch[KH == 2 ? GV_NW / 2 * GV_XP * OT * 6 * 32 : 1];
     constexpr int D = gv_depth<BITS>();
     constexpr int SLOT = gv_slot<BITS, OT>();
     constexpr int WU = BITS * 8;            // uint4 of weights per (output tile, super-tile)
@@ -168,9 +145,7 @@ __device__ __forceinline__ void gq_mmv_body(
     constexpr int SW = 4 * OT;              // uint4 of one chunk's (scale, zero) row over the task's outputs
     const int ogroups = outN / (16 * OT), kst = (in + 63) >> 6, spb = cpb >> 1;
     const int per = ogroups * ksplit, total = s_nact * per;
-    static_assert(KH == 1 || (KH == 2 && GV_NW == 4), "halved tasks: two warp pairs per block (gv_pair_sync)");
-    const int step = gridDim.x * GV_NW / KH, k0 = (blockIdx.x * GV_NW + warp) / KH;
-    const int h = KH == 2 ? (warp & 1) : 0;  // the half of each task's super-tiles this warp takes
+    const int step = gridDim.x * GV_NW, k0 = blockIdx.x * GV_NW + warp;
     const int dA = step / per, dr = step - dA * per, dOT = dr / ksplit, dS = dr - dOT * ksplit;
     const long rowlen = (long) kst * 16;    // uint4 per token row of xq
     const long tstride = (long) kst * WU;   // uint4 from an output tile's weights to the next tile's
@@ -201,9 +176,8 @@ __device__ __forceinline__ void gq_mmv_body(
     const uint4* pw = nullptr;             // the task's current super-tile of its first tile
     const uint4* po = nullptr;             // this lane's other: row 0 of its source
     auto ptask = [&]() {                    // the producer's task pc: its sources
-        const int nn = min(kst - pc.s * spb, spb);
-        const int st_lo = pc.s * spb + h * (nn / KH);
-        pn = nn / KH;
+        const int st_lo = pc.s * spb;
+        pn = min(kst - st_lo, spb);
         pw = s_qw[pc.a] + (long) (OT * pc.ot * kst + st_lo) * WU;
         pch = 2 * st_lo;
         if (isx) { po = xq + s_xrow[pc.a] * rowlen + (lane & 15); oad = 0; omul = 16; }
@@ -258,8 +232,7 @@ __device__ __forceinline__ void gq_mmv_body(
     cc.start(k0, ogroups, ksplit);
 #pragma unroll 1
     for (; cc.k < total; cc.next(step, dA, dOT, dS, ogroups, ksplit)) {
-        const int nn = min(kst - cc.s * spb, spb), n = nn / KH, i0 = h * n;   // this warp's super-tiles: i0 + [0, n)
-        int np = 0;                          // KH == 2, second half: periods left in shared memory so far
+        const int st_lo = cc.s * spb, n = min(kst - st_lo, spb);
         const float f = __ldg(xe + s_xrow[cc.a] * ksplit + cc.s);   // 2^e of the token and split
         // the OT output tiles' chains (gq_mma_body's arithmetic for each), interleaved
         float acc[OT][4], tmp[OT][4];
@@ -299,43 +272,17 @@ __device__ __forceinline__ void gq_mmv_body(
 #pragma unroll
                     for (int u = 0; u < OT; u++) gm_mma(tmp[u], av[u], bv.z, bv.w);
                 }
-                const int ci = 2 * (i0 + i) + c + 1;
-                if ((ci & (sp - 1)) == 0 || ci == 2 * nn) {   // end of a scale period
-                    if (KH == 2 && h == 1) {                  // t_u and its scales for the first warp's fold
+                const int ci = 2 * i + c + 1;
+                if ((ci & (sp - 1)) == 0 || ci == 2 * n) {   // end of a scale period
 #pragma unroll
-                        for (int u = 0; u < OT; u++) {
-                            float* X = gv_xch + ((((warp >> 1) * GV_XP + np) * OT + u) * 6) * 32 + lane;
-#pragma unroll
-                            for (int r = 0; r < 4; r++) { X[32 * r] = tmp[u][r]; tmp[u][r] = 0.f; }
-                            X[128] = gm_scale(sz[u][2 * c]);
-                            X[160] = gm_scale(sz[u][2 * c + 1]);
-                        }
-                        np++;
-                    } else {
-#pragma unroll
-                        for (int u = 0; u < OT; u++) gm_period_end(acc[u], tmp[u], gm_scale(sz[u][2 * c]), gm_scale(sz[u][2 * c + 1]));
-                    }
+                    for (int u = 0; u < OT; u++) gm_period_end(acc[u], tmp[u], gm_scale(sz[u][2 * c]), gm_scale(sz[u][2 * c + 1]));
                 }
             }
             sl += SLOT;
             if (sl == ring + D * SLOT) sl = ring;
         }
-        if constexpr (KH == 2) {             // the second half's periods, folded in order after the first half's
-            gv_pair_sync(warp >> 1);
-            if (h == 0) {
-                const int nper = 2 * n / sp;         // the host's halves end on period ends
-                for (int q = 0; q < nper; q++) {
-#pragma unroll
-                    for (int u = 0; u < OT; u++) {
-                        const float* X = gv_xch + ((((warp >> 1) * GV_XP + q) * OT + u) * 6) * 32 + lane;
-                        float tq[4] = {X[0], X[32], X[64], X[96]};
-                        gm_period_end(acc[u], tq, X[128], X[160]);
-                    }
-                }
-            }
-        }
         // p_s = acc * 2^e (* 1/16 for 4-bit outputs g+8), as gq_mma_body; token column 0 only (t == 0, i even)
-        if (h == 0 && t == 0) {
+        if (t == 0) {
             float* dst = outp + ((long) cc.s * rows_cap + s_orow[cc.a]) * outN + cc.ot * 16 * OT + g;
 #pragma unroll
             for (int u = 0; u < OT; u++) {
@@ -343,7 +290,6 @@ __device__ __forceinline__ void gq_mmv_body(
                 dst[16 * u + 8] = acc[u][2] * gm_factor_hi<BITS>(f);
             }
         }
-        if constexpr (KH == 2) gv_pair_sync(warp >> 1);   // X free again for the next task's second half
     }
     asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 }
@@ -361,22 +307,9 @@ __device__ __forceinline__ void gq_mmv_body(
         gq_mmv_body<BITS, OT>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit,        \
                               rows_cap, proj_stride, out, sz_rows);                                             \
     }
-// gq_mmv_b4_t1h: gq_mmv_b4_t1's tasks in halves (KH = 2, above), for the launches with fewer halves than resident
-// warps (CudaBackend.mmvHalves): the one-token q+k+v and o products, whose one-tile tasks are each warp's chain of 16
-// super-tiles. The same partials.
-#define GQV_KERNEL_H(NAME, BITS, OT)                                                                            \
-    GPTQ4J_KERNEL void __launch_bounds__(GV_NW * 32, GV_MINB_H) NAME(                                           \
-            const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
-            int T, int in, int outN, int cpb, int sp, int cgl, int ksplit, int rows_cap, long proj_stride,      \
-            float* out, const int* sz_rows) {                                                                   \
-        GK_ENTER_LATE;                                                                                          \
-        gq_mmv_body<BITS, OT, 2>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit,     \
-                                 rows_cap, proj_stride, out, sz_rows);                                          \
-    }
 #define GQV_INSTANCE(BITS) GQV_KERNEL(gq_mmv_b##BITS, BITS, GV_OT)
 GQV_INSTANCE(2)
 GQV_INSTANCE(3)
 GQV_INSTANCE(4)
 GQV_INSTANCE(8)
 GQV_KERNEL(gq_mmv_b4_t1, 4, 1)
-GQV_KERNEL_H(gq_mmv_b4_t1h, 4, 1)

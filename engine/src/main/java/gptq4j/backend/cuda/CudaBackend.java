@@ -679,10 +679,6 @@ public final class CudaBackend implements Backend {
                     kernel = "gq_mmv_b4_t1";                          // fewer tasks than warps: one tile per task
                     tasks = (long) nmat * (g.out() / 16) * g.ksplit();
                     smem = mmvSharedBytes(4, 1);
-                    if (MMV_HALVES && mmvHalvable(g.in(), g.cpb(), tab.scalePeriod())) {
-                        kernel = "gq_mmv_b4_t1h";                     // each task in halves on a warp pair
-                        tasks *= 2;
-                    }
                     perSm = MMV_BLOCKS_PER_SM > 0 ? MMV_BLOCKS_PER_SM : drv.residentBlocksPerSm(kernel, 32 * MMV_WARPS, smem);
                 }
                 int grid = (int) Math.min((long) drv.multiprocessors() * perSm, ceil(tasks, MMV_WARPS));
@@ -728,7 +724,7 @@ public final class CudaBackend implements Backend {
         if (MMA) return "mma" + (CudaGptq.CPB > 0 ? "-cpb" + CudaGptq.CPB : "") + "-loop" + MMA_LOOP_BLOCKS
                 + (MMA_MAX_TILES < 8 ? "-tiles" + MMA_MAX_TILES : "") + (MMA_64_FROM != 65 ? "-t64from" + MMA_64_FROM : "")
                 + (CudaGptq.SCALE_PERIOD_MAX < 16 ? "-sp" + CudaGptq.SCALE_PERIOD_MAX : "")
-                + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense") + (MMV ? (MMV_ONE_TILE ? (MMV_HALVES ? "" : "-nommvhalves") : "-nommvonetile") : "-nommv")
+                + (REFERENCE_ATTENTION ? "-refattn" : "") + (DENSE_MMA ? "" : "-simtdense") + (MMV ? (MMV_ONE_TILE ? "" : "-nommvonetile") : "-nommv")
                 + (FUSE_NORM ? "" : "-nofusenorm") + (FUSE_FOLD ? "" : "-nofusefold") + (QKV_LAUNCH ? "" : "-noqkv")
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
                 + (CudaGptq.MMA_SPLIT_WARPS_4 != 256 ? "-splitwarps4-" + CudaGptq.MMA_SPLIT_WARPS_4 : "")
@@ -884,25 +880,6 @@ public final class CudaBackend implements Backend {
      * task: twice the tasks, so twice the warps streaming (the same bits).
      */
     static final boolean MMV_ONE_TILE = !"false".equals(System.getProperty("gptq4j.cuda.mmvOneTile"));
-
-    /**
-     * -Dgptq4j.cuda.mmvHalves=false keeps gq_mmv_b4_t1's tasks whole. By default a one-tile launch whose splits
-     * {@link #mmvHalvable} runs gq_mmv_b4_t1h: each task's super-tiles in two halves on a warp pair, the second
-     * half's scale periods folded by the first warp in order (the same bits, half the dependent chain per warp).
-     */
-    static final boolean MMV_HALVES = !"false".equals(System.getProperty("gptq4j.cuda.mmvHalves"));
-    /** Scale periods a half task may leave in shared memory (GV_XP in gq_mmv.cu). */
-    static final int MMV_HALF_PERIODS = 4;
-
-    /**
-     * Whether every split of the weight cuts into two halves that end on scale-period ends (gq_mmv.cu, KH = 2): whole
-     * splits of an even number of super-tiles, spb = cpb / 2 a multiple of the period (in chunks), at most
-     * {@link #MMV_HALF_PERIODS} periods per half.
-     */
-    static boolean mmvHalvable(int in, int cpb, int scalePeriod) {
-        int spb = cpb / 2, kst = ceil(in, 64);
-        return spb >= 2 && spb % 2 == 0 && kst % spb == 0 && spb % scalePeriod == 0 && spb / scalePeriod <= MMV_HALF_PERIODS;
-    }
 
     /** Dynamic shared memory of a gq_mmv block: the warps' rings of slots (gv_slot, gv_depth in gq_mmv.cu). */
     static int mmvSharedBytes(int bits) { return mmvSharedBytes(bits, MMV_TILES); }

@@ -90,37 +90,9 @@ class CudaGptqRulesTest {
         // gq_mmv_b4_t1: one tile's weights (32 uint4) + 8 of (scale, zero) + 16 of B fragments
         assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS * 56 * 16, CudaBackend.mmvSharedBytes(4, 1));
         assertTrue(src.contains("GQV_KERNEL(gq_mmv_b4_t1, 4, 1)"), "the one-tile 4-bit instance");
-        assertTrue(src.contains("GQV_KERNEL_H(gq_mmv_b4_t1h, 4, 1)"), "the halved one-tile 4-bit instance");
-        assertEquals(CudaBackend.MMV_HALF_PERIODS, define(src, "GV_XP"));
         for (int bits : new int[]{2, 3, 4, 8}) {
             // 4,624 bytes of static shared memory (ptxas, sm_90): the task list's tables
             assertTrue(CudaBackend.mmvSharedBytes(bits) + 4624 <= 163 * 1024, bits + "-bit: a block must fit an A100's SM");
-        }
-    }
-
-    /**
-     * gq_mmv_b4_t1h halves a task only where both halves end on scale-period ends and the second half's periods fit
-     * the exchange (CudaBackend.mmvHalvable): Mixtral's 4-bit q, k, v, o (1,024-input splits) with 128-input groups or
-     * none, not with 32-input groups (16 periods a half); no partial last split.
-     */
-    @Test
-    void halvedTasksEndOnPeriodEnds() {
-        assertTrue(CudaBackend.mmvHalvable(4096, 32, 4), "g128: 1,024-input splits, 4 periods of 4 chunks a half");
-        assertTrue(CudaBackend.mmvHalvable(4096, 32, 16), "no groups: one 16-chunk period a half");
-        assertTrue(CudaBackend.mmvHalvable(14336, 32, 4), "w2's inputs, 14 whole splits");
-        assertTrue(CudaBackend.mmvHalvable(512, 16, 4), "8 super-tiles a split, 2 periods a half");
-        assertTrue(!CudaBackend.mmvHalvable(4096, 32, 1), "g32: 16 periods a half exceed the exchange");
-        assertTrue(!CudaBackend.mmvHalvable(4096 + 64, 32, 4), "a partial last split");
-        assertTrue(!CudaBackend.mmvHalvable(4096, 2, 1), "one super-tile a split");
-        assertTrue(!CudaBackend.mmvHalvable(4096, 32, 32), "a 32-chunk period is longer than a 16-chunk half");
-        Random r = new Random();
-        for (int i = 0; i < 200; i++) {
-            int cpb = 2 << r.nextInt(5), sp = 1 << r.nextInt(5), in = 64 * (1 + r.nextInt(300));
-            if (!CudaBackend.mmvHalvable(in, cpb, sp)) continue;
-            int spb = cpb / 2, half = spb / 2;
-            assertEquals(0, (in + 63) / 64 % spb, "whole splits");
-            assertEquals(0, (2 * half) % sp, "a half ends on a period end");
-            assertTrue(2 * half / sp <= CudaBackend.MMV_HALF_PERIODS, "periods a half");
         }
     }
 
