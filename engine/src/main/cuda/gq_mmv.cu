@@ -46,12 +46,13 @@ template <int BITS, int OT> __host__ __device__ constexpr int gv_slot() { return
 // ring slots per warp (8-bit: half, as its slots are twice as large)
 template <int BITS> __host__ __device__ constexpr int gv_depth() { return BITS == 8 ? GV_D / 2 : GV_D; }
 
-// The weights and scales are copied with an L2 evict-first policy: they are read once per step, and without it their
-// 6 GB stream evicts everything else from L2 (the small kernels' inputs, router and norm weights, permutations, the
-// KV cache, the kernels' code). H100, round 8: moe_combine_reduce 7.1 -> 5.6 us under ncu; 8-bit batch 1 7.8-8.0
-// against 8.6-9.1 ms.
+// GV_EVICT_FIRST 1 copies the weights and scales with an L2 evict-first policy (createpolicy + cache_hint): they are
+// read once per step, and round 8 (H100) found that keeping their 6 GB stream from evicting the small kernels' inputs
+// paid (moe_combine_reduce 7.1 -> 5.6 us under ncu; 8-bit batch 1 7.8-8.0 against 8.6-9.1 ms). Off since round 24: with
+// the step as one graph and PDL, the policy made the one-token products slower (H100, per launch: w1+w3 65.5 -> 61.2
+// us, q+k+v 14.0 -> 13.0, o 13.5 -> 11.7; 4-bit batch 1 4.43-4.48 against 4.59-4.61 ms).
 #ifndef GV_EVICT_FIRST
-#define GV_EVICT_FIRST 1
+#define GV_EVICT_FIRST 0
 #endif
 
 // A 16-byte cp.async under a predicate, as one predicated instruction (no branch, no reconvergence), carrying the L2
