@@ -46,36 +46,46 @@ template <int BITS, int OT> __host__ __device__ constexpr int gv_slot() { return
 // ring slots per warp (8-bit: half, as its slots are twice as large)
 template <int BITS> __host__ __device__ constexpr int gv_depth() { return BITS == 8 ? GV_D / 2 : GV_D; }
 
-// GV_EVICT_FIRST 1 copies the weights and scales with an L2 evict-first policy (createpolicy + cache_hint): they are
-// read once per step, and round 8 (H100) found that keeping their 6 GB stream from evicting the small kernels' inputs
-// paid (moe_combine_reduce 7.1 -> 5.6 us under ncu; 8-bit batch 1 7.8-8.0 against 8.6-9.1 ms). Off since round 24: with
-// the step as one graph and PDL, the policy made the one-token products slower (H100, per launch: w1+w3 65.5 -> 61.2
-// us, q+k+v 14.0 -> 13.0, o 13.5 -> 11.7; 4-bit batch 1 4.43-4.48 against 4.59-4.61 ms).
+// The L2 policy of the weight and scale copies, per width. Evict-first (createpolicy + cache_hint) keeps their
+// stream, read once per step, from evicting the small kernels' inputs: round 8 (H100) found it paid everywhere
+// (moe_combine_reduce 7.1 -> 5.6 us under ncu; 8-bit batch 1 7.8-8.0 against 8.6-9.1 ms). Round 24, with the step as
+// one graph and PDL (H100, batch 1, alternating): at 4 bits the policy now costs (per launch w1+w3 65.5 -> 61.2 us,
+// q+k+v 14.0 -> 13.0, o 13.5 -> 11.7 without it; end to end 4.43-4.48 against 4.61-4.63 ms), while 3 and 8 bits still
+// gain from it (3-bit 4.57 against 4.60-4.66 ms, 8-bit 6.27-6.31 against 6.52-6.62). GV_EVICT_FIRST (2, 3, 8 bits) and
+// GV_EVICT_FIRST_4 (4 bits) set it.
 #ifndef GV_EVICT_FIRST
-#define GV_EVICT_FIRST 0
+#define GV_EVICT_FIRST 1
 #endif
+#ifndef GV_EVICT_FIRST_4
+#define GV_EVICT_FIRST_4 0
+#endif
+template <int BITS> __host__ __device__ constexpr bool gv_evict_first() {
+    return BITS == 4 ? GV_EVICT_FIRST_4 != 0 : GV_EVICT_FIRST != 0;
+}
 
 // A 16-byte cp.async under a predicate, as one predicated instruction (no branch, no reconvergence), carrying the L2
-// cache policy pol (gv_policy) when GV_EVICT_FIRST is on.
+// cache policy pol (gv_policy) when EF.
+template <bool EF>
 __device__ __forceinline__ void gv_cp16_if(bool on, unsigned sdst, const void* src, uint64_t pol) {
-#if GV_EVICT_FIRST
-    asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %3;\n}\n"
-                 :: "r"(sdst), "l"(src), "r"((int) on), "l"(pol));
-#else
-    (void) pol;
-    asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global [%0], [%1], 16;\n}\n"
-                 :: "r"(sdst), "l"(src), "r"((int) on));
-#endif
+    if constexpr (EF) {
+        asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %3;\n}\n"
+                     :: "r"(sdst), "l"(src), "r"((int) on), "l"(pol));
+    } else {
+        (void) pol;
+        asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global [%0], [%1], 16;\n}\n"
+                     :: "r"(sdst), "l"(src), "r"((int) on));
+    }
 }
 
 // An L2 cache policy for gv_cp16_if (createpolicy): evict-first (the weights' and scales' lines go first when L2
-// needs room) or evict-normal (the activations). 0, unused, without GV_EVICT_FIRST.
+// needs room) or evict-normal (the activations). 0, unused, without EF.
+template <bool EF>
 __device__ __forceinline__ uint64_t gv_policy(bool evict_first) {
     uint64_t pol = 0;
-#if GV_EVICT_FIRST
-    if (evict_first) asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(pol));
-    else asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(pol));
-#endif
+    if constexpr (EF) {
+        if (evict_first) asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(pol));
+        else asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;\n" : "=l"(pol));
+    }
     return pol;
 }
 
@@ -150,7 +160,8 @@ __device__ __forceinline__ void gq_mmv_body(
     const int dA = step / per, dr = step - dA * per, dOT = dr / ksplit, dS = dr - dOT * ksplit;
     const long rowlen = (long) kst * 16;    // uint4 per token row of xq
     const long tstride = (long) kst * WU;   // uint4 from an output tile's weights to the next tile's
-    const uint64_t wpol = gv_policy(true), npol = gv_policy(false);   // weights and scales; activations
+    constexpr bool EF = gv_evict_first<BITS>();
+    const uint64_t wpol = gv_policy<EF>(true), npol = gv_policy<EF>(false);   // weights and scales; activations
     const uint4* ring = gv_smem + warp * D * SLOT;
     const unsigned ring_s = (unsigned) __cvta_generic_to_shared(ring);
     const unsigned ring_end = ring_s + 16u * (D * SLOT);
@@ -193,9 +204,9 @@ __device__ __forceinline__ void gq_mmv_body(
         if (pc.k < total) {
 #pragma unroll
             for (int q = 0; q < NQ; q++)
-                gv_cp16_if(CW && ((OT * WU) % 32 == 0 || lane + 32 * q < OT * WU), pdst + 16u * (lane + 32 * q),
+                gv_cp16_if<EF>(CW && ((OT * WU) % 32 == 0 || lane + 32 * q < OT * WU), pdst + 16u * (lane + 32 * q),
                            pw + wofs[q], wpol);
-            gv_cp16_if(isx ? CX : CW && son, pdst + ooff, po + (long) ((pch + oad) >> osh) * omul, isx ? npol : wpol);
+            gv_cp16_if<EF>(isx ? CX : CW && son, pdst + ooff, po + (long) ((pch + oad) >> osh) * omul, isx ? npol : wpol);
             pw += WU;
             pch += 2;
             if (++pi == pn) {
