@@ -147,14 +147,20 @@ public final class MixtralModel implements AutoCloseable {
 
     /** Copies logit row r of the last {@link #forwardGreedy} step into {@code dst[offset..offset+vocab)}. */
     public void readLogits(int r, float[] dst, int offset) {
-        int V = cfg.vocabSize();
         if (r < 0 || r >= s.maxSeqs) throw new IndexOutOfBoundsException("logit row " + r + " of " + s.maxSeqs);
-        if (offset == 0) {
-            be.read(s.logits, (long) r * V, dst, V);
+        readLogitRows(r, 1, dst, offset);
+    }
+
+    /** Logit rows [from, from + n) of the state into dst from element dstOffset (through a copy unless it is 0). */
+    private void readLogitRows(int from, int n, float[] dst, int dstOffset) {
+        int len = n * cfg.vocabSize();
+        long src = (long) from * cfg.vocabSize();
+        if (dstOffset == 0) {
+            be.read(s.logits, src, dst, len);
         } else {
-            float[] row = new float[V];
-            be.read(s.logits, (long) r * V, row, V);
-            System.arraycopy(row, 0, dst, offset, V);
+            float[] rows = new float[len];
+            be.read(s.logits, src, rows, len);
+            System.arraycopy(rows, 0, dst, dstOffset, len);
         }
     }
 
@@ -210,16 +216,8 @@ public final class MixtralModel implements AutoCloseable {
 
     /** Reads n rows' results (their logits, or their greedy choices) into rows [r0, r0 + n) of the caller's array. */
     private void readOut(int n, int r0, float[] logits, int[] greedy) {
-        int V = cfg.vocabSize();
-        if (greedy != null) {
-            be.readInts(s.greedy, 0, greedy, n);                 // one chunk: r0 == 0 (forwardGreedy)
-        } else if (r0 == 0) {
-            be.read(s.logits, 0, logits, n * V);
-        } else {
-            float[] chunk = new float[n * V];
-            be.read(s.logits, 0, chunk, n * V);
-            System.arraycopy(chunk, 0, logits, r0 * V, n * V);
-        }
+        if (greedy != null) be.readInts(s.greedy, 0, greedy, n);   // one chunk: r0 == 0 (forwardGreedy)
+        else readLogitRows(0, n, logits, r0 * cfg.vocabSize());
     }
 
     /** A step's shape as far as forward's calls depend on it (Backend.replayStep); the model by identity. */

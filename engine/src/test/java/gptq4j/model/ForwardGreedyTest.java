@@ -14,7 +14,6 @@ import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
@@ -94,6 +93,5 @@ public class ForwardGreedyTest {
         }
         m.forward(step, again, null);
         assertArrayEquals(logits, again, what + ": forward after forwardGreedy");
-        assertEquals(R, want.length);
     }
 }

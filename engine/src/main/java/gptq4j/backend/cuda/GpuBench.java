@@ -161,7 +161,7 @@ public final class GpuBench {
                 int maxBlocks = model.maxBlocksPerSeq();
                 // prefill: groups of sequences, at most maxStepTokens tokens a step, logits of each last token
                 int g = Math.max(1, Math.min(B, maxStepTokens / P));
-                float[] logits = new float[Math.max(B, g) * cfg.vocabSize()];
+                float[] logits = onDevice ? null : new float[Math.max(B, g) * cfg.vocabSize()];   // --select host
                 int[] chosen = new int[Math.max(B, g)];
                 long pt0 = System.nanoTime();
                 for (int s0 = 0; s0 < B; s0 += g) {
