@@ -234,7 +234,20 @@ __device__ __forceinline__ void att_load(const KV* p, float (&v)[DL]) {
     }
 }
 
-template <int DL, int W, typename KV>
+// DL floats to shared memory (16-byte stores where DL allows), att_load's counterpart for LEAN's sm_o rows.
+template <int DL>
+__device__ __forceinline__ void att_store(float* p, const float (&v)[DL]) {
+    if constexpr (DL % 4 == 0) {
+#pragma unroll
+        for (int i = 0; i < DL; i += 4) *reinterpret_cast<float4*>(p + i) = make_float4(v[i], v[i + 1], v[i + 2], v[i + 3]);
+    } else if constexpr (DL == 2) {
+        *reinterpret_cast<float2*>(p) = make_float2(v[0], v[1]);
+    } else {
+        p[0] = v[0];
+    }
+}
+
+template <int DL, int W, typename KV, bool LEAN>
 __device__ __forceinline__ void attention_gqa_body(
         const float* __restrict__ q, const KV* __restrict__ k_cache, const KV* __restrict__ v_cache,
         const int* __restrict__ positions, const int* __restrict__ token_seq, const int* __restrict__ block_tables,
@@ -243,6 +256,7 @@ __device__ __forceinline__ void attention_gqa_body(
     constexpr int D = DL * 32;
     __shared__ float sm_m[W][ATT_HB], sm_l[W][ATT_HB];
     __shared__ float sm_o[W][ATT_HB][D];
+    __shared__ float sm_q[LEAN ? ATT_HB : 1][LEAN ? D : 1];   // LEAN: the block's scaled query rows
     const int group = heads / kv_heads;
     const int subs = (group + hb - 1) / hb;
     const int kvh = blockIdx.x / subs, sub = blockIdx.x % subs;
@@ -270,19 +284,37 @@ __device__ __forceinline__ void attention_gqa_body(
     slots(start + warp, sl);
     GK_WAIT;
 
-    float qv[ATT_HB][DL], acc[ATT_HB][DL], m[ATT_HB], l[ATT_HB];
-#pragma unroll
-    for (int h = 0; h < ATT_HB; h++) {
-        if (h < nh) {
-            att_load<DL, float>(q + (long) t * heads * D + (h0 + h) * D + lane * DL, qv[h]);
-        } else {
-#pragma unroll
-            for (int i = 0; i < DL; i++) qv[h][i] = 0.f;
+    // LEAN keeps the scaled query rows (one copy per block) and each warp's weighted V sums (sm_o, where the merge
+    // reads them) in shared memory instead of registers: the same values and the same fmaf chains, so the same bits,
+    // at ~64 registers, so two 512-thread blocks share an SM and one block's dependent loads overlap the other's.
+    float qv[LEAN ? 1 : ATT_HB][DL], acc[LEAN ? 1 : ATT_HB][DL], m[ATT_HB], l[ATT_HB];
+    if constexpr (LEAN) {
+        for (int idx = threadIdx.x; idx < ATT_HB * D; idx += W * 32) {
+            const int h = idx / D, c = idx % D;
+            sm_q[h][c] = h < nh ? q[(long) t * heads * D + (h0 + h) * D + c] * scale : 0.f;
         }
 #pragma unroll
-        for (int i = 0; i < DL; i++) { qv[h][i] *= scale; acc[h][i] = 0.f; }
-        m[h] = -INFINITY;
-        l[h] = 0.f;
+        for (int h = 0; h < ATT_HB; h++) {
+#pragma unroll
+            for (int i = 0; i < DL; i++) sm_o[warp][h][lane * DL + i] = 0.f;
+            m[h] = -INFINITY;
+            l[h] = 0.f;
+        }
+        __syncthreads();
+    } else {
+#pragma unroll
+        for (int h = 0; h < ATT_HB; h++) {
+            if (h < nh) {
+                att_load<DL, float>(q + (long) t * heads * D + (h0 + h) * D + lane * DL, qv[h]);
+            } else {
+#pragma unroll
+                for (int i = 0; i < DL; i++) qv[h][i] = 0.f;
+            }
+#pragma unroll
+            for (int i = 0; i < DL; i++) { qv[h][i] *= scale; acc[h][i] = 0.f; }
+            m[h] = -INFINITY;
+            l[h] = 0.f;
+        }
     }
     for (int p0 = start + warp; p0 <= pos; p0 += W * ATT_KB) {
         float kr[ATT_KB][DL], vr[ATT_KB][DL];
@@ -302,12 +334,18 @@ __device__ __forceinline__ void attention_gqa_body(
 #pragma unroll
         for (int h = 0; h < ATT_HB; h++) {
             if (h < nh) {
+                float qh[DL];
+                if constexpr (LEAN) att_load<DL, float>(&sm_q[h][lane * DL], qh);
+                else {
+#pragma unroll
+                    for (int i = 0; i < DL; i++) qh[i] = qv[h][i];
+                }
                 float s[ATT_KB];
 #pragma unroll
                 for (int b = 0; b < ATT_KB; b++) {
                     float a = 0.f;
 #pragma unroll
-                    for (int i = 0; i < DL; i++) a = fmaf(qv[h][i], kr[b][i], a);
+                    for (int i = 0; i < DL; i++) a = fmaf(qh[i], kr[b][i], a);
                     s[b] = a;
                 }
 #pragma unroll
@@ -328,12 +366,23 @@ __device__ __forceinline__ void attention_gqa_body(
                 }
                 l[h] = ls;
                 m[h] = mn;
+                float ah[DL];
+                if constexpr (LEAN) att_load<DL, float>(&sm_o[warp][h][lane * DL], ah);
+                else {
+#pragma unroll
+                    for (int i = 0; i < DL; i++) ah[i] = acc[h][i];
+                }
 #pragma unroll
                 for (int i = 0; i < DL; i++) {
-                    float a = acc[h][i] * corr;
+                    float a = ah[i] * corr;
 #pragma unroll
                     for (int b = 0; b < ATT_KB; b++) a = fmaf(e[b], vr[b][i], a);
-                    acc[h][i] = a;
+                    ah[i] = a;
+                }
+                if constexpr (LEAN) att_store(&sm_o[warp][h][lane * DL], ah);
+                else {
+#pragma unroll
+                    for (int i = 0; i < DL; i++) acc[h][i] = ah[i];
                 }
             }
         }
@@ -342,8 +391,10 @@ __device__ __forceinline__ void attention_gqa_body(
     for (int h = 0; h < ATT_HB; h++) {
         if (h < nh) {
             if (lane == 0) { sm_m[warp][h] = m[h]; sm_l[warp][h] = l[h]; }
+            if constexpr (!LEAN) {
 #pragma unroll
-            for (int i = 0; i < DL; i++) sm_o[warp][h][lane * DL + i] = acc[h][i];
+                for (int i = 0; i < DL; i++) sm_o[warp][h][lane * DL + i] = acc[h][i];
+            }
         }
     }
     __syncthreads();
@@ -362,20 +413,24 @@ __device__ __forceinline__ void attention_gqa_body(
     }
 }
 
-#define ATT_GQA(SUFFIX, KV, DL, W)                                                                              \
-    GPTQ4J_KERNEL void __launch_bounds__(W * 32) attention_gqa_##SUFFIX##_dl##DL(                              \
+#define ATT_GQA(SUFFIX, KV, DL, W) ATT_GQA_K(attention_gqa_##SUFFIX##_dl##DL, KV, DL, W, false, 1)
+// attention_gqa_lean_*: LEAN at two blocks per SM (CudaBackend.attLean picks it for grids of several waves)
+#define ATT_GQA_K(NAME, KV, DL, W, LEAN, MINB)                                                                  \
+    GPTQ4J_KERNEL void __launch_bounds__(W * 32, MINB) NAME(                                                     \
             const float* q, const KV* k_cache, const KV* v_cache, const int* positions, const int* token_seq,    \
             const int* block_tables, int max_blocks, int block_size, int heads, int kv_heads, int d, int hb,     \
             int window, float scale, float* out) {                                                               \
         GK_ENTER_LATE;                                                                                           \
         if (!ATT_EARLY) GK_WAIT;                                                                                 \
-        attention_gqa_body<DL, W, KV>(q, k_cache, v_cache, positions, token_seq, block_tables, max_blocks,       \
+        attention_gqa_body<DL, W, KV, LEAN>(q, k_cache, v_cache, positions, token_seq, block_tables, max_blocks,       \
                                       block_size, heads, kv_heads, d, hb, window, scale, out);                   \
     }
 #define ATT_GQA_ALL(SUFFIX, KV) ATT_GQA(SUFFIX, KV, 1, 16) ATT_GQA(SUFFIX, KV, 2, 16) ATT_GQA(SUFFIX, KV, 4, 16) \
     ATT_GQA(SUFFIX, KV, 8, 8)
 ATT_GQA_ALL(f32, float)
 ATT_GQA_ALL(f16, __half)
+ATT_GQA_K(attention_gqa_lean_f32_dl4, float, 4, 16, true, 2)
+ATT_GQA_K(attention_gqa_lean_f16_dl4, __half, 4, 16, true, 2)
 
 // Copies one block's K and V in every layer (copy-on-write of a shared prefix), as 32-bit words;
 // grid (ceil(words/256), layers*2).

@@ -732,7 +732,8 @@ public final class CudaBackend implements Backend {
                 + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_COVER != 1 ? "-wgmmacover" + WGMMA_COVER : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit")
                         + (WGMMA_INTERLEAVE ? "" : "-nointerleave") + (WGMMA_FULLEST_FIRST ? "" : "-nofullestfirst")
                         : "-nowgmma")
-                + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "") + (PREP_WORST ? "-prepworst" : "")
+                + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "") + ("auto".equals(ATT_LEAN) ? "" : "-attlean" + ATT_LEAN)
+                + (PREP_WORST ? "-prepworst" : "")
                 + (PREP_ROWS_FROM != 16 ? "-preprowsfrom" + PREP_ROWS_FROM : "")
                 + (PREP_SPREAD ? (PREP_SPREAD_BLOCKS > 0 ? "-prepspread" + PREP_SPREAD_BLOCKS : "") : "-noprepspread") + (PREP_WIDE_FROM != 8192 ? "-prepwidefrom" + PREP_WIDE_FROM : "")
                 + (CudaDriver.MODULE_FILE == null ? "" : "-module[" + java.nio.file.Path.of(CudaDriver.MODULE_FILE).getFileName() + "]")
@@ -1240,6 +1241,32 @@ public final class CudaBackend implements Backend {
         return 1;
     }
 
+    /**
+     * -Dgptq4j.cuda.attLean=auto (default), true or false: attention_gqa_lean_* (attention.cu's LEAN: the query rows
+     * and the warps' weighted V sums in shared memory, 64 registers, two 512-thread blocks per SM; the same bits) for
+     * head dim 128. auto: when the grid has more blocks than the GPU has SMs, i.e. when the register-heavy form would
+     * run in more than one wave of one block per SM.
+     */
+    static final String ATT_LEAN = System.getProperty("gptq4j.cuda.attLean", "auto");
+
+    /** Tests: null follows {@link #ATT_LEAN}, else forces the lean form on or off. */
+    volatile Boolean attLeanForce;
+
+    private boolean attLean(int dl, long blocks, int sms) {
+        Boolean force = attLeanForce;
+        return dl == 4 && (force != null ? force : attLeanRule(dl, blocks, sms));
+    }
+
+    /** {@link #ATT_LEAN}'s rule for a grid of the given blocks (the lean form exists for head dim 128 only). */
+    static boolean attLeanRule(int dl, long blocks, int sms) {
+        if (dl != 4) return false;
+        return switch (ATT_LEAN) {
+            case "true" -> true;
+            case "false" -> false;
+            default -> blocks > sms;
+        };
+    }
+
     /** Attention of meta's tokens over the cache (their own k and v already appended). */
     private void attend(CudaKvCache c, int layer, Buf q, AttentionBatch meta, Buf out) {
         int T = meta.T(), heads = meta.heads(), d = c.headDim;
@@ -1250,7 +1277,9 @@ public final class CudaBackend implements Backend {
         int threads = gqa ? (dl == 8 ? 256 : 512) : 128;
         if (gqa) {
             int hb = attHeads(c.kvHeads, heads / c.kvHeads, T, drv.multiprocessors());
-            drv.launch(kernel, c.kvHeads * ceil(heads / c.kvHeads, hb), T, threads, 1,
+            int gx = c.kvHeads * ceil(heads / c.kvHeads, hb);
+            if (attLean(dl, (long) gx * T, drv.multiprocessors())) kernel = "attention_gqa_lean_" + c.suffix() + "_dl" + dl;
+            drv.launch(kernel, gx, T, threads, 1,
                     CudaBuf.of(q).ptr, kc, vc, CudaBuf.of(meta.positions()).ptr, CudaBuf.of(meta.tokenSeq()).ptr,
                     CudaBuf.of(meta.blockTables()).ptr, meta.maxBlocks(), c.blockSize, heads, c.kvHeads, d, hb,
                     meta.slidingWindow(), (float) (1.0 / Math.sqrt(d)), CudaBuf.of(out).ptr);

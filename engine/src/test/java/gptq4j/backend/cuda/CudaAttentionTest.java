@@ -111,6 +111,23 @@ class CudaAttentionTest {
                 worst = Math.max(worst, err);
                 assertTrue(CudaTestSupport.allFinite(out), "unwritten output in phase " + phase);
                 assertTrue(err < 1e-4, "phase " + phase + " rel err " + err);
+                if (d == 128) {
+                    // the lean form (state in shared memory, two blocks per SM) and the register form: the same bits,
+                    // whichever the launch rule picked above
+                    for (boolean lean : new boolean[]{false, true}) {
+                        be.attLeanForce = lean;
+                        try {
+                            be.write(ob, poison, poison.length);
+                            be.attention(cache, layer, qb, kb, vb, meta, ob);
+                        } finally {
+                            be.attLeanForce = null;
+                        }
+                        float[] other = new float[T * qDim];
+                        be.read(ob, 0, other, other.length);
+                        assertArrayEquals(out, other, "phase " + phase + ": the " + (lean ? "lean" : "register")
+                                + " attention form differs");
+                    }
+                }
                 if (phase == 1 && T > 1) {
                     // batch invariance: the last token attended alone gives the same bits
                     int t = T - 1;

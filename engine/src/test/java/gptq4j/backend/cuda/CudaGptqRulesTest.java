@@ -1,6 +1,7 @@
 package gptq4j.backend.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
@@ -71,6 +72,18 @@ class CudaGptqRulesTest {
         assertEquals(4, CudaBackend.attHeads(8, 4, 17, 132));    // 136 blocks of four
         assertEquals(4, CudaBackend.attHeads(8, 4, 2048, 132));  // prefill
         assertEquals(2, CudaBackend.attHeads(2, 2, 88, 132));    // a group of two: 176 blocks
+    }
+
+    /** The lean attention form (head dim 128 only) for grids of more blocks than SMs: batch 1's 32 blocks keep the other. */
+    @Test
+    void attentionLeanRule() {
+        org.junit.jupiter.api.Assumptions.assumeTrue("auto".equals(CudaBackend.ATT_LEAN), "default rule");
+        assertFalse(CudaBackend.attLeanRule(4, 32, 132));       // Mixtral, one token
+        assertFalse(CudaBackend.attLeanRule(4, 132, 132));
+        assertTrue(CudaBackend.attLeanRule(4, 133, 132));
+        assertTrue(CudaBackend.attLeanRule(4, 2048, 132));      // batch 256: 8 blocks of four heads per token
+        assertFalse(CudaBackend.attLeanRule(2, 2048, 132));     // head dim 64: no lean instance
+        assertFalse(CudaBackend.attLeanRule(8, 2048, 132));
     }
 
     /** The host's gq_mmv launch constants are the kernel's compile-time defaults (gq_mmv.cu). */
