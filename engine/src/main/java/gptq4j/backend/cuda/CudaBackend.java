@@ -1252,14 +1252,13 @@ public final class CudaBackend implements Backend {
     /** Tests: null follows {@link #ATT_LEAN}, else forces the lean form on or off. */
     volatile Boolean attLeanForce;
 
-    private boolean attLean(int dl, long blocks, int sms) {
-        Boolean force = attLeanForce;
-        return dl == 4 && (force != null ? force : attLeanRule(dl, blocks, sms));
-    }
-
-    /** {@link #ATT_LEAN}'s rule for a grid of the given blocks (the lean form exists for head dim 128 only). */
-    static boolean attLeanRule(int dl, long blocks, int sms) {
+    /**
+     * Whether a launch of attention_gqa for head dim 32 * dl over a grid of the given blocks takes the lean form (which
+     * exists for head dim 128 only): force when not null, else {@link #ATT_LEAN}'s rule.
+     */
+    static boolean attLean(int dl, long blocks, int sms, Boolean force) {
         if (dl != 4) return false;
+        if (force != null) return force;
         return switch (ATT_LEAN) {
             case "true" -> true;
             case "false" -> false;
@@ -1278,7 +1277,7 @@ public final class CudaBackend implements Backend {
         if (gqa) {
             int hb = attHeads(c.kvHeads, heads / c.kvHeads, T, drv.multiprocessors());
             int gx = c.kvHeads * ceil(heads / c.kvHeads, hb);
-            if (attLean(dl, (long) gx * T, drv.multiprocessors())) kernel = "attention_gqa_lean_" + c.suffix() + "_dl" + dl;
+            if (attLean(dl, (long) gx * T, drv.multiprocessors(), attLeanForce)) kernel = "attention_gqa_lean_" + c.suffix() + "_dl" + dl;
             drv.launch(kernel, gx, T, threads, 1,
                     CudaBuf.of(q).ptr, kc, vc, CudaBuf.of(meta.positions()).ptr, CudaBuf.of(meta.tokenSeq()).ptr,
                     CudaBuf.of(meta.blockTables()).ptr, meta.maxBlocks(), c.blockSize, heads, c.kvHeads, d, hb,

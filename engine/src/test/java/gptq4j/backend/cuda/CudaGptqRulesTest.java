@@ -78,12 +78,15 @@ class CudaGptqRulesTest {
     @Test
     void attentionLeanRule() {
         org.junit.jupiter.api.Assumptions.assumeTrue("auto".equals(CudaBackend.ATT_LEAN), "default rule");
-        assertFalse(CudaBackend.attLeanRule(4, 32, 132));       // Mixtral, one token
-        assertFalse(CudaBackend.attLeanRule(4, 132, 132));
-        assertTrue(CudaBackend.attLeanRule(4, 133, 132));
-        assertTrue(CudaBackend.attLeanRule(4, 2048, 132));      // batch 256: 8 blocks of four heads per token
-        assertFalse(CudaBackend.attLeanRule(2, 2048, 132));     // head dim 64: no lean instance
-        assertFalse(CudaBackend.attLeanRule(8, 2048, 132));
+        assertFalse(CudaBackend.attLean(4, 32, 132, null));       // Mixtral, one token
+        assertFalse(CudaBackend.attLean(4, 132, 132, null));
+        assertTrue(CudaBackend.attLean(4, 133, 132, null));
+        assertTrue(CudaBackend.attLean(4, 2048, 132, null));      // batch 256: 8 blocks of four heads per token
+        assertFalse(CudaBackend.attLean(2, 2048, 132, null));     // head dim 64: no lean instance
+        assertFalse(CudaBackend.attLean(8, 2048, 132, null));
+        assertTrue(CudaBackend.attLean(4, 32, 132, true));        // the tests' forcing, where the form exists
+        assertFalse(CudaBackend.attLean(4, 2048, 132, false));
+        assertFalse(CudaBackend.attLean(2, 2048, 132, true));
     }
 
     /** The host's gq_mmv launch constants are the kernel's compile-time defaults (gq_mmv.cu). */
