@@ -16,6 +16,8 @@
 //   3 grid-stride: the whole buffer as one stream, warp w reading kilobyte w, w + warps, ... (a plain read kernel)
 // With SC, each slot also copies the task's 128-byte (scale, zero) row piece and 256 bytes of activations (lanes 0-23),
 // as gq_mmv's slots do. ALU adds a chain of dependent integer operations per slot (the dequantisation's share of issue).
+// PF sets the weight copies' L2 prefetch size (.L2::128B / .L2::256B), and the last section varies the context's L2
+// fetch granularity limit: neither changed the rate on the H100 (round 26: 2.48-2.50 TB/s in mode 0 with any of them).
 #include <cuda_runtime.h>
 #include <cstdint>
 #include <cstdio>
@@ -29,9 +31,18 @@ constexpr int SPB = 16, KSPLIT = KST / SPB, TASKS_PER_MAT = PAIRS * KSPLIT, TASK
 constexpr size_t MAT_U4 = (size_t) TILES * KST * 32;   // uint4 of one matrix's weights
 constexpr int NW = 4;                                  // warps per block
 
+// PF: the L2 prefetch size of the copy (PTX .level::prefetch_size): 0 none, 2 .L2::128B, 3 .L2::256B
+template <int PF = 0>
 __device__ __forceinline__ void cp16(unsigned dst, const void* src, bool on, uint64_t pol) {
-    asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %3;\n}\n"
-                 :: "r"(dst), "l"(src), "r"((int) on), "l"(pol));
+    if (PF == 3)
+        asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global.L2::cache_hint.L2::256B [%0], [%1], 16, %3;\n}\n"
+                     :: "r"(dst), "l"(src), "r"((int) on), "l"(pol));
+    else if (PF == 2)
+        asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global.L2::cache_hint.L2::128B [%0], [%1], 16, %3;\n}\n"
+                     :: "r"(dst), "l"(src), "r"((int) on), "l"(pol));
+    else
+        asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %3;\n}\n"
+                     :: "r"(dst), "l"(src), "r"((int) on), "l"(pol));
 }
 
 // the uint4 where lane's copy q (0: first 512 bytes of the slot, 1: second) of slot i of task r of matrix a starts
@@ -47,7 +58,7 @@ __device__ __forceinline__ size_t src_index(int a, int r, int i, int q) {
     }
 }
 
-template <int MODE, int D, bool SC, int ALU>
+template <int MODE, int D, bool SC, int ALU, int PF = 0>
 __global__ void __launch_bounds__(NW * 32) stream_kernel(const uint4* __restrict__ w, const uint4* __restrict__ sz,
                                                          const uint4* __restrict__ x, unsigned* sink) {
     extern __shared__ uint4 smem[];
@@ -75,8 +86,8 @@ __global__ void __launch_bounds__(NW * 32) stream_kernel(const uint4* __restrict
                 i0 = src_index<MODE>(a, r, i, 0) + lane;
                 i1 = src_index<MODE>(a, r, i, 1) + lane;
             }
-            cp16(dst + 16u * lane, w + i0, true, pol);
-            cp16(dst + 16u * (32 + lane), w + i1, true, pol);
+            cp16<PF>(dst + 16u * lane, w + i0, true, pol);
+            cp16<PF>(dst + 16u * (32 + lane), w + i1, true, pol);
             if (SC) {   // lanes 0-7: the (scale, zero) piece of the task's pair (a row per 2 super-tiles); 8-23: x
                 const int pair = MODE == 3 ? 0 : r / KSPLIT;
                 const int srow = MODE == 3 ? 0 : (((r % KSPLIT) * SPB + (j % SPB)) >> 1);
@@ -106,10 +117,10 @@ __global__ void __launch_bounds__(NW * 32) stream_kernel(const uint4* __restrict
     if (acc == 0x12345678u) sink[gw] = acc;   // practically never: keeps the reads
 }
 
-template <int MODE, int D, bool SC, int ALU>
+template <int MODE, int D, bool SC, int ALU, int PF = 0>
 static void run(const char* name, const uint4* w, const uint4* sz, const uint4* x, unsigned* sink, int blocks_per_sm,
                 int sms) {
-    auto k = stream_kernel<MODE, D, SC, ALU>;
+    auto k = stream_kernel<MODE, D, SC, ALU, PF>;
     const int smem = NW * D * (64 + 24) * 16;
     CK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     int occ = 0;
@@ -183,6 +194,27 @@ int main() {
     run<2, 4, true, 40>("2 task-contiguous, scales+x, ALU 40", w, sz, x, sink, 6, sms);
     run<0, 4, true, 80>("0 tile-major, scales+x, ALU 80", w, sz, x, sink, 6, sms);
     run<1, 4, true, 80>("1 slot-major, scales+x, ALU 80", w, sz, x, sink, 6, sms);
+    // the L2 prefetch size of the weight copies (round 26), at gq_mmv's 5 blocks per SM, then the context's L2 fetch
+    // granularity limit (cudaLimitMaxL2FetchGranularity) with no prefetch size
+    for (int rep = 0; rep < 2; rep++) {
+        run<0, 4, true, 0, 0>("0 tile-major, scales+x, no prefetch", w, sz, x, sink, 5, sms);
+        run<0, 4, true, 0, 2>("0 tile-major, scales+x, L2::128B", w, sz, x, sink, 5, sms);
+        run<0, 4, true, 0, 3>("0 tile-major, scales+x, L2::256B", w, sz, x, sink, 5, sms);
+        run<0, 4, true, 80, 0>("0 tile-major, ALU 80, no prefetch", w, sz, x, sink, 5, sms);
+        run<0, 4, true, 80, 3>("0 tile-major, ALU 80, L2::256B", w, sz, x, sink, 5, sms);
+        run<3, 4, false, 0, 0>("3 grid-stride, no prefetch", w, sz, x, sink, 5, sms);
+        run<3, 4, false, 0, 3>("3 grid-stride, L2::256B", w, sz, x, sink, 5, sms);
+    }
+    size_t gran0 = 0;
+    CK(cudaDeviceGetLimit(&gran0, cudaLimitMaxL2FetchGranularity));
+    for (size_t g : {(size_t) 32, (size_t) 64, (size_t) 128}) {
+        CK(cudaDeviceSetLimit(cudaLimitMaxL2FetchGranularity, g));
+        size_t got = 0;
+        CK(cudaDeviceGetLimit(&got, cudaLimitMaxL2FetchGranularity));
+        std::printf("L2 fetch granularity limit %zu (asked %zu; default %zu):\n", got, g, gran0);
+        run<0, 4, true, 0, 0>("0 tile-major, scales+x, no prefetch", w, sz, x, sink, 5, sms);
+    }
+    CK(cudaDeviceSetLimit(cudaLimitMaxL2FetchGranularity, gran0));
     CK(cudaFree(w)); CK(cudaFree(sz)); CK(cudaFree(x)); CK(cudaFree(c)); CK(cudaFree(sink));
     return 0;
 }
