@@ -193,7 +193,8 @@ __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __
 // With norm_w (a single matrix's launch, Backend.rmsNormLinear) the input is RMSNorm(x row) with rms_norm's bits
 // (eps, norm_w: the norm's), and the blocks of matrix 0 also write it to xn [rows][in] (each element once).
 // The permutation and norm_w are read before GK_WAIT; segs, x_rows and x after it.
-// wg bit 0: the same values in gq_wg.cu's layout (per k16 tile {hi k0-7, hi k8-15, lo k0-7, lo k8-15}), same size;
+// wg bit 0: the same values in gq_wg.cu's layout (per k16 tile {hi k0-7, hi k8-15, lo k0-7, lo k8-15}; with GW_STMAJOR
+// super-tile major, [super-tile][plane * rows_cap + row][16 uint4]), same size;
 // wg bit 1: fp16 activations (CudaBackend's fp16Activations): lo = +0, so every product's sum is of the hi plane alone
 // (each lo mma adds exact zeros; gq_wg skips them), x' rounded once to fp16 (relative error <= 2^-11).
 
@@ -213,7 +214,8 @@ __device__ __forceinline__ int gq_frag_input(int c, int h, int t, int i) {
 // where a thread's loop over the split's maxima was 31 dependent shared-memory reads); a maximum does not depend on
 // the order, so the bits are the loop's.
 __device__ __forceinline__ void gq_prep_store(const float (&v)[4], int c, int kch, int cpb, int ksplit, long dst,
-                                              float* cmax, uint4* __restrict__ xq, float* __restrict__ xe, int wg) {
+                                              float* cmax, uint4* __restrict__ xq, float* __restrict__ xe, int wg,
+                                              long rows_all) {
     const int cl = threadIdx.x >> 3, sub = threadIdx.x & 7, h = sub >> 2, t = sub & 3;
     const int c0 = cl / cpb * cpb;                    // the split's first chunk within the block
     float mx = fmaxf(fmaxf(fabsf(v[0]), fabsf(v[1])), fmaxf(fabsf(v[2]), fabsf(v[3])));
@@ -244,7 +246,14 @@ __device__ __forceinline__ void gq_prep_store(const float (&v)[4], int c, int kc
     const __half2 l01 = one ? __float2half2_rn(0.f) : __floats2half2_rn(a0 - f01.x, a1 - f01.y);
     const __half2 l23 = one ? __float2half2_rn(0.f) : __floats2half2_rn(a2 - f23.x, a3 - f23.y);
     if (wg & 1) {                                     // gq_wg.cu's layout: {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
+#if GW_STMAJOR
+        // super-tile major: [super-tile][row of the buffer's rows_all][16 uint4], so a tile's rows of one super-tile
+        // are one contiguous piece
+        uint32_t* q = reinterpret_cast<uint32_t*>(xq + ((long) (c >> 1) * rows_all + dst) * 16 + (c & 1) * 8 + h * 4) + t;
+#else
+        (void) rows_all;
         uint32_t* q = reinterpret_cast<uint32_t*>(xq + dst * (kch * 8) + c * 8 + h * 4) + t;
+#endif
         q[0] = gm_h2u(h01); q[4] = gm_h2u(h23); q[8] = gm_h2u(l01); q[12] = gm_h2u(l23);
     } else {
         xq[dst * (kch * 8) + c * 8 + h * 4 + t] = make_uint4(gm_h2u(h01), gm_h2u(h23), gm_h2u(l01), gm_h2u(l23));
@@ -289,7 +298,7 @@ GPTQ4J_KERNEL void __launch_bounds__(256) gq_mma_prep(const GqMat* __restrict__ 
             v[i] = pj[i] < 0 ? 0.f : norm_w ? rms_apply(xr[pj[i]], inv, nw[i]) : xr[pj[i]];
             if (xn && m == 0 && pj[i] >= 0) xn[row * in + pj[i]] = v[i];   // the normalised row, each input once
         }
-        gq_prep_store(v, c, kch, cpb, ksplit, dst, cmax, xq, xe, wg);
+        gq_prep_store(v, c, kch, cpb, ksplit, dst, cmax, xq, xe, wg, (long) planes * rows_cap);
     }
 }
 
@@ -445,7 +454,7 @@ __device__ __forceinline__ void gq_prep_rows_body(const GqMat* __restrict__ mats
                 const int pj = c < kch && j < in ? sperm[j] : -1;
                 v[i] = pj < 0 ? 0.f : norm_w ? rms_apply(srow[pj], inv, snw[pj]) : srow[pj];
             }
-            gq_prep_store(v, c, kch, cpb, ksplit, dst, cmax[u], xq, xe, wg);
+            gq_prep_store(v, c, kch, cpb, ksplit, dst, cmax[u], xq, xe, wg, (long) planes * rows_cap);
         }
     }
 }

@@ -16,9 +16,12 @@
 // output); at a period end acc = fmaf(tmp, scale, acc) (gm_period_end's arithmetic); at a split end
 // y = y + acc * 2^e (gq_mma's loop mode). y lives in shared memory (lane-minor) so the block fits 128 registers.
 //
-// Activations: gq_mma_prep with wg = 1 writes xw [plane][row][kt][4] uint4 = {hi k0-7, hi k8-15, lo k0-7, lo k8-15}
-// of k16 tile kt (the same values as its B-fragment layout, reordered), so 8 consecutive inputs of a token are 16
-// contiguous bytes: a row of a wgmma "core matrix". Shared memory per ring stage (one super-tile of 64 inputs, all
+// Activations: gq_mma_prep with wg = 1 writes xw [super-tile][plane][row][kt][4] uint4 = {hi k0-7, hi k8-15, lo k0-7,
+// lo k8-15} of k16 tile kt (the same values as its B-fragment layout, reordered), so 8 consecutive inputs of a token
+// are 16 contiguous bytes (a row of a wgmma "core matrix"), and a tile's rows of one super-tile are one contiguous
+// piece of 256 bytes per row (GW_STMAJOR, common.cuh: H100, round 26, batch 256 +2.2 % against the row-major
+// [plane][row][super-tile] layout, whose 256-byte pieces 16 KB apart a copy probe filled shared memory from at
+// 2.9 TB/s against 6.7 for contiguous pieces; bin/gpu-smem-fill-probe). Shared memory per ring stage (one super-tile of 64 inputs, all
 // copied GW_STAGES-1-LAG super-tiles ahead, mbarrier hand-over): B [hl 2][kt 4][token group GW_ROWS/8][kc 2][token 8] uint4
 // (K-major without swizzle: the descriptor's leading offset 128 B steps kc, its stride offset 256 B steps the token
 // group), the block's 16 output tiles' packed weights of the super-tile (BITS * 128 bytes each, as they lie in
@@ -217,7 +220,12 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     // the block's super-tiles [st_lo, st_lo + nst): every split (loop mode) or split sblk's
     const int st_lo = split_mode ? sblk * spb : 0, nst = split_mode ? min(kst - st_lo, spb) : kst;
     const unsigned sbase = (unsigned) __cvta_generic_to_shared(gw_smem);
+#if GW_STMAJOR
+    const long rowlen = 16;                           // uint4 per token row of one super-tile of xw
+    const long sts = (long) planes * rows_cap * 16;   // uint4 per super-tile of xw (gq_prep_store's rows_all rows)
+#else
     const long rowlen = (long) kst * 16;              // uint4 per token row of xw
+#endif
     const long row0 = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r0;
     float* ys = reinterpret_cast<float*>(gw_smem + GW_STAGES * STAGE) + (tid >> 5) * (GW_ROWS / 2 * 32) + lane;
 
@@ -247,8 +255,13 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         int xoff[NB];
 #pragma unroll
         for (int k = 0; k < NB; k++)
+#if GW_STMAJOR
+            xoff[k] = min(grp * 8 + rpp * k + (tid & 7), nvalid - 1) * (int) rowlen + xq;
+        const uint4* xt = xw + row0 * rowlen + st_lo * sts;   // the next super-tile to copy (advanced by issue())
+#else
             xoff[k] = min(grp * 8 + rpp * k + (tid & 7), nvalid - 1) * (int) rowlen + st_lo * 16 + xq;
         const uint4* xt = xw + row0 * rowlen;
+#endif
         const int wv = tid / PERW;                    // the weight copy: tile wv's uint4 tid % PERW (BITS <= 4: one)
         const uint4* wsrc = reinterpret_cast<const uint4*>(mat.qw + gm_word<BITS>(ob0 + min(wv, GW_NWG * 4 - 1), kst,
                                                                                    st_lo, 0, 0)) + tid % PERW;
@@ -263,7 +276,11 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 for (int k = 0; k < NB; k++)
                     if (!(GW_PROBE & 9) && tid + k * NTH < N * 8 * HL)
                         asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
+#if GW_STMAJOR
+                                     :: "r"(sb + 16u * (so0 + sstep * k)), "l"(xt + xoff[k]));
+#else
                                      :: "r"(sb + 16u * (so0 + sstep * k)), "l"(xt + xoff[k] + ix * 16));
+#endif
                 if (!(GW_PROBE & 1) && tid < GW_NWG * 4 * PERW)
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
                                  :: "r"(sb + 16u * (W_AT + tid)), "l"(wsrc + ix * PERW));
@@ -279,6 +296,9 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 if (GW_MBAR) gw_bar_arrive_copies(bars + 8u * ib);
             }
             if (!GW_MBAR) asm volatile("cp.async.commit_group;\n" ::: "memory");
+#if GW_STMAJOR
+            xt += sts;
+#endif
             ix++;
             if (++ib == GW_STAGES) { ib = 0; iu++; }
             if (++ii == spb) { ii = 0; isp++; }
