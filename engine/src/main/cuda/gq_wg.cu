@@ -17,16 +17,15 @@
 // y = y + acc * 2^e (gq_mma's loop mode). y lives in shared memory (lane-minor) so the block fits 128 registers.
 //
 // Activations: gq_mma_prep with wg = 1 writes xw [super-tile][plane][row][kt][4] uint4 = {hi k0-7, hi k8-15, lo k0-7,
-// lo k8-15} of k16 tile kt (the same values as its B-fragment layout, reordered), so 8 consecutive inputs of a token
-// are 16 contiguous bytes (a row of a wgmma "core matrix"), and a tile's rows of one super-tile are one contiguous
-// piece of 256 bytes per row (GW_STMAJOR, common.cuh: H100, round 26, batch 256 +2.2 % against the row-major
-// [plane][row][super-tile] layout, whose 256-byte pieces 16 KB apart a copy probe filled shared memory from at
-// 2.9 TB/s against 6.7 for contiguous pieces; bin/gpu-smem-fill-probe). Shared memory per ring stage (one super-tile of 64 inputs, all
-// copied GW_STAGES-1-LAG super-tiles ahead, mbarrier hand-over): B [hl 2][kt 4][token group GW_ROWS/8][kc 2][token 8] uint4
-// (K-major without swizzle: the descriptor's leading offset 128 B steps kc, its stride offset 256 B steps the token
-// group), the block's 16 output tiles' packed weights of the super-tile (BITS * 128 bytes each, as they lie in
-// gq_mma's layout), the block's (scale, zero) row of the super-tile's group, and at a split's last super-tile its
-// 2^e per token.
+// lo k8-15} of k16 tile kt (the same values as its B-fragment layout, reordered): 8 consecutive inputs of a token are
+// 16 contiguous bytes (a row of a wgmma "core matrix"), and a tile's rows of one super-tile are one contiguous piece
+// (GW_STMAJOR, common.cuh; H100, round 26: batch 256 +2.2 % against the row-major [plane][row][super-tile] layout,
+// from whose 256-byte pieces 16 KB apart bin/gpu-smem-fill-probe filled shared memory at 2.9 TB/s, from contiguous
+// pieces at 6.7). Shared memory per ring stage (one super-tile of 64 inputs, all copied GW_STAGES-1-LAG super-tiles
+// ahead, mbarrier hand-over): B [hl 2][kt 4][token group GW_ROWS/8][kc 2][token 8] uint4 (K-major without swizzle:
+// the descriptor's leading offset 128 B steps kc, its stride offset 256 B steps the token group), the block's 16
+// output tiles' packed weights of the super-tile (BITS * 128 bytes each, as they lie in gq_mma's layout), the block's
+// (scale, zero) row of the super-tile's group, and at a split's last super-tile its 2^e per token.
 //
 // Modes (gq_mma's two layouts): loop mode, a block folds every split of its outputs in shared memory; split mode, a
 // block computes one split and writes its partial p_s (the fold launch adds them in gq_mma's order), so products too

@@ -162,7 +162,7 @@ public final class GpuBench {
                 // prefill: groups of sequences, at most maxStepTokens tokens a step, logits of each last token
                 int g = Math.max(1, Math.min(B, maxStepTokens / P));
                 float[] logits = onDevice ? null : new float[Math.max(B, g) * cfg.vocabSize()];   // --select host
-                int[] chosen = new int[Math.max(B, g)];
+                int[] chosen = onDevice ? new int[Math.max(B, g)] : null;    // --select device
                 long pt0 = System.nanoTime();
                 for (int s0 = 0; s0 < B; s0 += g) {
                     int S = Math.min(g, B - s0), T = S * P;
