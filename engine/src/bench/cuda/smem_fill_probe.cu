@@ -128,13 +128,7 @@ __global__ void __launch_bounds__(NT) mixed_kernel(const uint4* __restrict__ act
     auto copy_act = [&](int k) {
         if (k < 0 || k >= iters) return;
         const unsigned d = as + 16u * ((k % (AA + 1)) * AU);
-        if (ROWS == 5) {                       // contiguous pieces, but the blocks of one tile read the same piece at once
-            const uint4* g = act + (size_t) (((blockIdx.x % 8) * KST + k % KST) % act_tiles) * AU;
-#pragma unroll
-            for (int i = 0; i < (AU + NT - 1) / NT; i++)
-                if (tid + i * NT < AU)
-                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(d + 16u * (tid + i * NT)), "l"(g + tid + i * NT));
-        } else if (ROWS) {                     // tile (block, k / 64)'s rows, super-tile k % 64 of each (4: block-staggered)
+        if (ROWS && ROWS != 5) {               // tile (block, k / 64)'s rows, super-tile k % 64 of each (4: block-staggered)
             constexpr int RL = KST * 16 + (ROWS == 3 ? 16 : 0);   // uint4 per row (3: padded by 256 bytes)
             const int col = ROWS == 4 ? (k + blockIdx.x * 7) % KST : k % KST;
             const uint4* g = act + (size_t) ((blockIdx.x + k / KST) % act_tiles) * (80 * RL) + col * 16;
@@ -148,8 +142,9 @@ __global__ void __launch_bounds__(NT) mixed_kernel(const uint4* __restrict__ act
                 if (c < AU)
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(d + 16u * so), "l"(g + (size_t) row * RL + q));
             }
-        } else {
-            const uint4* g = act + (size_t) ((blockIdx.x * 7 + k) % act_tiles) * AU;
+        } else {                               // contiguous pieces (5: the blocks of one tile read the same piece at once)
+            const unsigned piece = ROWS == 5 ? (blockIdx.x % 8) * KST + k % KST : blockIdx.x * 7 + k;
+            const uint4* g = act + (size_t) (piece % act_tiles) * AU;
 #pragma unroll
             for (int i = 0; i < (AU + NT - 1) / NT; i++)
                 if (tid + i * NT < AU)

@@ -34,15 +34,13 @@ constexpr int NW = 4;                                  // warps per block
 // PF: the L2 prefetch size of the copy (PTX .level::prefetch_size): 0 none, 2 .L2::128B, 3 .L2::256B
 template <int PF = 0>
 __device__ __forceinline__ void cp16(unsigned dst, const void* src, bool on, uint64_t pol) {
-    if (PF == 3)
-        asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global.L2::cache_hint.L2::256B [%0], [%1], 16, %3;\n}\n"
-                     :: "r"(dst), "l"(src), "r"((int) on), "l"(pol));
-    else if (PF == 2)
-        asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global.L2::cache_hint.L2::128B [%0], [%1], 16, %3;\n}\n"
-                     :: "r"(dst), "l"(src), "r"((int) on), "l"(pol));
-    else
-        asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %3;\n}\n"
-                     :: "r"(dst), "l"(src), "r"((int) on), "l"(pol));
+#define CP16_ASM(PFQ) asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n" \
+        " @p cp.async.cg.shared.global.L2::cache_hint" PFQ " [%0], [%1], 16, %3;\n}\n" \
+        :: "r"(dst), "l"(src), "r"((int) on), "l"(pol))
+    if (PF == 3) CP16_ASM(".L2::256B");
+    else if (PF == 2) CP16_ASM(".L2::128B");
+    else CP16_ASM("");
+#undef CP16_ASM
 }
 
 // the uint4 where lane's copy q (0: first 512 bytes of the slot, 1: second) of slot i of task r of matrix a starts
