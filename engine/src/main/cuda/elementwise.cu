@@ -26,6 +26,15 @@ GPTQ4J_KERNEL void gather_rows(const float* __restrict__ x, const int* __restric
 __device__ __forceinline__ void ar_take(float& bv, int& bi, float v, int i) {
     if (v > bv || (v == bv && i < bi)) { bv = v; bi = i; }
 }
+// The warp's lanes combine their pairs by ar_take in an xor butterfly: every lane ends with the warp's pair.
+__device__ __forceinline__ void ar_warp_take(float& bv, int& bi) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+        ar_take(bv, bi, ov, oi);
+    }
+}
 GPTQ4J_KERNEL void __launch_bounds__(AR_THREADS) argmax_rows(const float* __restrict__ x, int dim, int* __restrict__ out) {
     GK_ENTER;
     __shared__ float s_v[AR_THREADS / 32];
@@ -55,23 +64,13 @@ GPTQ4J_KERNEL void __launch_bounds__(AR_THREADS) argmax_rows(const float* __rest
             ar_take(bv, bi, v, i);
         }
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-        const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-        ar_take(bv, bi, ov, oi);
-    }
+    ar_warp_take(bv, bi);
     if ((tid & 31) == 0) { s_v[tid >> 5] = bv; s_i[tid >> 5] = bi; }
     bad = __syncthreads_or(bad);
     if (tid < 32) {
         bv = tid < AR_THREADS / 32 ? s_v[tid] : -INFINITY;
         bi = tid < AR_THREADS / 32 ? s_i[tid] : 0x7fffffff;
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-            const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-            ar_take(bv, bi, ov, oi);
-        }
+        ar_warp_take(bv, bi);
         if (tid == 0) out[blockIdx.x] = bad ? -1 : bi;
     }
 }
