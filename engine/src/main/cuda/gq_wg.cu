@@ -22,10 +22,14 @@
 // (GW_STMAJOR, common.cuh; H100, round 26: batch 256 +2.2 % against the row-major [plane][row][super-tile] layout,
 // from whose 256-byte pieces 16 KB apart bin/gpu-smem-fill-probe filled shared memory at 2.9 TB/s, from contiguous
 // pieces at 6.7). Shared memory per ring stage (one super-tile of 64 inputs, all copied GW_STAGES-1-LAG super-tiles
-// ahead, mbarrier hand-over): B [hl 2][kt 4][token group GW_ROWS/8][kc 2][token 8] uint4 (K-major without swizzle:
-// the descriptor's leading offset 128 B steps kc, its stride offset 256 B steps the token group), the block's 16
-// output tiles' packed weights of the super-tile (BITS * 128 bytes each, as they lie in gq_mma's layout), the block's
-// (scale, zero) row of the super-tile's group, and at a split's last super-tile its 2^e per token.
+// ahead, mbarrier hand-over): in the B ring, [hl 2][token GW_ROWS][chunk 8] uint4, a token's 64 inputs of one plane
+// as 128 bytes with chunk j (inputs 8j..8j+7) at j ^ (token % 8) (K-major with the 128-byte swizzle: 8-token groups
+// 1,024 bytes apart, a k16 tile 32 bytes further along the row), copied a whole xw row per 16 threads; in the W ring,
+// the block's 16 output tiles' packed weights of the super-tile (BITS * 128 bytes each, as they lie in gq_mma's
+// layout), the block's (scale, zero) row of the super-tile's group, and at a split's last super-tile its 2^e per token.
+// (H100, round 27: against round 26's unswizzled core matrices, copied 64 bytes of 8 rows per warp, w1+w3 at 64 rows per
+// expert 492-500 against 532-536 us, its copies alone 366-377 against 500-523; batch 256 +9.5 %. The swizzle lets a warp
+// copy 512 contiguous bytes without 16-way bank conflicts on a row's chunks.)
 //
 // Modes (gq_mma's two layouts): loop mode, a block folds every split of its outputs in shared memory; split mode, a
 // block computes one split and writes its partial p_s (the fold launch adds them in gq_mma's order), so products too
@@ -63,14 +67,19 @@
 #define GW_N72 0      // 1: tiles of 65-72 rows run as m64n72 (H100, round 16: slower than m64n80; a measurement switch)
 #endif
 
-// uint4 per ring stage: B (GW_ROWS * 16), the block's packed weights, its (scale, zero) row (GW_NWG * 16), GW_ROWS
-// floats of 2^e, rounded up to 128 bytes; after the ring the split fold y (GW_ROWS / 2 floats per thread)
-__host__ __device__ constexpr int gw_stage_uint4(int bits) {
-    return (GW_ROWS * 16 + GW_NWG * 4 * bits * 8 + GW_NWG * 16 + GW_ROWS / 4 + 7) / 8 * 8;
+// Shared memory: the B ring (GW_STAGES stages of GW_ROWS * 16 uint4: the hi plane's rows, then the lo plane's; whole
+// 1,024-byte swizzle atoms), the W ring (GW_STAGES stages: the block's packed weights, its (scale, zero) row
+// (GW_NWG * 16 uint4), GW_ROWS floats of 2^e, rounded up to 128 bytes), the split fold y (GW_ROWS / 2 floats per
+// thread), the ring's 2 * GW_STAGES mbarriers.
+__host__ __device__ constexpr int gw_bstage_uint4() { return GW_ROWS * 16; }
+__host__ __device__ constexpr int gw_wstage_uint4(int bits) {
+    return (GW_NWG * 4 * bits * 8 + GW_NWG * 16 + GW_ROWS / 4 + 7) / 8 * 8;
 }
 __host__ __device__ constexpr int gw_smem_bytes(int bits) {
-    return GW_STAGES * gw_stage_uint4(bits) * 16 + GW_NWG * 128 * (GW_ROWS / 2) * 4;
+    return GW_STAGES * (gw_bstage_uint4() + gw_wstage_uint4(bits)) * 16 + GW_NWG * 128 * (GW_ROWS / 2) * 4
+         + 2 * GW_STAGES * 8;
 }
+static_assert(GW_ROWS % 8 == 0, "a B plane is whole swizzle atoms of 8 rows");
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define GW_OK 1
@@ -78,8 +87,10 @@ __host__ __device__ constexpr int gw_smem_bytes(int bits) {
 #define GW_OK 0
 #endif
 
-__device__ __forceinline__ uint64_t gw_desc(uint32_t saddr) {   // no swizzle, leading offset 128 B, stride 256 B
-    return (uint64_t) ((saddr & 0x3FFFFu) >> 4) | ((uint64_t) (128 >> 4) << 16) | ((uint64_t) (256 >> 4) << 32);
+// K-major with the 128-byte swizzle (layout type 1): a token row's 64 inputs of one plane are 128 bytes, 8-row groups
+// 1,024 bytes apart (stride offset); the leading offset is unused
+__device__ __forceinline__ uint64_t gw_desc(uint32_t saddr) {
+    return (uint64_t) ((saddr & 0x3FFFFu) >> 4) | ((uint64_t) 1 << 16) | ((uint64_t) (1024 >> 4) << 32) | ((uint64_t) 1 << 62);
 }
 
 // d (m64nN, f32) = A (registers: this warp's 16 rows x 16 k) * B (shared, 16 k x N tokens) + (acc ? d : 0)
@@ -194,10 +205,10 @@ template <int BITS, int HL>
 __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int nexp, const int* __restrict__ segs,
         const uint4* __restrict__ xw, const float* __restrict__ xe, int planes, int in, int outN, int cpb, int sp,
         int cgl, int ksplit, int mode, int tile_rows, int rows_cap, long proj_stride, float* __restrict__ outp) {
-    extern __shared__ __align__(128) uint4 gw_smem[];
-    constexpr int STAGE = gw_stage_uint4(BITS), NTH = GW_NWG * 128, PERW = BITS * 8;
-    constexpr int B_AT = GW_ROWS * 8, W_AT = GW_ROWS * 16;   // stage: B hi, B lo, weights, scales, 2^e
-    constexpr int SZ_AT = W_AT + GW_NWG * 4 * PERW, XE_AT = SZ_AT + GW_NWG * 16;
+    extern __shared__ __align__(1024) uint4 gw_smem[];
+    constexpr int BST = gw_bstage_uint4(), WST = gw_wstage_uint4(BITS), NTH = GW_NWG * 128, PERW = BITS * 8;
+    constexpr int B_LO = GW_ROWS * 8, W_AT = GW_STAGES * BST;   // a B stage's lo plane; the W ring
+    constexpr int SZ_AT = GW_NWG * 4 * PERW, XE_AT = SZ_AT + GW_NWG * 16;   // a W stage: weights, scales, 2^e
     const int split_mode = mode & 1;
     int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z;
     if (mode & 2) {   // matrices fastest: the blocks resident together do not all read one expert's activations
@@ -226,10 +237,10 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     const long rowlen = (long) kst * 16;              // uint4 per token row of xw
 #endif
     const long row0 = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r0;
-    float* ys = reinterpret_cast<float*>(gw_smem + GW_STAGES * STAGE) + (tid >> 5) * (GW_ROWS / 2 * 32) + lane;
-
-    __shared__ __align__(8) uint64_t gw_bars[2 * GW_STAGES];   // full[GW_STAGES], then empty[GW_STAGES]
-    const unsigned bars = (unsigned) __cvta_generic_to_shared(gw_bars);
+    float* ys = reinterpret_cast<float*>(gw_smem + W_AT + GW_STAGES * WST) + (tid >> 5) * (GW_ROWS / 2 * 32) + lane;
+    // full[GW_STAGES], then empty[GW_STAGES], after y
+    const unsigned bars = sbase + 16u * (W_AT + GW_STAGES * WST) + GW_NWG * 128 * (GW_ROWS / 2) * 4;
+    if (sbase & 1023u) __trap();   // the swizzle atoms must be 1,024-byte aligned (no static shared memory here)
     if (GW_MBAR) {
         if (tid < GW_STAGES) gw_bar_init(bars + 8u * tid, NTH);
         else if (tid < 2 * GW_STAGES) gw_bar_init(bars + 8u * tid, NTH / 32);
@@ -241,24 +252,26 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         constexpr int NB = (N * 8 * HL + NTH - 1) / NTH;      // activation copies per thread and stage
         // The copies a thread issues per stage, fixed for the launch (HL, the activation planes multiplied: 2, hi and
         // lo, or 1, the hi plane alone of fp16 activations):
-        // activation copy k takes uint4 xq of token row grp * 8 + rpp * k + (tid & 7) (8 consecutive threads: one uint4
-        // of the 8 rows of a core matrix; a warp: 64 contiguous bytes of each of 8 rows; LDGSTS fills shared memory one
-        // thread at a time whatever the mapping), to shared uint4 so0 + sstep * k of the stage; rows past nvalid repeat
+        // activation copy k takes uint4 xq of token row rr + rpp * k: 16 consecutive threads copy a row's 16 uint4
+        // (xq = kt * 4 + hl * 2 + kc, xw's order), so a warp copies 512 contiguous bytes (HL 1: 8 threads a row's hi
+        // uint4, xq = kt * 4 + kc). In shared memory plane hl's row r holds its 64 inputs as 8 chunks of 16 bytes,
+        // chunk j = kt * 2 + kc at j ^ (r % 8) (the 128-byte swizzle), so a row's chunks spread over the banks; copy k
+        // lands at so0 + sstep * k of the B stage (rpp is a multiple of 8: the same swizzle). Rows past nvalid repeat
         // the last (their columns are not stored). Offsets are uint4 from the tile's first row of xw (32 bits: < 80
         // rows) and from the weights.
-        const int xi = (tid >> 3) & (8 * HL - 1);     // HL 2: 4 kt + 2 (lo plane) + kc; HL 1: 2 kt + kc
+        const int xi = tid & (8 * HL - 1);            // HL 2: 4 kt + 2 (lo plane) + kc; HL 1: 2 kt + kc
         const int xq = HL == 2 ? xi : (xi >> 1) * 4 + (xi & 1);
-        const int grp = tid / (64 * HL), rpp = NTH / (8 * HL);   // the thread's 8-row group; rows per pass of NTH copies
-        const int so0 = ((xq >> 1) & 1) * B_AT + (xq >> 2) * (GW_ROWS * 2) + grp * 16 + (xq & 1) * 8 + (tid & 7);
-        const int sstep = rpp * 2;                    // uint4 of the stage between a thread's copies (rpp / 8 groups)
+        const int rr = tid / (8 * HL), rpp = NTH / (8 * HL);   // the thread's first row; rows per pass of NTH copies
+        const int so0 = ((xq >> 1) & 1) * B_LO + rr * 8 + ((((xq >> 2) << 1) | (xq & 1)) ^ (rr & 7));
+        const int sstep = rpp * 8;                    // uint4 of the stage between a thread's copies
         int xoff[NB];
 #pragma unroll
         for (int k = 0; k < NB; k++)
 #if GW_STMAJOR
-            xoff[k] = min(grp * 8 + rpp * k + (tid & 7), nvalid - 1) * (int) rowlen + xq;
+            xoff[k] = min(rr + rpp * k, nvalid - 1) * (int) rowlen + xq;
         const uint4* xt = xw + row0 * rowlen + st_lo * sts;   // the next super-tile to copy (advanced by issue())
 #else
-            xoff[k] = min(grp * 8 + rpp * k + (tid & 7), nvalid - 1) * (int) rowlen + st_lo * 16 + xq;
+            xoff[k] = min(rr + rpp * k, nvalid - 1) * (int) rowlen + st_lo * 16 + xq;
         const uint4* xt = xw + row0 * rowlen;
 #endif
         const int wv = tid / PERW;                    // the weight copy: tile wv's uint4 tid % PERW (BITS <= 4: one)
@@ -270,7 +283,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         auto issue = [&]() {
             const int st = st_lo + ix;
             if (ix < nst) {
-                const unsigned sb = sbase + 16u * (ib * STAGE);
+                const unsigned sb = sbase + 16u * (ib * BST), sw = sbase + 16u * (W_AT + ib * WST);
 #pragma unroll
                 for (int k = 0; k < NB; k++)
                     if (!(GW_PROBE & 9) && tid + k * NTH < N * 8 * HL)
@@ -282,16 +295,16 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 #endif
                 if (!(GW_PROBE & 1) && tid < GW_NWG * 4 * PERW)
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
-                                 :: "r"(sb + 16u * (W_AT + tid)), "l"(wsrc + ix * PERW));
+                                 :: "r"(sw + 16u * tid), "l"(wsrc + ix * PERW));
                 if (!(GW_PROBE & 1) && tid < GW_NWG * 16) {   // the (scale, zero) row of the super-tile's group
                     const int c2 = 2 * st;            // chunks c2, c2 + 1 share one group (sp >= 2)
                     const long grow = (long) (cgl >= 0 ? c2 >> cgl : __ldg(mat.cg + c2)) * outN;
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
-                                 :: "r"(sb + 16u * (SZ_AT + tid)), "l"(reinterpret_cast<const uint4*>(mat.sz + grow + ob0 * 16) + tid));
+                                 :: "r"(sw + 16u * (SZ_AT + tid)), "l"(reinterpret_cast<const uint4*>(mat.sz + grow + ob0 * 16) + tid));
                 }
                 if ((ii == spb - 1 || st == kst - 1) && tid < N)   // a split's last: its 2^e per token
                     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n"
-                                 :: "r"(sb + 16u * XE_AT + 4u * tid), "l"(xe + (row0 + min(tid, nvalid - 1)) * ksplit + isp));
+                                 :: "r"(sw + 16u * XE_AT + 4u * tid), "l"(xe + (row0 + min(tid, nvalid - 1)) * ksplit + isp));
                 if (GW_MBAR) gw_bar_arrive_copies(bars + 8u * ib);
             }
             if (!GW_MBAR) asm volatile("cp.async.commit_group;\n" ::: "memory");
@@ -332,9 +345,9 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 __syncthreads();                      // stage p landed for all; stage p - 1 is no longer read
                 issue();
             }
-            const uint4* sg = gw_smem + b * STAGE;
+            const uint4* sg = gw_smem + W_AT + b * WST;   // the W stage
             uint32_t w[BITS];
-            gm_lds_w<BITS>(sg + W_AT + (wg * 4 + warp) * PERW, lane, w);
+            gm_lds_w<BITS>(sg + (wg * 4 + warp) * PERW, lane, w);
             const uint32_t* szs = reinterpret_cast<const uint32_t*>(sg + SZ_AT) + (wg * 4 + warp) * 16 + g;
             const uint32_t sl = szs[0], sh = szs[8];
             uint32_t a[4][4];
@@ -346,11 +359,11 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
             gw_fence();
             // the stage's descriptor, then its k16 tiles' by adding their uint4 offsets to the 14-bit start field
             // (shared addresses < 256 KB, so the field cannot carry into the leading offset)
-            const uint64_t db = gw_desc(sbase + 16u * (b * STAGE));
+            const uint64_t db = gw_desc(sbase + 16u * (b * BST));
 #pragma unroll
             for (int kt = 0; kt < 4 && !(GW_PROBE & 4); kt++) {
-                gw_mma<N>(tmp, a[kt], db + (uint64_t) (kt * GW_ROWS * 2), kt == 0 ? 1 - fresh : 1);
-                if (HL == 2) gw_mma<N>(tmp, a[kt], db + (uint64_t) (B_AT + kt * GW_ROWS * 2), 1);
+                gw_mma<N>(tmp, a[kt], db + (uint64_t) (kt * 2), kt == 0 ? 1 - fresh : 1);   // 32 bytes per k16 tile
+                if (HL == 2) gw_mma<N>(tmp, a[kt], db + (uint64_t) (B_LO + kt * 2), 1);
             }
             gw_commit_wait0<R>(tmp);
             const bool last = i == spb - 1 || st == kst - 1;

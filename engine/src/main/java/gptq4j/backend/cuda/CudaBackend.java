@@ -829,10 +829,13 @@ public final class CudaBackend implements Backend {
     /** gq_wg.cu: GW_NWG warpgroups per block, 64 outputs each; GW_ROWS token rows per tile; GW_STAGES ring stages. */
     static final int WG_GROUPS = 4, WG_OUTPUTS = 64 * WG_GROUPS, WG_ROWS = 80, WG_STAGES = 5;
 
-    /** gq_wg.cu's gw_smem_bytes: GW_STAGES stages (B, weights, scales, 2^e; 128-byte multiples), then the split fold. */
+    /**
+     * gq_wg.cu's gw_smem_bytes: GW_STAGES stages of B (WG_ROWS * 16 uint4) and of the rest (weights, scales, 2^e; 128-byte
+     * multiples), the split fold, the ring's 2 * GW_STAGES mbarriers.
+     */
     static int wgmmaSharedBytes(int bits) {
-        int stage = (WG_ROWS * 16 + WG_GROUPS * 4 * bits * 8 + WG_GROUPS * 16 + WG_ROWS / 4 + 7) / 8 * 8;
-        return WG_STAGES * stage * 16 + WG_GROUPS * 128 * (WG_ROWS / 2) * 4;
+        int rest = (WG_GROUPS * 4 * bits * 8 + WG_GROUPS * 16 + WG_ROWS / 4 + 7) / 8 * 8;
+        return WG_STAGES * (WG_ROWS * 16 + rest) * 16 + WG_GROUPS * 128 * (WG_ROWS / 2) * 4 + 2 * WG_STAGES * 8;
     }
 
     /** Products launched on gq_wg.cu's kernel so far (tests check that a shape reaches it). */
