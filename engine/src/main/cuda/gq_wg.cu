@@ -21,7 +21,7 @@
 // 16 contiguous bytes (a row of a wgmma "core matrix"), and a tile's rows of one super-tile are one contiguous piece
 // (GW_STMAJOR, common.cuh; H100, round 26: batch 256 +2.2 % against the row-major [plane][row][super-tile] layout,
 // from whose 256-byte pieces 16 KB apart bin/gpu-smem-fill-probe filled shared memory at 2.9 TB/s, from contiguous
-// pieces at 6.7). Shared memory per ring stage (one super-tile of 64 inputs, all copied GW_STAGES-1-LAG super-tiles
+// pieces at 6.7). Shared memory per ring stage (one super-tile of 64 inputs, all copied GW_STAGES-1-GW_LAG super-tiles
 // ahead, mbarrier hand-over): in the B ring, [hl 2][token GW_ROWS][chunk 8] uint4, a token's 64 inputs of one plane
 // as 128 bytes with chunk j (inputs 8j..8j+7) at j ^ (token % 8) (K-major with the 128-byte swizzle: 8-token groups
 // 1,024 bytes apart, a k16 tile 32 bytes further along the row), copied a whole xw row per 16 threads; in the W ring,
@@ -49,11 +49,8 @@
 #endif                // 0: a block barrier per super-tile
 #ifndef GW_LAG
 #define GW_LAG 2      // a stage is refilled once every warp is done with the super-tile GW_LAG + 1 back: the warps may
-#endif                // drift GW_LAG apart, copies run GW_STAGES - 1 - GW_LAG ahead (H100, round 17: 2 beats 1 and 3)
-#ifndef GW_LAG_SMALL
-#define GW_LAG_SMALL 32  // tiles of N <= GW_LAG_SMALL token rows run with a lag of 1 (their stages are mostly weights:
-                         // copies 3 ahead; H100, round 17: batch 32 / 64 +1 %, the same for N >= 48 rows)
-#endif
+#endif                // drift GW_LAG apart, copies run GW_STAGES - 1 - GW_LAG ahead (H100, round 17: 2 beats 1 and 3;
+                      // round 27: also for tiles of <= 32 rows, which round 17 gave a lag of 1: batch 16-64 +0.5-1 %)
 #ifndef GW_EARLY
 #define GW_EARLY 1    // 1: a warp releases its stage right after its wgmma wait (a split's last super-tile: after reading
 #endif                // its 2^e); 0: at the end of the super-tile (a measurement switch)
@@ -319,8 +316,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         float acc[R], tmp[R];
 #pragma unroll
         for (int i = 0; i < R; i++) { acc[i] = 0.f; tmp[i] = 0.f; }
-        constexpr int LAG = N <= GW_LAG_SMALL ? 1 : GW_LAG;
-        constexpr int AHEAD = GW_MBAR ? GW_STAGES - 1 - LAG : GW_STAGES - 1;   // super-tiles copied ahead
+        constexpr int AHEAD = GW_MBAR ? GW_STAGES - 1 - GW_LAG : GW_STAGES - 1;   // super-tiles copied ahead
 #pragma unroll
         for (int p = 0; p < AHEAD; p++) issue();
 
@@ -333,7 +329,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 // cp.async's writes, then wgmma's reads; before this thread's next copies, which the fence would
                 // otherwise wait for as well (H100, round 18: -3 % on skewed routing)
                 asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-                // refill the stage of super-tile p - 1 - LAG (copy cursor ix = p + AHEAD) once every warp has
+                // refill the stage of super-tile p - 1 - GW_LAG (copy cursor ix = p + AHEAD) once every warp has
                 // finished reading it
                 if (ix < nst) {
                     if (iu > 0) gw_bar_wait(bars + 8u * (GW_STAGES + ib), (iu - 1) & 1);
