@@ -46,6 +46,11 @@
 // grid with constant ones (890-905). The copies alone (-DGW_PROBE=6) take 511-536 us of the kernel's 536-568: the kernel
 // is bound by what it copies, two thirds of which is the activations' hi + lo pair (BENCHMARKS.md, round 18).
 //
+// Round 27 (H100): with round 26's super-tile-major layout the copies alone still took 522 / 500 us (plain /
+// interleaved); B stages in the 128-byte swizzled layout, copied a whole xw row per 16 threads: 377 / 366, the kernel
+// 492-500 against 532-536 (w2 236-241 against 258-266), 0 bits differing. The weights' copies alone (-DGW_PROBE=14)
+// take ~300 us; as cp.async.bulk pieces of 512 bytes from one thread 673 (the kernel 888): not kept.
+//
 // Build and run on the GPU machine: bin/gpu-wgmma-probe (nvcc -arch=sm_90a; NVCC_EXTRA="-DGW_LAG=1" for variants).
 #include "module.cu"
 #include <cstdio>
