@@ -412,3 +412,37 @@ GPTQ4J_KERNEL void fill_random_sz(__half2* p, long n, unsigned long long seed, i
         p[i] = __halves2half2(__float2half_rn(sc), __int2half_rn(z));
     }
 }
+
+// bench --zeros centered: codes symmetric about the zero point 2^(bits-1). Every field of the tensor-core layout
+// (gm_pair) that holds 0 becomes 2^(bits-1), so the codes 1 .. 2^bits - 1 are equally likely, the zero point twice as
+// likely, and their mean is the zero point, as a trained checkpoint's codes centre on theirs (uniform codes over
+// 0 .. 2^bits - 1 average half a step below it). 3-bit words come in triples 32 apart (gm_word<3>): five fields per
+// 16-bit half in each word, and a sixteenth from bit 15 of the three (bit 2, the zero point's, in the third word).
+GPTQ4J_KERNEL void centre_codes(uint32_t* p, long n, int bits) {
+    GK_ENTER;
+    const uint32_t z = 1u << (bits - 1), mask = (1u << bits) - 1u;
+    const long stride = (long) gridDim.x * blockDim.x;
+    if (bits != 3) {
+        for (long i = (long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+            const uint32_t w = p[i];
+            uint32_t r = 0;
+            for (int s = 0; s < 32; s += bits) {
+                const uint32_t f = (w >> s) & mask;
+                r |= (f ? f : z) << s;
+            }
+            p[i] = r;
+        }
+        return;
+    }
+    for (long t = (long) blockIdx.x * blockDim.x + threadIdx.x; t < n / 3; t += stride) {
+        const long base = (t >> 5) * 96 + (t & 31);
+        uint32_t w[3] = {p[base], p[base + 32], p[base + 64]};
+        for (int h = 0; h < 32; h += 16) {
+            for (int b = 0; b < 3; b++)
+                for (int s = h; s < h + 15; s += 3)
+                    if (((w[b] >> s) & 7u) == 0) w[b] |= z << s;
+            if ((((w[0] | w[1] | w[2]) >> (h + 15)) & 1u) == 0) w[2] |= 1u << (h + 15);
+        }
+        p[base] = w[0]; p[base + 32] = w[1]; p[base + 64] = w[2];
+    }
+}

@@ -295,11 +295,12 @@ public final class CudaBackend implements Backend {
      * A GPTQ layer with random packed weights, scales and zeros generated on the device, in the layout
      * {@link #prepareLinear} builds from a checkpoint with act order (desc_act): a random input permutation
      * (g_idx of the published act-order checkpoints), groups of {@code groupSize} inputs (0: one group), zero points
-     * 2^(bits-1) where {@code sym} (symmetric quantisation, as every published Mixtral GPTQ branch) or random.
-     * For benchmarks: nothing of its size passes through the host.
+     * 2^(bits-1) where {@code sym} (symmetric quantisation, as every published Mixtral GPTQ branch) or random, and
+     * codes uniform over all 2^bits values or, {@code centred} (needs {@code sym}), symmetric about the zero point
+     * (kernel centre_codes). For benchmarks: nothing of its size passes through the host.
      */
     public Object syntheticLinear(String name, int in, int out, int bits, int groupSize, boolean actOrder, boolean sym,
-                                  long seed) {
+                                  boolean centred, long seed) {
         drv.bind();
         if (in % 32 != 0 || (long) out * bits % 32 != 0 || out % 4 != 0) {
             throw new IllegalArgumentException(name + ": " + in + "x" + out + " is not a shape the CUDA GPTQ kernels take");
@@ -311,6 +312,10 @@ public final class CudaBackend implements Backend {
         CUdeviceptr packed = alloc(4 * words, name + " packed weights");
         CUdeviceptr sz = alloc(4L * groups * out, name + " scales/zeros");
         drv.launch("fill_random_u32", 4096, 1, 256, 1, packed, words, seed);
+        if (centred) {
+            if (!MMA || !sym) throw new IllegalArgumentException(name + ": centred codes need the tensor-core layout and sym zeros");
+            drv.launch("centre_codes", 4096, 1, 256, 1, packed, words, bits);
+        }
         drv.launch("fill_random_sz", 1024, 1, 256, 1, sz, (long) groups * out, seed + 1, bits, sym ? 1 : 0);
         if (MMA) drv.launch("gq_mma_zeros", 1024, 1, 256, 1, sz, (long) groups * out, out, bits);
         int[] chunkGroup = new int[CudaGptq.chunks(in, MMA)];
@@ -331,6 +336,15 @@ public final class CudaBackend implements Backend {
             permHost = p;
         }
         return finishGptq(name, in, out, bits, groups, packed, sz, perm, cg, chunkGroup, permHost);
+    }
+
+    /** The packed weight words of a prepared GPTQ layer, copied back (tests). */
+    int[] packedWords(Object w) {
+        drv.bind();
+        CudaGptq g = CudaGptq.of(w);
+        int[] words = new int[Math.toIntExact(CudaGptq.packedBytes(g.in(), g.out(), g.bits(), g.mma()) / 4)];
+        drv.copyDtoH(Pointer.to(words), g.qweight(), 4L * words.length, g.name() + " packed weights");
+        return words;
     }
 
     /** An fp16 matrix [rows][cols] of uniform random values in [lo, hi), generated on the device. */

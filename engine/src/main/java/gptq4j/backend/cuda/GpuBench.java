@@ -28,10 +28,14 @@ import java.util.stream.Stream;
  * 1, KV-cache capacity, peak device memory and a final JSON line.
  *
  * <p>Flags: --shape mixtral-8x7b | --model DIR, --device cuda[:N], --bits 4 (3, 8, 2), --group-size 128 (0: none),
- * --no-act-order, --zeros random (uniform zero points: the default, as in every recorded round) | sym (the zero point
- * 2^(bits-1) of the published branches, all quantised with sym=True; with uniform random codes every product then
- * carries a common offset and the router sends most tokens to one expert, so fewer experts' weights are read at small
- * batches), --batch 1,8,32,64,128,256, --prompt-tokens 128, --new-tokens 128, --warmup-steps 2, --warmup 512,
+ * --no-act-order, --zeros centered (the default since round 28: the zero point 2^(bits-1) of the published branches,
+ * all quantised with sym=True, and codes symmetric about it, as a trained checkpoint's codes centre on its zero points;
+ * no product then carries a common offset and the untrained router spreads a batch over the experts as a trained one
+ * does: at batch 256 all 8 experts, the largest ~74 of 256 rows) | random (uniform codes and zero points, rounds 1-27)
+ * | sym (uniform codes, sym zero points). Uniform codes average half a step off their zero point, every product carries
+ * a term in the sum of its inputs, the residual stream takes a direction shared by all tokens and the router sends a
+ * batch to about half the experts (random) or mostly one (sym), so fewer experts' weights are read per step than a
+ * trained model's routing reads (BENCHMARKS.md rounds 16 and 28), --batch 1,8,32,64,128,256, --prompt-tokens 128, --new-tokens 128, --warmup-steps 2, --warmup 512,
  * --layers N (fewer layers, for a quick check), --activations fp32 (the default: the hi + lo pair, float32's
  * precision) | fp16 (CudaBackend.FP16_ACTIVATIONS), --select device | host (above). Decode steps feed random token
  * ids, not the chosen ones, so that the routing does not follow the synthetic weights' argmax (the host sampler is
@@ -65,13 +69,15 @@ public final class GpuBench {
         int bits = Integer.parseInt(a.getOrDefault("--bits", "4"));
         int group = Integer.parseInt(a.getOrDefault("--group-size", "128"));
         boolean act = !a.containsKey("--no-act-order");
-        String zeros = a.getOrDefault("--zeros", "random");
-        if (!zeros.equals("sym") && !zeros.equals("random")) throw new IllegalArgumentException("bench: --zeros sym|random");
+        String zeros = a.getOrDefault("--zeros", "centered");
+        if (!zeros.equals("sym") && !zeros.equals("random") && !zeros.equals("centered")) {
+            throw new IllegalArgumentException("bench: --zeros centered|random|sym");
+        }
         String activations = a.getOrDefault("--activations", CudaBackend.FP16_ACTIVATIONS ? "fp16" : "fp32");
         if (!activations.equals("fp16") && !activations.equals("fp32")) {
             throw new IllegalArgumentException("bench: --activations fp32|fp16");
         }
-        boolean sym = zeros.equals("sym");
+        boolean sym = !zeros.equals("random"), centred = zeros.equals("centered");
         int P = Integer.parseInt(a.getOrDefault("--prompt-tokens", "128"));
         int N = Integer.parseInt(a.getOrDefault("--new-tokens", "128"));
         int warm = Integer.parseInt(a.getOrDefault("--warmup-steps", "2"));
@@ -118,10 +124,10 @@ public final class GpuBench {
                 if (!shape.equals("mixtral-8x7b")) throw new IllegalArgumentException("bench: unknown shape " + shape);
                 int layers = Integer.parseInt(a.getOrDefault("--layers", "32"));
                 cfg = new MixtralConfig(32000, 4096, 14336, layers, 32, 8, 128, 8, 2, 1e6, 1e-5, 32768, 0, 1, 2, false);
-                w = synthetic(be, cfg, bits, group, act, sym);
+                w = synthetic(be, cfg, bits, group, act, sym, centred);
                 be.synchronize();
                 what = "synthetic mixtral-8x7b" + (layers != 32 ? " (" + layers + " layers)" : "") + ", " + bits + "-bit g"
-                        + (group <= 0 ? "none" : group) + (act ? " act order" : "") + (sym ? ", sym" : ", random zero points")
+                        + (group <= 0 ? "none" : group) + (act ? " act order" : "") + (centred ? ", sym, centred codes" : sym ? ", sym" : ", random zero points")
                         + ", generated on the device";
                 out.printf(Locale.ROOT, "weights: %s in %.2f s%n", what, (System.nanoTime() - t0) / 1e9);
             }
@@ -293,7 +299,8 @@ public final class GpuBench {
     }
 
     /** Random weights of the given format, generated on the device (no host copy of the 24 GB). */
-    static MixtralWeights synthetic(CudaBackend be, MixtralConfig c, int bits, int group, boolean act, boolean sym) {
+    static MixtralWeights synthetic(CudaBackend be, MixtralConfig c, int bits, int group, boolean act, boolean sym,
+                                    boolean centred) {
         long seed = 1000;
         int h = c.hidden();
         Object embed = be.syntheticDense("embed", c.vocabSize(), h, -0.05f, 0.05f, seed++);
@@ -305,16 +312,16 @@ public final class GpuBench {
             Object[] w1 = new Object[c.experts()], w2 = new Object[c.experts()], w3 = new Object[c.experts()];
             for (int e = 0; e < c.experts(); e++) {
                 String q = p + "block_sparse_moe.experts." + e + ".";
-                w1[e] = be.syntheticLinear(q + "w1", h, c.intermediate(), bits, group, act, sym, seed++);
-                w3[e] = be.syntheticLinear(q + "w3", h, c.intermediate(), bits, group, act, sym, seed++);
-                w2[e] = be.syntheticLinear(q + "w2", c.intermediate(), h, bits, group, act, sym, seed++);
+                w1[e] = be.syntheticLinear(q + "w1", h, c.intermediate(), bits, group, act, sym, centred, seed++);
+                w3[e] = be.syntheticLinear(q + "w3", h, c.intermediate(), bits, group, act, sym, centred, seed++);
+                w2[e] = be.syntheticLinear(q + "w2", c.intermediate(), h, bits, group, act, sym, centred, seed++);
             }
             layers[l] = new MixtralWeights.Layer(
                     be.syntheticDense(p + "input_layernorm", 1, h, 0.9f, 1.1f, seed++),
-                    be.syntheticLinear(p + "self_attn.q_proj", h, c.qDim(), bits, group, act, sym, seed++),
-                    be.syntheticLinear(p + "self_attn.k_proj", h, c.kvDim(), bits, group, act, sym, seed++),
-                    be.syntheticLinear(p + "self_attn.v_proj", h, c.kvDim(), bits, group, act, sym, seed++),
-                    be.syntheticLinear(p + "self_attn.o_proj", c.qDim(), h, bits, group, act, sym, seed++),
+                    be.syntheticLinear(p + "self_attn.q_proj", h, c.qDim(), bits, group, act, sym, centred, seed++),
+                    be.syntheticLinear(p + "self_attn.k_proj", h, c.kvDim(), bits, group, act, sym, centred, seed++),
+                    be.syntheticLinear(p + "self_attn.v_proj", h, c.kvDim(), bits, group, act, sym, centred, seed++),
+                    be.syntheticLinear(p + "self_attn.o_proj", c.qDim(), h, bits, group, act, sym, centred, seed++),
                     be.syntheticDense(p + "post_attention_layernorm", 1, h, 0.9f, 1.1f, seed++),
                     be.syntheticDense(p + "block_sparse_moe.gate", c.experts(), h, -0.05f, 0.05f, seed++),
                     w1, w3, w2);
