@@ -63,10 +63,13 @@
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
     fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); exit(1); } } while (0)
 
+#ifndef PROBE_ROWS
+#define PROBE_ROWS 64     // rows per expert in pass 0 (-DPROBE_ROWS=16: decode batch 64's average)
+#endif
 #ifdef PROBE_W2   // w2's launch instead (-DPROBE_W2): 8 matrices of 4096 x 14336
-constexpr int NEXP = 8, NPROJ = 1, NMAT = NEXP * NPROJ, OUT = 4096, IN = 14336, ROWS = 64;
+constexpr int NEXP = 8, NPROJ = 1, NMAT = NEXP * NPROJ, OUT = 4096, IN = 14336, ROWS = PROBE_ROWS;
 #else
-constexpr int NEXP = 8, NPROJ = 2, NMAT = NEXP * NPROJ, OUT = 14336, IN = 4096, ROWS = 64;
+constexpr int NEXP = 8, NPROJ = 2, NMAT = NEXP * NPROJ, OUT = 14336, IN = 4096, ROWS = PROBE_ROWS;
 #endif
 constexpr int KST = IN / 64, KCH = IN / 32, CPB = 16, SPB = CPB / 2, KSPLIT = KCH / CPB, SP = 4, CGL = 2;
 
