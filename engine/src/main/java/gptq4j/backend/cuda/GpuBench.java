@@ -35,7 +35,8 @@ import java.util.stream.Stream;
  * | sym (uniform codes, sym zero points). Uniform codes average half a step off their zero point, every product carries
  * a term in the sum of its inputs, the residual stream takes a direction shared by all tokens and the router sends a
  * batch to about half the experts (random) or mostly one (sym), so fewer experts' weights are read per step than a
- * trained model's routing reads (BENCHMARKS.md rounds 16 and 28), --batch 1,8,32,64,128,256, --prompt-tokens 128, --new-tokens 128, --warmup-steps 2, --warmup 512,
+ * trained model's routing reads (BENCHMARKS.md rounds 16 and 28), --batch 1,8,32,64,128,256, --prompt-tokens 128,
+ * --new-tokens 128, --warmup-steps 2, --warmup 512,
  * --layers N (fewer layers, for a quick check), --activations fp32 (the default: the hi + lo pair, float32's
  * precision) | fp16 (CudaBackend.FP16_ACTIVATIONS), --select device | host (above). Decode steps feed random token
  * ids, not the chosen ones, so that the routing does not follow the synthetic weights' argmax (the host sampler is
@@ -127,7 +128,8 @@ public final class GpuBench {
                 w = synthetic(be, cfg, bits, group, act, sym, centred);
                 be.synchronize();
                 what = "synthetic mixtral-8x7b" + (layers != 32 ? " (" + layers + " layers)" : "") + ", " + bits + "-bit g"
-                        + (group <= 0 ? "none" : group) + (act ? " act order" : "") + (centred ? ", sym, centred codes" : sym ? ", sym" : ", random zero points")
+                        + (group <= 0 ? "none" : group) + (act ? " act order" : "")
+                        + (centred ? ", sym, centred codes" : sym ? ", sym" : ", random zero points")
                         + ", generated on the device";
                 out.printf(Locale.ROOT, "weights: %s in %.2f s%n", what, (System.nanoTime() - t0) / 1e9);
             }
