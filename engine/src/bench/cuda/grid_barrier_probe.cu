@@ -23,11 +23,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
+#include "probe_common.cuh"
 
 namespace cg = cooperative_groups;
 
-#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
-    fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); exit(1); } } while (0)
 
 constexpr int THREADS = 128;            // gq_mmv's block (4 warps)
 constexpr int SMEM = 24 * 1024;         // about gq_mmv's ring per block at 4 bits
@@ -127,8 +126,7 @@ static cudaError_t launch_ex(const void* fn, unsigned grid, cudaStream_t st, boo
 }
 
 int main() {
-    cudaDeviceProp prop;
-    CK(cudaGetDeviceProperties(&prop, 0));
+    const cudaDeviceProp prop = probe_device();
     int coopOk = 0;
     CK(cudaDeviceGetAttribute(&coopOk, cudaDevAttrCooperativeLaunch, 0));
     printf("device: %s, %d SMs, cooperative launch %s\n", prop.name, prop.multiProcessorCount, coopOk ? "yes" : "no");

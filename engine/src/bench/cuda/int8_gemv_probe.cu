@@ -25,9 +25,8 @@
 #include <vector>
 #include <random>
 #include <algorithm>
+#include "probe_common.cuh"
 
-#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
-    fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); exit(1); } } while (0)
 
 constexpr int NMAT = 4, OUT = 14336, IN = 4096, GS = 128, SPLIT = 512;   // inputs per split
 constexpr int ST = IN / 64;                 // super-tiles (64 inputs) per row tile
@@ -164,9 +163,7 @@ __global__ void __launch_bounds__(NW * 32) probe(const uint4* __restrict__ w, co
 }
 
 int main() {
-    int dev = 0;
-    cudaDeviceProp prop;
-    CK(cudaGetDeviceProperties(&prop, dev));
+    const cudaDeviceProp prop = probe_device();
     printf("device: %s, %d SMs\n", prop.name, prop.multiProcessorCount);
     std::mt19937_64 rng(std::random_device{}());
     const long words = (long) NMAT * OUT * IN / 8;                 // 4-bit

@@ -21,9 +21,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include "probe_common.cuh"
 
-#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
-    std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); std::exit(1); } } while (0)
 
 constexpr int NT = 512;
 
@@ -233,11 +232,8 @@ static void run(const char* name, const uint4* src, size_t src_bytes, int blocks
 }
 
 int main() {
-    int dev = 0, sms = 0;
-    CK(cudaGetDevice(&dev));
-    CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    cudaDeviceProp prop;
-    CK(cudaGetDeviceProperties(&prop, dev));
+    const cudaDeviceProp prop = probe_device();
+    const int sms = prop.multiProcessorCount;
     std::printf("%s, %d SMs, L2 %d MB\n", prop.name, sms, prop.l2CacheSize >> 20);
     const size_t small = (size_t) 2 << 20, large = (size_t) 2 << 30;
     uint4 *s, *l;

@@ -22,9 +22,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include "probe_common.cuh"
 
-#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
-    std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); std::exit(1); } } while (0)
 
 constexpr int OUTN = 14336, IN = 4096, MATS = 4, KST = IN / 64, TILES = OUTN / 16, PAIRS = TILES / 2;
 constexpr int SPB = 16, KSPLIT = KST / SPB, TASKS_PER_MAT = PAIRS * KSPLIT, TASKS = MATS * TASKS_PER_MAT;
@@ -147,11 +146,8 @@ static void run(const char* name, const uint4* w, const uint4* sz, const uint4* 
 }
 
 int main() {
-    int dev = 0, sms = 0;
-    CK(cudaGetDevice(&dev));
-    CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    cudaDeviceProp prop;
-    CK(cudaGetDeviceProperties(&prop, dev));
+    const cudaDeviceProp prop = probe_device();
+    const int sms = prop.multiProcessorCount;
     std::printf("%s, %d SMs; %d tasks of %d slots, %.1f MB of weights\n", prop.name, sms, TASKS, SPB,
                 MATS * MAT_U4 * 16 / 1e6);
     const size_t wbytes = MATS * MAT_U4 * 16, szbytes = (size_t) MATS * (KST / 2) * (OUTN / 4) * 16;

@@ -59,9 +59,8 @@
 #include <cstring>
 #include <vector>
 #include <random>
+#include "probe_common.cuh"
 
-#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { \
-    fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); exit(1); } } while (0)
 
 #ifndef PROBE_ROWS
 #define PROBE_ROWS 64     // rows per expert in pass 0 (-DPROBE_ROWS=16: decode batch 64's average)
@@ -162,7 +161,7 @@ static void peak(int sms, int iters = 4000 / PER, int rnd = 0) {
 }
 
 int main() {
-    cudaDeviceProp prop; CK(cudaGetDeviceProperties(&prop, 0));
+    const cudaDeviceProp prop = probe_device();
     printf("device %s, %d SMs, gq_wg: %d stages, %d-row tiles\n", prop.name, prop.multiProcessorCount, GW_STAGES, GW_ROWS);
     if (getenv("PEAK")) {
         peak<64, 1>(prop.multiProcessorCount); peak<80, 1>(prop.multiProcessorCount);
