@@ -161,3 +161,22 @@ __device__ __forceinline__ float dot8(float4 a, float4 b, const float (&w)[8], f
 
 // SwiGLU's gate: silu(g) * u = g / (1 + e^-g) * u (silu_mul, moe_silu_reduce, gq_mma_prep_rows: the same bits).
 __device__ __forceinline__ float silu_times(float g, float u) { return g / (1.f + expf(-g)) * u; }
+
+// mbarriers in shared memory (addresses from __cvta_generic_to_shared): gq_wg's ring hand-over, gq_mmv's bulk copies.
+// gk_bar_wait returns once the phase of the given parity has completed.
+__device__ __forceinline__ void gk_bar_init(unsigned bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void gk_bar_wait(unsigned bar, unsigned parity) {
+    unsigned ok = 0;
+    while (!ok) {
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(ok) : "r"(bar), "r"(parity) : "memory");
+    }
+}
+__device__ __forceinline__ void gk_bar_arrive(unsigned bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
+}
+__device__ __forceinline__ void gk_bar_arrive_copies(unsigned bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" :: "r"(bar) : "memory");
+}

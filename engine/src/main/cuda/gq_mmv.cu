@@ -6,9 +6,9 @@
 // between a prologue and an epilogue of dependent memory latencies, and most blocks of a MoE launch exit at once
 // (unchosen experts). Here a grid sized to the GPU walks a list of tasks, a task being (active matrix, group of
 // GV_OT 16-output tiles, split). Each warp streams the super-tiles of its tasks, one after the other, through a ring
-// of shared-memory slots filled by cp.async: the copies of the next tasks are in flight while the current one is
-// computed, with no block barrier anywhere in the loop. The tiles of a task are independent mma chains,
-// interleaved, so a warp waits less on the chain's latency per byte.
+// of shared-memory slots filled by cp.async (8 bits on sm_90: bulk copies, gv_bulk): the copies of the next tasks
+// are in flight while the current one is computed, with no block barrier anywhere in the loop. The tiles of a task
+// are independent mma chains, interleaved, so a warp waits less on the chain's latency per byte.
 //
 // Task k of warp w (w = blockIdx.x * GV_NW + warp, k = w, w + warps, ...): matrix a = k / (groups * ksplit) of the
 // active list (matrices whose segment has rows, in matrix order; every block builds the same list), tile group and
@@ -77,6 +77,48 @@ __device__ __forceinline__ void gv_cp16_if(bool on, unsigned sdst, const void* s
     }
 }
 
+// The producer of gq_mmv's ring per width on sm_90 and up: 1, bulk copies (cp.async.bulk, one per active lane: each
+// tile's weights, the B fragments, the (scale, zero) rows of one or two chunks) completing on the slot's mbarrier;
+// 0, 16-byte cp.async copies by every lane (the only form before sm_90). GV_BULK sets it for 2, 3 and 4 bits, GV_BULK_8
+// for 8 bits. H200, round 29, batch 1 (ms per step, cp.async -> bulk): 8-bit 5.61 -> 5.29-5.42 (1 KB per tile and
+// copy), 4-bit 4.18-4.22 -> 4.60-4.65, 3-bit 4.42 -> 5.05 (512 and 384 bytes); rings of 6 or 8 slots were slower still.
+#ifndef GV_BULK
+#define GV_BULK 0
+#endif
+#ifndef GV_BULK_8
+#define GV_BULK_8 1
+#endif
+template <int BITS> __device__ constexpr bool gv_bulk() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    return BITS == 8 ? GV_BULK_8 != 0 : GV_BULK != 0;
+#else
+    return false;
+#endif
+}
+
+// A bulk copy of bytes (a multiple of 16, 16-byte aligned ends) from global to shared memory under a predicate,
+// completing bytes on the mbarrier bar; with the L2 cache policy pol when EF.
+template <bool EF>
+__device__ __forceinline__ void gv_bulk_if(bool on, unsigned sdst, const void* src, unsigned bytes, unsigned bar,
+                                           uint64_t pol) {
+    if constexpr (EF) {
+        asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %4, 0;\n"
+                     " @p cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %5;\n}\n"
+                     :: "r"(sdst), "l"(src), "r"(bytes), "r"(bar), "r"((int) on), "l"(pol) : "memory");
+    } else {
+        (void) pol;
+        asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %4, 0;\n"
+                     " @p cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n}\n"
+                     :: "r"(sdst), "l"(src), "r"(bytes), "r"(bar), "r"((int) on) : "memory");
+    }
+}
+
+// The expected bytes of the slot's bulk copies and its one arrival, by lane 0 of the warp (on: lane == 0).
+__device__ __forceinline__ void gv_expect_if(bool on, unsigned bar, unsigned bytes) {
+    asm volatile("{\n .reg .pred p;\n setp.ne.b32 p, %2, 0;\n @p mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n}\n"
+                 :: "r"(bar), "r"(bytes), "r"((int) on) : "memory");
+}
+
 // An L2 cache policy for gv_cp16_if (createpolicy): evict-first (the weights' and scales' lines go first when L2
 // needs room) or evict-normal (the activations). 0, unused, without EF.
 template <bool EF>
@@ -111,7 +153,7 @@ struct GvCursor {
     }
 };
 
-template <int BITS, int OT>
+template <int BITS, int OT, int HL>
 __device__ __forceinline__ void gq_mmv_body(
         const GqMat* __restrict__ mats, int nexp, int nmat, const int* __restrict__ segs,
         const uint4* __restrict__ xq, const float* __restrict__ xe, int planes, int T, int in, int outN, int cpb,
@@ -166,48 +208,73 @@ __device__ __forceinline__ void gq_mmv_body(
     const unsigned ring_s = (unsigned) __cvta_generic_to_shared(ring);
     const unsigned ring_end = ring_s + 16u * (D * SLOT);
 
-    // producer: lane copies uint4 lane, lane + 32, ... of the slot's OT * WU of weights (NQ copies), then one uint4
-    // of the others: lanes 0-15 the token's B fragments (16), lanes 16 ... 16 + 2 * SW - 1 the (scale, zero) rows of
-    // the task's outputs for chunk 0 and chunk 1 (SW each; chunk 1's only when chunks have groups of their own).
-    // What a lane needs per slot is kept as per-lane bases, shifts and strides, set once per task. (Round 22's SASS:
-    // ~38 instructions per slot around the 3 copies at 5 blocks per SM, ptxas still recomputing some lane constants,
-    // against ~50 before.)
+    // producer, cp.async (BULK false): lane copies uint4 lane, lane + 32, ... of the slot's OT * WU of weights (NQ
+    // copies), then one uint4 of the others: lanes 0-15 the token's B fragments (16), lanes 16 ... 16 + 2 * SW - 1 the
+    // (scale, zero) rows of the task's outputs for chunk 0 and chunk 1 (SW each; chunk 1's only when chunks have groups
+    // of their own). What a lane needs per slot is kept as per-lane bases, shifts and strides, set once per task.
+    // (Round 22's SASS: ~38 instructions per slot around the 3 copies at 5 blocks per SM, ptxas still recomputing some
+    // lane constants, against ~50 before.)
+    // Bulk (BULK true): per slot lane 0 arrives on the slot's mbarrier expecting its bytes, then one bulk copy per
+    // active lane: lanes 0 ... OT - 1 tile u's WU uint4 of weights, lane OT the token's 16 uint4 of B fragments, lanes
+    // OT + 1 and OT + 2 the (scale, zero) rows of chunk 0 and chunk 1 (as above).
+    // Either way a lane's other source is po + ((pch + oad) >> osh) * omul uint4 (pch: the super-tile's first chunk).
     static_assert(16 + 2 * SW <= 32, "one copy of the others per lane: at most 2 output tiles per task");
-    constexpr int NQ = (OT * WU + 31) / 32;
-    const bool isx = lane < 16;
-    const int hc = (lane - 16) / SW, part = (lane - 16) % SW;   // scale lanes: chunk (0/1) and uint4 of the row
-    const bool son = !isx && lane < 16 + 2 * SW && (hc == 0 || cgl == 0);
-    const unsigned ooff = 16u * (isx ? OT * WU + 2 * SW + lane : OT * WU + lane - 16);   // the other's slot offset
-    const int osh = isx ? 1 : cgl;         // the other's row: ((pch + oad) >> osh) rows of omul uint4 after po
-    int wofs[NQ];                          // uint4 from the super-tile's tile 0 to copy q's source
+    constexpr bool BULK = gv_bulk<BITS>();
+    constexpr int NQ = BULK ? 0 : (OT * WU + 31) / 32;
+    __shared__ __align__(8) uint64_t gv_bar[GV_NW * GV_D];   // BULK: the slots' mbarriers
+    const unsigned bar_s = (unsigned) __cvta_generic_to_shared(gv_bar + warp * D);
+    if constexpr (BULK) {
+        if (lane < D) gk_bar_init(bar_s + 8u * lane, 1);
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        __syncwarp();
+    }
+    const bool isw = BULK && lane < OT;    // a weight lane (BULK)
+    const bool isx = BULK ? lane == OT : lane < 16;
+    const int hc = BULK ? lane - OT - 1 : (lane - 16) / SW;   // scale lanes: the chunk (0/1)
+    const int part = BULK ? 0 : (lane - 16) % SW;             // and the uint4 of its row
+    const bool son = (BULK ? lane > OT && lane <= OT + 2 : !isx && lane < 16 + 2 * SW) && (hc == 0 || cgl == 0);
+    const unsigned ooff = 16u * (BULK ? (isw ? lane * WU : isx ? OT * WU + 2 * SW : OT * WU + hc * SW)
+                                      : (isx ? OT * WU + 2 * SW + lane : OT * WU + lane - 16));   // its slot offset
+    const unsigned cbytes = 16u * (isw ? WU : isx ? 16 : SW);  // BULK: its copy's bytes
+    const unsigned txb = 16u * (OT * WU + 16 + SW * (cgl == 0 ? 2 : 1));   // BULK: a slot's bytes
+    const int osh = BULK ? (isx || isw ? 1 : cgl) : (isx ? 1 : cgl);
+    int wofs[NQ > 0 ? NQ : 1];             // cp.async: uint4 from the super-tile's tile 0 to copy q's source
 #pragma unroll
     for (int q = 0; q < NQ; q++) { const int idx = lane + 32 * q; wofs[q] = (idx / WU) * (int) tstride + idx % WU; }
     GvCursor pc;
     pc.start(k0, ogroups, ksplit);
-    int pi = 0, pn = 0, pch = 0, oad = 0, omul = 0;   // pch: the super-tile's first chunk
-    const uint4* pw = nullptr;             // the task's current super-tile of its first tile
+    int pi = 0, pn = 0, pch = 0, oad = 0, omul = 0;
+    const uint4* pw = nullptr;             // cp.async: the task's current super-tile of its first tile
     const uint4* po = nullptr;             // this lane's other: row 0 of its source
     auto ptask = [&]() {                    // the producer's task pc: its sources
         const int st_lo = pc.s * spb;
         pn = min(kst - st_lo, spb);
-        pw = s_qw[pc.a] + (long) (OT * pc.ot * kst + st_lo) * WU;
         pch = 2 * st_lo;
-        if (isx) { po = xq + s_xrow[pc.a] * rowlen + (lane & 15); oad = 0; omul = 16; }
+        if constexpr (!BULK) pw = s_qw[pc.a] + (long) (OT * pc.ot * kst + st_lo) * WU;
+        if (isw) { po = s_qw[pc.a] + (long) (OT * pc.ot + lane) * tstride; oad = 0; omul = WU; }
+        else if (isx) { po = xq + s_xrow[pc.a] * rowlen + (BULK ? 0 : lane & 15); oad = 0; omul = 16; }
         else { po = s_sz[pc.a] + pc.ot * SW + part; oad = hc; omul = s_srow[pc.a]; }
     };
     if (pc.k < total) ptask();
-    unsigned pdst = ring_s;
-    // one slot's copies: CW the weights and scales, CX the B fragments and the commit (both: the whole slot; the
-    // prologue splits them around GK_WAIT)
+    unsigned pdst = ring_s, pbar = bar_s;
+    // one slot's copies: CW the weights and scales (BULK: and the slot's arrival), CX the B fragments (cp.async: and
+    // the commit; both: the whole slot; the prologue splits them around GK_WAIT)
     auto issue = [&](auto cw_, auto cx_) {
         constexpr bool CW = decltype(cw_)::value, CX = decltype(cx_)::value;
         if (pc.k < total) {
+            if constexpr (BULK) {
+                if (CW) gv_expect_if(lane == 0, pbar, txb);
+                gv_bulk_if<EF>(isx ? CX : CW && (isw || son), pdst + ooff, po + (long) ((pch + oad) >> osh) * omul,
+                               cbytes, pbar, isx ? npol : wpol);
+            } else {
 #pragma unroll
-            for (int q = 0; q < NQ; q++)
-                gv_cp16_if<EF>(CW && ((OT * WU) % 32 == 0 || lane + 32 * q < OT * WU), pdst + 16u * (lane + 32 * q),
-                           pw + wofs[q], wpol);
-            gv_cp16_if<EF>(isx ? CX : CW && son, pdst + ooff, po + (long) ((pch + oad) >> osh) * omul, isx ? npol : wpol);
-            pw += WU;
+                for (int q = 0; q < NQ; q++)
+                    gv_cp16_if<EF>(CW && ((OT * WU) % 32 == 0 || lane + 32 * q < OT * WU), pdst + 16u * (lane + 32 * q),
+                                   pw + wofs[q], wpol);
+                gv_cp16_if<EF>(isx ? CX : CW && son, pdst + ooff, po + (long) ((pch + oad) >> osh) * omul,
+                               isx ? npol : wpol);
+                pw += WU;
+            }
             pch += 2;
             if (++pi == pn) {
                 pi = 0;
@@ -215,9 +282,10 @@ __device__ __forceinline__ void gq_mmv_body(
                 if (pc.k < total) ptask();
             }
         }
-        if (CX) asm volatile("cp.async.commit_group;\n" ::: "memory");
+        if constexpr (!BULK) { if (CX) asm volatile("cp.async.commit_group;\n" ::: "memory"); }
         pdst += 16u * SLOT;
-        if (pdst == ring_end) pdst = ring_s;
+        pbar += 8u;
+        if (pdst == ring_end) { pdst = ring_s; pbar = bar_s; }
     };
     using T_ = std::true_type;
     using F_ = std::false_type;
@@ -234,12 +302,14 @@ __device__ __forceinline__ void gq_mmv_body(
 #pragma unroll 1
         for (int d = 0; d < D - 1; d++) issue(T_{}, F_{});
         pc = pc0; pi = pi0; pn = pn0; pch = pch0; oad = oad0; omul = omul0; pw = pw0; po = po0; pdst = ring_s;
+        pbar = bar_s;
     }
     GK_WAIT;
 #pragma unroll 1
     for (int d = 0; d < D - 1; d++) issue(F_{}, T_{});
 
     const uint4* sl = ring;                 // the consumer's slot
+    unsigned cbar = bar_s, cphase = 0;      // BULK: its mbarrier and the parity of the phase that fills it
     GvCursor cc;
     cc.start(k0, ogroups, ksplit);
 #pragma unroll 1
@@ -254,7 +324,13 @@ __device__ __forceinline__ void gq_mmv_body(
             for (int r = 0; r < 4; r++) { acc[u][r] = 0.f; tmp[u][r] = 0.f; }
 #pragma unroll 1
         for (int i = 0; i < n; i++) {
-            asm volatile("cp.async.wait_group %0;\n" :: "n"(D - 2) : "memory");
+            if constexpr (BULK) {
+                gk_bar_wait(cbar, cphase);   // the slot landed
+                cbar += 8u;
+                if (cbar == bar_s + 8u * D) { cbar = bar_s; cphase ^= 1u; }
+            } else {
+                asm volatile("cp.async.wait_group %0;\n" :: "n"(D - 2) : "memory");
+            }
             __syncwarp();                    // the slot landed for every lane; the previous slot is free
             issue(T_{}, T_{});
             uint32_t w[OT][BITS];
@@ -281,8 +357,10 @@ __device__ __forceinline__ void gq_mmv_body(
                     const uint4 bv = xw[4 * kt];
 #pragma unroll
                     for (int u = 0; u < OT; u++) gm_mma(tmp[u], av[u], bv.x, bv.y);
+                    if (HL == 2) {               // HL 1 (fp16 activations): the lo plane is 0, its mma left out
 #pragma unroll
-                    for (int u = 0; u < OT; u++) gm_mma(tmp[u], av[u], bv.z, bv.w);
+                        for (int u = 0; u < OT; u++) gm_mma(tmp[u], av[u], bv.z, bv.w);
+                    }
                 }
                 const int ci = 2 * i + c + 1;
                 if ((ci & (sp - 1)) == 0 || ci == 2 * n) {   // end of a scale period
@@ -303,25 +381,28 @@ __device__ __forceinline__ void gq_mmv_body(
             }
         }
     }
-    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+    if constexpr (!BULK) asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 }
 
 // gq_mmv_b<BITS>: GV_OT tiles per task. gq_mmv_b4_t1: one tile per task, for 4-bit launches with fewer tasks than the
 // GPU has resident warps (CudaBackend.MMV_ONE_TILE: the one-token q+k+v and o products, whose 32-chunk splits leave
 // them a task per warp or less): twice the tasks, so twice the warps stream the weights. A tile's chain is the same
 // whatever its task holds, so the partials are the same bits.
-#define GQV_KERNEL(NAME, BITS, OT)                                                                              \
+// The _h1 forms (HL 1) are for fp16 activations (CudaBackend's fp16Activations): gq_mma_prep writes lo = +0, so the
+// lo plane's mma, which adds exact zeros, is left out (H200, round 29: batch 1 4.05-4.07 against 4.18-4.24 ms).
+#define GQV_KERNEL(NAME, BITS, OT, HL)                                                                          \
     GPTQ4J_KERNEL void __launch_bounds__(GV_NW * 32, GV_MINB) NAME(                                             \
             const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
             int T, int in, int outN, int cpb, int sp, int cgl, int ksplit, int rows_cap, long proj_stride,      \
             float* out, const int* sz_rows) {                                                                   \
         GK_ENTER_LATE;                                                                                          \
-        gq_mmv_body<BITS, OT>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit,        \
+        gq_mmv_body<BITS, OT, HL>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit,    \
                               rows_cap, proj_stride, out, sz_rows);                                             \
     }
-#define GQV_INSTANCE(BITS) GQV_KERNEL(gq_mmv_b##BITS, BITS, GV_OT)
+#define GQV_INSTANCE(BITS) GQV_KERNEL(gq_mmv_b##BITS, BITS, GV_OT, 2) GQV_KERNEL(gq_mmv_b##BITS##_h1, BITS, GV_OT, 1)
 GQV_INSTANCE(2)
 GQV_INSTANCE(3)
 GQV_INSTANCE(4)
 GQV_INSTANCE(8)
-GQV_KERNEL(gq_mmv_b4_t1, 4, 1)
+GQV_KERNEL(gq_mmv_b4_t1, 4, 1, 2)
+GQV_KERNEL(gq_mmv_b4_t1_h1, 4, 1, 1)

@@ -165,23 +165,8 @@ __device__ __forceinline__ void gw_commit_wait0(float* d) {
 }
 
 // mbarriers of the ring (GW_MBAR): full[b] completes when every thread's copies into stage b have landed
-// (cp.async.mbarrier.arrive.noinc, one per thread and use), empty[b] when every warp has finished reading it.
-__device__ __forceinline__ void gw_bar_init(unsigned bar, int count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void gw_bar_wait(unsigned bar, unsigned parity) {
-    unsigned ok = 0;
-    while (!ok) {
-        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-                     : "=r"(ok) : "r"(bar), "r"(parity) : "memory");
-    }
-}
-__device__ __forceinline__ void gw_bar_arrive(unsigned bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(bar) : "memory");
-}
-__device__ __forceinline__ void gw_bar_arrive_copies(unsigned bar) {
-    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" :: "r"(bar) : "memory");
-}
+// (cp.async.mbarrier.arrive.noinc, one per thread and use), empty[b] when every warp has finished reading it
+// (gk_bar_*, common.cuh).
 
 template <int N> struct GwN { static constexpr int value = N; };
 
@@ -239,8 +224,8 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     const unsigned bars = sbase + 16u * (W_AT + GW_STAGES * WST) + GW_NWG * 128 * (GW_ROWS / 2) * 4;
     if (sbase & 1023u) __trap();   // the swizzle atoms must be 1,024-byte aligned (no static shared memory here)
     if (GW_MBAR) {
-        if (tid < GW_STAGES) gw_bar_init(bars + 8u * tid, NTH);
-        else if (tid < 2 * GW_STAGES) gw_bar_init(bars + 8u * tid, NTH / 32);
+        if (tid < GW_STAGES) gk_bar_init(bars + 8u * tid, NTH);
+        else if (tid < 2 * GW_STAGES) gk_bar_init(bars + 8u * tid, NTH / 32);
         __syncthreads();
     }
 
@@ -302,7 +287,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 if ((ii == spb - 1 || st == kst - 1) && tid < N)   // a split's last: its 2^e per token
                     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n"
                                  :: "r"(sw + 16u * XE_AT + 4u * tid), "l"(xe + (row0 + min(tid, nvalid - 1)) * ksplit + isp));
-                if (GW_MBAR) gw_bar_arrive_copies(bars + 8u * ib);
+                if (GW_MBAR) gk_bar_arrive_copies(bars + 8u * ib);
             }
             if (!GW_MBAR) asm volatile("cp.async.commit_group;\n" ::: "memory");
 #if GW_STMAJOR
@@ -325,14 +310,14 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         for (int p = 0; p < nst; p++) {
             const int st = st_lo + p;
             if (GW_MBAR) {
-                gw_bar_wait(bars + 8u * b, u & 1);    // stage p landed (every thread's copies)
+                gk_bar_wait(bars + 8u * b, u & 1);    // stage p landed (every thread's copies)
                 // cp.async's writes, then wgmma's reads; before this thread's next copies, which the fence would
                 // otherwise wait for as well (H100, round 18: -3 % on skewed routing)
                 asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
                 // refill the stage of super-tile p - 1 - GW_LAG (copy cursor ix = p + AHEAD) once every warp has
                 // finished reading it
                 if (ix < nst) {
-                    if (iu > 0) gw_bar_wait(bars + 8u * (GW_STAGES + ib), (iu - 1) & 1);
+                    if (iu > 0) gk_bar_wait(bars + 8u * (GW_STAGES + ib), (iu - 1) & 1);
                     issue();
                 }
             } else {
@@ -365,7 +350,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
             const bool last = i == spb - 1 || st == kst - 1;
             auto release = [&]() {                    // this warp is done with stage b (its wgmma waited above)
                 __syncwarp();
-                if (lane == 0) gw_bar_arrive(bars + 8u * (GW_STAGES + b));
+                if (lane == 0) gk_bar_arrive(bars + 8u * (GW_STAGES + b));
             };
             if (GW_MBAR && GW_EARLY && !last) release();   // only a split's last reads the stage again
             const int ci = 2 * (i + 1);               // chunks of the split done

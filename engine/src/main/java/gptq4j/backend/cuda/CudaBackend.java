@@ -686,11 +686,12 @@ public final class CudaBackend implements Backend {
             if (splitMode && mmvFits(g, tab, T)) {
                 // one token: the persistent kernel (the same partials as gq_mma_b*_n1's split mode)
                 long tasks = (long) nmat * (g.out() / (16 * MMV_TILES)) * g.ksplit();
-                String kernel = "gq_mmv_b" + g.bits();
+                String h1 = fp16Activations ? "_h1" : "";            // fp16 activations: the lo plane (0) not multiplied
+                String kernel = "gq_mmv_b" + g.bits() + h1;
                 int smem = mmvSharedBytes(g.bits());
                 int perSm = MMV_BLOCKS_PER_SM > 0 ? MMV_BLOCKS_PER_SM : drv.residentBlocksPerSm(kernel, 32 * MMV_WARPS, smem);
                 if (MMV_ONE_TILE && g.bits() == 4 && tasks < (long) drv.multiprocessors() * perSm * MMV_WARPS) {
-                    kernel = "gq_mmv_b4_t1";                          // fewer tasks than warps: one tile per task
+                    kernel = "gq_mmv_b4_t1" + h1;                     // fewer tasks than warps: one tile per task
                     tasks = (long) nmat * (g.out() / 16) * g.ksplit();
                     smem = mmvSharedBytes(4, 1);
                     perSm = MMV_BLOCKS_PER_SM > 0 ? MMV_BLOCKS_PER_SM : drv.residentBlocksPerSm(kernel, 32 * MMV_WARPS, smem);

@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * fp16 activations in the GPTQ products (CudaBackend's fp16Activations, -Dgptq4j.cuda.fp16Activations=true): each
  * input enters the tensor cores as one fp16 value x' = fp16(x * 2^-e), so every output lies within the rounding
  * bound 2^-11 * sum |w x| of the float64 product (plus float32 summation slack), the rows of a large product (gq_wg,
- * which skips the lo plane) equal the same rows computed alone (gq_mmv, which multiplies lo = 0) bit for bit, and the
+ * which skips the lo plane) equal the same rows computed alone (gq_mmv_b*_h1, which skips it too) bit for bit, and the
  * whole model stays within the fixtures' fp16 tolerance of the golden logits (1e-2 relative).
  */
 class CudaFp16ActivationsTest {
