@@ -5,7 +5,7 @@
 // Why a second kernel: at one token a split of gq_mma_b<BITS>_n1 is a 4-warp block that streams 4 KB per warp
 // between a prologue and an epilogue of dependent memory latencies, and most blocks of a MoE launch exit at once
 // (unchosen experts). Here a grid sized to the GPU walks a list of tasks, a task being (active matrix, group of
-// GV_OT 16-output tiles, split). Each warp streams the super-tiles of its tasks, one after the other, through a ring
+// OT 16-output tiles (GV_OT; GV_OT_8 at 8 bits), split). Each warp streams the super-tiles of its tasks, one after the other, through a ring
 // of shared-memory slots filled by cp.async (8 bits on sm_90: bulk copies, gv_bulk): the copies of the next tasks
 // are in flight while the current one is computed, with no block barrier anywhere in the loop. The tiles of a task
 // are independent mma chains, interleaved, so a warp waits less on the chain's latency per byte.
@@ -13,11 +13,11 @@
 // Task k of warp w (w = blockIdx.x * GV_NW + warp, k = w, w + warps, ...): matrix a = k / (groups * ksplit) of the
 // active list (matrices whose segment has rows, in matrix order; every block builds the same list), tile group and
 // split from the rest (split fastest: neighbouring warps read neighbouring runs of one tile's weights).
-// A slot holds one super-tile of the task's tiles: GV_OT x BITS * 8 uint4 of weights as they lie (gm_lds_w reads
-// them), the (scale, zero) rows of its two chunks' groups for the task's 16 * GV_OT outputs (2 x 4 * GV_OT uint4;
+// A slot holds one super-tile of the task's tiles: OT x BITS * 8 uint4 of weights as they lie (gm_lds_w reads
+// them), the (scale, zero) rows of its two chunks' groups for the task's 16 * OT outputs (2 x 4 * OT uint4;
 // one when both chunks share a group), and the token's 16 uint4 of B fragments (gq_mma_prep's plane row).
 // Requirements (CudaBackend.mmvFits): every segment has at most one row, uniform groups (cgl >= 0),
-// outN % (16 * GV_OT) == 0,
+// outN % (16 * OT) == 0,
 // BITS in {2, 3, 4, 8}.
 // sz_rows (may be null): matrix m's (scale, zero) rows are sz_rows[m] uint4 apart, else outN / 4. A table entry may so
 // be a run of outN outputs of a wider matrix (its qw and sz offset to the run): q's runs beside k and v in one
@@ -29,12 +29,20 @@
 #define GV_NW 4   // warps per block (CudaBackend.MMV_WARPS)
 #endif
 #ifndef GV_OT
-#define GV_OT 2   // 16-output tiles per task: independent mma chains per warp (CudaBackend.MMV_TILES)
+#define GV_OT 4   // 16-output tiles per task at 2, 3 and 4 bits: independent mma chains per warp (CudaBackend.MMV_TILES;
+                  // H200, round 29, batch 1 against 2 tiles: 4-bit 4.05-4.12 against 4.18-4.20 ms, 3-bit 4.24 against
+                  // 4.43, fp16 activations 3.95 against 4.05-4.07)
+#endif
+#ifndef GV_OT_8
+#define GV_OT_8 2 // at 8 bits (CudaBackend.MMV_TILES_8): 4 tiles spill at 128 registers (5.36 against 5.27 ms)
 #endif
 #ifndef GV_MINB
-#define GV_MINB 5 // blocks per SM the registers must allow (launch bounds: at most 102 registers; round 22: at 6
-                  // blocks, i.e. 80 registers, the compiler recomputed lane constants in the loop and spilled at 4
-                  // bits, and the products took 5-9 % longer)
+#define GV_MINB 5 // blocks per SM the registers must allow for tasks of 1 or 2 tiles (launch bounds: at most 102
+                  // registers; round 22: at 6 blocks, i.e. 80 registers, the compiler recomputed lane constants in the
+                  // loop and spilled at 4 bits, and the products took 5-9 % longer)
+#endif
+#ifndef GV_MINB_4
+#define GV_MINB_4 4 // for tasks of 4 tiles (119-128 registers at 2-4 bits)
 #endif
 #ifndef GV_D
 #define GV_D 4    // ring slots per warp: GV_D - 1 in flight while one is computed (CudaBackend.MMV_SLOTS)
@@ -218,8 +226,11 @@ __device__ __forceinline__ void gq_mmv_body(
     // active lane: lanes 0 ... OT - 1 tile u's WU uint4 of weights, lane OT the token's 16 uint4 of B fragments, lanes
     // OT + 1 and OT + 2 the (scale, zero) rows of chunk 0 and chunk 1 (as above).
     // Either way a lane's other source is po + ((pch + oad) >> osh) * omul uint4 (pch: the super-tile's first chunk).
-    static_assert(16 + 2 * SW <= 32, "one copy of the others per lane: at most 2 output tiles per task");
+    // (cp.async, 4 output tiles per task: the others are 48 uint4, a second copy per lane takes lanes 0-15's chunk-1
+    // rows: others index lane + 32.)
+    static_assert(16 + 2 * SW <= 64, "at most two copies of the others per lane: at most 4 output tiles per task");
     constexpr bool BULK = gv_bulk<BITS>();
+    constexpr bool O2 = !BULK && 16 + 2 * SW > 32;   // the second copy of the others
     constexpr int NQ = BULK ? 0 : (OT * WU + 31) / 32;
     __shared__ __align__(8) uint64_t gv_bar[GV_NW * GV_D];   // BULK: the slots' mbarriers
     const unsigned bar_s = (unsigned) __cvta_generic_to_shared(gv_bar + warp * D);
@@ -238,6 +249,9 @@ __device__ __forceinline__ void gq_mmv_body(
     const unsigned cbytes = 16u * (isw ? WU : isx ? 16 : SW);  // BULK: its copy's bytes
     const unsigned txb = 16u * (OT * WU + 16 + SW * (cgl == 0 ? 2 : 1));   // BULK: a slot's bytes
     const int osh = BULK ? (isx || isw ? 1 : cgl) : (isx ? 1 : cgl);
+    const int hc2 = (lane + 16) / SW, part2 = (lane + 16) % SW;  // O2: the second copy's chunk and uint4 (scales only)
+    const bool son2 = O2 && lane + 16 < 2 * SW && (hc2 == 0 || cgl == 0);
+    const unsigned ooff2 = 16u * (OT * WU + lane + 16);
     int wofs[NQ > 0 ? NQ : 1];             // cp.async: uint4 from the super-tile's tile 0 to copy q's source
 #pragma unroll
     for (int q = 0; q < NQ; q++) { const int idx = lane + 32 * q; wofs[q] = (idx / WU) * (int) tstride + idx % WU; }
@@ -246,6 +260,7 @@ __device__ __forceinline__ void gq_mmv_body(
     int pi = 0, pn = 0, pch = 0, oad = 0, omul = 0;
     const uint4* pw = nullptr;             // cp.async: the task's current super-tile of its first tile
     const uint4* po = nullptr;             // this lane's other: row 0 of its source
+    const uint4* po2 = nullptr;            // O2: its second
     auto ptask = [&]() {                    // the producer's task pc: its sources
         const int st_lo = pc.s * spb;
         pn = min(kst - st_lo, spb);
@@ -254,6 +269,7 @@ __device__ __forceinline__ void gq_mmv_body(
         if (isw) { po = s_qw[pc.a] + (long) (OT * pc.ot + lane) * tstride; oad = 0; omul = WU; }
         else if (isx) { po = xq + s_xrow[pc.a] * rowlen + (BULK ? 0 : lane & 15); oad = 0; omul = 16; }
         else { po = s_sz[pc.a] + pc.ot * SW + part; oad = hc; omul = s_srow[pc.a]; }
+        if constexpr (O2) po2 = s_sz[pc.a] + pc.ot * SW + part2;
     };
     if (pc.k < total) ptask();
     unsigned pdst = ring_s, pbar = bar_s;
@@ -273,6 +289,8 @@ __device__ __forceinline__ void gq_mmv_body(
                                    pw + wofs[q], wpol);
                 gv_cp16_if<EF>(isx ? CX : CW && son, pdst + ooff, po + (long) ((pch + oad) >> osh) * omul,
                                isx ? npol : wpol);
+                if constexpr (O2)
+                    gv_cp16_if<EF>(CW && son2, pdst + ooff2, po2 + (long) ((pch + hc2) >> cgl) * s_srow[pc.a], wpol);
                 pw += WU;
             }
             pch += 2;
@@ -299,9 +317,10 @@ __device__ __forceinline__ void gq_mmv_body(
         const int pi0 = pi, pn0 = pn, pch0 = pch, oad0 = oad, omul0 = omul;
         const uint4* pw0 = pw;
         const uint4* po0 = po;
+        const uint4* po20 = po2;
 #pragma unroll 1
         for (int d = 0; d < D - 1; d++) issue(T_{}, F_{});
-        pc = pc0; pi = pi0; pn = pn0; pch = pch0; oad = oad0; omul = omul0; pw = pw0; po = po0; pdst = ring_s;
+        pc = pc0; pi = pi0; pn = pn0; pch = pch0; oad = oad0; omul = omul0; pw = pw0; po = po0; po2 = po20; pdst = ring_s;
         pbar = bar_s;
     }
     GK_WAIT;
@@ -384,14 +403,14 @@ __device__ __forceinline__ void gq_mmv_body(
     if constexpr (!BULK) asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 }
 
-// gq_mmv_b<BITS>: GV_OT tiles per task. gq_mmv_b4_t1: one tile per task, for 4-bit launches with fewer tasks than the
-// GPU has resident warps (CudaBackend.MMV_ONE_TILE: the one-token q+k+v and o products, whose 32-chunk splits leave
-// them a task per warp or less): twice the tasks, so twice the warps stream the weights. A tile's chain is the same
+// gq_mmv_b<BITS>: GV_OT (8 bits: GV_OT_8) tiles per task. gq_mmv_b4_t1: one tile per task, for 4-bit launches with
+// fewer tasks than the GPU has resident warps (CudaBackend.MMV_ONE_TILE: the one-token q+k+v and o products, whose
+// 32-chunk splits leave them a task per warp or less): more tasks, so more warps stream the weights. A tile's chain is the same
 // whatever its task holds, so the partials are the same bits.
 // The _h1 forms (HL 1) are for fp16 activations (CudaBackend's fp16Activations): gq_mma_prep writes lo = +0, so the
 // lo plane's mma, which adds exact zeros, is left out (H200, round 29: batch 1 4.05-4.07 against 4.18-4.24 ms).
 #define GQV_KERNEL(NAME, BITS, OT, HL)                                                                          \
-    GPTQ4J_KERNEL void __launch_bounds__(GV_NW * 32, GV_MINB) NAME(                                             \
+    GPTQ4J_KERNEL void __launch_bounds__(GV_NW * 32, OT >= 4 ? GV_MINB_4 : GV_MINB) NAME(                                             \
             const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
             int T, int in, int outN, int cpb, int sp, int cgl, int ksplit, int rows_cap, long proj_stride,      \
             float* out, const int* sz_rows) {                                                                   \
@@ -399,10 +418,10 @@ __device__ __forceinline__ void gq_mmv_body(
         gq_mmv_body<BITS, OT, HL>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit,    \
                               rows_cap, proj_stride, out, sz_rows);                                             \
     }
-#define GQV_INSTANCE(BITS) GQV_KERNEL(gq_mmv_b##BITS, BITS, GV_OT, 2) GQV_KERNEL(gq_mmv_b##BITS##_h1, BITS, GV_OT, 1)
-GQV_INSTANCE(2)
-GQV_INSTANCE(3)
-GQV_INSTANCE(4)
-GQV_INSTANCE(8)
+#define GQV_INSTANCE(BITS, OT) GQV_KERNEL(gq_mmv_b##BITS, BITS, OT, 2) GQV_KERNEL(gq_mmv_b##BITS##_h1, BITS, OT, 1)
+GQV_INSTANCE(2, GV_OT)
+GQV_INSTANCE(3, GV_OT)
+GQV_INSTANCE(4, GV_OT)
+GQV_INSTANCE(8, GV_OT_8)
 GQV_KERNEL(gq_mmv_b4_t1, 4, 1, 2)
 GQV_KERNEL(gq_mmv_b4_t1_h1, 4, 1, 1)

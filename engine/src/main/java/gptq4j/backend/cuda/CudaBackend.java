@@ -685,7 +685,7 @@ public final class CudaBackend implements Backend {
             int nt = mmaTokenTiles(rowsPerMatrix);
             if (splitMode && mmvFits(g, tab, T)) {
                 // one token: the persistent kernel (the same partials as gq_mma_b*_n1's split mode)
-                long tasks = (long) nmat * (g.out() / (16 * MMV_TILES)) * g.ksplit();
+                long tasks = (long) nmat * (g.out() / (16 * mmvTiles(g.bits()))) * g.ksplit();
                 String h1 = fp16Activations ? "_h1" : "";            // fp16 activations: the lo plane (0) not multiplied
                 String kernel = "gq_mmv_b" + g.bits() + h1;
                 int smem = mmvSharedBytes(g.bits());
@@ -695,6 +695,9 @@ public final class CudaBackend implements Backend {
                     tasks = (long) nmat * (g.out() / 16) * g.ksplit();
                     smem = mmvSharedBytes(4, 1);
                     perSm = MMV_BLOCKS_PER_SM > 0 ? MMV_BLOCKS_PER_SM : drv.residentBlocksPerSm(kernel, 32 * MMV_WARPS, smem);
+                    mmvOneTileLaunches++;
+                } else {
+                    mmvLaunches++;
                 }
                 int grid = (int) Math.min((long) drv.multiprocessors() * perSm, ceil(tasks, MMV_WARPS));
                 drv.launch3(kernel, grid, 1, 1, 32 * MMV_WARPS, 1, smem,
@@ -855,6 +858,12 @@ public final class CudaBackend implements Backend {
 
     /** Products launched on gq_wg.cu's kernel so far (tests check that a shape reaches it). */
     private long wgmmaLaunches;
+    /** Products launched on gq_mmv_b* (several tiles per task) and gq_mmv_b4_t1 (one) so far (the same, for tests). */
+    private long mmvLaunches, mmvOneTileLaunches;
+
+    long mmvLaunches() { return mmvLaunches; }
+
+    long mmvOneTileLaunches() { return mmvOneTileLaunches; }
 
     long wgmmaLaunches() { return wgmmaLaunches; }
 
@@ -888,20 +897,26 @@ public final class CudaBackend implements Backend {
      * built with other values, -Dgptq4j.cuda.module).
      */
     static final int MMV_WARPS = Integer.getInteger("gptq4j.cuda.mmvWarps", 4), MMV_SLOTS = Integer.getInteger("gptq4j.cuda.mmvSlots", 4);
-    /** 16-output tiles per gq_mmv task (GV_OT): independent mma chains per warp. */
-    static final int MMV_TILES = Integer.getInteger("gptq4j.cuda.mmvTiles", 2);
+    /**
+     * 16-output tiles per gq_mmv task at 2, 3 and 4 bits (GV_OT) and at 8 bits (GV_OT_8): independent mma chains per
+     * warp (-Dgptq4j.cuda.mmvTiles, mmvTiles8 go with a fatbin built with other values).
+     */
+    static final int MMV_TILES = Integer.getInteger("gptq4j.cuda.mmvTiles", 4), MMV_TILES_8 = Integer.getInteger("gptq4j.cuda.mmvTiles8", 2);
+
+    /** gq_mmv's tiles per task for weights of the given bits. */
+    static int mmvTiles(int bits) { return bits == 8 ? MMV_TILES_8 : MMV_TILES; }
     /** -Dgptq4j.cuda.mmvBlocks=N: gq_mmv blocks per SM in the grid (default 0: as many as an SM holds at once). */
     static final int MMV_BLOCKS_PER_SM = Integer.getInteger("gptq4j.cuda.mmvBlocks", 0);
 
     /**
      * -Dgptq4j.cuda.mmvOneTile=false keeps every 4-bit one-token launch on gq_mmv_b4 (GV_OT tiles per task). By default
      * a 4-bit launch with fewer GV_OT-tile tasks than the GPU's resident gq_mmv warps runs gq_mmv_b4_t1, one tile per
-     * task: twice the tasks, so twice the warps streaming (the same bits).
+     * task: GV_OT times the tasks, so more warps streaming (the same bits).
      */
     static final boolean MMV_ONE_TILE = !"false".equals(System.getProperty("gptq4j.cuda.mmvOneTile"));
 
     /** Dynamic shared memory of a gq_mmv block: the warps' rings of slots (gv_slot, gv_depth in gq_mmv.cu). */
-    static int mmvSharedBytes(int bits) { return mmvSharedBytes(bits, MMV_TILES); }
+    static int mmvSharedBytes(int bits) { return mmvSharedBytes(bits, mmvTiles(bits)); }
 
     /** mmvSharedBytes for a kernel of the given tiles per task. */
     static int mmvSharedBytes(int bits, int tiles) {
@@ -910,11 +925,11 @@ public final class CudaBackend implements Backend {
 
     /**
      * Whether a split-mode product runs on the persistent one-token kernel gq_mmv: at most one row per segment
-     * (T == 1), packed weights (2/3/4/8 bits) with uniform groups, whole groups of MMV_TILES 16-output tiles, at most
+     * (T == 1), packed weights (2/3/4/8 bits) with uniform groups, whole groups of mmvTiles 16-output tiles, at most
      * 128 matrices.
      */
     static boolean mmvFits(CudaGptq g, GqTable tab, int T) {
-        return MMV && T == 1 && g.bits() <= 8 && tab.groupShift() >= 0 && g.out() % (16 * MMV_TILES) == 0 && tab.nmat() <= 128;
+        return MMV && T == 1 && g.bits() <= 8 && tab.groupShift() >= 0 && g.out() % (16 * mmvTiles(g.bits())) == 0 && tab.nmat() <= 128;
     }
 
     /** Activation windows in flight per gq_mma block (GM_STAGES in gq_mma.cu). */

@@ -99,10 +99,14 @@ class CudaGptqRulesTest {
         assertEquals(CudaBackend.MMV_WARPS, define(src, "GV_NW"));
         assertEquals(CudaBackend.MMV_SLOTS, define(src, "GV_D"));
         assertEquals(CudaBackend.MMV_TILES, define(src, "GV_OT"));
-        // slots: two tiles' weights + 16 uint4 of (scale, zero) + 16 of B fragments; 8-bit rings are half as deep
-        assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS * 96 * 16, CudaBackend.mmvSharedBytes(4));
+        assertEquals(CudaBackend.MMV_TILES_8, define(src, "GV_OT_8"));
+        assertEquals(4, CudaBackend.mmvTiles(4));
+        assertEquals(2, CudaBackend.mmvTiles(8));
+        // slots: four tiles' weights (8-bit: two) + 8 uint4 of (scale, zero) per tile + 16 of B fragments; 8-bit rings
+        // are half as deep
+        assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS * 176 * 16, CudaBackend.mmvSharedBytes(4));
         assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS / 2 * 160 * 16, CudaBackend.mmvSharedBytes(8));
-        assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS * 80 * 16, CudaBackend.mmvSharedBytes(3));
+        assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS * 144 * 16, CudaBackend.mmvSharedBytes(3));
         // gq_mmv_b4_t1: one tile's weights (32 uint4) + 8 of (scale, zero) + 16 of B fragments
         assertEquals(CudaBackend.MMV_WARPS * CudaBackend.MMV_SLOTS * 56 * 16, CudaBackend.mmvSharedBytes(4, 1));
         assertTrue(src.contains("GQV_KERNEL(gq_mmv_b4_t1, 4, 1, 2)"), "the one-tile 4-bit instance");

@@ -45,14 +45,19 @@ class CudaMoeTest {
     }
 
     /**
-     * 64 experts with an intermediate size of 512: a token alone runs w1+w3 as 4,096 two-tile tasks, more than an
-     * H100's 3,168 resident gq_mmv warps, so on gq_mmv_b4, and w2 as 2,048 two-tile tasks, fewer, so on gq_mmv_b4_t1
-     * with one tile per task (CudaBackend.MMV_ONE_TILE); its output must equal its row of the 17-token batch bit for
-     * bit (gq_mma, another kernel with the same arithmetic).
+     * 48 experts with an intermediate size of 1,024: a token alone runs w1+w3 as 3,072 four-tile tasks (96 matrices x
+     * 16 tile groups x 2 splits), more than an H100's or H200's 2,112 resident gq_mmv warps (132 SMs x 4 blocks x 4),
+     * so on gq_mmv_b4, and w2 as 1,536 (48 x 2 x 16 splits), fewer, so on gq_mmv_b4_t1 with one tile per task
+     * (CudaBackend.MMV_ONE_TILE); its output must equal its row of the 17-token batch bit for bit (gq_mma, another
+     * kernel with the same arithmetic).
      */
     @org.junit.jupiter.api.Test
     void oneTokenKernelsOfBothTaskSizes() {
-        check(4, 128, true, true, 17, 64, 512);
+        CudaBackend be = CudaTestSupport.backend();
+        long multi = be.mmvLaunches(), one = be.mmvOneTileLaunches();
+        check(4, 128, true, true, 17, 48, 1024);
+        assertTrue(be.mmvLaunches() > multi, "the token alone ran no product on gq_mmv_b4");
+        assertTrue(be.mmvOneTileLaunches() > one, "the token alone ran no product on gq_mmv_b4_t1");
     }
 
     private static void check(int bits, int group, boolean act, boolean sym, int T, int E) {
