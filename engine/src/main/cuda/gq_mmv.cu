@@ -5,10 +5,11 @@
 // Why a second kernel: at one token a split of gq_mma_b<BITS>_n1 is a 4-warp block that streams 4 KB per warp
 // between a prologue and an epilogue of dependent memory latencies, and most blocks of a MoE launch exit at once
 // (unchosen experts). Here a grid sized to the GPU walks a list of tasks, a task being (active matrix, group of
-// OT 16-output tiles (GV_OT; GV_OT_8 at 8 bits), split). Each warp streams the super-tiles of its tasks, one after the other, through a ring
-// of shared-memory slots filled by cp.async (8 bits on sm_90: bulk copies, gv_bulk): the copies of the next tasks
-// are in flight while the current one is computed, with no block barrier anywhere in the loop. The tiles of a task
-// are independent mma chains, interleaved, so a warp waits less on the chain's latency per byte.
+// OT 16-output tiles (GV_OT; GV_OT_8 at 8 bits), split). Each warp streams the super-tiles of its tasks, one after
+// the other, through a ring of shared-memory slots filled by cp.async (8 bits on sm_90: bulk copies, gv_bulk): the
+// copies of the next tasks are in flight while the current one is computed, with no block barrier anywhere in the
+// loop. The tiles of a task are independent mma chains, interleaved, so a warp waits less on the chain's latency per
+// byte.
 //
 // Task k of warp w (w = blockIdx.x * GV_NW + warp, k = w, w + warps, ...): matrix a = k / (groups * ksplit) of the
 // active list (matrices whose segment has rows, in matrix order; every block builds the same list), tile group and
@@ -29,9 +30,9 @@
 #define GV_NW 4   // warps per block (CudaBackend.MMV_WARPS)
 #endif
 #ifndef GV_OT
-#define GV_OT 4   // 16-output tiles per task at 2, 3 and 4 bits: independent mma chains per warp (CudaBackend.MMV_TILES;
-                  // H200, round 29, batch 1 against 2 tiles: 4-bit 4.05-4.12 against 4.18-4.20 ms, 3-bit 4.24 against
-                  // 4.43, fp16 activations 3.95 against 4.05-4.07)
+#define GV_OT 4   // 16-output tiles per task at 2, 3 and 4 bits: independent mma chains per warp
+                  // (CudaBackend.MMV_TILES; H200, round 29, batch 1 against 2 tiles: 4-bit 4.05-4.12 against 4.18-4.20
+                  // ms, 3-bit 4.24 against 4.43, fp16 activations 3.95 against 4.05-4.07)
 #endif
 #ifndef GV_OT_8
 #define GV_OT_8 2 // at 8 bits (CudaBackend.MMV_TILES_8): 4 tiles spill at 128 registers (5.36 against 5.27 ms)
@@ -320,7 +321,8 @@ __device__ __forceinline__ void gq_mmv_body(
         const uint4* po20 = po2;
 #pragma unroll 1
         for (int d = 0; d < D - 1; d++) issue(T_{}, F_{});
-        pc = pc0; pi = pi0; pn = pn0; pch = pch0; oad = oad0; omul = omul0; pw = pw0; po = po0; po2 = po20; pdst = ring_s;
+        pc = pc0; pi = pi0; pn = pn0; pch = pch0; oad = oad0; omul = omul0; pw = pw0; po = po0; po2 = po20;
+        pdst = ring_s;
         pbar = bar_s;
     }
     GK_WAIT;
@@ -405,8 +407,8 @@ __device__ __forceinline__ void gq_mmv_body(
 
 // gq_mmv_b<BITS>: GV_OT (8 bits: GV_OT_8) tiles per task. gq_mmv_b4_t1: one tile per task, for 4-bit launches with
 // fewer tasks than the GPU has resident warps (CudaBackend.MMV_ONE_TILE: the one-token q+k+v and o products, whose
-// 32-chunk splits leave them a task per warp or less): more tasks, so more warps stream the weights. A tile's chain is the same
-// whatever its task holds, so the partials are the same bits.
+// 32-chunk splits leave them a task per warp or less): more tasks, so more warps stream the weights. A tile's chain
+// is the same whatever its task holds, so the partials are the same bits.
 // The _h1 forms (HL 1) are for fp16 activations (CudaBackend's fp16Activations): gq_mma_prep writes lo = +0, so the
 // lo plane's mma, which adds exact zeros, is left out (H200, round 29: batch 1 4.05-4.07 against 4.18-4.24 ms).
 #define GQV_KERNEL(NAME, BITS, OT, HL)                                                                          \
