@@ -249,7 +249,7 @@ __device__ __forceinline__ void gq_mmv_body(
                                       : (isx ? OT * WU + 2 * SW + lane : OT * WU + lane - 16));   // its slot offset
     const unsigned cbytes = 16u * (isw ? WU : isx ? 16 : SW);  // BULK: its copy's bytes
     const unsigned txb = 16u * (OT * WU + 16 + SW * (cgl == 0 ? 2 : 1));   // BULK: a slot's bytes
-    const int osh = BULK ? (isx || isw ? 1 : cgl) : (isx ? 1 : cgl);
+    const int osh = isx || isw ? 1 : cgl;
     const int hc2 = (lane + 16) / SW, part2 = (lane + 16) % SW;  // O2: the second copy's chunk and uint4 (scales only)
     const bool son2 = O2 && lane + 16 < 2 * SW && (hc2 == 0 || cgl == 0);
     const unsigned ooff2 = 16u * (OT * WU + lane + 16);
@@ -258,7 +258,7 @@ __device__ __forceinline__ void gq_mmv_body(
     for (int q = 0; q < NQ; q++) { const int idx = lane + 32 * q; wofs[q] = (idx / WU) * (int) tstride + idx % WU; }
     GvCursor pc;
     pc.start(k0, ogroups, ksplit);
-    int pi = 0, pn = 0, pch = 0, oad = 0, omul = 0;
+    int pi = 0, pn = 0, pch = 0, oad = 0, omul = 0, omul2 = 0;   // omul2: O2's row stride
     const uint4* pw = nullptr;             // cp.async: the task's current super-tile of its first tile
     const uint4* po = nullptr;             // this lane's other: row 0 of its source
     const uint4* po2 = nullptr;            // O2: its second
@@ -270,7 +270,7 @@ __device__ __forceinline__ void gq_mmv_body(
         if (isw) { po = s_qw[pc.a] + (long) (OT * pc.ot + lane) * tstride; oad = 0; omul = WU; }
         else if (isx) { po = xq + s_xrow[pc.a] * rowlen + (BULK ? 0 : lane & 15); oad = 0; omul = 16; }
         else { po = s_sz[pc.a] + pc.ot * SW + part; oad = hc; omul = s_srow[pc.a]; }
-        if constexpr (O2) po2 = s_sz[pc.a] + pc.ot * SW + part2;
+        if constexpr (O2) { po2 = s_sz[pc.a] + pc.ot * SW + part2; omul2 = s_srow[pc.a]; }
     };
     if (pc.k < total) ptask();
     unsigned pdst = ring_s, pbar = bar_s;
@@ -291,7 +291,7 @@ __device__ __forceinline__ void gq_mmv_body(
                 gv_cp16_if<EF>(isx ? CX : CW && son, pdst + ooff, po + (long) ((pch + oad) >> osh) * omul,
                                isx ? npol : wpol);
                 if constexpr (O2)
-                    gv_cp16_if<EF>(CW && son2, pdst + ooff2, po2 + (long) ((pch + hc2) >> cgl) * s_srow[pc.a], wpol);
+                    gv_cp16_if<EF>(CW && son2, pdst + ooff2, po2 + (long) ((pch + hc2) >> cgl) * omul2, wpol);
                 pw += WU;
             }
             pch += 2;
@@ -315,13 +315,13 @@ __device__ __forceinline__ void gq_mmv_body(
     // committed holds the early copies as well, so the consumer's group count is unchanged.
     {
         const GvCursor pc0 = pc;
-        const int pi0 = pi, pn0 = pn, pch0 = pch, oad0 = oad, omul0 = omul;
+        const int pi0 = pi, pn0 = pn, pch0 = pch, oad0 = oad, omul0 = omul, omul20 = omul2;
         const uint4* pw0 = pw;
         const uint4* po0 = po;
         const uint4* po20 = po2;
 #pragma unroll 1
         for (int d = 0; d < D - 1; d++) issue(T_{}, F_{});
-        pc = pc0; pi = pi0; pn = pn0; pch = pch0; oad = oad0; omul = omul0; pw = pw0; po = po0; po2 = po20;
+        pc = pc0; pi = pi0; pn = pn0; pch = pch0; oad = oad0; omul = omul0; omul2 = omul20; pw = pw0; po = po0; po2 = po20;
         pdst = ring_s;
         pbar = bar_s;
     }
