@@ -27,7 +27,6 @@
 
 namespace cg = cooperative_groups;
 
-
 constexpr int THREADS = 128;            // gq_mmv's block (4 warps)
 constexpr int SMEM = 24 * 1024;         // about gq_mmv's ring per block at 4 bits
 constexpr int STEPS = 2000;

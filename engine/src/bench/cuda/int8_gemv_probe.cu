@@ -27,7 +27,6 @@
 #include <algorithm>
 #include "probe_common.cuh"
 
-
 constexpr int NMAT = 4, OUT = 14336, IN = 4096, GS = 128, SPLIT = 512;   // inputs per split
 constexpr int ST = IN / 64;                 // super-tiles (64 inputs) per row tile
 constexpr int STS = SPLIT / 64;             // super-tiles per split

@@ -23,7 +23,6 @@
 #include <cstdlib>
 #include "probe_common.cuh"
 
-
 constexpr int NT = 512;
 
 // MODE 0: every thread copies SB / NT bytes of the stage as 16-byte cp.async.cg (one commit group per stage);

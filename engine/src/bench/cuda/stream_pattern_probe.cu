@@ -24,7 +24,6 @@
 #include <cstdlib>
 #include "probe_common.cuh"
 
-
 constexpr int OUTN = 14336, IN = 4096, MATS = 4, KST = IN / 64, TILES = OUTN / 16, PAIRS = TILES / 2;
 constexpr int SPB = 16, KSPLIT = KST / SPB, TASKS_PER_MAT = PAIRS * KSPLIT, TASKS = MATS * TASKS_PER_MAT;
 constexpr size_t MAT_U4 = (size_t) TILES * KST * 32;   // uint4 of one matrix's weights

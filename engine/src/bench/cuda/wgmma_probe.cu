@@ -61,7 +61,6 @@
 #include <random>
 #include "probe_common.cuh"
 
-
 #ifndef PROBE_ROWS
 #define PROBE_ROWS 64     // rows per expert in pass 0 (-DPROBE_ROWS=16: decode batch 64's average)
 #endif
