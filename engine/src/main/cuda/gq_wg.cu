@@ -236,8 +236,9 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         // lo, or 1, the hi plane alone of fp16 activations):
         // activation copy k takes uint4 xq of token row rr + rpp * k: 16 consecutive threads copy a row's 16 uint4
         // (xq = kt * 4 + hl * 2 + kc, xw's order), so a warp copies 512 contiguous bytes of the super-tile-major xw
-        // (HL 1: 8 threads a row's hi uint4, xq = kt * 4 + kc). In shared memory plane hl's row r holds its 64 inputs as 8 chunks of 16 bytes,
-        // chunk j = kt * 2 + kc at j ^ (r % 8) (the 128-byte swizzle), so a row's chunks spread over the banks; copy k
+        // (HL 1: 8 threads a row's hi uint4, xq = kt * 4 + kc). In shared memory plane hl's row r holds its 64 inputs
+        // as 8 chunks of 16 bytes, chunk j = kt * 2 + kc at j ^ (r % 8) (the 128-byte swizzle), so a row's chunks
+        // spread over the banks; copy k
         // lands at so0 + sstep * k of the B stage (rpp is a multiple of 8: the same swizzle). Rows past nvalid repeat
         // the last (their columns are not stored). Offsets are uint4 from the tile's first row of xw (32 bits: < 80
         // rows) and from the weights.
