@@ -38,7 +38,9 @@ import java.util.stream.Stream;
  * trained model's routing reads (BENCHMARKS.md rounds 16 and 28), --batch 1,8,32,64,128,256, --prompt-tokens 128,
  * --new-tokens 128, --warmup-steps 2, --warmup 512,
  * --layers N (fewer layers, for a quick check), --activations fp32 (the default: the hi + lo pair, float32's
- * precision) | fp16 (CudaBackend.FP16_ACTIVATIONS), --select device | host (above). Decode steps feed random token
+ * precision) | fp16 (CudaBackend.FP16_ACTIVATIONS), --select device | host (above), --kv-cache-mb N (at most N MiB
+ * of KV cache; default: the device memory left after the weights and a 6 GiB reserve. Nsight Compute's kernel replay
+ * saves the device memory a kernel may write, and fails when the KV cache has taken it all). Decode steps feed random token
  * ids, not the chosen ones, so that the routing does not follow the synthetic weights' argmax (the host sampler is
  * not timed);
  * the first warmup-steps decode steps of each batch are not timed. Before the first batch, --warmup untimed decode
@@ -83,6 +85,8 @@ public final class GpuBench {
         int N = Integer.parseInt(a.getOrDefault("--new-tokens", "128"));
         int warm = Integer.parseInt(a.getOrDefault("--warmup-steps", "2"));
         int warmup = Integer.parseInt(a.getOrDefault("--warmup", "512"));
+        long kvCapMb = Long.parseLong(a.getOrDefault("--kv-cache-mb", "-1"));
+        if (a.containsKey("--kv-cache-mb") && kvCapMb < 1) throw new IllegalArgumentException("bench: --kv-cache-mb must be >= 1");
         String select = a.getOrDefault("--select", "device");
         if (!select.equals("device") && !select.equals("host")) throw new IllegalArgumentException("bench: --select device|host");
         boolean onDevice = select.equals("device");
@@ -143,7 +147,9 @@ public final class GpuBench {
             long peakUsed = mem[1] - mem[0];
             long perToken = (long) cfg.layers() * 2 * cfg.kvDim() * (CudaBackend.KV_FP16 ? 2 : 4);
             long reserve = 6L << 30;      // activations, MoE scratch and split-K partials at the largest step
-            long kvTokens = Math.max(blockSize, (mem[0] - reserve) / perToken / blockSize * blockSize);
+            long kvBytes = mem[0] - reserve;
+            if (kvCapMb > 0) kvBytes = Math.min(kvBytes, kvCapMb << 20);
+            long kvTokens = Math.max(blockSize, kvBytes / perToken / blockSize * blockSize);
             int kvBlocks = (int) (kvTokens / blockSize);
             int nb = (P + N + blockSize - 1) / blockSize;
             if ((long) maxB * nb > kvBlocks) throw new IllegalStateException("KV cache of " + kvTokens + " tokens is too small for batch " + maxB);
