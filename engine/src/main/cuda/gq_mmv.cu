@@ -329,6 +329,11 @@ __device__ __forceinline__ void gq_mmv_body(
 #pragma unroll 1
     for (int d = 0; d < D - 1; d++) issue(F_{}, T_{});
 
+    // 2-4 bits: chunk 1's (scale, zero) row in the slot is its own (cgl 0), else chunk 0's, loaded again: loads from
+    // an offset instead of a branch on cgl, whose register moves cost more than the 8 loads (H200, round 30, batch 1:
+    // 4-bit 4.01-4.05 against 4.04-4.12 ms, 3-bit 4.15 against 4.25). 8 bits keep the branch (not measured there).
+    constexpr bool S1OFF = BITS != 8;
+    const int s1off = cgl == 0 ? 4 * SW : 0;
     const uint4* sl = ring;                 // the consumer's slot
     unsigned cbar = bar_s, cphase = 0;      // BULK: its mbarrier and the parity of the phase that fills it
     GvCursor cc;
@@ -358,11 +363,13 @@ __device__ __forceinline__ void gq_mmv_body(
 #pragma unroll
             for (int u = 0; u < OT; u++) gm_lds_w<BITS>(sl + u * WU, lane, w[u]);
             const uint32_t* S = reinterpret_cast<const uint32_t*>(sl + OT * WU);
+            const uint32_t* S1 = S + s1off;
             uint32_t sz[OT][4];
 #pragma unroll
             for (int u = 0; u < OT; u++) {
                 sz[u][0] = S[16 * u + g]; sz[u][1] = S[16 * u + g + 8];
-                if (cgl == 0) { sz[u][2] = S[4 * SW + 16 * u + g]; sz[u][3] = S[4 * SW + 16 * u + g + 8]; }
+                if (S1OFF) { sz[u][2] = S1[16 * u + g]; sz[u][3] = S1[16 * u + g + 8]; }
+                else if (cgl == 0) { sz[u][2] = S[4 * SW + 16 * u + g]; sz[u][3] = S[4 * SW + 16 * u + g + 8]; }
                 else { sz[u][2] = sz[u][0]; sz[u][3] = sz[u][1]; }
             }
             const uint4* xw = sl + OT * WU + 2 * SW + t;
