@@ -330,8 +330,8 @@ __device__ __forceinline__ void gq_mmv_body(
     for (int d = 0; d < D - 1; d++) issue(F_{}, T_{});
 
     // 2-4 bits: chunk 1's (scale, zero) row in the slot is its own (cgl 0), else chunk 0's, loaded again: loads from
-    // an offset instead of a branch on cgl, whose register moves cost more than the 8 loads (H200, round 30, batch 1:
-    // 4-bit 4.01-4.05 against 4.04-4.12 ms, 3-bit 4.15 against 4.25). 8 bits keep the branch (not measured there).
+    // an offset instead of a branch on cgl and its 14 register moves (H200, round 30, batch 1, 8 alternating runs:
+    // 4-bit median 4.03 against 4.06 ms, 3-bit 4.15 against 4.18). 8 bits keep the branch (not measured there).
     constexpr bool S1OFF = BITS != 8;
     const int s1off = cgl == 0 ? 4 * SW : 0;
     const uint4* sl = ring;                 // the consumer's slot
