@@ -40,8 +40,8 @@ import java.util.stream.Stream;
  * --layers N (fewer layers, for a quick check), --activations fp32 (the default: the hi + lo pair, float32's
  * precision) | fp16 (CudaBackend.FP16_ACTIVATIONS), --select device | host (above), --kv-cache-mb N (at most N MiB
  * of KV cache; default: the device memory left after the weights and a 6 GiB reserve. Nsight Compute's kernel replay
- * saves the device memory a kernel may write, and fails when the KV cache has taken it all). Decode steps feed random token
- * ids, not the chosen ones, so that the routing does not follow the synthetic weights' argmax (the host sampler is
+ * saves the device memory a kernel may write, and fails when the KV cache has taken it all). Decode steps feed random
+ * token ids, not the chosen ones, so that the routing does not follow the synthetic weights' argmax (the host sampler is
  * not timed);
  * the first warmup-steps decode steps of each batch are not timed. Before the first batch, --warmup untimed decode
  * steps run at batch 1 (in runs of new-tokens steps, each after its own prefill; 0: none), so what is timed is the
