@@ -24,7 +24,7 @@ public final class Main {
                          [--progress] [--verbose]
               bench      --model DIR | --shape NAME  [--device cpu|cpu-scalar|cuda] [--batch N[,N...]] [--prompt-tokens P]
                          [--new-tokens T] [--threads N] [--bits B --group-size G] [--bandwidth-seconds S]
-                         [--zeros centered|random|sym (cuda)] [--select device|host (cuda)]
+                         [--zeros centered|random|sym (cuda)] [--select device|host (cuda)] [--kv-cache-mb N (cuda)]
               inspect    --model DIR
               synthesize --out DIR [--shape NAME] [--hidden H ...] --bits B --group-size G [--act-order] [--asym] [--single-file] [--tokenizer DIR]
             """;
