@@ -238,10 +238,9 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         // (xq = kt * 4 + hl * 2 + kc, xw's order), so a warp copies 512 contiguous bytes of the super-tile-major xw
         // (HL 1: 8 threads a row's hi uint4, xq = kt * 4 + kc). In shared memory plane hl's row r holds its 64 inputs
         // as 8 chunks of 16 bytes, chunk j = kt * 2 + kc at j ^ (r % 8) (the 128-byte swizzle), so a row's chunks
-        // spread over the banks; copy k
-        // lands at so0 + sstep * k of the B stage (rpp is a multiple of 8: the same swizzle). Rows past nvalid repeat
-        // the last (their columns are not stored). Offsets are uint4 from the tile's first row of xw (32 bits: < 80
-        // rows) and from the weights.
+        // spread over the banks; copy k lands at so0 + sstep * k of the B stage (rpp is a multiple of 8: the same
+        // swizzle). Rows past nvalid repeat the last (their columns are not stored). Offsets are uint4 from the
+        // tile's first row of xw (32 bits: < 80 rows) and from the weights.
         const int xi = tid & (8 * HL - 1);            // HL 2: 4 kt + 2 (lo plane) + kc; HL 1: 2 kt + kc
         const int xq = HL == 2 ? xi : (xi >> 1) * 4 + (xi & 1);
         const int rr = tid / (8 * HL), rpp = NTH / (8 * HL);   // the thread's first row; rows per pass of NTH copies
