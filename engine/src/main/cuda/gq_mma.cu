@@ -573,7 +573,7 @@ template <int NT, int OT> __host__ __device__ constexpr bool gm_ys() { return NT
 // cgl: CudaGptq.groupShift (chunk c is in group c >> cgl), or -1 (groups read from the chunk-group table).
 // Index arithmetic: every division is by a compile-time power of two (the profile of the first version spent a
 // quarter of its instructions on integer division and address arithmetic).
-template <int BITS, int NT, int OT>
+template <int BITS, int NT, int OT, int HL>
 __device__ __forceinline__ void gq_mma_body(
         const GqMat* __restrict__ mats, int nexp, int nmat, const int* __restrict__ segs,
         const uint4* __restrict__ xq, const float* __restrict__ xe, int planes, int T, int in, int outN, int cpb,
@@ -740,10 +740,12 @@ __device__ __forceinline__ void gq_mma_body(
                                 for (int j = 0; j < NT; j++)
 #pragma unroll
                                     for (int u = 0; u < OT; u++) gm_mma(tmp[u][j], a[u], bv[j].x, bv[j].y);
+if (HL == 2) {                // HL 1 (fp16 activations): the lo plane is 0, its mma left out
 #pragma unroll
-                                for (int j = 0; j < NT; j++)
+                                    for (int j = 0; j < NT; j++)
 #pragma unroll
-                                    for (int u = 0; u < OT; u++) gm_mma(tmp[u][j], a[u], bv[j].z, bv[j].w);
+                                        for (int u = 0; u < OT; u++) gm_mma(tmp[u][j], a[u], bv[j].z, bv[j].w);
+                                }
                             }
                             const int ci = 2 * i + c + 1;     // chunks of the split done
                             if ((ci & (sp - 1)) == 0 || ci == 2 * n) {   // end of a scale period (uniform)
@@ -804,15 +806,22 @@ __device__ __forceinline__ void gq_mma_body(
 
 // gq_mma_b<BITS>_n<NT>: one 16-output tile per warp. (OT = 2, two tiles per warp so every B fragment feeds twice the
 // mma, was measured slower at 32-token tiles: 255 registers, 2 blocks per SM; NOTES.md round 5.)
-#define GQM_INSTANCE(BITS, NT, OT, MINB)                                                                        \
-    GPTQ4J_KERNEL void __launch_bounds__(GM_NW * 32, MINB) gq_mma_b##BITS##_n##NT(                               \
+// gq_mma_b<BITS>_n<NT>_h1 (HL 1) are for fp16 activations (CudaBackend's fp16Activations, as gq_mmv's and gq_wg's _h1
+// forms): gq_mma_prep wrote lo = +0, so the lo plane's mma, which adds exact zeros, is left out; the same bits.
+#define GQM_KERNEL(BITS, NT, OT, MINB, HL, NAME)                                                                \
+    GPTQ4J_KERNEL void __launch_bounds__(GM_NW * 32, MINB) NAME(                                                 \
             const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
             int T, int in, int outN, int cpb, int sp, int cgl, int ksplit, int split_mode, int rows_cap,        \
             long proj_stride, float* out) {                                                                     \
         GK_ENTER;                                                                                               \
-        gq_mma_body<BITS, NT, OT>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit,    \
-                                  split_mode, rows_cap, proj_stride, out);                                     \
+        gq_mma_body<BITS, NT, OT, HL>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit, \
+                                      split_mode, rows_cap, proj_stride, out);                                 \
     }
+#ifndef GM_H1_HL
+#define GM_H1_HL 1   // 2: the _h1 forms multiply the lo plane as well (a measurement switch: the kernels before them)
+#endif
+#define GQM_INSTANCE(BITS, NT, OT, MINB) GQM_KERNEL(BITS, NT, OT, MINB, 2, gq_mma_b##BITS##_n##NT)               \
+                                         GQM_KERNEL(BITS, NT, OT, MINB, GM_H1_HL, gq_mma_b##BITS##_n##NT##_h1)
 #define GQM_ALL(BITS) GQM_INSTANCE(BITS, 1, 1, 5) GQM_INSTANCE(BITS, 2, 1, 4) GQM_INSTANCE(BITS, 4, 1, 3) GQM_INSTANCE(BITS, 8, 1, 3)
 GQM_ALL(2)
 GQM_ALL(3)

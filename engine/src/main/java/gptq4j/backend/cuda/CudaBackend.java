@@ -710,7 +710,9 @@ public final class CudaBackend implements Backend {
                     + (nt >= 4 && g.bits() <= 8 ? MMA_WARPS * ws * g.bits() * 128 : 0); // staged weights
             int smem = Math.min(MMA_STAGES, ceil(g.cpb() / 2, ws)) * window
                     + (mmaFoldInShared(nt) ? MMA_WARPS * nt * 4 * 32 * 4 : 0);
-            drv.launch3("gq_mma_b" + g.bits() + "_n" + nt, ceil(ceil(g.out(), 16), MMA_WARPS) * ceil(T, 8 * nt),
+            // _h1: fp16 activations, the lo plane (0) not multiplied (as gq_mmv's and gq_wg's)
+            drv.launch3("gq_mma_b" + g.bits() + "_n" + nt + (fp16Activations ? "_h1" : ""),
+                    ceil(ceil(g.out(), 16), MMA_WARPS) * ceil(T, 8 * nt),
                     splitMode ? g.ksplit() : 1, nmat, 32 * MMA_WARPS, 1, smem,
                     descs, nexp, nmat, segs, xq.ptr, xe.ptr, planes, T, g.in(), g.out(), g.cpb(), tab.scalePeriod(),
                     tab.groupShift(), g.ksplit(),

@@ -44,13 +44,17 @@ class CudaFp16ActivationsTest {
         fp16 = null;
     }
 
-    @ParameterizedTest(name = "{0}-bit group {1} actOrder {2}")
-    @CsvSource({"4,128,true", "3,128,true", "4,-1,false"})
-    void linearWithinItsRoundingBoundAndBatchInvariant(int bits, int group, boolean act) {
+    /**
+     * T = 600: 16 blocks of 256 outputs x 8 token tiles, gq_wg on Hopper at 2-4 bits (gq_mma_b8_n8_h1 at 8 bits);
+     * T = 3: gq_mma_b*_n1_h1 (fewer rows than gq_wg takes). Each row also equals the row alone (gq_mmv_b*_h1).
+     */
+    @ParameterizedTest(name = "{0}-bit group {1} actOrder {2} T={3}")
+    @CsvSource({"4,128,true,600", "3,128,true,600", "4,-1,false,600", "8,128,true,600", "4,128,true,3", "8,-1,false,3"})
+    void linearWithinItsRoundingBoundAndBatchInvariant(int bits, int group, boolean act, int T) {
         CudaBackend be16 = fp16Backend(), be32 = CudaTestSupport.backend();
         assertTrue(be16.fp16Activations() && !be32.fp16Activations());
         Random r = new Random();
-        int in = 512, out = 4096, T = 600;            // 16 blocks of 256 outputs x 8 token tiles: gq_wg on Hopper
+        int in = 512, out = 4096;
         GptqLinear w = CudaTestSupport.randomGptq(r, "fp16a.b" + bits + ".g" + group, in, out, bits, group, act, bits != 3);
         double[][] ref = CudaTestSupport.dequant(w);
         Object p16 = be16.prepareLinear(w), p32 = be32.prepareLinear(w);
@@ -59,16 +63,76 @@ class CudaFp16ActivationsTest {
         long before = be16.wgmmaLaunches();
         float[] y16 = CudaWgmmaTest.linear(be16, p16, x, T, in, out);
         float[] y32 = CudaWgmmaTest.linear(be32, p32, x, T, in, out);
-        assertEquals(be16.sm90a() && bits <= 4 ? 1 : 0, be16.wgmmaLaunches() - before, "wgmma launches");
+        assertEquals(be16.sm90a() && bits <= 4 && T >= CudaBackend.WGMMA_FROM ? 1 : 0, be16.wgmmaLaunches() - before,
+                "wgmma launches");
         assertTrue(CudaTestSupport.allFinite(y16), "unwritten or non-finite output");
-        int[] rows = {0, 1, 63, 64, 65, T / 2, T - 2, T - 1, r.nextInt(T)};
-        float[] xs = new float[rows.length * in], s16 = new float[rows.length * out], s32 = new float[rows.length * out];
-        for (int k = 0; k < rows.length; k++) {
-            System.arraycopy(x, rows[k] * in, xs, k * in, in);
-            System.arraycopy(y16, rows[k] * out, s16, k * out, out);
-            System.arraycopy(y32, rows[k] * out, s32, k * out, out);
-        }
+        int[] rows = T > 100 ? new int[]{0, 1, 63, 64, 65, T / 2, T - 2, T - 1, r.nextInt(T)} : new int[]{0, 1, T - 1};
+        float[] xs = pick(x, rows, in), s16 = pick(y16, rows, out), s32 = pick(y32, rows, out);
         double[] want = CudaTestSupport.matmul(xs, rows.length, ref);
+        double worstRatio = withinRoundingBound(xs, rows, s16, want, ref, in, out);
+        double e16 = CudaTestSupport.relErr(s16, want), e32 = CudaTestSupport.relErr(s32, want);
+        CudaTestSupport.report("err_gptq_fp16_activations", e16);
+        System.out.printf("fp16 activations %d-bit g%d T=%d: rel err %.3g (float32-precise pair %.3g), worst %.2f of the bound%n",
+                bits, group, T, e16, e32, worstRatio);
+        assertTrue(e16 < 1e-3, "fp16 activations rel err " + e16);
+        assertTrue(e32 < 1e-5 && e16 > 4 * e32, "the fp16 mode took effect: " + e16 + " against " + e32);
+        for (int row : rows) {
+            float[] alone = CudaWgmmaTest.linear(be16, p16, Arrays.copyOfRange(x, row * in, (row + 1) * in), 1, in, out);
+            assertArrayEquals(alone, Arrays.copyOfRange(y16, row * out, (row + 1) * out),
+                    "row " + row + " of T=" + T + " differs from the row alone");
+        }
+    }
+
+    /**
+     * The fp16 weights' product (the lm_head: gq_mma_b16_n*_h1 with fp16 activations) within the same rounding bound;
+     * each checked row equals the row alone.
+     */
+    @ParameterizedTest(name = "T={0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {3, 19, 300})
+    void denseWithinItsRoundingBoundAndBatchInvariant(int T) {
+        CudaBackend be16 = fp16Backend(), be32 = CudaTestSupport.backend();
+        Random r = new Random();
+        int in = 4096, out = 1000;                    // in % 64 == 0 and many rows: the tensor-core path
+        gptq4j.loader.HalfMatrix m = CudaSmallOpsTest.randomHalf(r, "fp16a.dense", out, in, 0.05);
+        double[][] ref = new double[out][in];
+        for (int o = 0; o < out; o++) for (int i = 0; i < in; i++) ref[o][i] = m.get(o, i);
+        float[] x = CudaTestSupport.gaussian(r, T * in, 1.0);
+        for (int t = 0; t < T; t++) x[t * in + r.nextInt(in)] *= 30f;
+        float[] y16 = dense(be16, be16.prepareDense(m), x, T, in, out), y32 = dense(be32, be32.prepareDense(m), x, T, in, out);
+        int[] rows = {0, T / 2, T - 1};
+        float[] xs = pick(x, rows, in), s16 = pick(y16, rows, out), s32 = pick(y32, rows, out);
+        double[] want = CudaTestSupport.matmul(xs, rows.length, ref);
+        double worstRatio = withinRoundingBound(xs, rows, s16, want, ref, in, out);
+        double e16 = CudaTestSupport.relErr(s16, want), e32 = CudaTestSupport.relErr(s32, want);
+        System.out.printf("fp16 activations, fp16 weights T=%d: rel err %.3g (float32-precise pair %.3g), worst %.2f of the bound%n",
+                T, e16, e32, worstRatio);
+        assertTrue(e32 < 1e-5 && e16 > 4 * e32, "the fp16 mode took effect: " + e16 + " against " + e32);
+        Object d16 = be16.prepareDense(m);
+        for (int row : rows) {
+            float[] alone = dense(be16, d16, Arrays.copyOfRange(x, row * in, (row + 1) * in), 1, in, out);
+            assertArrayEquals(alone, Arrays.copyOfRange(y16, row * out, (row + 1) * out),
+                    "row " + row + " of T=" + T + " differs from the row alone");
+        }
+    }
+
+    private static float[] dense(CudaBackend be, Object d, float[] x, int T, int in, int out) {
+        return CudaTestSupport.runOnDevice(be, x, T, in, out, (xb, yb) -> be.dense(d, xb, T, yb));
+    }
+
+    /** The rows' slices of a [T][n] array, packed: rows.length x n. */
+    private static float[] pick(float[] a, int[] rows, int n) {
+        float[] out = new float[rows.length * n];
+        for (int k = 0; k < rows.length; k++) System.arraycopy(a, rows[k] * n, out, k * n, n);
+        return out;
+    }
+
+    /**
+     * The worst |got - want| of the checked rows as a fraction of its fp16-activation bound, asserted <= 1: one rounding
+     * of each input to fp16 (2^-11 relative; subnormal x' below 2^-28 of the split's largest |x|: 2^-38 of it
+     * absolute) and float32 sums over in products (in * 2^-24 at worst).
+     */
+    private static double withinRoundingBound(float[] xs, int[] rows, float[] got, double[] want, double[][] ref, int in,
+                                              int out) {
         int worst = -1;
         double worstRatio = 0;
         for (int k = 0; k < rows.length; k++) {
@@ -80,26 +144,14 @@ class CudaFp16ActivationsTest {
                     mag += Math.abs(ref[o][i] * xs[k * in + i]);
                     wsum += Math.abs(ref[o][i]);
                 }
-                // one rounding of each input to fp16 (2^-11 relative; subnormal x' below 2^-28 of the split's largest
-                // |x|: 2^-38 of it absolute), float32 sums over in products (in * 2^-24 at worst)
                 double bound = (Math.scalb(1.0, -11) + in * Math.scalb(1.0, -24)) * mag + Math.scalb(xmax, -38) * wsum;
-                double ratio = Math.abs(s16[k * out + o] - want[k * out + o]) / Math.max(bound, Double.MIN_NORMAL);
+                double ratio = Math.abs(got[k * out + o] - want[k * out + o]) / Math.max(bound, Double.MIN_NORMAL);
                 if (ratio > worstRatio) { worstRatio = ratio; worst = k * out + o; }
             }
         }
         assertTrue(worstRatio <= 1.0, "row " + rows[worst / out] + " output " + worst % out + ": error " + worstRatio
                 + " x its fp16 rounding bound");
-        double e16 = CudaTestSupport.relErr(s16, want), e32 = CudaTestSupport.relErr(s32, want);
-        CudaTestSupport.report("err_gptq_fp16_activations", e16);
-        System.out.printf("fp16 activations %d-bit g%d: rel err %.3g (float32-precise pair %.3g), worst %.2f of the bound%n",
-                bits, group, e16, e32, worstRatio);
-        assertTrue(e16 < 1e-3, "fp16 activations rel err " + e16);
-        assertTrue(e32 < 1e-5 && e16 > 4 * e32, "the fp16 mode took effect: " + e16 + " against " + e32);
-        for (int row : rows) {
-            float[] alone = CudaWgmmaTest.linear(be16, p16, Arrays.copyOfRange(x, row * in, (row + 1) * in), 1, in, out);
-            assertArrayEquals(alone, Arrays.copyOfRange(y16, row * out, (row + 1) * out),
-                    "row " + row + " of T=" + T + " differs from the row alone");
-        }
+        return worstRatio;
     }
 
     static List<String> models() { return Fixtures.MODELS; }

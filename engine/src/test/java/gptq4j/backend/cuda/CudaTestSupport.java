@@ -76,6 +76,24 @@ final class CudaTestSupport {
         return Math.sqrt(num / Math.max(den, 1e-300));
     }
 
+    /**
+     * Runs op(x, y) on device copies of x (T x in floats) and of an output of T x out floats first filled with NaN, so
+     * an output the op does not write shows; returns the output.
+     */
+    static float[] runOnDevice(CudaBackend be, float[] x, int T, int in, int out,
+                               java.util.function.BiConsumer<gptq4j.backend.Buf, gptq4j.backend.Buf> op) {
+        gptq4j.backend.Buf xb = be.allocFloats((long) T * in), yb = be.allocFloats((long) T * out);
+        be.write(xb, x, x.length);
+        float[] y = new float[T * out];
+        java.util.Arrays.fill(y, Float.NaN);
+        be.write(yb, y, y.length);
+        op.accept(xb, yb);
+        be.read(yb, 0, y, y.length);
+        be.free(xb);
+        be.free(yb);
+        return y;
+    }
+
     static boolean allFinite(float[] a) {
         for (float v : a) if (!Float.isFinite(v)) return false;
         return true;

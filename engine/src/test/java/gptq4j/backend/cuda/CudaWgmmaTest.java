@@ -1,6 +1,5 @@
 package gptq4j.backend.cuda;
 
-import gptq4j.backend.Buf;
 import gptq4j.quant.gptq.GptqLinear;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -156,15 +155,6 @@ class CudaWgmmaTest {
 
     /** y = the product of x's T rows on be (outputs pre-filled with NaN, so an unwritten one shows). */
     static float[] linear(CudaBackend be, Object prepared, float[] x, int T, int in, int out) {
-        Buf xb = be.allocFloats((long) T * in), yb = be.allocFloats((long) T * out);
-        be.write(xb, x, x.length);
-        float[] y = new float[T * out];
-        Arrays.fill(y, Float.NaN);
-        be.write(yb, y, y.length);
-        be.linear(prepared, xb, T, yb);
-        be.read(yb, 0, y, y.length);
-        be.free(xb);
-        be.free(yb);
-        return y;
+        return CudaTestSupport.runOnDevice(be, x, T, in, out, (xb, yb) -> be.linear(prepared, xb, T, yb));
     }
 }
