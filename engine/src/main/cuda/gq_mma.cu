@@ -740,7 +740,7 @@ __device__ __forceinline__ void gq_mma_body(
                                 for (int j = 0; j < NT; j++)
 #pragma unroll
                                     for (int u = 0; u < OT; u++) gm_mma(tmp[u][j], a[u], bv[j].x, bv[j].y);
-if (HL == 2) {                // HL 1 (fp16 activations): the lo plane is 0, its mma left out
+                                if (HL == 2) {        // HL 1 (fp16 activations): the lo plane is 0, its mma left out
 #pragma unroll
                                     for (int j = 0; j < NT; j++)
 #pragma unroll
