@@ -644,6 +644,8 @@ public final class CudaBackend implements Backend {
             int wgRows = wgmmaTileRows(segs != null, rowsPerMatrix);
             boolean wg = wgmmaFits(g, tab, rowsPerMatrix, wgRows, splitMode);
             int prepFlags = (wg ? 1 : 0) | (fp16Activations ? 2 : 0);   // gq_wg's layout; lo = 0 (fp16 activations)
+            // every product kernel's one-plane form with fp16 activations: the lo plane (0) not multiplied
+            String h1 = fp16Activations ? "_h1" : "";
             // block rows: the expected rows per matrix (blocks loop over further rows); the plane's matrices
             int y = PREP_WORST ? T : Math.max(1, Math.min(T, rowsPerMatrix));
             int z = PREP_WORST ? nmat : planes == 1 ? nexp : nmat;
@@ -675,7 +677,7 @@ public final class CudaBackend implements Backend {
                 wgmmaLaunches++;
                 // the blocks take the matrix fastest where two projections read one plane (w1+w3), see gq_wg.cu
                 boolean interleave = WGMMA_INTERLEAVE && !splitMode && planes == 1 && nmat > nexp;
-                drv.launch3("gq_wg_b" + g.bits() + (fp16Activations ? "_h1" : ""),   // _h1: the hi plane alone
+                drv.launch3("gq_wg_b" + g.bits() + h1,
                         g.out() / WG_OUTPUTS * (splitMode ? g.ksplit() : 1), ceil(T, wgRows),
                         nmat, 32 * 4 * WG_GROUPS, 1, wgmmaSharedBytes(g.bits()), descs, nexp, segs, xq.ptr, xe.ptr,
                         planes, g.in(), g.out(), g.cpb(), tab.scalePeriod(), tab.groupShift(), g.ksplit(),
@@ -686,7 +688,6 @@ public final class CudaBackend implements Backend {
             if (splitMode && mmvFits(g, tab, T)) {
                 // one token: the persistent kernel (the same partials as gq_mma_b*_n1's split mode)
                 long tasks = (long) nmat * (g.out() / (16 * mmvTiles(g.bits()))) * g.ksplit();
-                String h1 = fp16Activations ? "_h1" : "";            // fp16 activations: the lo plane (0) not multiplied
                 String kernel = "gq_mmv_b" + g.bits() + h1;
                 int smem = mmvSharedBytes(g.bits());
                 int perSm = MMV_BLOCKS_PER_SM > 0 ? MMV_BLOCKS_PER_SM : drv.residentBlocksPerSm(kernel, 32 * MMV_WARPS, smem);
@@ -710,9 +711,7 @@ public final class CudaBackend implements Backend {
                     + (nt >= 4 && g.bits() <= 8 ? MMA_WARPS * ws * g.bits() * 128 : 0); // staged weights
             int smem = Math.min(MMA_STAGES, ceil(g.cpb() / 2, ws)) * window
                     + (mmaFoldInShared(nt) ? MMA_WARPS * nt * 4 * 32 * 4 : 0);
-            // _h1: fp16 activations, the lo plane (0) not multiplied (as gq_mmv's and gq_wg's)
-            drv.launch3("gq_mma_b" + g.bits() + "_n" + nt + (fp16Activations ? "_h1" : ""),
-                    ceil(ceil(g.out(), 16), MMA_WARPS) * ceil(T, 8 * nt),
+            drv.launch3("gq_mma_b" + g.bits() + "_n" + nt + h1, ceil(ceil(g.out(), 16), MMA_WARPS) * ceil(T, 8 * nt),
                     splitMode ? g.ksplit() : 1, nmat, 32 * MMA_WARPS, 1, smem,
                     descs, nexp, nmat, segs, xq.ptr, xe.ptr, planes, T, g.in(), g.out(), g.cpb(), tab.scalePeriod(),
                     tab.groupShift(), g.ksplit(),
