@@ -419,13 +419,13 @@ __device__ __forceinline__ void gq_mmv_body(
 // The _h1 forms (HL 1) are for fp16 activations (CudaBackend's fp16Activations): gq_mma_prep writes lo = +0, so the
 // lo plane's mma, which adds exact zeros, is left out (H200, round 29: batch 1 4.05-4.07 against 4.18-4.24 ms).
 #define GQV_KERNEL(NAME, BITS, OT, HL)                                                                          \
-    GPTQ4J_KERNEL void __launch_bounds__(GV_NW * 32, OT >= 4 ? GV_MINB_4 : GV_MINB) NAME(                                             \
+    GPTQ4J_KERNEL void __launch_bounds__(GV_NW * 32, OT >= 4 ? GV_MINB_4 : GV_MINB) NAME(                   \
             const GqMat* mats, int nexp, int nmat, const int* segs, const uint4* xq, const float* xe, int planes, \
             int T, int in, int outN, int cpb, int sp, int cgl, int ksplit, int rows_cap, long proj_stride,      \
             float* out, const int* sz_rows) {                                                                   \
         GK_ENTER_LATE;                                                                                          \
         gq_mmv_body<BITS, OT, HL>(mats, nexp, nmat, segs, xq, xe, planes, T, in, outN, cpb, sp, cgl, ksplit,    \
-                              rows_cap, proj_stride, out, sz_rows);                                             \
+                                  rows_cap, proj_stride, out, sz_rows);                                         \
     }
 #define GQV_INSTANCE(BITS, OT) GQV_KERNEL(gq_mmv_b##BITS, BITS, OT, 2) GQV_KERNEL(gq_mmv_b##BITS##_h1, BITS, OT, 1)
 GQV_INSTANCE(2, GV_OT)
