@@ -1,5 +1,5 @@
 // A check and timing probe for issue 6 (not part of the engine's module): the engine's large-batch MoE product on
-// Hopper's warpgroup MMA (gq_wg_b4, gq_wg.cu, sm_90a) against its mma.sync kernel (gq_mma_b4_n8 / _n4) on Mixtral's
+// Hopper's warpgroup MMA (gq_wg_b4 and, on fp16 activations, gq_wg_b4_h1; gq_wg.cu, sm_90a) against its mma.sync kernel (gq_mma_b4_n8 / _n4) on Mixtral's
 // w1+w3 launch at decode batch 256: 8 experts x 2 projections of 14336 x 4096, 4-bit, groups of 128, 64 rows per
 // expert (pass 0), the rows of 256 tokens routed to 2 random experts each (pass 1) or the bench's skew (pass 2). For
 // each kernel: its time, and how many output bits differ from gq_mma_b4_n8's (batch invariance needs 0: one-token products stay on mma.sync); gq_mma_b4_n8 itself is
@@ -50,6 +50,13 @@
 // interleaved); B stages in the 128-byte swizzled layout, copied a whole xw row per 16 threads: 377 / 366, the kernel
 // 492-500 against 532-536 (w2 236-241 against 258-266), 0 bits differing. The weights' copies alone (-DGW_PROBE=14)
 // take ~300 us; as cp.async.bulk pieces of 512 bytes from one thread 673 (the kernel 888): not kept.
+//
+// Round 32 (H200): each pass also times gq_wg_b4_h1 on fp16 activations (gq_mma_prep's wg bit 1) against gq_mma_b4_n8
+// on the same operands: 402-407 us (pass 0), 538-550 under the skew, against gq_wg_b4's 493-498 / 638-656. Upper bounds,
+// wrong outputs: without the activations' copies (-DGW_PROBE=8) h1 388-391 / 517-523, b4 459-464 / 594-610; without
+// the proxy fence (timing only) h1 398-401 / 531-540. Super-tile p + 1 dequantised while p's wgmma run (two A register
+// sets, the loop unrolled by 2; 0 bits differing) spilled at 128 registers (72-104 bytes of local memory) and was
+// slower: h1 434-439 (copies as far ahead) and 503-508 (one super-tile less ahead), b4 520-527 / 582-597 (pass 0).
 //
 // Build and run on the GPU machine: bin/gpu-wgmma-probe (nvcc -arch=sm_90a; NVCC_EXTRA="-DGW_LAG=1" for variants).
 #include "module.cu"
@@ -284,6 +291,22 @@ int main() {
             dim3 grid(OUT / (64 * GW_NWG), (T + GW_ROWS - 1) / GW_ROWS, NMAT);
             for (int mode = 0; mode <= 2; mode += 2)   // blocks in grid order, then matrices fastest
                 check_time(mode ? "gq_wg_b4 (interleaved)" : "gq_wg_b4", [=] { gq_wg_b4<<<grid, GW_NWG * 128, smem>>>(
+                           mats, NEXP, segs, xw, xe, 1, IN, OUT, CPB, SP, CGL, KSPLIT, mode, GW_ROWS, T, pstride, out); },
+                           out, ref, reps, flop);
+        }
+        {   // fp16 activations (gq_mma_prep's wg bit 1: lo = 0): gq_wg_b4_h1 against gq_mma_b4_n8 on the same operands
+            for (int wg = 0; wg < 2; wg++) {
+                gq_mma_prep<<<dim3((KCH + 31) / 32, T, NMAT), 256>>>(mats, NEXP, 1, segs, x, nullptr, T, IN, T, CPB,
+                                                                      wg ? xw : xq, xe, nullptr, 0.f, nullptr, wg | 2);
+                CK(cudaGetLastError());
+            }
+            engine(8)(); CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
+            CK(cudaMemcpy(ref.data(), out, ref.size() * 4, cudaMemcpyDeviceToHost));
+            const int smem = gw_smem_bytes(4);
+            CK(cudaFuncSetAttribute(gq_wg_b4_h1, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+            dim3 grid(OUT / (64 * GW_NWG), (T + GW_ROWS - 1) / GW_ROWS, NMAT);
+            for (int mode = 0; mode <= 2; mode += 2)
+                check_time(mode ? "gq_wg_b4_h1 (interleaved)" : "gq_wg_b4_h1", [=] { gq_wg_b4_h1<<<grid, GW_NWG * 128, smem>>>(
                            mats, NEXP, segs, xw, xe, 1, IN, OUT, CPB, SP, CGL, KSPLIT, mode, GW_ROWS, T, pstride, out); },
                            out, ref, reps, flop);
         }
