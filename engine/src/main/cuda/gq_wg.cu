@@ -36,8 +36,15 @@
 // narrow to give every SM a 256-output block in loop mode (q, k+v, o at batch 64-256) still fill the GPU.
 // The mode argument: bit 0 split mode, bit 1 the matrices fastest over the grid (below).
 //
-// Requirements (CudaBackend.wgmmaFits): out % (64 * GW_NWG) == 0, scale period sp >= 2 (a super-tile's two chunks
-// share their scales), BITS <= 4 (8-bit weights would not leave room for the ring in shared memory).
+// fp16 weights (gq_wg_b16, BITS 16: the lm_head, gq_mma_b16_n*'s bits; H200, round 32): blocks of 2 warpgroups (128
+// outputs), whose W stage is the block's 128 rows x 64 inputs as they lie (row-major fp16, a row's 8 chunks of 16 bytes
+// at c ^ (row % 8)), read into A fragments by ldmatrix; no (scale, zero) rows, the period's scale 1 (gq_mma's fmaf by
+// 1.f). Decode batch 256 (fp16 activations) 7,727-7,755 against 7,647-7,676 tok/s with the lm_head on gq_mma_b16_n8_h1
+// (0.79 ms per step under ncu), float32 activations 6,139-6,156 against 6,095-6,106.
+//
+// Requirements (CudaBackend.wgmmaFits): out % (64 * gw_nwg(BITS)) == 0, scale period sp >= 2 (a super-tile's two
+// chunks share their scales), BITS <= 4 (8-bit weights would not leave room for the ring in shared memory) or 16 (from
+// CudaBackend.WGMMA_DENSE_FROM rows).
 #include "common.cuh"
 
 #define GW_NWG 4      // warpgroups per block: 256 outputs
@@ -68,12 +75,14 @@
 // 1,024-byte swizzle atoms), the W ring (GW_STAGES stages: the block's packed weights, its (scale, zero) row
 // (GW_NWG * 16 uint4), GW_ROWS floats of 2^e, rounded up to 128 bytes), the split fold y (GW_ROWS / 2 floats per
 // thread), the ring's 2 * GW_STAGES mbarriers.
+// fp16 weights (bits 16, the lm_head: gq_wg_b16) run on blocks of 2 warpgroups, as their W stages are 4x larger.
+__host__ __device__ constexpr int gw_nwg(int bits) { return bits == 16 ? 2 : GW_NWG; }
 __host__ __device__ constexpr int gw_bstage_uint4() { return GW_ROWS * 16; }
 __host__ __device__ constexpr int gw_wstage_uint4(int bits) {
-    return (GW_NWG * 4 * bits * 8 + GW_NWG * 16 + GW_ROWS / 4 + 7) / 8 * 8;
+    return (gw_nwg(bits) * 4 * bits * 8 + (bits == 16 ? 0 : gw_nwg(bits) * 16) + GW_ROWS / 4 + 7) / 8 * 8;
 }
 __host__ __device__ constexpr int gw_smem_bytes(int bits) {
-    return GW_STAGES * (gw_bstage_uint4() + gw_wstage_uint4(bits)) * 16 + GW_NWG * 128 * (GW_ROWS / 2) * 4
+    return GW_STAGES * (gw_bstage_uint4() + gw_wstage_uint4(bits)) * 16 + gw_nwg(bits) * 128 * (GW_ROWS / 2) * 4
          + 2 * GW_STAGES * 8;
 }
 static_assert(GW_ROWS % 8 == 0, "a B plane is whole swizzle atoms of 8 rows");
@@ -170,7 +179,7 @@ __device__ __forceinline__ void gw_commit_wait0(float* d) {
 
 template <int N> struct GwN { static constexpr int value = N; };
 
-// grid (outN / (64 * GW_NWG) * (split_mode ? ksplit : 1), ceil(T / tile_rows), nmat), 128 * GW_NWG threads,
+// grid (outN / (64 * NWG) * (split_mode ? ksplit : 1), ceil(T / tile_rows), nmat), 128 * NWG threads (NWG = gw_nwg(BITS)),
 // gw_smem_bytes(BITS) bytes of dynamic shared memory; mode: bit 0 split mode, bit 1 the blocks' linear order takes the
 // matrix fastest (else blockIdx.x, y, z as they are); block x = output block * splits + split. gq_wg_b*_h1 (HL = 1):
 // fp16 activations (gq_mma_prep wrote lo = 0): the lo plane is neither copied nor multiplied, the same bits as gq_mma's
@@ -188,9 +197,11 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         const uint4* __restrict__ xw, const float* __restrict__ xe, int planes, int in, int outN, int cpb, int sp,
         int cgl, int ksplit, int mode, int tile_rows, int rows_cap, long proj_stride, float* __restrict__ outp) {
     extern __shared__ __align__(1024) uint4 gw_smem[];
-    constexpr int BST = gw_bstage_uint4(), WST = gw_wstage_uint4(BITS), NTH = GW_NWG * 128, PERW = BITS * 8;
+    constexpr bool DENSE = BITS == 16;                // fp16 weights (the lm_head): no (scale, zero) rows, scale 1
+    constexpr int NWG = gw_nwg(BITS);
+    constexpr int BST = gw_bstage_uint4(), WST = gw_wstage_uint4(BITS), NTH = NWG * 128, PERW = BITS * 8;
     constexpr int B_LO = GW_ROWS * 8, W_AT = GW_STAGES * BST;   // a B stage's lo plane; the W ring
-    constexpr int SZ_AT = GW_NWG * 4 * PERW, XE_AT = SZ_AT + GW_NWG * 16;   // a W stage: weights, scales, 2^e
+    constexpr int SZ_AT = NWG * 4 * PERW, XE_AT = SZ_AT + (DENSE ? 0 : NWG * 16);   // a W stage: weights, scales, 2^e
     const int split_mode = mode & 1;
     int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z;
     if (mode & 2) {   // matrices fastest: the blocks resident together do not all read one expert's activations
@@ -206,7 +217,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     const GqMat mat = mats[m];
     const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int nsb = split_mode ? ksplit : 1, sblk = bx % nsb;
-    const int ob0 = bx / nsb * GW_NWG * 4;    // the block's first 16-output tile
+    const int ob0 = bx / nsb * NWG * 4;       // the block's first 16-output tile
     const int ot = ob0 + wg * 4 + warp;               // this warp's
     const int kst = (in + 63) >> 6, spb = cpb >> 1;   // super-tiles; super-tiles per split
     // the block's super-tiles [st_lo, st_lo + nst): every split (loop mode) or split sblk's
@@ -221,7 +232,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     const long row0 = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r0;
     float* ys = reinterpret_cast<float*>(gw_smem + W_AT + GW_STAGES * WST) + (tid >> 5) * (GW_ROWS / 2 * 32) + lane;
     // full[GW_STAGES], then empty[GW_STAGES], after y
-    const unsigned bars = sbase + 16u * (W_AT + GW_STAGES * WST) + GW_NWG * 128 * (GW_ROWS / 2) * 4;
+    const unsigned bars = sbase + 16u * (W_AT + GW_STAGES * WST) + NWG * 128 * (GW_ROWS / 2) * 4;
     if (sbase & 1023u) __trap();   // the swizzle atoms must be 1,024-byte aligned (no static shared memory here)
     if (GW_MBAR) {
         if (tid < GW_STAGES) gk_bar_init(bars + 8u * tid, NTH);
@@ -256,9 +267,16 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
             xoff[k] = min(rr + rpp * k, nvalid - 1) * (int) rowlen + st_lo * 16 + xq;
         const uint4* xt = xw + row0 * rowlen;
 #endif
-        const int wv = tid / PERW;                    // the weight copy: tile wv's uint4 tid % PERW (BITS <= 4: one)
-        const uint4* wsrc = reinterpret_cast<const uint4*>(mat.qw + gm_word<BITS>(ob0 + min(wv, GW_NWG * 4 - 1), kst,
-                                                                                   st_lo, 0, 0)) + tid % PERW;
+        // the weight copy: tile wv's uint4 tid % PERW (BITS <= 4: one). DENSE: the block's NWG * 64 rows of fp16, 8 uint4
+        // (64 inputs) each per super-tile, copied by 8 consecutive threads per row, DW copies per thread (rows 32 apart);
+        // in the stage row r holds its 8 chunks at c ^ (r % 8) (ldmatrix reads 8 rows' chunk without bank conflicts)
+        constexpr int DW = DENSE ? NWG * 64 * 8 / NTH : 1, DROWS = NTH / 8;
+        const int wv = tid / PERW;
+        const uint4* wsrc = DENSE
+            ? reinterpret_cast<const uint4*>(mat.qw) + (long) (ob0 * 16 + (tid >> 3)) * (in >> 3) + st_lo * 8 + (tid & 7)
+            : reinterpret_cast<const uint4*>(mat.qw + gm_word<BITS>(ob0 + min(wv, NWG * 4 - 1), kst, st_lo, 0, 0))
+              + tid % PERW;
+        const int wdst = (tid >> 3) * 8 + ((tid & 7) ^ ((tid >> 3) & 7));   // DENSE: copy k at wdst + k * DROWS * 8
         // the copy cursor: next super-tile to copy (index ix from st_lo), its ring stage ib and use iu (ix / GW_STAGES),
         // its split isp and position ii in it; advanced by issue() whether or not ix < nst
         int ix = 0, ib = 0, iu = 0, isp = st_lo / spb, ii = 0;
@@ -275,10 +293,15 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 #else
                                      :: "r"(sb + 16u * (so0 + sstep * k)), "l"(xt + xoff[k] + ix * 16));
 #endif
-                if (!(GW_PROBE & 1) && tid < GW_NWG * 4 * PERW)
+                if (DENSE) {
+#pragma unroll
+                    for (int k = 0; k < DW; k++)
+                        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
+                                     :: "r"(sw + 16u * (wdst + k * DROWS * 8)), "l"(wsrc + (long) k * DROWS * (in >> 3) + ix * 8));
+                } else if (!(GW_PROBE & 1) && tid < NWG * 4 * PERW)
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
                                  :: "r"(sw + 16u * tid), "l"(wsrc + ix * PERW));
-                if (!(GW_PROBE & 1) && tid < GW_NWG * 16) {   // the (scale, zero) row of the super-tile's group
+                if (!DENSE && !(GW_PROBE & 1) && tid < NWG * 16) {   // the (scale, zero) row of the super-tile's group
                     const int c2 = 2 * st;            // chunks c2, c2 + 1 share one group (sp >= 2)
                     const long grow = (long) (cgl >= 0 ? c2 >> cgl : __ldg(mat.cg + c2)) * outN;
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
@@ -327,15 +350,29 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 issue();
             }
             const uint4* sg = gw_smem + W_AT + b * WST;   // the W stage
-            uint32_t w[BITS];
-            gm_lds_w<BITS>(sg + (wg * 4 + warp) * PERW, lane, w);
-            const uint32_t* szs = reinterpret_cast<const uint32_t*>(sg + SZ_AT) + (wg * 4 + warp) * 16 + g;
-            const uint32_t sl = szs[0], sh = szs[8];
+            uint32_t sl = 0, sh = 0;
             uint32_t a[4][4];
+            if constexpr (DENSE) {
+                // ldmatrix x4 per k16 tile: lanes 0-7 / 8-15 / 16-23 / 24-31 address rows 0-7 / 8-15 / 0-7 / 8-15 of the
+                // warp's 16, chunk 2kt / 2kt / 2kt+1 / 2kt+1, so a[kt] = {row g k 2t, row g+8 k 2t, row g k 2t+8,
+                // row g+8 k 2t+8}: gq_mma's A fragment of the fp16 weights (gm_load_dense)
+                const int rr = (lane & 7) + ((lane >> 3) & 1) * 8, row = (wg * 4 + warp) * 16 + rr;
+                const unsigned wa = sbase + 16u * (W_AT + b * WST + row * 8);
 #pragma unroll
-            for (int kt = 0; kt < 4; kt++) {
-                if (GW_PROBE & 2) { for (int j = 0; j < 4; j++) a[kt][j] = w[(kt + j) % BITS] ^ sl; }
-                else gm_dequant<BITS>(w, kt, gm_zero(sl), gm_zero(sh), a[kt]);
+                for (int kt = 0; kt < 4; kt++)
+                    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                                 : "=r"(a[kt][0]), "=r"(a[kt][1]), "=r"(a[kt][2]), "=r"(a[kt][3])
+                                 : "r"(wa + 16u * ((2 * kt + (lane >> 4)) ^ (rr & 7))));
+            } else {
+                uint32_t w[BITS];
+                gm_lds_w<BITS>(sg + (wg * 4 + warp) * PERW, lane, w);
+                const uint32_t* szs = reinterpret_cast<const uint32_t*>(sg + SZ_AT) + (wg * 4 + warp) * 16 + g;
+                sl = szs[0]; sh = szs[8];
+#pragma unroll
+                for (int kt = 0; kt < 4; kt++) {
+                    if (GW_PROBE & 2) { for (int j = 0; j < 4; j++) a[kt][j] = w[(kt + j) % BITS] ^ sl; }
+                    else gm_dequant<BITS>(w, kt, gm_zero(sl), gm_zero(sh), a[kt]);
+                }
             }
             gw_fence();
             // the stage's descriptor, then its k16 tiles' by adding their uint4 offsets to the 14-bit start field
@@ -356,7 +393,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
             const int ci = 2 * (i + 1);               // chunks of the split done
             fresh = (ci & (sp - 1)) == 0 || last;     // the end of a scale period: acc = fmaf(tmp, scale, acc)
             if (fresh) {
-                const float fl = gm_scale(sl), fh = gm_scale(sh);
+                const float fl = DENSE ? 1.f : gm_scale(sl), fh = DENSE ? 1.f : gm_scale(sh);
 #pragma unroll
                 for (int j = 0; j < R / 4; j++) {
                     acc[4 * j] = fmaf(tmp[4 * j], fl, acc[4 * j]);
@@ -412,7 +449,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 }
 
 #define GQW_INSTANCE(BITS, HL, NAME)                                                                            \
-    GPTQ4J_KERNEL void __launch_bounds__(GW_NWG * 128, 1) NAME(                                                 \
+    GPTQ4J_KERNEL void __launch_bounds__(gw_nwg(BITS) * 128, 1) NAME(                                           \
             const GqMat* mats, int nexp, const int* segs, const uint4* xw, const float* xe, int planes, int in,  \
             int outN, int cpb, int sp, int cgl, int ksplit, int mode, int tile_rows, int rows_cap,              \
             long proj_stride, float* out) {                                                                     \
@@ -426,3 +463,5 @@ GQW_INSTANCE(4, 2, gq_wg_b4)
 GQW_INSTANCE(2, 1, gq_wg_b2_h1)
 GQW_INSTANCE(3, 1, gq_wg_b3_h1)
 GQW_INSTANCE(4, 1, gq_wg_b4_h1)
+GQW_INSTANCE(16, 2, gq_wg_b16)
+GQW_INSTANCE(16, 1, gq_wg_b16_h1)

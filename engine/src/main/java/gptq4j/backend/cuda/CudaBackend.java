@@ -678,8 +678,8 @@ public final class CudaBackend implements Backend {
                 // the blocks take the matrix fastest where two projections read one plane (w1+w3), see gq_wg.cu
                 boolean interleave = WGMMA_INTERLEAVE && !splitMode && planes == 1 && nmat > nexp;
                 drv.launch3("gq_wg_b" + g.bits() + h1,
-                        g.out() / WG_OUTPUTS * (splitMode ? g.ksplit() : 1), ceil(T, wgRows),
-                        nmat, 32 * 4 * WG_GROUPS, 1, wgmmaSharedBytes(g.bits()), descs, nexp, segs, xq.ptr, xe.ptr,
+                        g.out() / wgmmaOutputs(g.bits()) * (splitMode ? g.ksplit() : 1), ceil(T, wgRows),
+                        nmat, 32 * 4 * wgmmaGroups(g.bits()), 1, wgmmaSharedBytes(g.bits()), descs, nexp, segs, xq.ptr, xe.ptr,
                         planes, g.in(), g.out(), g.cpb(), tab.scalePeriod(), tab.groupShift(), g.ksplit(),
                         (splitMode ? 1 : 0) | (interleave ? 2 : 0), wgRows, rowsCap, projStride, out);
                 return;
@@ -748,7 +748,7 @@ public final class CudaBackend implements Backend {
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
                 + (CudaGptq.MMA_SPLIT_WARPS_4 != 256 ? "-splitwarps4-" + CudaGptq.MMA_SPLIT_WARPS_4 : "")
                 + (CudaGptq.MAX_CPB_4 < 32 ? "-maxcpb4-" + CudaGptq.MAX_CPB_4 : "")
-                + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_COVER != 1 ? "-wgmmacover" + WGMMA_COVER : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit")
+                + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_DENSE_FROM != 64 ? "-wgmmadensefrom" + WGMMA_DENSE_FROM : "") + (WGMMA_COVER != 1 ? "-wgmmacover" + WGMMA_COVER : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit")
                         + (WGMMA_INTERLEAVE ? "" : "-nointerleave") + (WGMMA_FULLEST_FIRST ? "" : "-nofullestfirst")
                         : "-nowgmma")
                 + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "") + ("auto".equals(ATT_LEAN) ? "" : "-attlean" + ATT_LEAN)
@@ -825,6 +825,11 @@ public final class CudaBackend implements Backend {
      */
     static final int WGMMA_FROM = Integer.getInteger("gptq4j.cuda.wgmmaFrom", 4);
     /**
+     * Rows from which the fp16 lm_head's product runs on gq_wg_b16 (wgmma, A from shared memory by ldmatrix; the same
+     * bits as gq_mma_b16_n*) instead of gq_mma_b16_n* (-Dgptq4j.cuda.wgmmaDenseFrom).
+     */
+    static final int WGMMA_DENSE_FROM = Integer.getInteger("gptq4j.cuda.wgmmaDenseFrom", 64);
+    /**
      * -Dgptq4j.cuda.wgmmaCover=N: the wgmma kernel needs a grid of at least N/4 of the SMs' count in blocks (default
      * 1). With 32-chunk splits Mixtral's q and o at decode batch 8-64 have 64 split-mode blocks, which 3/4 sent to
      * gq_mma: H100, ncu, batch 64 per launch 30.9 (gq_wg on 64 SMs) against 42.5 us, batch 32 20.9 against 22.3; end
@@ -846,15 +851,22 @@ public final class CudaBackend implements Backend {
     static final boolean WGMMA_FULLEST_FIRST =
             Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaFullestFirst", "true"));
     /** gq_wg.cu: GW_NWG warpgroups per block, 64 outputs each; GW_ROWS token rows per tile; GW_STAGES ring stages. */
-    static final int WG_GROUPS = 4, WG_OUTPUTS = 64 * WG_GROUPS, WG_ROWS = 80, WG_STAGES = 5;
+    static final int WG_GROUPS = 4, WG_ROWS = 80, WG_STAGES = 5;
+
+    /** gq_wg.cu's gw_nwg: warpgroups per block for weights of the given bits (2 for fp16 weights, the lm_head). */
+    static int wgmmaGroups(int bits) { return bits == 16 ? 2 : WG_GROUPS; }
+
+    /** Outputs per gq_wg block. */
+    static int wgmmaOutputs(int bits) { return 64 * wgmmaGroups(bits); }
 
     /**
-     * gq_wg.cu's gw_smem_bytes: GW_STAGES stages of B (WG_ROWS * 16 uint4) and of the rest (weights, scales, 2^e; 128-byte
-     * multiples), the split fold, the ring's 2 * GW_STAGES mbarriers.
+     * gq_wg.cu's gw_smem_bytes: GW_STAGES stages of B (WG_ROWS * 16 uint4) and of the rest (weights, scales unless
+     * fp16, 2^e; 128-byte multiples), the split fold, the ring's 2 * GW_STAGES mbarriers.
      */
     static int wgmmaSharedBytes(int bits) {
-        int rest = (WG_GROUPS * 4 * bits * 8 + WG_GROUPS * 16 + WG_ROWS / 4 + 7) / 8 * 8;
-        return WG_STAGES * (WG_ROWS * 16 + rest) * 16 + WG_GROUPS * 128 * (WG_ROWS / 2) * 4 + 2 * WG_STAGES * 8;
+        int nwg = wgmmaGroups(bits);
+        int rest = (nwg * 4 * bits * 8 + (bits == 16 ? 0 : nwg * 16) + WG_ROWS / 4 + 7) / 8 * 8;
+        return WG_STAGES * (WG_ROWS * 16 + rest) * 16 + nwg * 128 * (WG_ROWS / 2) * 4 + 2 * WG_STAGES * 8;
     }
 
     /** Products launched on gq_wg.cu's kernel so far (tests check that a shape reaches it). */
@@ -883,10 +895,12 @@ public final class CudaBackend implements Backend {
 
     /** Whether a product runs on gq_wg.cu's kernel (its requirements there; same bits as gq_mma). */
     private boolean wgmmaFits(CudaGptq g, GqTable tab, int rowsPerMatrix, int tileRows, boolean splitMode) {
-        return WGMMA && (WGMMA_SPLIT || !splitMode) && drv.sm90a() && g.mma() && g.bits() >= 2 && g.bits() <= 4
-                && g.out() % WG_OUTPUTS == 0 && tab.scalePeriod() >= 2 && rowsPerMatrix >= WGMMA_FROM
+        int outputs = wgmmaOutputs(g.bits());
+        return WGMMA && (WGMMA_SPLIT || !splitMode) && drv.sm90a() && g.mma()
+                && (g.bits() >= 2 && g.bits() <= 4 || g.bits() == 16 && rowsPerMatrix >= WGMMA_DENSE_FROM)
+                && g.out() % outputs == 0 && tab.scalePeriod() >= 2 && rowsPerMatrix >= WGMMA_FROM
                 && tab.szRows() == null
-                && (long) (g.out() / WG_OUTPUTS) * ceil(rowsPerMatrix, tileRows) * tab.nmat() * (splitMode ? g.ksplit() : 1)
+                && (long) (g.out() / outputs) * ceil(rowsPerMatrix, tileRows) * tab.nmat() * (splitMode ? g.ksplit() : 1)
                         * 4 >= (long) WGMMA_COVER * drv.multiprocessors();
     }
 
@@ -1017,7 +1031,7 @@ public final class CudaBackend implements Backend {
             return;
         }
         if (ceil(d.rows(), 8) > 65535) throw new IllegalArgumentException(d.name() + ": " + d.rows() + " rows (the dense kernel takes up to 524,280)");
-        if (d.mma() != null) {                              // the lm_head: tensor cores, fp16 weights in place
+        if (d.mma() != null) {                              // the lm_head: tensor cores (gq_mma_b16, gq_wg_b16)
             launchLinear(d.mma(), CudaBuf.of(x).ptr, null, null, T, CudaBuf.of(out).ptr, null, null);
             return;
         }

@@ -84,21 +84,25 @@ class CudaFp16ActivationsTest {
     }
 
     /**
-     * The fp16 weights' product (the lm_head: gq_mma_b16_n*_h1 with fp16 activations) within the same rounding bound;
-     * each checked row equals the row alone.
+     * The fp16 weights' product (the lm_head: gq_mma_b16_n*_h1 with fp16 activations, on Hopper from
+     * CudaBackend.WGMMA_DENSE_FROM rows gq_wg_b16_h1 where out % 128 == 0) within the same rounding bound; each
+     * checked row equals the row alone.
      */
-    @ParameterizedTest(name = "T={0}")
-    @org.junit.jupiter.params.provider.ValueSource(ints = {3, 19, 300})
-    void denseWithinItsRoundingBoundAndBatchInvariant(int T) {
+    @ParameterizedTest(name = "T={0} in {1} out {2}")
+    @CsvSource({"3,4096,1000", "19,4096,1000", "300,4096,1000", "300,1024,16384", "96,1024,2048"})
+    void denseWithinItsRoundingBoundAndBatchInvariant(int T, int in, int out) {
         CudaBackend be16 = fp16Backend(), be32 = CudaTestSupport.backend();
-        Random r = new Random();
-        int in = 4096, out = 1000;                    // in % 64 == 0 and many rows: the tensor-core path
+        Random r = new Random();                      // in % 64 == 0 and many rows: the tensor-core path
         gptq4j.loader.HalfMatrix m = CudaSmallOpsTest.randomHalf(r, "fp16a.dense", out, in, 0.05);
         double[][] ref = new double[out][in];
         for (int o = 0; o < out; o++) for (int i = 0; i < in; i++) ref[o][i] = m.get(o, i);
         float[] x = CudaTestSupport.gaussian(r, T * in, 1.0);
         for (int t = 0; t < T; t++) x[t * in + r.nextInt(in)] *= 30f;
+        long wg16 = be16.wgmmaLaunches(), wg32 = be32.wgmmaLaunches();
         float[] y16 = dense(be16, be16.prepareDense(m), x, T, in, out), y32 = dense(be32, be32.prepareDense(m), x, T, in, out);
+        int wgmma = be16.sm90a() && out % 128 == 0 && T >= CudaBackend.WGMMA_DENSE_FROM ? 1 : 0;
+        assertEquals(wgmma, be16.wgmmaLaunches() - wg16, "wgmma launches (fp16 activations)");
+        assertEquals(wgmma, be32.wgmmaLaunches() - wg32, "wgmma launches (float32 activations)");
         int[] rows = {0, T / 2, T - 1};
         float[] xs = pick(x, rows, in), s16 = pick(y16, rows, out), s32 = pick(y32, rows, out);
         double[] want = CudaTestSupport.matmul(xs, rows.length, ref);

@@ -80,6 +80,32 @@ class CudaWgmmaTest {
         checkRows(be, prepared, ref, x, y, T, in, out, rows, "err_gptq_wgmma_split", bits + "-bit");
     }
 
+    /**
+     * The fp16 lm_head's product on gq_wg_b16 (2 warpgroups, the weights' fragments by ldmatrix): in loop mode (out
+     * 16,384: gq_mma's loop-mode grid has 1,024 blocks from 193 rows) and in split mode (out 2,048, 4 splits of 8
+     * chunks), each sampled row within 1e-5 of float64 and equal bit for bit to the row alone (gq_mma_b16_n1); below
+     * CudaBackend.WGMMA_DENSE_FROM rows the product stays on gq_mma (the same checks).
+     */
+    @ParameterizedTest(name = "out {0} T={1}")
+    @CsvSource({"16384,256", "16384,521", "2048,64", "2048,130", "2048,40"})
+    void denseMatchesFloat64AndOneTokenBits(int out, int T) {
+        CudaBackend be = CudaTestSupport.backend();
+        Random r = new Random();
+        int in = 1024;
+        gptq4j.loader.HalfMatrix m = CudaSmallOpsTest.randomHalf(r, "wg.dense" + out, out, in, 0.05);
+        double[][] ref = new double[out][in];
+        for (int o = 0; o < out; o++) for (int i = 0; i < in; i++) ref[o][i] = m.get(o, i);
+        Object prepared = be.prepareDense(m);
+        float[] x = inputs(r, T, in);
+        long before = be.wgmmaLaunches();
+        float[] y = dense(be, prepared, x, T, in, out);
+        assertEquals(be.sm90a() && T >= CudaBackend.WGMMA_DENSE_FROM ? 1 : 0, be.wgmmaLaunches() - before,
+                "wgmma launches for T=" + T);
+        int[] rows = java.util.stream.IntStream.of(0, 1, 63, 64, T / 2, T - 2, T - 1, r.nextInt(T)).filter(v -> v < T).toArray();
+        checkRows(ref, x, y, T, in, out, rows, "err_dense_wgmma", "fp16 weights out " + out,
+                xr -> dense(be, prepared, xr, 1, in, out));
+    }
+
     /** T rows of gaussian inputs with an outlier per row (so the splits' exponents differ). */
     private static float[] inputs(Random r, int T, int in) {
         float[] x = CudaTestSupport.gaussian(r, T * in, 1.0);
@@ -93,6 +119,12 @@ class CudaWgmmaTest {
      */
     private static void checkRows(CudaBackend be, Object prepared, double[][] ref, float[] x, float[] y, int T, int in,
                                   int out, int[] rows, String metric, String label) {
+        checkRows(ref, x, y, T, in, out, rows, metric, label, xr -> linear(be, prepared, xr, 1, in, out));
+    }
+
+    /** checkRows with the one-row product given (alone: a row's inputs to its outputs). */
+    private static void checkRows(double[][] ref, float[] x, float[] y, int T, int in, int out, int[] rows, String metric,
+                                  String label, java.util.function.UnaryOperator<float[]> alone) {
         assertTrue(CudaTestSupport.allFinite(y), "unwritten or non-finite output, T=" + T);
         float[] xs = new float[rows.length * in], ys = new float[rows.length * out];
         for (int k = 0; k < rows.length; k++) {
@@ -103,8 +135,8 @@ class CudaWgmmaTest {
         CudaTestSupport.report(metric, err);
         assertTrue(err < 1e-5, label + " T=" + T + ": rel err " + err);
         for (int row : rows) {
-            float[] alone = linear(be, prepared, Arrays.copyOfRange(x, row * in, (row + 1) * in), 1, in, out);
-            assertArrayEquals(alone, Arrays.copyOfRange(y, row * out, (row + 1) * out),
+            assertArrayEquals(alone.apply(Arrays.copyOfRange(x, row * in, (row + 1) * in)),
+                    Arrays.copyOfRange(y, row * out, (row + 1) * out),
                     label + ": row " + row + " of T=" + T + " differs from the row alone");
         }
     }
@@ -156,5 +188,10 @@ class CudaWgmmaTest {
     /** y = the product of x's T rows on be (outputs pre-filled with NaN, so an unwritten one shows). */
     static float[] linear(CudaBackend be, Object prepared, float[] x, int T, int in, int out) {
         return CudaTestSupport.runOnDevice(be, x, T, in, out, (xb, yb) -> be.linear(prepared, xb, T, yb));
+    }
+
+    /** The same for an fp16 matrix (CudaBackend.dense). */
+    static float[] dense(CudaBackend be, Object prepared, float[] x, int T, int in, int out) {
+        return CudaTestSupport.runOnDevice(be, x, T, in, out, (xb, yb) -> be.dense(prepared, xb, T, yb));
     }
 }
