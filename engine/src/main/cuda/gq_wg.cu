@@ -34,13 +34,14 @@
 // Modes (gq_mma's two layouts): loop mode, a block folds every split of its outputs in shared memory; split mode, a
 // block computes one split and writes its partial p_s (the fold launch adds them in gq_mma's order), so products too
 // narrow to give every SM a 256-output block in loop mode (q, k+v, o at batch 64-256) still fill the GPU.
-// The mode argument: bit 0 split mode, bit 1 the matrices fastest over the grid (below).
+// The mode argument: bit 0 split mode, bit 1 the matrices fastest over the grid, bit 2 the token tiles (below).
 //
 // fp16 weights (gq_wg_b16, BITS 16: the lm_head, gq_mma_b16_n*'s bits; H200, round 32): blocks of 2 warpgroups (128
 // outputs), whose W stage is the block's 128 rows x 64 inputs as they lie (row-major fp16, a row's 8 chunks of 16 bytes
 // at c ^ (row % 8)), read into A fragments by ldmatrix; no (scale, zero) rows, the period's scale 1 (gq_mma's fmaf by
 // 1.f). Decode batch 256 (fp16 activations) 7,727-7,755 against 7,647-7,676 tok/s with the lm_head on gq_mma_b16_n8_h1
-// (0.79 ms per step under ncu), float32 activations 6,139-6,156 against 6,095-6,106.
+// (0.79 ms per step under ncu), float32 activations 6,139-6,156 against 6,095-6,106; its token tiles fastest over the
+// grid (mode bit 2, so the 262 MB are read from memory once): 7,823-7,842 against 7,784-7,795 in grid order.
 //
 // Requirements (CudaBackend.wgmmaFits): out % (64 * gw_nwg(BITS)) == 0, scale period sp >= 2 (a super-tile's two
 // chunks share their scales), BITS <= 4 (8-bit weights would not leave room for the ring in shared memory) or 16 (from
@@ -181,7 +182,8 @@ template <int N> struct GwN { static constexpr int value = N; };
 
 // grid (outN / (64 * NWG) * (split_mode ? ksplit : 1), ceil(T / tile_rows), nmat), 128 * NWG threads (NWG = gw_nwg(BITS)),
 // gw_smem_bytes(BITS) bytes of dynamic shared memory; mode: bit 0 split mode, bit 1 the blocks' linear order takes the
-// matrix fastest (else blockIdx.x, y, z as they are); block x = output block * splits + split. gq_wg_b*_h1 (HL = 1):
+// matrix fastest, else bit 2 the token tile fastest (else blockIdx.x, y, z as they are); block x = output block * splits
+// + split. gq_wg_b*_h1 (HL = 1):
 // fp16 activations (gq_mma_prep wrote lo = 0): the lo plane is neither copied nor multiplied, the same bits as gq_mma's
 // products with it. HL is a template parameter: as a runtime value it cost the two-plane kernel 2-6 % (H100, probe).
 // (H100, round 18: matrices fastest made w1+w3 -5 % at 64 rows per expert and -9 % under the bench's skew, as the
@@ -207,6 +209,9 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     if (mode & 2) {   // matrices fastest: the blocks resident together do not all read one expert's activations
         const unsigned lin = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z), lt = lin / gridDim.z;
         bz = (int) (lin % gridDim.z); bx = (int) (lt % gridDim.x); by = (int) (lt / gridDim.x);
+    } else if (mode & 4) {   // token tiles fastest: an output block's tiles run side by side, its weights read once from
+        const unsigned lin = blockIdx.x + gridDim.x * blockIdx.y;   // memory and from L2 for the other tiles
+        by = (int) (lin % gridDim.y); bx = (int) (lin / gridDim.y);
     }
     const int m = bz, e = m % nexp, proj = m / nexp;
     const int offset = segs ? segs[2 * e] : 0;

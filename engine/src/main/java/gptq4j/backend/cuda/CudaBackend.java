@@ -677,11 +677,13 @@ public final class CudaBackend implements Backend {
                 wgmmaLaunches++;
                 // the blocks take the matrix fastest where two projections read one plane (w1+w3), see gq_wg.cu
                 boolean interleave = WGMMA_INTERLEAVE && !splitMode && planes == 1 && nmat > nexp;
+                // the lm_head's token tiles side by side: its 262 MB are read from memory once, not once per tile
+                boolean tilesFirst = WGMMA_TILES_FIRST && g.bits() == 16 && !interleave;
                 drv.launch3("gq_wg_b" + g.bits() + h1,
                         g.out() / wgmmaOutputs(g.bits()) * (splitMode ? g.ksplit() : 1), ceil(T, wgRows),
                         nmat, 32 * 4 * wgmmaGroups(g.bits()), 1, wgmmaSharedBytes(g.bits()), descs, nexp, segs, xq.ptr, xe.ptr,
                         planes, g.in(), g.out(), g.cpb(), tab.scalePeriod(), tab.groupShift(), g.ksplit(),
-                        (splitMode ? 1 : 0) | (interleave ? 2 : 0), wgRows, rowsCap, projStride, out);
+                        (splitMode ? 1 : 0) | (interleave ? 2 : 0) | (tilesFirst ? 4 : 0), wgRows, rowsCap, projStride, out);
                 return;
             }
             int nt = mmaTokenTiles(rowsPerMatrix);
@@ -748,7 +750,7 @@ public final class CudaBackend implements Backend {
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
                 + (CudaGptq.MMA_SPLIT_WARPS_4 != 256 ? "-splitwarps4-" + CudaGptq.MMA_SPLIT_WARPS_4 : "")
                 + (CudaGptq.MAX_CPB_4 < 32 ? "-maxcpb4-" + CudaGptq.MAX_CPB_4 : "")
-                + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_DENSE_FROM != 64 ? "-wgmmadensefrom" + WGMMA_DENSE_FROM : "") + (WGMMA_COVER != 1 ? "-wgmmacover" + WGMMA_COVER : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit")
+                + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_DENSE_FROM != 64 ? "-wgmmadensefrom" + WGMMA_DENSE_FROM : "") + (WGMMA_TILES_FIRST ? "" : "-notilesfirst") + (WGMMA_COVER != 1 ? "-wgmmacover" + WGMMA_COVER : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit")
                         + (WGMMA_INTERLEAVE ? "" : "-nointerleave") + (WGMMA_FULLEST_FIRST ? "" : "-nofullestfirst")
                         : "-nowgmma")
                 + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "") + ("auto".equals(ATT_LEAN) ? "" : "-attlean" + ATT_LEAN)
@@ -829,6 +831,9 @@ public final class CudaBackend implements Backend {
      * bits as gq_mma_b16_n*) instead of gq_mma_b16_n* (-Dgptq4j.cuda.wgmmaDenseFrom).
      */
     static final int WGMMA_DENSE_FROM = Integer.getInteger("gptq4j.cuda.wgmmaDenseFrom", 64);
+    /** -Dgptq4j.cuda.wgmmaTilesFirst=false: gq_wg_b16's blocks in grid order (a comparison switch; the same bits). */
+    static final boolean WGMMA_TILES_FIRST =
+            Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaTilesFirst", "true"));
     /**
      * -Dgptq4j.cuda.wgmmaCover=N: the wgmma kernel needs a grid of at least N/4 of the SMs' count in blocks (default
      * 1). With 32-chunk splits Mixtral's q and o at decode batch 8-64 have 64 split-mode blocks, which 3/4 sent to
