@@ -99,7 +99,8 @@ class CudaFp16ActivationsTest {
         float[] x = CudaTestSupport.gaussian(r, T * in, 1.0);
         for (int t = 0; t < T; t++) x[t * in + r.nextInt(in)] *= 30f;
         long wg16 = be16.wgmmaLaunches(), wg32 = be32.wgmmaLaunches();
-        float[] y16 = dense(be16, be16.prepareDense(m), x, T, in, out), y32 = dense(be32, be32.prepareDense(m), x, T, in, out);
+        float[] y16 = CudaWgmmaTest.dense(be16, be16.prepareDense(m), x, T, in, out),
+                y32 = CudaWgmmaTest.dense(be32, be32.prepareDense(m), x, T, in, out);
         int wgmma = be16.sm90a() && out % 128 == 0 && T >= CudaBackend.WGMMA_DENSE_FROM ? 1 : 0;
         assertEquals(wgmma, be16.wgmmaLaunches() - wg16, "wgmma launches (fp16 activations)");
         assertEquals(wgmma, be32.wgmmaLaunches() - wg32, "wgmma launches (float32 activations)");
@@ -113,14 +114,10 @@ class CudaFp16ActivationsTest {
         assertTrue(e32 < 1e-5 && e16 > 4 * e32, "the fp16 mode took effect: " + e16 + " against " + e32);
         Object d16 = be16.prepareDense(m);
         for (int row : rows) {
-            float[] alone = dense(be16, d16, Arrays.copyOfRange(x, row * in, (row + 1) * in), 1, in, out);
+            float[] alone = CudaWgmmaTest.dense(be16, d16, Arrays.copyOfRange(x, row * in, (row + 1) * in), 1, in, out);
             assertArrayEquals(alone, Arrays.copyOfRange(y16, row * out, (row + 1) * out),
                     "row " + row + " of T=" + T + " differs from the row alone");
         }
-    }
-
-    private static float[] dense(CudaBackend be, Object d, float[] x, int T, int in, int out) {
-        return CudaTestSupport.runOnDevice(be, x, T, in, out, (xb, yb) -> be.dense(d, xb, T, yb));
     }
 
     /** The rows' slices of a [T][n] array, packed: rows.length x n. */
