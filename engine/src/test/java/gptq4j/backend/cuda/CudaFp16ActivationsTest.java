@@ -94,12 +94,12 @@ class CudaFp16ActivationsTest {
         CudaBackend be16 = fp16Backend(), be32 = CudaTestSupport.backend();
         Random r = new Random();                      // in % 64 == 0 and many rows: the tensor-core path
         gptq4j.loader.HalfMatrix m = CudaSmallOpsTest.randomHalf(r, "fp16a.dense", out, in, 0.05);
-        double[][] ref = new double[out][in];
-        for (int o = 0; o < out; o++) for (int i = 0; i < in; i++) ref[o][i] = m.get(o, i);
+        double[][] ref = CudaTestSupport.toDouble(m);
         float[] x = CudaTestSupport.gaussian(r, T * in, 1.0);
         for (int t = 0; t < T; t++) x[t * in + r.nextInt(in)] *= 30f;
+        Object d16 = be16.prepareDense(m);
         long wg16 = be16.wgmmaLaunches(), wg32 = be32.wgmmaLaunches();
-        float[] y16 = CudaWgmmaTest.dense(be16, be16.prepareDense(m), x, T, in, out),
+        float[] y16 = CudaWgmmaTest.dense(be16, d16, x, T, in, out),
                 y32 = CudaWgmmaTest.dense(be32, be32.prepareDense(m), x, T, in, out);
         int wgmma = be16.sm90a() && out % 128 == 0 && T >= CudaBackend.WGMMA_DENSE_FROM ? 1 : 0;
         assertEquals(wgmma, be16.wgmmaLaunches() - wg16, "wgmma launches (fp16 activations)");
@@ -112,7 +112,6 @@ class CudaFp16ActivationsTest {
         System.out.printf("fp16 activations, fp16 weights T=%d: rel err %.3g (float32-precise pair %.3g), worst %.2f of the bound%n",
                 T, e16, e32, worstRatio);
         assertTrue(e32 < 1e-5 && e16 > 4 * e32, "the fp16 mode took effect: " + e16 + " against " + e32);
-        Object d16 = be16.prepareDense(m);
         for (int row : rows) {
             float[] alone = CudaWgmmaTest.dense(be16, d16, Arrays.copyOfRange(x, row * in, (row + 1) * in), 1, in, out);
             assertArrayEquals(alone, Arrays.copyOfRange(y16, row * out, (row + 1) * out),

@@ -146,6 +146,13 @@ final class CudaTestSupport {
         if (shift + bits > 32) words[base + word + 1] |= value >>> (32 - shift);
     }
 
+    /** An fp16 matrix's values as doubles, [rows][cols] (the float64 reference of its products). */
+    static double[][] toDouble(gptq4j.loader.HalfMatrix m) {
+        double[][] d = new double[m.rows()][m.cols()];
+        for (int o = 0; o < m.rows(); o++) for (int i = 0; i < m.cols(); i++) d[o][i] = m.get(o, i);
+        return d;
+    }
+
     /** W as double [out][in] from the scalar definition. */
     static double[][] dequant(GptqLinear w) {
         double[][] d = new double[w.out()][w.in()];

@@ -93,8 +93,7 @@ class CudaWgmmaTest {
         Random r = new Random();
         int in = 1024;
         gptq4j.loader.HalfMatrix m = CudaSmallOpsTest.randomHalf(r, "wg.dense" + out, out, in, 0.05);
-        double[][] ref = new double[out][in];
-        for (int o = 0; o < out; o++) for (int i = 0; i < in; i++) ref[o][i] = m.get(o, i);
+        double[][] ref = CudaTestSupport.toDouble(m);
         Object prepared = be.prepareDense(m);
         float[] x = inputs(r, T, in);
         long before = be.wgmmaLaunches();
