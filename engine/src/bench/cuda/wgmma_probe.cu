@@ -65,6 +65,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <vector>
+#include <string>
 #include <random>
 #include "probe_common.cuh"
 
@@ -282,34 +283,30 @@ int main() {
         }
         check_time("gq_mma_b4_n8", engine(8), out, ref, reps, flop);
         check_time("gq_mma_b4_n4", engine(4), out, ref, reps, flop);
-        {
+        // gq_wg_b4 or gq_wg_b4_h1 on xw: its registers, then timed and checked with the blocks in grid order and with
+        // the matrices fastest
+        auto time_wg = [&](decltype(&gq_wg_b4) kernel, const char* name) {
             const int smem = gw_smem_bytes(4);
-            CK(cudaFuncSetAttribute(gq_wg_b4, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-            cudaFuncAttributes fa; CK(cudaFuncGetAttributes(&fa, gq_wg_b4));
-            printf("gq_wg_b4: %d registers, %d bytes of local memory, %d bytes of shared memory\n", fa.numRegs,
+            CK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+            cudaFuncAttributes fa; CK(cudaFuncGetAttributes(&fa, kernel));
+            printf("%s: %d registers, %d bytes of local memory, %d bytes of shared memory\n", name, fa.numRegs,
                    (int) fa.localSizeBytes, smem);
             dim3 grid(OUT / (64 * GW_NWG), (T + GW_ROWS - 1) / GW_ROWS, NMAT);
-            for (int mode = 0; mode <= 2; mode += 2)   // blocks in grid order, then matrices fastest
-                check_time(mode ? "gq_wg_b4 (interleaved)" : "gq_wg_b4", [=] { gq_wg_b4<<<grid, GW_NWG * 128, smem>>>(
-                           mats, NEXP, segs, xw, xe, 1, IN, OUT, CPB, SP, CGL, KSPLIT, mode, GW_ROWS, T, pstride, out); },
-                           out, ref, reps, flop);
-        }
-        {   // fp16 activations (gq_mma_prep's wg bit 1: lo = 0): gq_wg_b4_h1 against gq_mma_b4_n8 on the same operands
-            for (int wg = 0; wg < 2; wg++) {
-                gq_mma_prep<<<dim3((KCH + 31) / 32, T, NMAT), 256>>>(mats, NEXP, 1, segs, x, nullptr, T, IN, T, CPB,
-                                                                      wg ? xw : xq, xe, nullptr, 0.f, nullptr, wg | 2);
-                CK(cudaGetLastError());
-            }
-            engine(8)(); CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
-            CK(cudaMemcpy(ref.data(), out, ref.size() * 4, cudaMemcpyDeviceToHost));
-            const int smem = gw_smem_bytes(4);
-            CK(cudaFuncSetAttribute(gq_wg_b4_h1, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-            dim3 grid(OUT / (64 * GW_NWG), (T + GW_ROWS - 1) / GW_ROWS, NMAT);
             for (int mode = 0; mode <= 2; mode += 2)
-                check_time(mode ? "gq_wg_b4_h1 (interleaved)" : "gq_wg_b4_h1", [=] { gq_wg_b4_h1<<<grid, GW_NWG * 128, smem>>>(
+                check_time(mode ? (std::string(name) + " (interleaved)").c_str() : name, [=] { kernel<<<grid, GW_NWG * 128, smem>>>(
                            mats, NEXP, segs, xw, xe, 1, IN, OUT, CPB, SP, CGL, KSPLIT, mode, GW_ROWS, T, pstride, out); },
                            out, ref, reps, flop);
+        };
+        time_wg(gq_wg_b4, "gq_wg_b4");
+        // fp16 activations (gq_mma_prep's wg bit 1: lo = 0): gq_wg_b4_h1 against gq_mma_b4_n8 on the same operands
+        for (int wg = 0; wg < 2; wg++) {
+            gq_mma_prep<<<dim3((KCH + 31) / 32, T, NMAT), 256>>>(mats, NEXP, 1, segs, x, nullptr, T, IN, T, CPB,
+                                                                  wg ? xw : xq, xe, nullptr, 0.f, nullptr, wg | 2);
+            CK(cudaGetLastError());
         }
+        engine(8)(); CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(ref.data(), out, ref.size() * 4, cudaMemcpyDeviceToHost));
+        time_wg(gq_wg_b4_h1, "gq_wg_b4_h1");
         for (auto& h : hm) { CK(cudaFree((void*) h.qw)); CK(cudaFree((void*) h.sz)); }
         CK(cudaFree(mats)); CK(cudaFree(segs)); CK(cudaFree(x)); CK(cudaFree(xq)); CK(cudaFree(xw)); CK(cudaFree(xe));
         CK(cudaFree(out)); CK(cudaFree(cg));
