@@ -180,12 +180,11 @@ __device__ __forceinline__ void gw_commit_wait0(float* d) {
 
 template <int N> struct GwN { static constexpr int value = N; };
 
-// grid (outN / (64 * NWG) * (split_mode ? ksplit : 1), ceil(T / tile_rows), nmat), 128 * NWG threads (NWG = gw_nwg(BITS)),
-// gw_smem_bytes(BITS) bytes of dynamic shared memory; mode: bit 0 split mode, bit 1 the blocks' linear order takes the
-// matrix fastest, else bit 2 the token tile fastest (else blockIdx.x, y, z as they are); block x = output block * splits
-// + split. gq_wg_b*_h1 (HL = 1):
-// fp16 activations (gq_mma_prep wrote lo = 0): the lo plane is neither copied nor multiplied, the same bits as gq_mma's
-// products with it. HL is a template parameter: as a runtime value it cost the two-plane kernel 2-6 % (H100, probe).
+// grid (outN / (64 * NWG) * (split_mode ? ksplit : 1), ceil(T / tile_rows), nmat), 128 * NWG threads (NWG =
+// gw_nwg(BITS)), gw_smem_bytes(BITS) bytes of dynamic shared memory; mode: bit 0 split mode, bit 1 the blocks' linear
+// order takes the matrix fastest, else bit 2 the token tile fastest (else blockIdx.x, y, z as they are); block x =
+// output block * splits + split. gq_wg_b*_h1 (HL = 1): fp16 activations (gq_mma_prep wrote lo = 0): the lo plane is
+// neither copied nor multiplied, the same bits as gq_mma's products with it. HL is a template parameter: as a runtime value it cost the two-plane kernel 2-6 % (H100, probe).
 // (H100, round 18: matrices fastest made w1+w3 -5 % at 64 rows per expert and -9 % under the bench's skew, as the
 // resident blocks then read 8 experts' activation tiles instead of 2-3; for w2, 1.5 waves of blocks, it moved the big
 // experts' second tiles into the last wave: +5-16 %. CudaBackend sets it for w1+w3 only.)
