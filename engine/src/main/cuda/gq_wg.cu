@@ -34,7 +34,10 @@
 // Modes (gq_mma's two layouts): loop mode, a block folds every split of its outputs in shared memory; split mode, a
 // block computes one split and writes its partial p_s (the fold launch adds them in gq_mma's order), so products too
 // narrow to give every SM a 256-output block in loop mode (q, k+v, o at batch 64-256) still fill the GPU.
-// The mode argument: bit 0 split mode, bit 1 the matrices fastest over the grid, bit 2 the token tiles (below).
+// The mode argument: bit 0 split mode, bit 1 the matrices fastest over the grid, bit 2 the token tiles (below), bit 3
+// pair mode: a block computes 128 outputs of both w1 and w3 of one expert (its first two warpgroups w1's, the other two
+// w3's, from the same activation stages) and stores silu(w1) * w3 (silu_mul's arithmetic on the same sums, so w2's
+// preparation reads one plane and applies no SiLU); loop mode only (CudaBackend.WGMMA_PAIR_SILU).
 //
 // fp16 weights (gq_wg_b16, BITS 16: the lm_head, gq_mma_b16_n*'s bits; H200, round 32): blocks of 2 warpgroups (128
 // outputs), whose W stage is the block's 128 rows x 64 inputs as they lie (row-major fp16, a row's 8 chunks of 16 bytes
@@ -213,6 +216,11 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         by = (int) (lin % gridDim.y); bx = (int) (lin / gridDim.y);
     }
     const int m = bz, e = m % nexp, proj = m / nexp;
+    // pair mode (bit 3; loop mode, BITS <= 4, the grid's z over nexp): w1 = matrix m and w3 = matrix m + nexp of one
+    // expert share the activations; the first half of the block's tiles are w1's, the second half w3's at the same
+    // outputs, and the block stores silu(w1 row) * (w3 row) into plane 0 (silu_mul's arithmetic on the same sums)
+    const bool pair = mode & 8;
+    if (pair && (split_mode || DENSE)) __trap();
     const int offset = segs ? segs[2 * e] : 0;
     const int count = segs ? segs[2 * e + 1] : rows_cap;
     const int r0 = by * tile_rows;
@@ -221,8 +229,9 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     const GqMat mat = mats[m];
     const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int nsb = split_mode ? ksplit : 1, sblk = bx % nsb;
-    const int ob0 = bx / nsb * NWG * 4;       // the block's first 16-output tile
-    const int ot = ob0 + wg * 4 + warp;               // this warp's
+    constexpr int HALF = NWG * 2;                     // pair mode: the block's tiles per projection
+    const int ob0 = bx / nsb * (pair ? HALF : NWG * 4);   // the block's first 16-output tile
+    const int ot = ob0 + wg * 4 + warp - (pair && wg * 4 + warp >= HALF ? HALF : 0);   // this warp's
     const int kst = (in + 63) >> 6, spb = cpb >> 1;   // super-tiles; super-tiles per split
     // the block's super-tiles [st_lo, st_lo + nst): every split (loop mode) or split sblk's
     const int st_lo = split_mode ? sblk * spb : 0, nst = split_mode ? min(kst - st_lo, spb) : kst;
@@ -275,11 +284,15 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         // (64 inputs) each per super-tile, copied by 8 consecutive threads per row, DW copies per thread (rows 32 apart);
         // in the stage row r holds its 8 chunks at c ^ (r % 8) (ldmatrix reads 8 rows' chunk without bank conflicts)
         constexpr int DW = DENSE ? NWG * 64 * 8 / NTH : 1, DROWS = NTH / 8;
-        const int wv = tid / PERW;
+        const int wv = min(tid / PERW, NWG * 4 - 1), wp = pair && wv >= HALF;   // pair mode: w3's tiles from HALF
         const uint4* wsrc = DENSE
             ? reinterpret_cast<const uint4*>(mat.qw) + (long) (ob0 * 16 + (tid >> 3)) * (in >> 3) + st_lo * 8 + (tid & 7)
-            : reinterpret_cast<const uint4*>(mat.qw + gm_word<BITS>(ob0 + min(wv, NWG * 4 - 1), kst, st_lo, 0, 0))
-              + tid % PERW;
+            : reinterpret_cast<const uint4*>((wp ? mats[m + nexp] : mat).qw + gm_word<BITS>(ob0 + wv - (wp ? HALF : 0), kst,
+                                             st_lo, 0, 0)) + tid % PERW;
+        // the (scale, zero) copy: uint4 sq of the block's row of matrix smat (pair mode: w3's from uint4 NWG * 8)
+        const bool sp3 = pair && tid >= NWG * 8;
+        const int sq = sp3 ? tid - NWG * 8 : tid;
+        const GqMat smat = sp3 ? mats[m + nexp] : mat;
         const int wdst = (tid >> 3) * 8 + ((tid & 7) ^ ((tid >> 3) & 7));   // DENSE: copy k at wdst + k * DROWS * 8
         // the copy cursor: next super-tile to copy (index ix from st_lo), its ring stage ib and use iu (ix / GW_STAGES),
         // its split isp and position ii in it; advanced by issue() whether or not ix < nst
@@ -307,9 +320,9 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                                  :: "r"(sw + 16u * tid), "l"(wsrc + ix * PERW));
                 if (!DENSE && !(GW_PROBE & 1) && tid < NWG * 16) {   // the (scale, zero) row of the super-tile's group
                     const int c2 = 2 * st;            // chunks c2, c2 + 1 share one group (sp >= 2)
-                    const long grow = (long) (cgl >= 0 ? c2 >> cgl : __ldg(mat.cg + c2)) * outN;
+                    const long grow = (long) (cgl >= 0 ? c2 >> cgl : __ldg(smat.cg + c2)) * outN;
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
-                                 :: "r"(sw + 16u * (SZ_AT + tid)), "l"(reinterpret_cast<const uint4*>(mat.sz + grow + ob0 * 16) + tid));
+                                 :: "r"(sw + 16u * (SZ_AT + tid)), "l"(reinterpret_cast<const uint4*>(smat.sz + grow + ob0 * 16) + sq));
                 }
                 if ((ii == spb - 1 || st == kst - 1) && tid < N)   // a split's last: its 2^e per token
                     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n"
@@ -433,6 +446,21 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         }
         if (split_mode) return;
         float* dst = outp + proj * proj_stride;
+        if (pair) {   // the w1 half's threads: silu(y) * (y of thread tid + NTH / 2, w3 at the same outputs)
+            __syncthreads();
+            if (wg >= NWG / 2) return;
+#pragma unroll 1
+            for (int j = 0; j < R / 4; j++)   // not unrolled: y is in shared memory, and 40 inlined SiLUs per N grew
+                                              // the module by 0.9 MB
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    const int r = 8 * j + 2 * t + (q & 1), o = ot * 16 + g + (q >> 1) * 8;
+                    if (r < nvalid)
+                        dst[(long) (offset + r0 + r) * outN + o] = silu_times(ys[(4 * j + q) * 32],
+                                ys[(4 * j + q) * 32 + NTH / 64 * (GW_ROWS / 2 * 32)]);
+                }
+            return;
+        }
 #pragma unroll
         for (int j = 0; j < R / 4; j++)
 #pragma unroll

@@ -136,6 +136,12 @@ final class CudaTestSupport {
         return new GptqLinear(name, in, out, groups, new GptqConfig(bits, groupSize, actOrder, sym), qw, qz, sc, gIdx);
     }
 
+    /** g with another g_idx (e.g. another projection's of the same input, as GPTQ's act order gives them). */
+    static GptqLinear withGIdx(GptqLinear g, int[] gIdx) {
+        return new GptqLinear(g.name(), g.in(), g.out(), g.groups(), g.config(), g.qweight(), g.qzeros(), g.scales(),
+                gIdx.clone());
+    }
+
     private static ByteBuffer le(long bytes) {
         return ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.LITTLE_ENDIAN);
     }

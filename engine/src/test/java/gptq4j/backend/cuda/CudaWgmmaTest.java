@@ -141,21 +141,25 @@ class CudaWgmmaTest {
     }
 
     /**
-     * A MoE block whose expert products reach the wgmma kernel: every sampled token equals itself alone, bit for bit.
+     * A MoE block whose expert products reach the wgmma kernel: every sampled token equals itself alone, bit for bit,
+     * and the batch's output is the same with w1 and w3 in separate blocks as in pair mode (gq_wg.cu's mode bit 3, taken
+     * where each expert's w1 and w3 share their act-order permutation, as in the published checkpoints).
      * hot > 0 biases the router towards the first hot experts, so their segments take several token tiles (4 hot: ~128
      * rows each, 2 tiles; 1 hot: all 256 tokens in expert 0, 4 tiles) and the tokens sampled lie in each tile. An
      * intermediate size of 8,448 puts w2's preparation on gq_mma_prep_rows_w (CudaBackend.PREP_WIDE_FROM).
      */
-    @ParameterizedTest(name = "hot experts {0}, intermediate {1}")
-    @CsvSource({"0, 2304", "4, 2304", "1, 2304", "4, 8448"})
-    void moeTokensEqualThemselvesAlone(int hot, int inter) {
+    @ParameterizedTest(name = "hot experts {0}, intermediate {1}, w1 and w3 sharing g_idx {2}")
+    @CsvSource({"0, 2304, true", "4, 2304, false", "1, 2304, true", "4, 8448, true"})
+    void moeTokensEqualThemselvesAlone(int hot, int inter, boolean shared) {
         CudaBackend be = CudaTestSupport.backend();
         Random r = new Random();
         int E = 8, K = 2, hidden = 4352, T = 256;   // w1+w3: 9 x 16 blocks at 2,304, w2: 17 x 8 (>= 132 SMs)
         Object[] p1 = new Object[E], p3 = new Object[E], p2 = new Object[E];
         for (int e = 0; e < E; e++) {
-            p1[e] = be.prepareLinear(CudaTestSupport.randomGptq(r, "wg" + e + ".w1", hidden, inter, 4, 128, true, false));
-            p3[e] = be.prepareLinear(CudaTestSupport.randomGptq(r, "wg" + e + ".w3", hidden, inter, 4, 128, true, false));
+            GptqLinear w1 = CudaTestSupport.randomGptq(r, "wg" + e + ".w1", hidden, inter, 4, 128, true, false);
+            GptqLinear w3 = CudaTestSupport.randomGptq(r, "wg" + e + ".w3", hidden, inter, 4, 128, true, false);
+            p1[e] = be.prepareLinear(w1);
+            p3[e] = be.prepareLinear(shared ? CudaTestSupport.withGIdx(w3, w1.gIdx()) : w3);
             p2[e] = be.prepareLinear(CudaTestSupport.randomGptq(r, "wg" + e + ".w2", inter, hidden, 4, 128, true, false));
         }
         float[] x = CudaTestSupport.gaussian(r, T * hidden, 1.0);
@@ -171,10 +175,22 @@ class CudaWgmmaTest {
         }
         int most = Arrays.stream(routed).max().orElse(0);
         if (hot > 0) assertTrue(most > CudaBackend.WG_ROWS, "the skewed routing gives an expert " + most + " rows");
-        long before = be.wgmmaLaunches();
+        long before = be.wgmmaLaunches(), pairedBefore = be.wgmmaPairLaunches();
         float[] out = CudaMoeTest.runMoe(be, p1, p3, p2, x, logits, T, K, hidden, inter);
         assertEquals(be.sm90a() ? 2 : 0, be.wgmmaLaunches() - before, "wgmma launches (w1+w3, w2)");
+        assertEquals(be.sm90a() && shared && CudaBackend.WGMMA_PAIR_SILU ? 1 : 0, be.wgmmaPairLaunches() - pairedBefore,
+                "w1+w3 in pair mode (SiLU·mul in its blocks)");
         assertTrue(CudaTestSupport.allFinite(out), "non-finite MoE output");
+        // w1 and w3 in separate blocks, SiLU·mul in w2's preparation: the same bits
+        be.wgmmaPairSilu(false);
+        try {
+            long pairedNow = be.wgmmaPairLaunches();
+            assertArrayEquals(out, CudaMoeTest.runMoe(be, p1, p3, p2, x, logits, T, K, hidden, inter),
+                    "pair mode against w1 and w3 in separate blocks");
+            assertEquals(pairedNow, be.wgmmaPairLaunches(), "pair mode switched off");
+        } finally {
+            be.wgmmaPairSilu(CudaBackend.WGMMA_PAIR_SILU);
+        }
         int[] sample = hot == 0 ? new int[]{0, 1, T / 2, T - 1, r.nextInt(T)}
                 : new int[]{0, 1, T / 4 - 1, T / 4, T / 3, T / 2, T / 2 + 1, 2 * T / 3, 3 * T / 4, T - 2, T - 1, r.nextInt(T), r.nextInt(T)};
         for (int t : sample) {
