@@ -301,6 +301,16 @@ public final class CudaBackend implements Backend {
      */
     public Object syntheticLinear(String name, int in, int out, int bits, int groupSize, boolean actOrder, boolean sym,
                                   boolean centred, long seed) {
+        return syntheticLinear(name, in, out, bits, groupSize, actOrder, sym, centred, seed, seed);
+    }
+
+    /**
+     * The same with the act-order permutation drawn from {@code permSeed}: layers given one permSeed share their
+     * permutation, as the projections of one input do in a published GPTQ checkpoint (GPTQ orders the inputs by the
+     * diagonal of the Hessian of that input, so q, k and v share one, and each expert's w1 and w3).
+     */
+    public Object syntheticLinear(String name, int in, int out, int bits, int groupSize, boolean actOrder, boolean sym,
+                                  boolean centred, long seed, long permSeed) {
         drv.bind();
         if (in % 32 != 0 || (long) out * bits % 32 != 0 || out % 4 != 0) {
             throw new IllegalArgumentException(name + ": " + in + "x" + out + " is not a shape the CUDA GPTQ kernels take");
@@ -326,7 +336,7 @@ public final class CudaBackend implements Backend {
         if (actOrder && groups > 1) {
             int[] p = new int[in];
             for (int i = 0; i < in; i++) p[i] = i;
-            java.util.Random r = new java.util.Random(seed);
+            java.util.Random r = new java.util.Random(permSeed);
             for (int i = in - 1; i > 0; i--) {
                 int j = r.nextInt(i + 1), t = p[i];
                 p[i] = p[j];

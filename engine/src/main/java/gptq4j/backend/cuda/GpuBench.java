@@ -28,7 +28,8 @@ import java.util.stream.Stream;
  * 1, KV-cache capacity, peak device memory and a final JSON line.
  *
  * <p>Flags: --shape mixtral-8x7b | --model DIR, --device cuda[:N], --bits 4 (3, 8, 2), --group-size 128 (0: none),
- * --no-act-order, --zeros centered (the default since round 28: the zero point 2^(bits-1) of the published branches,
+ * --no-act-order, --perms shared (the default since round 33: q, k and v share one act-order permutation and each
+ * expert's w1 and w3 one, as in the published checkpoints) | separate (every layer its own, rounds 1-32), --zeros centered (the default since round 28: the zero point 2^(bits-1) of the published branches,
  * all quantised with sym=True, and codes symmetric about it, as a trained checkpoint's codes centre on its zero points;
  * no product then carries a common offset and the untrained router spreads a batch over the experts as a trained one
  * does: at batch 256 all 8 experts, the largest ~74 of 256 rows) | random (uniform codes and zero points, rounds 1-27)
@@ -81,6 +82,9 @@ public final class GpuBench {
             throw new IllegalArgumentException("bench: --activations fp32|fp16");
         }
         boolean sym = !zeros.equals("random"), centred = zeros.equals("centered");
+        String perms = a.getOrDefault("--perms", "shared");
+        if (!perms.equals("shared") && !perms.equals("separate")) throw new IllegalArgumentException("bench: --perms shared|separate");
+        boolean sharedPerms = perms.equals("shared");
         int P = Integer.parseInt(a.getOrDefault("--prompt-tokens", "128"));
         int N = Integer.parseInt(a.getOrDefault("--new-tokens", "128"));
         int warm = Integer.parseInt(a.getOrDefault("--warmup-steps", "2"));
@@ -129,10 +133,10 @@ public final class GpuBench {
                 if (!shape.equals("mixtral-8x7b")) throw new IllegalArgumentException("bench: unknown shape " + shape);
                 int layers = Integer.parseInt(a.getOrDefault("--layers", "32"));
                 cfg = new MixtralConfig(32000, 4096, 14336, layers, 32, 8, 128, 8, 2, 1e6, 1e-5, 32768, 0, 1, 2, false);
-                w = synthetic(be, cfg, bits, group, act, sym, centred);
+                w = synthetic(be, cfg, bits, group, act, sym, centred, sharedPerms);
                 be.synchronize();
                 what = "synthetic mixtral-8x7b" + (layers != 32 ? " (" + layers + " layers)" : "") + ", " + bits + "-bit g"
-                        + (group <= 0 ? "none" : group) + (act ? " act order" : "")
+                        + (group <= 0 ? "none" : group) + (act ? " act order" + (sharedPerms ? "" : " (separate permutations)") : "")
                         + (centred ? ", sym, centred codes" : sym ? ", sym" : ", random zero points")
                         + ", generated on the device";
                 out.printf(Locale.ROOT, "weights: %s in %.2f s%n", what, (System.nanoTime() - t0) / 1e9);
@@ -306,9 +310,16 @@ public final class GpuBench {
         }
     }
 
-    /** Random weights of the given format, generated on the device (no host copy of the 24 GB). */
+    /**
+     * Random weights of the given format, generated on the device (no host copy of the 24 GB). sharedPerms: q, k and
+     * v share one act-order permutation, and each expert's w1 and w3 one, as in the published checkpoints (GPTQ orders
+     * a layer's inputs by the diagonal of its input's Hessian, the same for the projections of one input; vLLM's fused
+     * GPTQ MoE keeps one g_idx per expert for w1 and w3 together). The fixtures' tiny 32g model draws them separately;
+     * the engine takes either (CudaBackend's sharedPerm tables). Without it (--perms separate, rounds 1-32) every layer draws its own, and the engine
+     * converts q/k/v's and w1/w3's activations once per projection.
+     */
     static MixtralWeights synthetic(CudaBackend be, MixtralConfig c, int bits, int group, boolean act, boolean sym,
-                                    boolean centred) {
+                                    boolean centred, boolean sharedPerms) {
         long seed = 1000;
         int h = c.hidden();
         Object embed = be.syntheticDense("embed", c.vocabSize(), h, -0.05f, 0.05f, seed++);
@@ -320,15 +331,21 @@ public final class GpuBench {
             Object[] w1 = new Object[c.experts()], w2 = new Object[c.experts()], w3 = new Object[c.experts()];
             for (int e = 0; e < c.experts(); e++) {
                 String q = p + "block_sparse_moe.experts." + e + ".";
-                w1[e] = be.syntheticLinear(q + "w1", h, c.intermediate(), bits, group, act, sym, centred, seed++);
-                w3[e] = be.syntheticLinear(q + "w3", h, c.intermediate(), bits, group, act, sym, centred, seed++);
+                long s1 = seed++, s3 = seed++;
+                w1[e] = be.syntheticLinear(q + "w1", h, c.intermediate(), bits, group, act, sym, centred, s1);
+                w3[e] = be.syntheticLinear(q + "w3", h, c.intermediate(), bits, group, act, sym, centred, s3,
+                        sharedPerms ? s1 : s3);
                 w2[e] = be.syntheticLinear(q + "w2", c.intermediate(), h, bits, group, act, sym, centred, seed++);
             }
+            Object inNorm = be.syntheticDense(p + "input_layernorm", 1, h, 0.9f, 1.1f, seed++);
+            long sq = seed++, sk = seed++, sv = seed++;
             layers[l] = new MixtralWeights.Layer(
-                    be.syntheticDense(p + "input_layernorm", 1, h, 0.9f, 1.1f, seed++),
-                    be.syntheticLinear(p + "self_attn.q_proj", h, c.qDim(), bits, group, act, sym, centred, seed++),
-                    be.syntheticLinear(p + "self_attn.k_proj", h, c.kvDim(), bits, group, act, sym, centred, seed++),
-                    be.syntheticLinear(p + "self_attn.v_proj", h, c.kvDim(), bits, group, act, sym, centred, seed++),
+                    inNorm,
+                    be.syntheticLinear(p + "self_attn.q_proj", h, c.qDim(), bits, group, act, sym, centred, sq),
+                    be.syntheticLinear(p + "self_attn.k_proj", h, c.kvDim(), bits, group, act, sym, centred, sk,
+                            sharedPerms ? sq : sk),
+                    be.syntheticLinear(p + "self_attn.v_proj", h, c.kvDim(), bits, group, act, sym, centred, sv,
+                            sharedPerms ? sq : sv),
                     be.syntheticLinear(p + "self_attn.o_proj", c.qDim(), h, bits, group, act, sym, centred, seed++),
                     be.syntheticDense(p + "post_attention_layernorm", 1, h, 0.9f, 1.1f, seed++),
                     be.syntheticDense(p + "block_sparse_moe.gate", c.experts(), h, -0.05f, 0.05f, seed++),
