@@ -169,7 +169,8 @@ static void peak(int sms, int iters = 4000 / PER, int rnd = 0) {
 
 int main() {
     const cudaDeviceProp prop = probe_device();
-    printf("device %s, %d SMs, gq_wg: %d stages, %d-row tiles\n", prop.name, prop.multiProcessorCount, GW_STAGES, GW_ROWS);
+    printf("device %s, %d SMs, gq_wg: %d stages, %d-row tiles, %d threads of %d m64 tiles per warpgroup%s\n", prop.name,
+           prop.multiProcessorCount, GW_STAGES, GW_ROWS, gw_threads(4), gw_tpw(4), GW_WS ? " and a producer warpgroup" : "");
     if (getenv("PEAK")) {
         peak<64, 1>(prop.multiProcessorCount); peak<80, 1>(prop.multiProcessorCount);
         peak<64, 4>(prop.multiProcessorCount); peak<80, 4>(prop.multiProcessorCount);
@@ -291,9 +292,9 @@ int main() {
             cudaFuncAttributes fa; CK(cudaFuncGetAttributes(&fa, kernel));
             printf("%s: %d registers, %d bytes of local memory, %d bytes of shared memory\n", name, fa.numRegs,
                    (int) fa.localSizeBytes, smem);
-            dim3 grid(OUT / (64 * GW_NWG), (T + GW_ROWS - 1) / GW_ROWS, NMAT);
+            dim3 grid(OUT / (64 * gw_mt(4)), (T + GW_ROWS - 1) / GW_ROWS, NMAT);
             for (int mode = 0; mode <= 2; mode += 2)
-                check_time(mode ? (std::string(name) + " (interleaved)").c_str() : name, [=] { kernel<<<grid, GW_NWG * 128, smem>>>(
+                check_time(mode ? (std::string(name) + " (interleaved)").c_str() : name, [=] { kernel<<<grid, gw_threads(4), smem>>>(
                            mats, NEXP, segs, xw, xe, 1, IN, OUT, CPB, SP, CGL, KSPLIT, mode, GW_ROWS, T, pstride, out); },
                            out, ref, reps, flop);
         };

@@ -4,8 +4,8 @@
 // still does not depend on the batch.
 //
 // Why it is faster: gq_mma gives each warp one 16-output tile and every warp copies and reads the whole token tile
-// from shared memory for its 16 outputs. Here a block of GW_NWG warpgroups owns GW_NWG * 64 outputs x GW_ROWS tokens;
-// per k16 tile a warpgroup issues one wgmma m64nNk16 for the hi plane and one for the lo plane, reading B (the
+// from shared memory for its 16 outputs. Here a block owns GW_NWG m64 tiles (256 outputs) x GW_ROWS tokens; per k16
+// tile and m64 tile a warpgroup issues one wgmma m64nNk16 for the hi plane and one for the lo plane, reading B (the
 // activations) from shared memory directly, so the token tile is copied once per 256 outputs and no warp loads B
 // fragments into registers. A = the weights, dequantised in registers by gm_dequant (a warp's register A fragment of
 // wgmma is mma.m16n8k16's). N is the least of 8, 16, 32, 48, 64, 80 covering the tile's rows (72 only with GW_N72): a
@@ -14,15 +14,28 @@
 // Chain: a scale period's k16 tiles accumulate into tmp in gq_mma's order (kt ascending, hi then lo); the first wgmma
 // of a period runs with scale-d = 0 (d = A * B, the same bits as gq_mma's d = A * B + 0: the H100 runs compared every
 // output); at a period end acc = fmaf(tmp, scale, acc) (gm_period_end's arithmetic); at a split end
-// y = y + acc * 2^e (gq_mma's loop mode). y lives in shared memory (lane-minor) so the block fits 128 registers.
+// y = y + acc * 2^e (gq_mma's loop mode). y lives in shared memory (lane-minor), not in registers.
+//
+// Warp specialisation (GW_WS, GW_TPW 2; H200, round 33): a block of 3 warpgroups for 2-4-bit weights. The third is a
+// producer: after setmaxnreg.dec to GW_WS_PREG registers it issues every copy of every stage (activations, weights,
+// (scale, zero) rows, 2^e) as soon as the consumers have released the stage, so the ring runs up to GW_STAGES
+// super-tiles ahead whatever the consumers' pace. The two consumer warpgroups (setmaxnreg.inc to GW_WS_CREG) issue no
+// copies; each warp owns two 16-output tiles (m64 tiles 2 wg and 2 wg + 1), dequantises the second while the first's
+// wgmma run (wgmma.wait_group 1) and finishes the first (period and split folds) while the second's run. Each tile's
+// chain is the one-tile form's, so the bits are unchanged (the probe and CudaWgmmaTest compare every output).
+// Probe (w1+w3, 64 rows per expert): fp16 activations 322-325 against 406-408 us, two planes 425-437 against 498-505;
+// batch 256 +5.8 % (fp16 activations) / +2.0 % (float32), batch 64-128 +7-13 %. Before it (GW_WS 0, GW_TPW 1): 4
+// warpgroups of one tile at 128 registers, every thread issuing part of each stage's copies one lag behind; two tiles
+// per warpgroup without the producer (GW_WS 0, GW_TPW 2) were no faster than that.
 //
 // Activations: gq_mma_prep with wg = 1 writes xw [super-tile][plane][row][kt][4] uint4 = {hi k0-7, hi k8-15, lo k0-7,
 // lo k8-15} of k16 tile kt (the same values as its B-fragment layout, reordered): 8 consecutive inputs of a token are
 // 16 contiguous bytes (a row of a wgmma "core matrix"), and a tile's rows of one super-tile are one contiguous piece
 // (GW_STMAJOR, common.cuh; H100, round 26: batch 256 +2.2 % against the row-major [plane][row][super-tile] layout,
 // from whose 256-byte pieces 16 KB apart bin/gpu-smem-fill-probe filled shared memory at 2.9 TB/s, from contiguous
-// pieces at 6.7). Shared memory per ring stage (one super-tile of 64 inputs, all copied GW_STAGES-1-GW_LAG super-tiles
-// ahead, mbarrier hand-over): in the B ring, [hl 2][token GW_ROWS][chunk 8] uint4, a token's 64 inputs of one plane
+// pieces at 6.7). Shared memory per ring stage (one super-tile of 64 inputs, copied by the producer as soon as it is
+// free; without GW_WS by every thread, GW_STAGES-1-GW_LAG super-tiles ahead; mbarrier hand-over): in the B ring,
+// [hl 2][token GW_ROWS][chunk 8] uint4, a token's 64 inputs of one plane
 // as 128 bytes with chunk j (inputs 8j..8j+7) at j ^ (token % 8) (K-major with the 128-byte swizzle: 8-token groups
 // 1,024 bytes apart, a k16 tile 32 bytes further along the row), copied a whole xw row per 16 threads; in the W ring,
 // the block's 16 output tiles' packed weights of the super-tile (BITS * 128 bytes each, as they lie in gq_mma's
@@ -34,10 +47,7 @@
 // Modes (gq_mma's two layouts): loop mode, a block folds every split of its outputs in shared memory; split mode, a
 // block computes one split and writes its partial p_s (the fold launch adds them in gq_mma's order), so products too
 // narrow to give every SM a 256-output block in loop mode (q, k+v, o at batch 64-256) still fill the GPU.
-// The mode argument: bit 0 split mode, bit 1 the matrices fastest over the grid, bit 2 the token tiles (below), bit 3
-// pair mode: a block computes 128 outputs of both w1 and w3 of one expert (its first two warpgroups w1's, the other two
-// w3's, from the same activation stages) and stores silu(w1) * w3 (silu_mul's arithmetic on the same sums, so w2's
-// preparation reads one plane and applies no SiLU); loop mode only (CudaBackend.WGMMA_PAIR_SILU).
+// The mode argument: bit 0 split mode, bit 1 the matrices fastest over the grid, bit 2 the token tiles (below).
 //
 // fp16 weights (gq_wg_b16, BITS 16: the lm_head, gq_mma_b16_n*'s bits; H200, round 32): blocks of 2 warpgroups (128
 // outputs), whose W stage is the block's 128 rows x 64 inputs as they lie (row-major fp16, a row's 8 chunks of 16 bytes
@@ -46,21 +56,29 @@
 // (0.79 ms per step under ncu), float32 activations 6,139-6,156 against 6,095-6,106; its token tiles fastest over the
 // grid (mode bit 2, so the 262 MB are read from memory once): 7,823-7,842 against 7,784-7,795 in grid order.
 //
-// Requirements (CudaBackend.wgmmaFits): out % (64 * gw_nwg(BITS)) == 0, scale period sp >= 2 (a super-tile's two
+// Requirements (CudaBackend.wgmmaFits): out % (64 * gw_mt(BITS)) == 0, scale period sp >= 2 (a super-tile's two
 // chunks share their scales), BITS <= 4 (8-bit weights would not leave room for the ring in shared memory) or 16 (from
 // CudaBackend.WGMMA_DENSE_FROM rows).
 #include "common.cuh"
 
-#define GW_NWG 4      // warpgroups per block: 256 outputs
+#define GW_NWG 4      // m64 output tiles per block: 256 outputs
+#ifndef GW_TPW
+#define GW_TPW 2      // m64 tiles per consumer warpgroup (BITS <= 4): 1, GW_NWG warpgroups; 2, GW_NWG / 2 warpgroups,
+#endif                // each warp's two 16-output tiles (GW_TPIPE) in up to 255 registers (GW_WS: GW_WS_CREG)
+#ifndef GW_TPIPE
+#define GW_TPIPE 1    // GW_TPW 2: 1, a warp dequantises its second tile while the first one's wgmma run and finishes
+#endif                // the first while the second's run; 0, both tiles' wgmma in one group
 #ifndef GW_STAGES
-#define GW_STAGES 5   // ring stages (super-tiles); copies run GW_STAGES - 1 - lag super-tiles ahead (CudaBackend.WG_STAGES)
+#define GW_STAGES 5   // ring stages (super-tiles); without GW_WS copies run GW_STAGES - 1 - lag super-tiles ahead
+                      // (CudaBackend.WG_STAGES)
 #endif
 #ifndef GW_MBAR
 #define GW_MBAR 1     // 1: the ring's stages hand over through mbarriers (warps drift up to a lag of super-tiles apart);
 #endif                // 0: a block barrier per super-tile
 #ifndef GW_LAG
-#define GW_LAG 2      // a stage is refilled once every warp is done with the super-tile GW_LAG + 1 back: the warps may
-#endif                // drift GW_LAG apart, copies run GW_STAGES - 1 - GW_LAG ahead (H100, round 17: 2 beats 1 and 3;
+#define GW_LAG 2      // without GW_WS: a stage is refilled once every warp is done with the super-tile GW_LAG + 1
+#endif                // back: the warps may drift GW_LAG apart, copies run GW_STAGES - 1 - GW_LAG ahead (H100, round
+                      // 17: 2 beats 1 and 3;
                       // round 27: also for tiles of <= 32 rows, which round 17 gave a lag of 1: batch 16-64 +0.5-1 %)
 #ifndef GW_EARLY
 #define GW_EARLY 1    // 1: a warp releases its stage right after its wgmma wait (a split's last super-tile: after reading
@@ -77,18 +95,37 @@
 
 // Shared memory: the B ring (GW_STAGES stages of GW_ROWS * 16 uint4: the hi plane's rows, then the lo plane's; whole
 // 1,024-byte swizzle atoms), the W ring (GW_STAGES stages: the block's packed weights, its (scale, zero) row
-// (GW_NWG * 16 uint4), GW_ROWS floats of 2^e, rounded up to 128 bytes), the split fold y (GW_ROWS / 2 floats per
-// thread), the ring's 2 * GW_STAGES mbarriers.
-// fp16 weights (bits 16, the lm_head: gq_wg_b16) run on blocks of 2 warpgroups, as their W stages are 4x larger.
-__host__ __device__ constexpr int gw_nwg(int bits) { return bits == 16 ? 2 : GW_NWG; }
+// (gw_mt * 16 uint4), GW_ROWS floats of 2^e, rounded up to 128 bytes), the split fold y (GW_ROWS / 2 floats per
+// thread and m64 tile), the ring's 2 * GW_STAGES mbarriers.
+// fp16 weights (bits 16, the lm_head: gq_wg_b16) run on blocks of 2 warpgroups of one tile each, as their W stages are
+// 4x larger.
+__host__ __device__ constexpr int gw_tpw(int bits) { return bits == 16 ? 1 : GW_TPW; }   // m64 tiles per warpgroup
+__host__ __device__ constexpr int gw_nwg(int bits) { return bits == 16 ? 2 : GW_NWG / GW_TPW; }   // warpgroups
+__host__ __device__ constexpr int gw_mt(int bits) { return gw_nwg(bits) * gw_tpw(bits); }   // m64 tiles per block
 __host__ __device__ constexpr int gw_bstage_uint4() { return GW_ROWS * 16; }
 __host__ __device__ constexpr int gw_wstage_uint4(int bits) {
-    return (gw_nwg(bits) * 4 * bits * 8 + (bits == 16 ? 0 : gw_nwg(bits) * 16) + GW_ROWS / 4 + 7) / 8 * 8;
+    return (gw_mt(bits) * 4 * bits * 8 + (bits == 16 ? 0 : gw_mt(bits) * 16) + GW_ROWS / 4 + 7) / 8 * 8;
 }
 __host__ __device__ constexpr int gw_smem_bytes(int bits) {
-    return GW_STAGES * (gw_bstage_uint4() + gw_wstage_uint4(bits)) * 16 + gw_nwg(bits) * 128 * (GW_ROWS / 2) * 4
+    return GW_STAGES * (gw_bstage_uint4() + gw_wstage_uint4(bits)) * 16 + gw_mt(bits) * 128 * (GW_ROWS / 2) * 4
          + 2 * GW_STAGES * 8;
 }
+static_assert(GW_TPW == 1 || GW_TPW == 2, "one or two m64 tiles per warpgroup");
+#ifndef GW_WS
+#define GW_WS 1       // 1 (GW_TPW 2): a producer warpgroup issues every copy, the consumer warpgroups none (above);
+                      // CudaBackend takes the block size from the kernel's launch bounds (gw_threads)
+#endif
+#ifndef GW_WS_PREG
+#define GW_WS_PREG 56 // registers per producer thread after setmaxnreg, and per consumer thread: 128 x 56 + 256 x 224 fit
+#endif                // the SM's 65,536 (at 40 / 232 the producer spilled 16-56 bytes, the consumers none either way)
+#ifndef GW_WS_CREG
+#define GW_WS_CREG 224
+#endif
+static_assert(!GW_WS || GW_TPW == 2, "a producer warpgroup needs the consumers' registers of two tiles per warpgroup");
+static_assert(!GW_WS || GW_MBAR, "the producer hands stages over through the ring's mbarriers");
+static_assert(128 * GW_WS_PREG + 256 * GW_WS_CREG <= 65536, "setmaxnreg: the block's registers");
+// threads per block: the consumer warpgroups and, GW_WS, the producer (fp16 weights: none)
+__host__ __device__ constexpr int gw_threads(int bits) { return (gw_nwg(bits) + (bits == 16 ? 0 : GW_WS)) * 128; }
 static_assert(GW_ROWS % 8 == 0, "a B plane is whole swizzle atoms of 8 rows");
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -167,24 +204,31 @@ __device__ __forceinline__ void gw_fence() {
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #endif
 }
-template <int R>
-__device__ __forceinline__ void gw_commit_wait0(float* d) {
+__device__ __forceinline__ void gw_commit() {
 #if GW_OK
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+#endif
+}
+// waits until at most W of this warpgroup's wgmma groups are pending; d: the R accumulators the wait makes readable
+template <int W, int R>
+__device__ __forceinline__ void gw_wait(float* d) {
+#if GW_OK
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(W) : "memory");
 #endif
 #pragma unroll
     for (int i = 0; i < R; i++) asm volatile("" : "+f"(d[i]) :: "memory");   // no read of d moves above the wait
 }
+template <int R>
+__device__ __forceinline__ void gw_commit_wait0(float* d) { gw_commit(); gw_wait<0, R>(d); }
 
-// mbarriers of the ring (GW_MBAR): full[b] completes when every thread's copies into stage b have landed
-// (cp.async.mbarrier.arrive.noinc, one per thread and use), empty[b] when every warp has finished reading it
-// (gk_bar_*, common.cuh).
+// mbarriers of the ring (GW_MBAR): full[b] completes when every copying thread's copies into stage b have landed
+// (cp.async.mbarrier.arrive.noinc, one per copying thread and use: the producer's 128, or without GW_WS every thread),
+// empty[b] when every consumer warp has finished reading it (gk_bar_*, common.cuh).
 
 template <int N> struct GwN { static constexpr int value = N; };
 
-// grid (outN / (64 * NWG) * (split_mode ? ksplit : 1), ceil(T / tile_rows), nmat), 128 * NWG threads (NWG =
-// gw_nwg(BITS)), gw_smem_bytes(BITS) bytes of dynamic shared memory; mode: bit 0 split mode, bit 1 the blocks' linear
+// grid (outN / (64 * MT) * (split_mode ? ksplit : 1), ceil(T / tile_rows), nmat), gw_threads(BITS) threads (MT =
+// gw_mt(BITS); pair mode: outN / (32 * MT) blocks in x and nexp in z), gw_smem_bytes(BITS) bytes of dynamic shared memory; mode: bit 0 split mode, bit 1 the blocks' linear
 // order takes the matrix fastest, else bit 2 the token tile fastest (else blockIdx.x, y, z as they are); block x =
 // output block * splits + split. gq_wg_b*_h1 (HL = 1): fp16 activations (gq_mma_prep wrote lo = 0): the lo plane is
 // neither copied nor multiplied, the same bits as gq_mma's products with it. HL is a template parameter: as a runtime value it cost the two-plane kernel 2-6 % (H100, probe).
@@ -202,10 +246,13 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         int cgl, int ksplit, int mode, int tile_rows, int rows_cap, long proj_stride, float* __restrict__ outp) {
     extern __shared__ __align__(1024) uint4 gw_smem[];
     constexpr bool DENSE = BITS == 16;                // fp16 weights (the lm_head): no (scale, zero) rows, scale 1
-    constexpr int NWG = gw_nwg(BITS);
+    constexpr int NWG = gw_nwg(BITS), TPW = gw_tpw(BITS), MT = gw_mt(BITS);   // warpgroups; m64 tiles per one, block
     constexpr int BST = gw_bstage_uint4(), WST = gw_wstage_uint4(BITS), NTH = NWG * 128, PERW = BITS * 8;
     constexpr int B_LO = GW_ROWS * 8, W_AT = GW_STAGES * BST;   // a B stage's lo plane; the W ring
-    constexpr int SZ_AT = NWG * 4 * PERW, XE_AT = SZ_AT + (DENSE ? 0 : NWG * 16);   // a W stage: weights, scales, 2^e
+    constexpr bool WS = GW_WS && !DENSE;              // warpgroup NWG (threads NTH..NTH+127) copies, the others compute
+    constexpr int CNT = WS ? 128 : NTH;               // threads issuing the copies
+    constexpr int SZ_AT = MT * 4 * PERW, XE_AT = SZ_AT + (DENSE ? 0 : MT * 16);   // a W stage: weights, scales, 2^e
+    static_assert(!DENSE || TPW == 1, "fp16 weights: one m64 tile per warpgroup");
     const int split_mode = mode & 1;
     int bx = blockIdx.x, by = blockIdx.y, bz = blockIdx.z;
     if (mode & 2) {   // matrices fastest: the blocks resident together do not all read one expert's activations
@@ -229,9 +276,11 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     const GqMat mat = mats[m];
     const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int nsb = split_mode ? ksplit : 1, sblk = bx % nsb;
-    constexpr int HALF = NWG * 2;                     // pair mode: the block's tiles per projection
-    const int ob0 = bx / nsb * (pair ? HALF : NWG * 4);   // the block's first 16-output tile
-    const int ot = ob0 + wg * 4 + warp - (pair && wg * 4 + warp >= HALF ? HALF : 0);   // this warp's
+    constexpr int HALF = MT * 2;                      // pair mode: the block's tiles per projection
+    const int ob0 = bx / nsb * (pair ? HALF : MT * 4);   // the block's first 16-output tile
+    const int tw0 = wg * TPW * 4 + warp;              // this warp's first tile in the block; its tile j is tw0 + 4 j
+    // output tile of the block's tile tw (pair mode: the second half's are w3's at the first half's outputs)
+    auto out_tile = [&](int tw) { return ob0 + tw - (pair && tw >= HALF ? HALF : 0); };
     const int kst = (in + 63) >> 6, spb = cpb >> 1;   // super-tiles; super-tiles per split
     // the block's super-tiles [st_lo, st_lo + nst): every split (loop mode) or split sblk's
     const int st_lo = split_mode ? sblk * spb : 0, nst = split_mode ? min(kst - st_lo, spb) : kst;
@@ -243,19 +292,21 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     const long rowlen = (long) kst * 16;              // uint4 per token row of xw
 #endif
     const long row0 = (long) (planes == 1 ? 0 : proj) * rows_cap + offset + r0;
-    float* ys = reinterpret_cast<float*>(gw_smem + W_AT + GW_STAGES * WST) + (tid >> 5) * (GW_ROWS / 2 * 32) + lane;
+    // y: a thread's GW_ROWS / 2 floats per tile, lane-minor
+    float* ys = reinterpret_cast<float*>(gw_smem + W_AT + GW_STAGES * WST) + (tid >> 5) * (TPW * GW_ROWS / 2 * 32) + lane;
     // full[GW_STAGES], then empty[GW_STAGES], after y
-    const unsigned bars = sbase + 16u * (W_AT + GW_STAGES * WST) + NWG * 128 * (GW_ROWS / 2) * 4;
+    const unsigned bars = sbase + 16u * (W_AT + GW_STAGES * WST) + MT * 128 * (GW_ROWS / 2) * 4;
     if (sbase & 1023u) __trap();   // the swizzle atoms must be 1,024-byte aligned (no static shared memory here)
     if (GW_MBAR) {
-        if (tid < GW_STAGES) gk_bar_init(bars + 8u * tid, NTH);
+        if (tid < GW_STAGES) gk_bar_init(bars + 8u * tid, WS ? 128 : NTH);
         else if (tid < 2 * GW_STAGES) gk_bar_init(bars + 8u * tid, NTH / 32);
         __syncthreads();
     }
 
     auto run = [&](auto ntag) {
         constexpr int N = decltype(ntag)::value, R = N / 2;   // token columns; accumulator registers per chain
-        constexpr int NB = (N * 8 * HL + NTH - 1) / NTH;      // activation copies per thread and stage
+        constexpr int NB = (N * 8 * HL + CNT - 1) / CNT;      // activation copies per thread and stage
+        const int ct = WS ? tid - NTH : tid;          // the thread's index among the copying threads
         // The copies a thread issues per stage, fixed for the launch (HL, the activation planes multiplied: 2, hi and
         // lo, or 1, the hi plane alone of fp16 activations):
         // activation copy k takes uint4 xq of token row rr + rpp * k: 16 consecutive threads copy a row's 16 uint4
@@ -265,35 +316,52 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         // spread over the banks; copy k lands at so0 + sstep * k of the B stage (rpp is a multiple of 8: the same
         // swizzle). Rows past nvalid repeat the last (their columns are not stored). Offsets are uint4 from the
         // tile's first row of xw (32 bits: < 80 rows) and from the weights.
-        const int xi = tid & (8 * HL - 1);            // HL 2: 4 kt + 2 (lo plane) + kc; HL 1: 2 kt + kc
+        const int xi = ct & (8 * HL - 1);            // HL 2: 4 kt + 2 (lo plane) + kc; HL 1: 2 kt + kc
         const int xq = HL == 2 ? xi : (xi >> 1) * 4 + (xi & 1);
-        const int rr = tid / (8 * HL), rpp = NTH / (8 * HL);   // the thread's first row; rows per pass of NTH copies
+        const int rr = ct / (8 * HL), rpp = CNT / (8 * HL);   // the thread's first row; rows per pass of CNT copies
         const int so0 = ((xq >> 1) & 1) * B_LO + rr * 8 + ((((xq >> 2) << 1) | (xq & 1)) ^ (rr & 7));
         const int sstep = rpp * 8;                    // uint4 of the stage between a thread's copies
-        int xoff[NB];
-#pragma unroll
-        for (int k = 0; k < NB; k++)
+        // copy k's offset: kept in registers for the launch, or (WS: the producer's 40 registers) computed per copy
+        auto xo = [&](int k) {
 #if GW_STMAJOR
-            xoff[k] = min(rr + rpp * k, nvalid - 1) * (int) rowlen + xq;
+            return min(rr + rpp * k, nvalid - 1) * (int) rowlen + xq;
+#else
+            return min(rr + rpp * k, nvalid - 1) * (int) rowlen + st_lo * 16 + xq;
+#endif
+        };
+        int xoff[WS ? 1 : NB];
+#pragma unroll
+        for (int k = 0; k < (WS ? 1 : NB); k++) xoff[k] = xo(k);
+#if GW_STMAJOR
         const uint4* xt = xw + row0 * rowlen + st_lo * sts;   // the next super-tile to copy (advanced by issue())
 #else
-            xoff[k] = min(rr + rpp * k, nvalid - 1) * (int) rowlen + st_lo * 16 + xq;
         const uint4* xt = xw + row0 * rowlen;
 #endif
-        // the weight copy: tile wv's uint4 tid % PERW (BITS <= 4: one). DENSE: the block's NWG * 64 rows of fp16, 8 uint4
-        // (64 inputs) each per super-tile, copied by 8 consecutive threads per row, DW copies per thread (rows 32 apart);
-        // in the stage row r holds its 8 chunks at c ^ (r % 8) (ldmatrix reads 8 rows' chunk without bank conflicts)
-        constexpr int DW = DENSE ? NWG * 64 * 8 / NTH : 1, DROWS = NTH / 8;
-        const int wv = min(tid / PERW, NWG * 4 - 1), wp = pair && wv >= HALF;   // pair mode: w3's tiles from HALF
+        // the weight copies: copy k takes uint4 q = ct + k * CNT of the stage, tile q / PERW's uint4 q % PERW (tiles
+        // kst * PERW uint4 apart). DENSE: the block's NWG * 64 rows of fp16, 8 uint4 (64 inputs) each per super-tile,
+        // copied by 8 consecutive threads per row, DW copies per thread (rows 32 apart); in the stage row r holds its 8
+        // chunks at c ^ (r % 8) (ldmatrix reads 8 rows' chunk without bank conflicts)
+        constexpr int DW = DENSE ? NWG * 64 * 8 / CNT : 1, DROWS = CNT / 8;
+        constexpr int WCP = DENSE ? 1 : (MT * 4 * PERW + CNT - 1) / CNT;   // weight copies per thread (BITS <= 4)
+        // (pair mode: copies of w3's tiles from wsrc3 = matrix m + nexp's)
         const uint4* wsrc = DENSE
-            ? reinterpret_cast<const uint4*>(mat.qw) + (long) (ob0 * 16 + (tid >> 3)) * (in >> 3) + st_lo * 8 + (tid & 7)
-            : reinterpret_cast<const uint4*>((wp ? mats[m + nexp] : mat).qw + gm_word<BITS>(ob0 + wv - (wp ? HALF : 0), kst,
-                                             st_lo, 0, 0)) + tid % PERW;
-        // the (scale, zero) copy: uint4 sq of the block's row of matrix smat (pair mode: w3's from uint4 NWG * 8)
-        const bool sp3 = pair && tid >= NWG * 8;
-        const int sq = sp3 ? tid - NWG * 8 : tid;
-        const GqMat smat = sp3 ? mats[m + nexp] : mat;
-        const int wdst = (tid >> 3) * 8 + ((tid & 7) ^ ((tid >> 3) & 7));   // DENSE: copy k at wdst + k * DROWS * 8
+            ? reinterpret_cast<const uint4*>(mat.qw) + (long) (ob0 * 16 + (ct >> 3)) * (in >> 3) + st_lo * 8 + (ct & 7)
+            : reinterpret_cast<const uint4*>(mat.qw + gm_word<BITS>(ob0, kst, st_lo, 0, 0));
+        const uint4* wsrc3 = pair ? reinterpret_cast<const uint4*>(mats[m + nexp].qw + gm_word<BITS>(ob0, kst, st_lo, 0, 0))
+                                  : wsrc;
+        auto wsrc_k = [&](int w) { return ((w >> 30) & 1 ? wsrc3 : wsrc) + (w & ((1 << 30) - 1)); };
+        auto wo = [&](int k) {                        // copy k's source: its offset, and w3's (pair mode) in bit 30
+            const int tl = min((ct + k * CNT) / PERW, MT * 4 - 1), p3 = pair && tl >= HALF;
+            return (DENSE ? 0 : (tl - (p3 ? HALF : 0)) * kst * PERW + (ct + k * CNT) % PERW) | p3 << 30;
+        };
+        int woff[WS ? 1 : WCP];
+#pragma unroll
+        for (int k = 0; k < (WS ? 1 : WCP); k++) woff[k] = wo(k);
+        // the (scale, zero) copy: uint4 sq of the block's row of matrix smat (pair mode: w3's from uint4 MT * 8)
+        const bool s3 = pair && ct >= MT * 8;
+        const int sq = s3 ? ct - MT * 8 : ct;
+        const GqMat smat = s3 ? mats[m + nexp] : mat;
+        const int wdst = (ct >> 3) * 8 + ((ct & 7) ^ ((ct >> 3) & 7));   // DENSE: copy k at wdst + k * DROWS * 8
         // the copy cursor: next super-tile to copy (index ix from st_lo), its ring stage ib and use iu (ix / GW_STAGES),
         // its split isp and position ii in it; advanced by issue() whether or not ix < nst
         int ix = 0, ib = 0, iu = 0, isp = st_lo / spb, ii = 0;
@@ -303,30 +371,34 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 const unsigned sb = sbase + 16u * (ib * BST), sw = sbase + 16u * (W_AT + ib * WST);
 #pragma unroll
                 for (int k = 0; k < NB; k++)
-                    if (!(GW_PROBE & 9) && tid + k * NTH < N * 8 * HL)
+                    if (!(GW_PROBE & 9) && ct + k * CNT < N * 8 * HL)
                         asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
 #if GW_STMAJOR
-                                     :: "r"(sb + 16u * (so0 + sstep * k)), "l"(xt + xoff[k]));
+                                     :: "r"(sb + 16u * (so0 + sstep * k)), "l"(xt + (WS ? xo(k) : xoff[k])));
 #else
-                                     :: "r"(sb + 16u * (so0 + sstep * k)), "l"(xt + xoff[k] + ix * 16));
+                                     :: "r"(sb + 16u * (so0 + sstep * k)), "l"(xt + (WS ? xo(k) : xoff[k]) + ix * 16));
 #endif
                 if (DENSE) {
 #pragma unroll
                     for (int k = 0; k < DW; k++)
                         asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
                                      :: "r"(sw + 16u * (wdst + k * DROWS * 8)), "l"(wsrc + (long) k * DROWS * (in >> 3) + ix * 8));
-                } else if (!(GW_PROBE & 1) && tid < NWG * 4 * PERW)
-                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
-                                 :: "r"(sw + 16u * tid), "l"(wsrc + ix * PERW));
-                if (!DENSE && !(GW_PROBE & 1) && tid < NWG * 16) {   // the (scale, zero) row of the super-tile's group
+                } else if (!(GW_PROBE & 1)) {
+#pragma unroll
+                    for (int k = 0; k < WCP; k++)
+                        if (ct + k * CNT < MT * 4 * PERW)
+                            asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
+                                         :: "r"(sw + 16u * (ct + k * CNT)), "l"(wsrc_k(WS ? wo(k) : woff[k]) + ix * PERW));
+                }
+                if (!DENSE && !(GW_PROBE & 1) && ct < MT * 16) {   // the (scale, zero) row of the super-tile's group
                     const int c2 = 2 * st;            // chunks c2, c2 + 1 share one group (sp >= 2)
                     const long grow = (long) (cgl >= 0 ? c2 >> cgl : __ldg(smat.cg + c2)) * outN;
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
-                                 :: "r"(sw + 16u * (SZ_AT + tid)), "l"(reinterpret_cast<const uint4*>(smat.sz + grow + ob0 * 16) + sq));
+                                 :: "r"(sw + 16u * (SZ_AT + ct)), "l"(reinterpret_cast<const uint4*>(smat.sz + grow + ob0 * 16) + sq));
                 }
-                if ((ii == spb - 1 || st == kst - 1) && tid < N)   // a split's last: its 2^e per token
+                if ((ii == spb - 1 || st == kst - 1) && ct < N)   // a split's last: its 2^e per token
                     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n"
-                                 :: "r"(sw + 16u * XE_AT + 4u * tid), "l"(xe + (row0 + min(tid, nvalid - 1)) * ksplit + isp));
+                                 :: "r"(sw + 16u * XE_AT + 4u * ct), "l"(xe + (row0 + min(ct, nvalid - 1)) * ksplit + isp));
                 if (GW_MBAR) gk_bar_arrive_copies(bars + 8u * ib);
             }
             if (!GW_MBAR) asm volatile("cp.async.commit_group;\n" ::: "memory");
@@ -338,25 +410,117 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
             if (++ii == spb) { ii = 0; isp++; }
         };
 
-        float acc[R], tmp[R];
+        if constexpr (WS) {
+            if (tid >= NTH) {   // the producer: every stage's copies, as soon as the consumers have released it
+#if GW_OK
+                asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(GW_WS_PREG) : "memory");
+#endif
+                for (int k = 0; k < nst; k++) {
+                    if (iu > 0) gk_bar_wait(bars + 8u * (GW_STAGES + ib), (iu - 1) & 1);
+                    issue();
+                }
+                asm volatile("cp.async.wait_all;\n" ::: "memory");
+                return;
+            }
+#if GW_OK
+            asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" :: "n"(GW_WS_CREG) : "memory");
+#endif
+        }
+        float acc[TPW][R], tmp[TPW][R];
 #pragma unroll
-        for (int i = 0; i < R; i++) { acc[i] = 0.f; tmp[i] = 0.f; }
+        for (int j = 0; j < TPW; j++)
+#pragma unroll
+            for (int i = 0; i < R; i++) { acc[j][i] = 0.f; tmp[j][i] = 0.f; }
         constexpr int AHEAD = GW_MBAR ? GW_STAGES - 1 - GW_LAG : GW_STAGES - 1;   // super-tiles copied ahead
 #pragma unroll
-        for (int p = 0; p < AHEAD; p++) issue();
+        for (int p = 0; p < AHEAD; p++) if (!WS) issue();
 
         int fresh = 1;                                // the next wgmma starts a period's chain (scale-d = 0)
+        // tile j's A fragments from W stage sg: dequantised (its (scale, zero) pair into sl, sh) or, DENSE, by ldmatrix
+        auto load_a = [&](int j, int bs, uint32_t& sl, uint32_t& sh, uint32_t (&a)[4][4]) {
+            const int tw = tw0 + 4 * j;
+            if constexpr (DENSE) {
+                // ldmatrix x4 per k16 tile: lanes 0-7 / 8-15 / 16-23 / 24-31 address rows 0-7 / 8-15 / 0-7 / 8-15 of the
+                // warp's 16, chunk 2kt / 2kt / 2kt+1 / 2kt+1, so a[kt] = {row g k 2t, row g+8 k 2t, row g k 2t+8,
+                // row g+8 k 2t+8}: gq_mma's A fragment of the fp16 weights (gm_load_dense)
+                const int rr = (lane & 7) + ((lane >> 3) & 1) * 8, row = tw * 16 + rr;
+                const unsigned wa = sbase + 16u * (W_AT + bs * WST + row * 8);
+#pragma unroll
+                for (int kt = 0; kt < 4; kt++)
+                    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                                 : "=r"(a[kt][0]), "=r"(a[kt][1]), "=r"(a[kt][2]), "=r"(a[kt][3])
+                                 : "r"(wa + 16u * ((2 * kt + (lane >> 4)) ^ (rr & 7))));
+            } else {
+                const uint4* sg = gw_smem + W_AT + bs * WST;
+                uint32_t w[BITS];
+                gm_lds_w<BITS>(sg + tw * PERW, lane, w);
+                const uint32_t* szs = reinterpret_cast<const uint32_t*>(sg + SZ_AT) + tw * 16 + g;
+                sl = szs[0]; sh = szs[8];
+#pragma unroll
+                for (int kt = 0; kt < 4; kt++) {
+                    if (GW_PROBE & 2) { for (int q = 0; q < 4; q++) a[kt][q] = w[(kt + q) % BITS] ^ sl; }
+                    else gm_dequant<BITS>(w, kt, gm_zero(sl), gm_zero(sh), a[kt]);
+                }
+            }
+        };
+        // tile j's wgmma on B stage bs (the stage's descriptor, then its k16 tiles' by adding their uint4 offsets to
+        // the 14-bit start field: shared addresses < 256 KB, so the field cannot carry into the leading offset)
+        auto mma = [&](float* d, const uint32_t (&a)[4][4], int bs) {
+            const uint64_t db = gw_desc(sbase + 16u * (bs * BST));
+#pragma unroll
+            for (int kt = 0; kt < 4 && !(GW_PROBE & 4); kt++) {
+                gw_mma<N>(d, a[kt], db + (uint64_t) (kt * 2), kt == 0 ? 1 - fresh : 1);   // 32 bytes per k16 tile
+                if (HL == 2) gw_mma<N>(d, a[kt], db + (uint64_t) (B_LO + kt * 2), 1);
+            }
+        };
+        auto period_end = [&](float* ac, const float* tm, uint32_t sl, uint32_t sh) {   // acc = fmaf(tmp, scale, acc)
+            const float fl = DENSE ? 1.f : gm_scale(sl), fh = DENSE ? 1.f : gm_scale(sh);
+#pragma unroll
+            for (int j = 0; j < R / 4; j++) {
+                ac[4 * j] = fmaf(tm[4 * j], fl, ac[4 * j]);
+                ac[4 * j + 1] = fmaf(tm[4 * j + 1], fl, ac[4 * j + 1]);
+                ac[4 * j + 2] = fmaf(tm[4 * j + 2], fh, ac[4 * j + 2]);
+                ac[4 * j + 3] = fmaf(tm[4 * j + 3], fh, ac[4 * j + 3]);
+            }
+        };
+        // a split's end for tile jt (its 2^e from W stage bs, split sx): p_s = acc * 2^e (* 1/16 for 4-bit rows g+8);
+        // y = y + p_s (loop mode) or p_s stored (split mode)
+        auto split_end = [&](int jt, float* ac, int bs, int sx) {
+            const float* f = reinterpret_cast<const float*>(gw_smem + W_AT + bs * WST + XE_AT);
+            float* dsts = outp + proj * proj_stride + ((long) sx * rows_cap + offset + r0) * outN + out_tile(tw0 + 4 * jt) * 16 + g;
+#pragma unroll
+            for (int j = 0; j < R / 4; j++) {
+                const float f0 = f[8 * j + 2 * t], f1 = f[8 * j + 2 * t + 1];
+                const float fs[4] = {f0, f1, gm_factor_hi<BITS>(f0), gm_factor_hi<BITS>(f1)};
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    const float pv = ac[4 * j + q] * fs[q];
+                    const int r = 8 * j + 2 * t + (q & 1);
+                    if (split_mode) {                 // the split's partial (uniform branch)
+                        if (r < nvalid) dsts[(long) r * outN + (q >> 1) * 8] = pv;
+                    } else {
+                        float& yv = ys[(jt * (GW_ROWS / 2) + 4 * j + q) * 32];
+                        yv = sx == 0 ? pv : __fadd_rn(yv, pv);
+                    }
+                    ac[4 * j + q] = 0.f;
+                }
+            }
+        };
+        auto release = [&](int bs) {                  // this warp is done with stage bs (its wgmma waited)
+            __syncwarp();
+            if (lane == 0) gk_bar_arrive(bars + 8u * (GW_STAGES + bs));
+        };
         int b = 0, u = 0, s = st_lo / spb, i = 0;     // super-tile p's stage, use of it, split, position in the split
         for (int p = 0; p < nst; p++) {
             const int st = st_lo + p;
             if (GW_MBAR) {
-                gk_bar_wait(bars + 8u * b, u & 1);    // stage p landed (every thread's copies)
+                gk_bar_wait(bars + 8u * b, u & 1);    // stage p landed (every copying thread's copies)
                 // cp.async's writes, then wgmma's reads; before this thread's next copies, which the fence would
                 // otherwise wait for as well (H100, round 18: -3 % on skewed routing)
                 asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
                 // refill the stage of super-tile p - 1 - GW_LAG (copy cursor ix = p + AHEAD) once every warp has
                 // finished reading it
-                if (ix < nst) {
+                if (!WS && ix < nst) {
                     if (iu > 0) gk_bar_wait(bars + 8u * (GW_STAGES + ib), (iu - 1) & 1);
                     issue();
                 }
@@ -366,108 +530,79 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                 __syncthreads();                      // stage p landed for all; stage p - 1 is no longer read
                 issue();
             }
-            const uint4* sg = gw_smem + W_AT + b * WST;   // the W stage
-            uint32_t sl = 0, sh = 0;
-            uint32_t a[4][4];
-            if constexpr (DENSE) {
-                // ldmatrix x4 per k16 tile: lanes 0-7 / 8-15 / 16-23 / 24-31 address rows 0-7 / 8-15 / 0-7 / 8-15 of the
-                // warp's 16, chunk 2kt / 2kt / 2kt+1 / 2kt+1, so a[kt] = {row g k 2t, row g+8 k 2t, row g k 2t+8,
-                // row g+8 k 2t+8}: gq_mma's A fragment of the fp16 weights (gm_load_dense)
-                const int rr = (lane & 7) + ((lane >> 3) & 1) * 8, row = (wg * 4 + warp) * 16 + rr;
-                const unsigned wa = sbase + 16u * (W_AT + b * WST + row * 8);
-#pragma unroll
-                for (int kt = 0; kt < 4; kt++)
-                    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                                 : "=r"(a[kt][0]), "=r"(a[kt][1]), "=r"(a[kt][2]), "=r"(a[kt][3])
-                                 : "r"(wa + 16u * ((2 * kt + (lane >> 4)) ^ (rr & 7))));
-            } else {
-                uint32_t w[BITS];
-                gm_lds_w<BITS>(sg + (wg * 4 + warp) * PERW, lane, w);
-                const uint32_t* szs = reinterpret_cast<const uint32_t*>(sg + SZ_AT) + (wg * 4 + warp) * 16 + g;
-                sl = szs[0]; sh = szs[8];
-#pragma unroll
-                for (int kt = 0; kt < 4; kt++) {
-                    if (GW_PROBE & 2) { for (int j = 0; j < 4; j++) a[kt][j] = w[(kt + j) % BITS] ^ sl; }
-                    else gm_dequant<BITS>(w, kt, gm_zero(sl), gm_zero(sh), a[kt]);
-                }
-            }
-            gw_fence();
-            // the stage's descriptor, then its k16 tiles' by adding their uint4 offsets to the 14-bit start field
-            // (shared addresses < 256 KB, so the field cannot carry into the leading offset)
-            const uint64_t db = gw_desc(sbase + 16u * (b * BST));
-#pragma unroll
-            for (int kt = 0; kt < 4 && !(GW_PROBE & 4); kt++) {
-                gw_mma<N>(tmp, a[kt], db + (uint64_t) (kt * 2), kt == 0 ? 1 - fresh : 1);   // 32 bytes per k16 tile
-                if (HL == 2) gw_mma<N>(tmp, a[kt], db + (uint64_t) (B_LO + kt * 2), 1);
-            }
-            gw_commit_wait0<R>(tmp);
             const bool last = i == spb - 1 || st == kst - 1;
-            auto release = [&]() {                    // this warp is done with stage b (its wgmma waited above)
-                __syncwarp();
-                if (lane == 0) gk_bar_arrive(bars + 8u * (GW_STAGES + b));
-            };
-            if (GW_MBAR && GW_EARLY && !last) release();   // only a split's last reads the stage again
             const int ci = 2 * (i + 1);               // chunks of the split done
-            fresh = (ci & (sp - 1)) == 0 || last;     // the end of a scale period: acc = fmaf(tmp, scale, acc)
-            if (fresh) {
-                const float fl = DENSE ? 1.f : gm_scale(sl), fh = DENSE ? 1.f : gm_scale(sh);
+            const int ends = (ci & (sp - 1)) == 0 || last;   // the end of a scale period: acc = fmaf(tmp, scale, acc)
+            if constexpr (TPW == 2 && GW_TPIPE && GW_MBAR) {
+                // tile 0's wgmma (group G0), then tile 1 dequantised while G0 runs and its wgmma (G1); tile 0 finished
+                // while G1 runs
+                uint32_t sl0, sh0, sl1, sh1, a0[4][4], a1[4][4];
+                load_a(0, b, sl0, sh0, a0);
+                gw_fence();
+                mma(tmp[0], a0, b);
+                gw_commit();
+                load_a(1, b, sl1, sh1, a1);
+                gw_fence();
+                mma(tmp[1], a1, b);
+                gw_commit();
+                gw_wait<1, R>(tmp[0]);
+                if (ends) period_end(acc[0], tmp[0], sl0, sh0);
+                if (last) split_end(0, acc[0], b, s);
+                gw_wait<0, R>(tmp[1]);
+                if (GW_EARLY && !last) release(b);    // only a split's last reads the stage again
+                if (ends) period_end(acc[1], tmp[1], sl1, sh1);
+                if (last) split_end(1, acc[1], b, s);
+                if (!GW_EARLY || last) release(b);
+            } else {
+                uint32_t sl[TPW], sh[TPW], a[TPW][4][4];
 #pragma unroll
-                for (int j = 0; j < R / 4; j++) {
-                    acc[4 * j] = fmaf(tmp[4 * j], fl, acc[4 * j]);
-                    acc[4 * j + 1] = fmaf(tmp[4 * j + 1], fl, acc[4 * j + 1]);
-                    acc[4 * j + 2] = fmaf(tmp[4 * j + 2], fh, acc[4 * j + 2]);
-                    acc[4 * j + 3] = fmaf(tmp[4 * j + 3], fh, acc[4 * j + 3]);
+                for (int j = 0; j < TPW; j++) load_a(j, b, sl[j], sh[j], a[j]);
+                gw_fence();
+#pragma unroll
+                for (int j = 0; j < TPW; j++) mma(tmp[j], a[j], b);
+                gw_commit_wait0<TPW * R>(&tmp[0][0]);
+                if (GW_MBAR && GW_EARLY && !last) release(b);   // only a split's last reads the stage again
+                if (ends) {
+#pragma unroll
+                    for (int j = 0; j < TPW; j++) period_end(acc[j], tmp[j], sl[j], sh[j]);
                 }
-            }
-            if (last) {                               // p_s = acc * 2^e (* 1/16 for 4-bit rows g+8); y = y + p_s
-                const float* f = reinterpret_cast<const float*>(sg + XE_AT);
-                float* dsts = outp + proj * proj_stride + ((long) s * rows_cap + offset + r0) * outN + ot * 16 + g;
+                if (last) {
 #pragma unroll
-                for (int j = 0; j < R / 4; j++) {
-                    const float f0 = f[8 * j + 2 * t], f1 = f[8 * j + 2 * t + 1];
-                    const float fs[4] = {f0, f1, gm_factor_hi<BITS>(f0), gm_factor_hi<BITS>(f1)};
-#pragma unroll
-                    for (int q = 0; q < 4; q++) {
-                        const float pv = acc[4 * j + q] * fs[q];
-                        const int r = 8 * j + 2 * t + (q & 1);
-                        if (split_mode) {             // the split's partial (uniform branch)
-                            if (r < nvalid) dsts[(long) r * outN + (q >> 1) * 8] = pv;
-                        } else {
-                            float& yv = ys[(4 * j + q) * 32];
-                            yv = s == 0 ? pv : __fadd_rn(yv, pv);
-                        }
-                        acc[4 * j + q] = 0.f;
-                    }
+                    for (int j = 0; j < TPW; j++) split_end(j, acc[j], b, s);
                 }
+                if (GW_MBAR && (!GW_EARLY || last)) release(b);
             }
-            if (GW_MBAR && (!GW_EARLY || last)) release();
+            fresh = ends;
             if (++b == GW_STAGES) { b = 0; u++; }
             if (++i == spb) { i = 0; s++; }
         }
         if (split_mode) return;
         float* dst = outp + proj * proj_stride;
         if (pair) {   // the w1 half's threads: silu(y) * (y of thread tid + NTH / 2, w3 at the same outputs)
-            __syncthreads();
-            if (wg >= NWG / 2) return;
-#pragma unroll 1
-            for (int j = 0; j < R / 4; j++)   // not unrolled: y is in shared memory, and 40 inlined SiLUs per N grew
-                                              // the module by 0.9 MB
+            asm volatile("bar.sync 1, %0;\n" :: "n"(NTH) : "memory");   // the consumers (not a producer, gone)
+            if (tid >= NTH / 2) return;
 #pragma unroll
-                for (int q = 0; q < 4; q++) {
-                    const int r = 8 * j + 2 * t + (q & 1), o = ot * 16 + g + (q >> 1) * 8;
-                    if (r < nvalid)
-                        dst[(long) (offset + r0 + r) * outN + o] = silu_times(ys[(4 * j + q) * 32],
-                                ys[(4 * j + q) * 32 + NTH / 64 * (GW_ROWS / 2 * 32)]);
-                }
+            for (int jt = 0; jt < TPW; jt++)
+#pragma unroll 1
+                for (int j = 0; j < R / 4; j++)   // not unrolled: y is in shared memory, and 40 inlined SiLUs per N
+#pragma unroll                                    // grew the module by 0.9 MB
+                    for (int q = 0; q < 4; q++) {
+                        const int r = 8 * j + 2 * t + (q & 1), o = out_tile(tw0 + 4 * jt) * 16 + g + (q >> 1) * 8;
+                        const int yi = (jt * (GW_ROWS / 2) + 4 * j + q) * 32;
+                        if (r < nvalid)
+                            dst[(long) (offset + r0 + r) * outN + o] = silu_times(ys[yi], ys[yi + NTH / 64 * (TPW * GW_ROWS / 2 * 32)]);
+                    }
             return;
         }
 #pragma unroll
-        for (int j = 0; j < R / 4; j++)
+        for (int jt = 0; jt < TPW; jt++)
 #pragma unroll
-            for (int q = 0; q < 4; q++) {
-                const int r = 8 * j + 2 * t + (q & 1), o = ot * 16 + g + (q >> 1) * 8;
-                if (r < nvalid) dst[(long) (offset + r0 + r) * outN + o] = ys[(4 * j + q) * 32];
-            }
+            for (int j = 0; j < R / 4; j++)
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    const int r = 8 * j + 2 * t + (q & 1), o = out_tile(tw0 + 4 * jt) * 16 + g + (q >> 1) * 8;
+                    if (r < nvalid) dst[(long) (offset + r0 + r) * outN + o] = ys[(jt * (GW_ROWS / 2) + 4 * j + q) * 32];
+                }
     };
 #if GW_ROWS == 80
     if (nvalid > (GW_N72 ? 72 : 64)) run(GwN<80>()); else
@@ -481,7 +616,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
 }
 
 #define GQW_INSTANCE(BITS, HL, NAME)                                                                            \
-    GPTQ4J_KERNEL void __launch_bounds__(gw_nwg(BITS) * 128, 1) NAME(                                           \
+    GPTQ4J_KERNEL void __launch_bounds__(gw_threads(BITS), 1) NAME(                                           \
             const GqMat* mats, int nexp, const int* segs, const uint4* xw, const float* xe, int planes, int in,  \
             int outN, int cpb, int sp, int cgl, int ksplit, int mode, int tile_rows, int rows_cap,              \
             long proj_stride, float* out) {                                                                     \

@@ -695,9 +695,10 @@ public final class CudaBackend implements Backend {
                 // w1 and w3 in one block, silu(h1) · h3 stored (half the blocks' outputs per projection, nexp matrices)
                 boolean pair = siluPair && pairSilu && !splitMode && planes == 1 && nmat == 2 * nexp && g.bits() <= 4;
                 if (pair) wgmmaPairLaunches++;
-                drv.launch3("gq_wg_b" + g.bits() + h1,
+                String kernel = "gq_wg_b" + g.bits() + h1;
+                drv.launch3(kernel,
                         g.out() / (pair ? wgmmaOutputs(g.bits()) / 2 : wgmmaOutputs(g.bits())) * (splitMode ? g.ksplit() : 1),
-                        ceil(T, wgRows), pair ? nexp : nmat, 32 * 4 * wgmmaGroups(g.bits()), 1, wgmmaSharedBytes(g.bits()),
+                        ceil(T, wgRows), pair ? nexp : nmat, drv.maxThreadsPerBlock(kernel), 1, wgmmaSharedBytes(g.bits()),
                         descs, nexp, segs, xq.ptr, xe.ptr, planes, g.in(), g.out(), g.cpb(), tab.scalePeriod(),
                         tab.groupShift(), g.ksplit(),
                         (splitMode ? 1 : 0) | (interleave ? 2 : 0) | (tilesFirst ? 4 : 0) | (pair ? 8 : 0), wgRows, rowsCap,
@@ -885,23 +886,24 @@ public final class CudaBackend implements Backend {
      */
     static final boolean WGMMA_FULLEST_FIRST =
             Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaFullestFirst", "true"));
-    /** gq_wg.cu: GW_NWG warpgroups per block, 64 outputs each; GW_ROWS token rows per tile; GW_STAGES ring stages. */
-    static final int WG_GROUPS = 4, WG_ROWS = 80, WG_STAGES = 5;
+    /** gq_wg.cu: GW_NWG m64 tiles (64 outputs each) per block; GW_ROWS token rows per tile; GW_STAGES ring stages. */
+    static final int WG_TILES = 4, WG_ROWS = 80, WG_STAGES = 5;
 
-    /** gq_wg.cu's gw_nwg: warpgroups per block for weights of the given bits (2 for fp16 weights, the lm_head). */
-    static int wgmmaGroups(int bits) { return bits == 16 ? 2 : WG_GROUPS; }
+    /** gq_wg.cu's gw_mt: m64 tiles per block for weights of the given bits (2 for fp16 weights, the lm_head). */
+    static int wgmmaTiles(int bits) { return bits == 16 ? 2 : WG_TILES; }
 
     /** Outputs per gq_wg block. */
-    static int wgmmaOutputs(int bits) { return 64 * wgmmaGroups(bits); }
+    static int wgmmaOutputs(int bits) { return 64 * wgmmaTiles(bits); }
 
     /**
      * gq_wg.cu's gw_smem_bytes: GW_STAGES stages of B (WG_ROWS * 16 uint4) and of the rest (weights, scales unless
-     * fp16, 2^e; 128-byte multiples), the split fold, the ring's 2 * GW_STAGES mbarriers.
+     * fp16, 2^e; 128-byte multiples), the split fold (WG_ROWS / 2 floats per m64 tile and consumer thread), the ring's
+     * 2 * GW_STAGES mbarriers. Its threads per block (consumer warpgroups and a producer) come from the module.
      */
     static int wgmmaSharedBytes(int bits) {
-        int nwg = wgmmaGroups(bits);
-        int rest = (nwg * 4 * bits * 8 + (bits == 16 ? 0 : nwg * 16) + WG_ROWS / 4 + 7) / 8 * 8;
-        return WG_STAGES * (WG_ROWS * 16 + rest) * 16 + nwg * 128 * (WG_ROWS / 2) * 4 + 2 * WG_STAGES * 8;
+        int mt = wgmmaTiles(bits);
+        int rest = (mt * 4 * bits * 8 + (bits == 16 ? 0 : mt * 16) + WG_ROWS / 4 + 7) / 8 * 8;
+        return WG_STAGES * (WG_ROWS * 16 + rest) * 16 + mt * 128 * (WG_ROWS / 2) * 4 + 2 * WG_STAGES * 8;
     }
 
     /** Products launched on gq_wg.cu's kernel so far (tests check that a shape reaches it); of them in pair mode. */

@@ -258,6 +258,22 @@ final class CudaDriver implements AutoCloseable {
         }
     }
 
+    /**
+     * The most threads a block of kernel {@code name} may have: its __launch_bounds__ (gq_wg's block size depends on
+     * how gq_wg.cu was built, so the launcher takes it from the loaded module).
+     */
+    int maxThreadsPerBlock(String name) {
+        return maxThreads.computeIfAbsent(name, n -> {
+            bind();
+            int[] v = new int[1];
+            check(JCudaDriver.cuFuncGetAttribute(v, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, function(n)),
+                    "cuFuncGetAttribute(" + n + ")");
+            return v[0];
+        });
+    }
+
+    private final Map<String, Integer> maxThreads = new HashMap<>();
+
     CUfunction function(String name) {
         return functions.computeIfAbsent(name, n -> {
             CUfunction f = new CUfunction();
