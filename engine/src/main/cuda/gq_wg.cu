@@ -116,10 +116,10 @@ static_assert(GW_TPW == 1 || GW_TPW == 2, "one or two m64 tiles per warpgroup");
                       // CudaBackend takes the block size from the kernel's launch bounds (gw_threads)
 #endif
 #ifndef GW_WS_PREG
-#define GW_WS_PREG 56 // registers per producer thread after setmaxnreg, and per consumer thread: 128 x 56 + 256 x 224 fit
-#endif                // the SM's 65,536 (at 40 / 232 the producer spilled 16-56 bytes, the consumers none either way)
+#define GW_WS_PREG 40 // registers per producer thread after setmaxnreg, and per consumer thread: 128 x 40 + 256 x 232 fit
+#endif                // the SM's 65,536 (the producer spills 8-16 bytes at 40; 56 / 224 spilled nothing but was slower)
 #ifndef GW_WS_CREG
-#define GW_WS_CREG 224
+#define GW_WS_CREG 232
 #endif
 static_assert(!GW_WS || GW_TPW == 2, "a producer warpgroup needs the consumers' registers of two tiles per warpgroup");
 static_assert(!GW_WS || GW_MBAR, "the producer hands stages over through the ring's mbarriers");
@@ -228,7 +228,7 @@ __device__ __forceinline__ void gw_commit_wait0(float* d) { gw_commit(); gw_wait
 template <int N> struct GwN { static constexpr int value = N; };
 
 // grid (outN / (64 * MT) * (split_mode ? ksplit : 1), ceil(T / tile_rows), nmat), gw_threads(BITS) threads (MT =
-// gw_mt(BITS); pair mode: outN / (32 * MT) blocks in x and nexp in z), gw_smem_bytes(BITS) bytes of dynamic shared memory; mode: bit 0 split mode, bit 1 the blocks' linear
+// gw_mt(BITS)), gw_smem_bytes(BITS) bytes of dynamic shared memory; mode: bit 0 split mode, bit 1 the blocks' linear
 // order takes the matrix fastest, else bit 2 the token tile fastest (else blockIdx.x, y, z as they are); block x =
 // output block * splits + split. gq_wg_b*_h1 (HL = 1): fp16 activations (gq_mma_prep wrote lo = 0): the lo plane is
 // neither copied nor multiplied, the same bits as gq_mma's products with it. HL is a template parameter: as a runtime value it cost the two-plane kernel 2-6 % (H100, probe).
@@ -263,11 +263,6 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         by = (int) (lin % gridDim.y); bx = (int) (lin / gridDim.y);
     }
     const int m = bz, e = m % nexp, proj = m / nexp;
-    // pair mode (bit 3; loop mode, BITS <= 4, the grid's z over nexp): w1 = matrix m and w3 = matrix m + nexp of one
-    // expert share the activations; the first half of the block's tiles are w1's, the second half w3's at the same
-    // outputs, and the block stores silu(w1 row) * (w3 row) into plane 0 (silu_mul's arithmetic on the same sums)
-    const bool pair = mode & 8;
-    if (pair && (split_mode || DENSE)) __trap();
     const int offset = segs ? segs[2 * e] : 0;
     const int count = segs ? segs[2 * e + 1] : rows_cap;
     const int r0 = by * tile_rows;
@@ -276,11 +271,8 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
     const GqMat mat = mats[m];
     const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int nsb = split_mode ? ksplit : 1, sblk = bx % nsb;
-    constexpr int HALF = MT * 2;                      // pair mode: the block's tiles per projection
-    const int ob0 = bx / nsb * (pair ? HALF : MT * 4);   // the block's first 16-output tile
+    const int ob0 = bx / nsb * MT * 4;                // the block's first 16-output tile
     const int tw0 = wg * TPW * 4 + warp;              // this warp's first tile in the block; its tile j is tw0 + 4 j
-    // output tile of the block's tile tw (pair mode: the second half's are w3's at the first half's outputs)
-    auto out_tile = [&](int tw) { return ob0 + tw - (pair && tw >= HALF ? HALF : 0); };
     const int kst = (in + 63) >> 6, spb = cpb >> 1;   // super-tiles; super-tiles per split
     // the block's super-tiles [st_lo, st_lo + nst): every split (loop mode) or split sblk's
     const int st_lo = split_mode ? sblk * spb : 0, nst = split_mode ? min(kst - st_lo, spb) : kst;
@@ -321,17 +313,14 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         const int rr = ct / (8 * HL), rpp = CNT / (8 * HL);   // the thread's first row; rows per pass of CNT copies
         const int so0 = ((xq >> 1) & 1) * B_LO + rr * 8 + ((((xq >> 2) << 1) | (xq & 1)) ^ (rr & 7));
         const int sstep = rpp * 8;                    // uint4 of the stage between a thread's copies
-        // copy k's offset: kept in registers for the launch, or (WS: the producer's 40 registers) computed per copy
-        auto xo = [&](int k) {
-#if GW_STMAJOR
-            return min(rr + rpp * k, nvalid - 1) * (int) rowlen + xq;
-#else
-            return min(rr + rpp * k, nvalid - 1) * (int) rowlen + st_lo * 16 + xq;
-#endif
-        };
-        int xoff[WS ? 1 : NB];
+        int xoff[NB];
 #pragma unroll
-        for (int k = 0; k < (WS ? 1 : NB); k++) xoff[k] = xo(k);
+        for (int k = 0; k < NB; k++)
+#if GW_STMAJOR
+            xoff[k] = min(rr + rpp * k, nvalid - 1) * (int) rowlen + xq;
+#else
+            xoff[k] = min(rr + rpp * k, nvalid - 1) * (int) rowlen + st_lo * 16 + xq;
+#endif
 #if GW_STMAJOR
         const uint4* xt = xw + row0 * rowlen + st_lo * sts;   // the next super-tile to copy (advanced by issue())
 #else
@@ -343,24 +332,13 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         // chunks at c ^ (r % 8) (ldmatrix reads 8 rows' chunk without bank conflicts)
         constexpr int DW = DENSE ? NWG * 64 * 8 / CNT : 1, DROWS = CNT / 8;
         constexpr int WCP = DENSE ? 1 : (MT * 4 * PERW + CNT - 1) / CNT;   // weight copies per thread (BITS <= 4)
-        // (pair mode: copies of w3's tiles from wsrc3 = matrix m + nexp's)
         const uint4* wsrc = DENSE
             ? reinterpret_cast<const uint4*>(mat.qw) + (long) (ob0 * 16 + (ct >> 3)) * (in >> 3) + st_lo * 8 + (ct & 7)
             : reinterpret_cast<const uint4*>(mat.qw + gm_word<BITS>(ob0, kst, st_lo, 0, 0));
-        const uint4* wsrc3 = pair ? reinterpret_cast<const uint4*>(mats[m + nexp].qw + gm_word<BITS>(ob0, kst, st_lo, 0, 0))
-                                  : wsrc;
-        auto wsrc_k = [&](int w) { return ((w >> 30) & 1 ? wsrc3 : wsrc) + (w & ((1 << 30) - 1)); };
-        auto wo = [&](int k) {                        // copy k's source: its offset, and w3's (pair mode) in bit 30
-            const int tl = min((ct + k * CNT) / PERW, MT * 4 - 1), p3 = pair && tl >= HALF;
-            return (DENSE ? 0 : (tl - (p3 ? HALF : 0)) * kst * PERW + (ct + k * CNT) % PERW) | p3 << 30;
-        };
-        int woff[WS ? 1 : WCP];
+        int woff[WCP];
 #pragma unroll
-        for (int k = 0; k < (WS ? 1 : WCP); k++) woff[k] = wo(k);
-        // the (scale, zero) copy: uint4 sq of the block's row of matrix smat (pair mode: w3's from uint4 MT * 8)
-        const bool s3 = pair && ct >= MT * 8;
-        const int sq = s3 ? ct - MT * 8 : ct;
-        const GqMat smat = s3 ? mats[m + nexp] : mat;
+        for (int k = 0; k < WCP; k++)
+            woff[k] = DENSE ? 0 : min((ct + k * CNT) / PERW, MT * 4 - 1) * kst * PERW + (ct + k * CNT) % PERW;
         const int wdst = (ct >> 3) * 8 + ((ct & 7) ^ ((ct >> 3) & 7));   // DENSE: copy k at wdst + k * DROWS * 8
         // the copy cursor: next super-tile to copy (index ix from st_lo), its ring stage ib and use iu (ix / GW_STAGES),
         // its split isp and position ii in it; advanced by issue() whether or not ix < nst
@@ -374,9 +352,9 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                     if (!(GW_PROBE & 9) && ct + k * CNT < N * 8 * HL)
                         asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
 #if GW_STMAJOR
-                                     :: "r"(sb + 16u * (so0 + sstep * k)), "l"(xt + (WS ? xo(k) : xoff[k])));
+                                     :: "r"(sb + 16u * (so0 + sstep * k)), "l"(xt + xoff[k]));
 #else
-                                     :: "r"(sb + 16u * (so0 + sstep * k)), "l"(xt + (WS ? xo(k) : xoff[k]) + ix * 16));
+                                     :: "r"(sb + 16u * (so0 + sstep * k)), "l"(xt + xoff[k] + ix * 16));
 #endif
                 if (DENSE) {
 #pragma unroll
@@ -388,13 +366,13 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
                     for (int k = 0; k < WCP; k++)
                         if (ct + k * CNT < MT * 4 * PERW)
                             asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
-                                         :: "r"(sw + 16u * (ct + k * CNT)), "l"(wsrc_k(WS ? wo(k) : woff[k]) + ix * PERW));
+                                         :: "r"(sw + 16u * (ct + k * CNT)), "l"(wsrc + woff[k] + ix * PERW));
                 }
                 if (!DENSE && !(GW_PROBE & 1) && ct < MT * 16) {   // the (scale, zero) row of the super-tile's group
                     const int c2 = 2 * st;            // chunks c2, c2 + 1 share one group (sp >= 2)
-                    const long grow = (long) (cgl >= 0 ? c2 >> cgl : __ldg(smat.cg + c2)) * outN;
+                    const long grow = (long) (cgl >= 0 ? c2 >> cgl : __ldg(mat.cg + c2)) * outN;
                     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
-                                 :: "r"(sw + 16u * (SZ_AT + ct)), "l"(reinterpret_cast<const uint4*>(smat.sz + grow + ob0 * 16) + sq));
+                                 :: "r"(sw + 16u * (SZ_AT + ct)), "l"(reinterpret_cast<const uint4*>(mat.sz + grow + ob0 * 16) + ct));
                 }
                 if ((ii == spb - 1 || st == kst - 1) && ct < N)   // a split's last: its 2^e per token
                     asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n"
@@ -487,7 +465,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         // y = y + p_s (loop mode) or p_s stored (split mode)
         auto split_end = [&](int jt, float* ac, int bs, int sx) {
             const float* f = reinterpret_cast<const float*>(gw_smem + W_AT + bs * WST + XE_AT);
-            float* dsts = outp + proj * proj_stride + ((long) sx * rows_cap + offset + r0) * outN + out_tile(tw0 + 4 * jt) * 16 + g;
+            float* dsts = outp + proj * proj_stride + ((long) sx * rows_cap + offset + r0) * outN + (ob0 + tw0 + 4 * jt) * 16 + g;
 #pragma unroll
             for (int j = 0; j < R / 4; j++) {
                 const float f0 = f[8 * j + 2 * t], f1 = f[8 * j + 2 * t + 1];
@@ -578,29 +556,13 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         }
         if (split_mode) return;
         float* dst = outp + proj * proj_stride;
-        if (pair) {   // the w1 half's threads: silu(y) * (y of thread tid + NTH / 2, w3 at the same outputs)
-            asm volatile("bar.sync 1, %0;\n" :: "n"(NTH) : "memory");   // the consumers (not a producer, gone)
-            if (tid >= NTH / 2) return;
-#pragma unroll
-            for (int jt = 0; jt < TPW; jt++)
-#pragma unroll 1
-                for (int j = 0; j < R / 4; j++)   // not unrolled: y is in shared memory, and 40 inlined SiLUs per N
-#pragma unroll                                    // grew the module by 0.9 MB
-                    for (int q = 0; q < 4; q++) {
-                        const int r = 8 * j + 2 * t + (q & 1), o = out_tile(tw0 + 4 * jt) * 16 + g + (q >> 1) * 8;
-                        const int yi = (jt * (GW_ROWS / 2) + 4 * j + q) * 32;
-                        if (r < nvalid)
-                            dst[(long) (offset + r0 + r) * outN + o] = silu_times(ys[yi], ys[yi + NTH / 64 * (TPW * GW_ROWS / 2 * 32)]);
-                    }
-            return;
-        }
 #pragma unroll
         for (int jt = 0; jt < TPW; jt++)
 #pragma unroll
             for (int j = 0; j < R / 4; j++)
 #pragma unroll
                 for (int q = 0; q < 4; q++) {
-                    const int r = 8 * j + 2 * t + (q & 1), o = out_tile(tw0 + 4 * jt) * 16 + g + (q >> 1) * 8;
+                    const int r = 8 * j + 2 * t + (q & 1), o = (ob0 + tw0 + 4 * jt) * 16 + g + (q >> 1) * 8;
                     if (r < nvalid) dst[(long) (offset + r0 + r) * outN + o] = ys[(jt * (GW_ROWS / 2) + 4 * j + q) * 32];
                 }
     };

@@ -624,19 +624,16 @@ public final class CudaBackend implements Backend {
      */
     private void launchSplit(CudaGptq g, GqTable tab, CUdeviceptr segs, CUdeviceptr x, CUdeviceptr xRows, int T,
                              int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out, PrepNorm norm) {
-        launchSplit(g, tab, segs, x, xRows, T, rowsPerMatrix, rowsCap, splitMode, out, norm, null, false);
+        launchSplit(g, tab, segs, x, xRows, T, rowsPerMatrix, rowsCap, splitMode, out, norm, null);
     }
 
     /**
      * launchSplit whose input rows are silu(x) · h3 (silu_mul's arithmetic, done by gq_mma_prep_rows) where h3 is not
-     * null; only where g.mma() and prepRows(g, rowsPerMatrix, false) hold. siluPair: tab is w1 and w3 of nexp experts
-     * (two projections sharing the input permutation); where the product runs on gq_wg in loop mode it then writes
-     * silu(w1 row) · (w3 row) into the first projection's plane alone (pair mode) and returns true; otherwise false
-     * (both planes written as usual).
+     * null; only where g.mma() and prepRows(g, rowsPerMatrix, false) hold.
      */
-    private boolean launchSplit(CudaGptq g, GqTable tab, CUdeviceptr segs, CUdeviceptr x, CUdeviceptr xRows, int T,
-                                int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out, PrepNorm norm,
-                                CUdeviceptr h3, boolean siluPair) {
+    private void launchSplit(CudaGptq g, GqTable tab, CUdeviceptr segs, CUdeviceptr x, CUdeviceptr xRows, int T,
+                             int rowsPerMatrix, int rowsCap, boolean splitMode, CUdeviceptr out, PrepNorm norm,
+                             CUdeviceptr h3) {
         boolean rowsPrep = prepRows(g, rowsPerMatrix, norm != null);
         if (h3 != null && !(g.mma() && rowsPrep)) {      // only gq_mma_prep_rows applies it; other paths would drop it
             throw new IllegalStateException(g.name() + ": silu in the preparation needs gq_mma_prep_rows");
@@ -692,18 +689,12 @@ public final class CudaBackend implements Backend {
                 boolean interleave = WGMMA_INTERLEAVE && !splitMode && planes == 1 && nmat > nexp;
                 // the lm_head's token tiles side by side: its 262 MB are read from memory once, not once per tile
                 boolean tilesFirst = WGMMA_TILES_FIRST && g.bits() == 16 && !interleave;
-                // w1 and w3 in one block, silu(h1) · h3 stored (half the blocks' outputs per projection, nexp matrices)
-                boolean pair = siluPair && pairSilu && !splitMode && planes == 1 && nmat == 2 * nexp && g.bits() <= 4;
-                if (pair) wgmmaPairLaunches++;
-                String kernel = "gq_wg_b" + g.bits() + h1;
-                drv.launch3(kernel,
-                        g.out() / (pair ? wgmmaOutputs(g.bits()) / 2 : wgmmaOutputs(g.bits())) * (splitMode ? g.ksplit() : 1),
-                        ceil(T, wgRows), pair ? nexp : nmat, drv.maxThreadsPerBlock(kernel), 1, wgmmaSharedBytes(g.bits()),
-                        descs, nexp, segs, xq.ptr, xe.ptr, planes, g.in(), g.out(), g.cpb(), tab.scalePeriod(),
-                        tab.groupShift(), g.ksplit(),
-                        (splitMode ? 1 : 0) | (interleave ? 2 : 0) | (tilesFirst ? 4 : 0) | (pair ? 8 : 0), wgRows, rowsCap,
-                        projStride, out);
-                return pair;
+                String kernel = "gq_wg_b" + g.bits() + h1;   // its block size: the kernel's launch bounds (gq_wg.cu)
+                drv.launch3(kernel, g.out() / wgmmaOutputs(g.bits()) * (splitMode ? g.ksplit() : 1), ceil(T, wgRows),
+                        nmat, drv.maxThreadsPerBlock(kernel), 1, wgmmaSharedBytes(g.bits()), descs, nexp, segs, xq.ptr, xe.ptr,
+                        planes, g.in(), g.out(), g.cpb(), tab.scalePeriod(), tab.groupShift(), g.ksplit(),
+                        (splitMode ? 1 : 0) | (interleave ? 2 : 0) | (tilesFirst ? 4 : 0), wgRows, rowsCap, projStride, out);
+                return;
             }
             int nt = mmaTokenTiles(rowsPerMatrix);
             if (splitMode && mmvFits(g, tab, T)) {
@@ -725,7 +716,7 @@ public final class CudaBackend implements Backend {
                 drv.launch3(kernel, grid, 1, 1, 32 * MMV_WARPS, 1, smem,
                         descs, nexp, nmat, segs, xq.ptr, xe.ptr, planes, T, g.in(), g.out(), g.cpb(), tab.scalePeriod(),
                         tab.groupShift(), g.ksplit(), rowsCap, projStride, out, tab.szRows());
-                return false;
+                return;
             }
             int ws = 8 / nt;                                     // super-tiles per window (gq_mma.cu)
             int window = nt * 8 * (ws * 256 + 16 * MMA_PAD)                           // activations
@@ -737,7 +728,7 @@ public final class CudaBackend implements Backend {
                     descs, nexp, nmat, segs, xq.ptr, xe.ptr, planes, T, g.in(), g.out(), g.cpb(), tab.scalePeriod(),
                     tab.groupShift(), g.ksplit(),
                     splitMode ? 1 : 0, rowsCap, projStride, out);
-            return false;
+            return;
         }
         int tt = tileRows(T);
         int opt = outputsPerThread(tt);
@@ -747,7 +738,6 @@ public final class CudaBackend implements Backend {
         drv.launch3(splitKernel(g.bits(), tt), cols, splitMode ? g.ksplit() : 1, ceil(T, tt) * nmat, bx, 1, smem,
                 descs, nexp, nmat, segs, x, xRows, T, g.in(), g.out(), g.cpb(), g.ksplit(), splitMode ? 1 : 0, rowsCap,
                 projStride, out);
-        return false;
     }
 
     /**
@@ -869,17 +859,6 @@ public final class CudaBackend implements Backend {
     static final boolean WGMMA_INTERLEAVE =
             Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaInterleave", "true"));
     /**
-     * -Dgptq4j.cuda.wgmmaPairSilu=false keeps w1 and w3 in separate gq_wg blocks, with SiLU·mul in w2's preparation
-     * (a comparison switch; the same bits). By default a loop-mode w1+w3 launch on gq_wg pairs them (gq_wg.cu's mode
-     * bit 3): a block computes 128 outputs of each and stores silu(h1) · h3, so one plane is written and read.
-     */
-    static final boolean WGMMA_PAIR_SILU =
-            Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaPairSilu", "true"));
-    private boolean pairSilu = WGMMA_PAIR_SILU;
-
-    /** Pair mode for w1+w3 on gq_wg on or off for this backend (tests; the default is {@link #WGMMA_PAIR_SILU}). */
-    void wgmmaPairSilu(boolean on) { pairSilu = on; }
-    /**
      * -Dgptq4j.cuda.wgmmaFullestFirst=false gives w2's launch the experts in their own order (a comparison switch; the
      * same bits). By default moe_route ranks them by rows for it, most first, so the blocks of a launch of 1-2 waves
      * (batch 256: 1.5) start on the large experts' tiles and end on the small ones.
@@ -906,8 +885,8 @@ public final class CudaBackend implements Backend {
         return WG_STAGES * (WG_ROWS * 16 + rest) * 16 + mt * 128 * (WG_ROWS / 2) * 4 + 2 * WG_STAGES * 8;
     }
 
-    /** Products launched on gq_wg.cu's kernel so far (tests check that a shape reaches it); of them in pair mode. */
-    private long wgmmaLaunches, wgmmaPairLaunches;
+    /** Products launched on gq_wg.cu's kernel so far (tests check that a shape reaches it). */
+    private long wgmmaLaunches;
     /** Products launched on gq_mmv_b* (several tiles per task) and gq_mmv_b4_t1 (one) so far (the same, for tests). */
     private long mmvLaunches, mmvOneTileLaunches;
 
@@ -916,8 +895,6 @@ public final class CudaBackend implements Backend {
     long mmvOneTileLaunches() { return mmvOneTileLaunches; }
 
     long wgmmaLaunches() { return wgmmaLaunches; }
-
-    long wgmmaPairLaunches() { return wgmmaPairLaunches; }
 
     /** Whether the module's sm_90a kernels (gq_wg.cu) run on this device. */
     boolean sm90a() { return drv.sm90a(); }
@@ -1554,25 +1531,23 @@ public final class CudaBackend implements Backend {
             long n = (long) pairs * intermediate;                             // h1 = silu(x·W1ᵀ) · (x·W3ᵀ)
             drv.launch("moe_silu_reduce", ceil(n, 256), 1, 256, 1, part.ptr, g1.ksplit(), n, n, h1.ptr);
         } else {
-            // pair mode on gq_wg: h1 = silu(x·W1ᵀ) · (x·W3ᵀ) already, in the first plane
-            boolean paired = launchSplit(g1, up, seg.ptr, xp, rows.ptr, T, perExpert, pairs, false, h1.ptr, null, null,
-                    true);
+            launchSplit(g1, up, seg.ptr, xp, rows.ptr, T, perExpert, pairs, false, h1.ptr, null);
             // h3 is the second projection's plane: h1 + pairs*intermediate (h1 and h3 are allocated adjacently below)
             long n = (long) pairs * intermediate;
-            if (!paired && g2.mma() && prepRows(g2, perExpert, false)) {
+            if (g2.mma() && prepRows(g2, perExpert, false)) {
                 h3p = h1.at(n);                                      // silu(h1) · h3 inside w2's preparation
-            } else if (!paired) {
+            } else {
                 drv.launch("silu_mul", ceil(n, 256), 1, 256, 1, h1.ptr, h1.at(n), n);
             }
         }
         if (useSplitMode(g2, pairs, 1)) {
             CudaBuf part = scratch.floats("moe.partDown", (long) g2.ksplit() * pairs * hidden);
-            launchSplit(g2, down, seg2, h1.ptr, null, T, perExpert, pairs, true, part.ptr, null, h3p, false);
+            launchSplit(g2, down, seg2, h1.ptr, null, T, perExpert, pairs, true, part.ptr, null, h3p);
             long plane = (long) pairs * hidden;                                // out[t] = Σ_j w_tj · (h1 · W2ᵀ)[where(t,j)]
             drv.launch("moe_combine_reduce", ceil(hidden, 256), T, 256, 1, part.ptr, g2.ksplit(), plane, where.ptr,
                     topW.ptr, topK, hidden, out, res);
         } else {
-            launchSplit(g2, down, seg2, h1.ptr, null, T, perExpert, pairs, false, y.ptr, null, h3p, false);
+            launchSplit(g2, down, seg2, h1.ptr, null, T, perExpert, pairs, false, y.ptr, null, h3p);
             drv.launch("moe_combine", ceil(hidden, 256), T, 256, 1, y.ptr, where.ptr, topW.ptr, topK, hidden, out, res);
         }
     }
