@@ -24,9 +24,10 @@
 // wgmma run (wgmma.wait_group 1) and finishes the first (period and split folds) while the second's run. Each tile's
 // chain is the one-tile form's, so the bits are unchanged (the probe and CudaWgmmaTest compare every output).
 // Probe (w1+w3, 64 rows per expert): fp16 activations 322-325 against 406-408 us, two planes 425-437 against 498-505;
-// batch 256 +5.8 % (fp16 activations) / +2.0 % (float32), batch 64-128 +7-13 %. Before it (GW_WS 0, GW_TPW 1): 4
-// warpgroups of one tile at 128 registers, every thread issuing part of each stage's copies one lag behind; two tiles
-// per warpgroup without the producer (GW_WS 0, GW_TPW 2) were no faster than that.
+// decode batch 256 8,698 against 8,026 tok/s (fp16 activations) and 6,607 against 6,337 (float32), batch 64-128
+// +9-19 % (BENCHMARKS.md, round 33). Before it (GW_WS 0, GW_TPW 1): 4 warpgroups of one tile at 128 registers, every
+// thread issuing part of each stage's copies one lag behind; two tiles per warpgroup without the producer (GW_WS 0,
+// GW_TPW 2) were no faster than that.
 //
 // Activations: gq_mma_prep with wg = 1 writes xw [super-tile][plane][row][kt][4] uint4 = {hi k0-7, hi k8-15, lo k0-7,
 // lo k8-15} of k16 tile kt (the same values as its B-fragment layout, reordered): 8 consecutive inputs of a token are
