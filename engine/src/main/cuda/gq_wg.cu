@@ -415,7 +415,7 @@ __device__ __forceinline__ void gq_wg_body(const GqMat* __restrict__ mats, int n
         for (int p = 0; p < AHEAD; p++) if (!WS) issue();
 
         int fresh = 1;                                // the next wgmma starts a period's chain (scale-d = 0)
-        // tile j's A fragments from W stage sg: dequantised (its (scale, zero) pair into sl, sh) or, DENSE, by ldmatrix
+        // tile j's A fragments from W stage bs: dequantised (its (scale, zero) pair into sl, sh) or, DENSE, by ldmatrix
         auto load_a = [&](int j, int bs, uint32_t& sl, uint32_t& sh, uint32_t (&a)[4][4]) {
             const int tw = tw0 + 4 * j;
             if constexpr (DENSE) {

@@ -29,9 +29,10 @@ import java.util.stream.Stream;
  *
  * <p>Flags: --shape mixtral-8x7b | --model DIR, --device cuda[:N], --bits 4 (3, 8, 2), --group-size 128 (0: none),
  * --no-act-order, --perms shared (the default since round 33: q, k and v share one act-order permutation and each
- * expert's w1 and w3 one, as in the published checkpoints) | separate (every layer its own, rounds 1-32), --zeros centered (the default since round 28: the zero point 2^(bits-1) of the published branches,
- * all quantised with sym=True, and codes symmetric about it, as a trained checkpoint's codes centre on its zero points;
- * no product then carries a common offset and the untrained router spreads a batch over the experts as a trained one
+ * expert's w1 and w3 one, as in the published checkpoints) | separate (every layer its own, rounds 1-32), --zeros
+ * centered (the default since round 28: the zero point 2^(bits-1) of the published branches, all quantised with
+ * sym=True, and codes symmetric about it, as a trained checkpoint's codes centre on its zero points; no product then
+ * carries a common offset and the untrained router spreads a batch over the experts as a trained one
  * does: at batch 256 all 8 experts, the largest ~74 of 256 rows) | random (uniform codes and zero points, rounds 1-27)
  * | sym (uniform codes, sym zero points). Uniform codes average half a step off their zero point, every product carries
  * a term in the sum of its inputs, the residual stream takes a direction shared by all tokens and the router sends a
@@ -315,8 +316,8 @@ public final class GpuBench {
      * v share one act-order permutation, and each expert's w1 and w3 one, as in the published checkpoints (GPTQ orders
      * a layer's inputs by the diagonal of its input's Hessian, the same for the projections of one input; vLLM's fused
      * GPTQ MoE keeps one g_idx per expert for w1 and w3 together). The fixtures' tiny 32g model draws them separately;
-     * the engine takes either (CudaBackend's sharedPerm tables). Without it (--perms separate, rounds 1-32) every layer draws its own, and the engine
-     * converts q/k/v's and w1/w3's activations once per projection.
+     * the engine takes either (CudaBackend's sharedPerm tables). Without it (--perms separate, rounds 1-32) every layer
+     * draws its own, and the engine converts q/k/v's and w1/w3's activations once per projection.
      */
     static MixtralWeights synthetic(CudaBackend be, MixtralConfig c, int bits, int group, boolean act, boolean sym,
                                     boolean centred, boolean sharedPerms) {
