@@ -58,6 +58,12 @@
 // sets, the loop unrolled by 2; 0 bits differing) spilled at 128 registers (72-104 bytes of local memory) and was
 // slower: h1 434-439 (copies as far ahead) and 503-508 (one super-tile less ahead), b4 520-527 / 582-597 (pass 0).
 //
+// Round 33 (H200): the launch takes gw_threads(4) threads and gw_mt(4) m64 tiles per block. The warp-specialised form
+// (a producer warpgroup issuing every copy, two consumer warpgroups of two tiles; GW_WS) runs pass 0 in 325 / 322 us
+// (h1) and 437 / 425 (b4) against round 32's 408 / 406 and 505 / 498, 0 bits differing; two tiles per warpgroup
+// without the producer (-DGW_WS=0) 417 / 410 and 508 / 491. Build a variant with NVCC_EXTRA (e.g. "-DGW_WS=0
+// -DGW_TPW=1" for round 32's form).
+//
 // Build and run on the GPU machine: bin/gpu-wgmma-probe (nvcc -arch=sm_90a; NVCC_EXTRA="-DGW_LAG=1" for variants).
 #include "module.cu"
 #include <cstdio>
