@@ -54,11 +54,17 @@ final class BenchCommand {
     static final int PREFILL_CHUNK = 512;
     private static final int BLOCK = 16;
 
+    /** The GPU bench's own flags (GpuBench): taken with --device cuda, refused on the CPU, which would ignore them. */
+    static final List<String> GPU_ONLY = List.of("zeros", "perms", "select", "kv-cache-mb", "warmup", "warmup-steps",
+            "activations", "layers");
+
     private BenchCommand() { }
 
     static int run(String[] argv, PrintStream out) {
-        Args a = new Args(argv, 1, Set.of("model", "shape", "device", "batch", "prompt-tokens", "new-tokens", "threads",
-                "bits", "group-size", "seed", "bandwidth-seconds", "warmup-tokens", "zeros"), Set.of("verbose", "no-act-order"));
+        Set<String> valued = new java.util.HashSet<>(Set.of("model", "shape", "device", "batch", "prompt-tokens", "new-tokens",
+                "threads", "bits", "group-size", "seed", "bandwidth-seconds", "warmup-tokens"));
+        valued.addAll(GPU_ONLY);
+        Args a = new Args(argv, 1, valued, Set.of("verbose", "no-act-order"));
         if (a.has("model") == a.has("shape")) throw new Args.UsageException("bench needs exactly one of --model DIR or --shape NAME");
         List<Integer> batches = new ArrayList<>();
         for (String b : a.get("batch", "1").split(",")) {
@@ -83,9 +89,11 @@ final class BenchCommand {
             be.close();
             return gptq4j.backend.cuda.GpuBench.run(argv, out);
         }
-        if (a.has("zeros")) {
-            be.close();
-            throw new Args.UsageException("--zeros applies to the GPU bench (--device cuda) only");
+        for (String gpuOnly : GPU_ONLY) {
+            if (a.has(gpuOnly)) {
+                be.close();
+                throw new Args.UsageException("--" + gpuOnly + " applies to the GPU bench (--device cuda) only");
+            }
         }
         Path tmp = null;
         try {

@@ -24,7 +24,9 @@ public final class Main {
                          [--progress] [--verbose]
               bench      --model DIR | --shape NAME  [--device cpu|cpu-scalar|cuda] [--batch N[,N...]] [--prompt-tokens P]
                          [--new-tokens T] [--threads N] [--bits B --group-size G] [--bandwidth-seconds S]
-                         [--zeros centered|random|sym (cuda)] [--select device|host (cuda)] [--kv-cache-mb N (cuda)]
+                         [--zeros centered|random|sym (cuda)] [--perms shared|separate (cuda)]
+                         [--select device|host (cuda)] [--kv-cache-mb N (cuda)] [--warmup N (cuda)]
+                         [--warmup-steps N (cuda)] [--activations fp32|fp16 (cuda)] [--layers N (cuda)]
               inspect    --model DIR
               synthesize --out DIR [--shape NAME] [--hidden H ...] --bits B --group-size G [--act-order] [--asym] [--single-file] [--tokenizer DIR]
             """;
