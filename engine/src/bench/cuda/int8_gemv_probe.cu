@@ -10,12 +10,25 @@
 // engine's gq_mmv ring on this launch under ncu (64 us). A gq_mmv with this register pipeline was then measured
 // (engine/src/main/cuda/NOTES.md, round 9): w1+w3 58.7 against 64.2 us, but q, o, k+v and w2 slower, so not kept.
 //
+// Round 34 (H200): mode 3, the integer form with the three planes as the columns of one mma.m16n8k32.u8.s8 (lane (g, t)'s
+// B fragment is plane g's digits, so one mma per 32 inputs and tile instead of three; rows g+8 stored in the high
+// nibbles and taken as 16q by one AND, as gq_mma's 4-bit rows g+8; plane 2 brought to lane t = 0 by one shuffle per
+// scale period). 54 registers, 9 blocks per SM. w1+w3 at one token, medians of 30 (loads only / fp16 form / mode 3):
+// 30.6-33.9 / 42.5-45.9 / 38.8-43.1 us with 4 super-tiles in flight; 30.0-33.0 / 43.2-45.1 / 35.1-37.3 with 8
+// (-DPROBE_DEPTH=8: 3.3-3.5 TB/s of weights); splits of 256, 1,024 inputs no better. 3 bits (probe3, the engine's 3-bit
+// layout for the fp16 form; for mode 3 the nibble words' 2-bit parts and third bits in three words): 25.7-27.9 /
+// 52.3-58.0 / 36.2-39.8 us. Other shapes at depth 8 (-DPROBE_NMAT/OUT/IN), 4-bit: w2 18.7-21.3 / 27.9-30.4 / 22.0-24.4,
+// q+k+v 8.1-9.0 / 11.7-11.9 / 10.0-10.9, o 6.7-7.8 / 9.9-11.3 / 8.5-10.2. The engine's gq_mmv under ncu (same machine):
+// w1+w3 52.5, w2 ~28, q+k+v 13.9, o 11.5. Errors against float64: fp16 form 2.3-3.0e-7, integer 2.9-4.4e-7 of max |y|.
+// So round 9's verdict held for the three-mma variant only: with the planes as columns the integer form is the fastest
+// one-token form measured here, 15-20 % under this pipeline's fp16 form at 4 bits and 30-35 % at 3 bits.
+//
 // Every variant runs the same memory pipeline (a persistent grid, a warp per (matrix, two 16-output tiles, split)
 // task, each lane loading its 16-byte weight words DEPTH super-tiles ahead into registers), so the differences are the
 // arithmetic's. Shape: the w1+w3 launch of a Mixtral-8x7B decode step (2 experts x 2 projections of 14336 x 4096),
 // 4-bit, groups of 128, splits of 512 inputs. Both arithmetic forms are checked against float64 on the host.
 //
-// Build and run (the device machine has nvcc): bin/gpu-int8-probe, or
+// Build and run (the device machine has nvcc): bin/gpu-int8-probe (NVCC_EXTRA passes -DPROBE_* variants), or
 //   nvcc -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -I engine/src/main/cuda -o probe int8_gemv_probe.cu && ./probe
 #include "module.cu"   // the engine's kernels and helpers (gm_mma, gm_or1024, ...): the fp16 form is theirs
 #include <cstdio>
@@ -27,13 +40,29 @@
 #include <algorithm>
 #include "probe_common.cuh"
 
-constexpr int NMAT = 4, OUT = 14336, IN = 4096, GS = 128, SPLIT = 512;   // inputs per split
+#ifndef PROBE_SPLIT
+#define PROBE_SPLIT 512     // inputs per split (-DPROBE_SPLIT=...: a variant)
+#endif
+#ifndef PROBE_DEPTH
+#define PROBE_DEPTH 4       // super-tiles in flight per lane
+#endif
+#ifndef PROBE_NMAT
+#define PROBE_NMAT 4        // the launch's matrices and their shape (default w1+w3 at one token; -D...: another launch)
+#endif
+#ifndef PROBE_OUT
+#define PROBE_OUT 14336
+#endif
+#ifndef PROBE_IN
+#define PROBE_IN 4096
+#endif
+constexpr int NMAT = PROBE_NMAT, OUT = PROBE_OUT, IN = PROBE_IN, GS = 128, SPLIT = PROBE_SPLIT;   // inputs per split
+static_assert(OUT % 32 == 0 && IN % SPLIT == 0 && SPLIT % GS == 0, "tasks of two 16-output tiles and whole splits");
 constexpr int ST = IN / 64;                 // super-tiles (64 inputs) per row tile
 constexpr int STS = SPLIT / 64;             // super-tiles per split
 constexpr int KSPLIT = IN / SPLIT;
 constexpr int OTP = OUT / 32;               // tile pairs per matrix
 constexpr int NW = 4;                       // warps per block
-constexpr int DEPTH = 4;                    // super-tiles in flight per lane
+constexpr int DEPTH = PROBE_DEPTH;          // super-tiles in flight per lane
 
 // weights: [mat][tile][st][lane] uint4 (4 words per lane per super-tile, the layout of each form below)
 // scales:  [mat][group][out] (scale, zero) as float2 on the host, formatted per form on the device
@@ -50,113 +79,250 @@ __device__ __forceinline__ void mma_u8s8(int (&d)[4], const uint32_t (&a)[4], ui
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// MODE 0: loads only; 1: fp16 form; 2: integer form.
+// The fp16 form's super-tile st of one 16-output tile (gq_mma's chain): each k16 tile dequantised and multiplied by the
+// hi and lo planes into fl; at a scale period's end acc = fmaf(fl, scale, acc) and the chain restarts (4-bit rows g+8
+// were taken as 16q: their scale / 16). zl, zh: the (scale, zero constant) half2 of rows g and g+8.
+template <int BITS>
+__device__ __forceinline__ void fp16_tile(const uint32_t (&wv)[BITS], const uint4* __restrict__ xq, int st, int t,
+                                          uint32_t zl, uint32_t zh, float (&fl)[4], float (&acc)[4]) {
+    const __half2 zlo = __high2half2(gm_u2h(zl)), zhi = __high2half2(gm_u2h(zh));
+#pragma unroll
+    for (int kt = 0; kt < 4; kt++) {
+        const uint4 b = xq[(st * 4 + kt) * 4 + t];
+        uint32_t a[4];
+        gm_dequant<BITS>(wv, kt, zlo, zhi, a);
+        gm_mma(fl, a, b.x, b.y);
+        gm_mma(fl, a, b.z, b.w);
+    }
+    if ((st + 1) * 64 % GS == 0) {
+        const float sl = __low2float(gm_u2h(zl)), sh = __low2float(gm_u2h(zh)) * (BITS == 4 ? 0.0625f : 1.f);
+        acc[0] = fmaf(fl[0], sl, acc[0]); acc[1] = fmaf(fl[1], sl, acc[1]);
+        acc[2] = fmaf(fl[2], sh, acc[2]); acc[3] = fmaf(fl[3], sh, acc[3]);
+#pragma unroll
+        for (int r = 0; r < 4; r++) fl[r] = 0.f;
+    }
+}
+
+// The integer form's scale-period end with the planes as columns (modes 3): d = the tile's mma accumulators (columns
+// 2t, 2t + 1 of rows g, g+8; rows g+8 summed as 16q), plane 2 from lane t = 1; sa the period's digit sums per plane;
+// scales then zeros of (matrix m, group grp) at szf; acc[0] (row g) and acc[2] (row g+8) take the period's value.
+__device__ __forceinline__ void int_period_end(int (&d)[4], float (&acc)[4], const int* __restrict__ sa,
+                                               const uint32_t* __restrict__ szf, long srow, int g) {
+    const int p2g = __shfl_down_sync(0xFFFFFFFFu, d[0], 1);
+    const int p2h = __shfl_down_sync(0xFFFFFFFFu, d[2], 1);
+    const int a0 = sa[0], a1 = sa[1], a2 = sa[2];
+    const uint32_t* szr = szf + srow + g;
+    const uint32_t* zr = szr + (long) NMAT * (IN / GS) * OUT;
+    const int zg = (int) zr[0], zh = (int) zr[8];
+    const float sg = __uint_as_float(szr[0]), sh = __uint_as_float(szr[8]);
+    const float fg = fmaf((float) (d[0] - zg * a0), 65536.f, (float) (d[1] - zg * a1) * 256.f) + (float) (p2g - zg * a2);
+    const float fh = fmaf((float) ((d[2] >> 4) - zh * a0), 65536.f, (float) ((d[3] >> 4) - zh * a1) * 256.f)
+                     + (float) ((p2h >> 4) - zh * a2);
+    acc[0] = fmaf(fg, sg, acc[0]);
+    acc[2] = fmaf(fh, sh, acc[2]);
+#pragma unroll
+    for (int r = 0; r < 4; r++) d[r] = 0;
+}
+
+// A task's split partials: token 0 is column 0 of the C fragment, lanes t = 0, registers 0 (row g) and 2 (row g+8)
+__device__ __forceinline__ void store_partials(float* __restrict__ part, const float (&acc)[2][4], float f, int s,
+                                               int m, int out0, int g, int t) {
+    if (t == 0) {
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            float* o = part + ((long) s * NMAT + m) * OUT + out0 + 16 * h;
+            o[g] = acc[h][0] * f;
+            o[g + 8] = acc[h][2] * f;
+        }
+    }
+}
+
+// One task of the 4-bit probe (returns what the loads-only form folds). MODE 0: loads only; 1: fp16 form; 2: integer
+// form, an mma per plane; 3: integer form, the planes as columns (round 34).
 // fp16 form, lane (g, t), super-tile word kt (k16 tile): the engine's 4-bit layout: nibble p of the two 16-bit halves
 // of word kt = pair P = 4kt + p (p = 0: row g inputs 16kt+2t(+1); 1: row g+8, same; 2: row g, +8; 3: row g+8, +8);
 // rows g+8 are taken in place as 16q (the 1/16 folds into their scale). B: xq[k16][t] uint4 {hi 2t, hi 2t+8, lo, lo}.
 // Integer form, word 2j (+1) for k32 tile j: byte i low nibble = row g (g+8) input 32j + 4t + i, high nibble = input
 // 32j + 16 + 4t + i. B: xd[plane][k32][t] uint2 {inputs 4t..+3, 16+4t..+3} as signed bytes.
 template <int MODE>
-__global__ void __launch_bounds__(NW * 32) probe(const uint4* __restrict__ w, const uint32_t* __restrict__ szf,
+__device__ __forceinline__ uint32_t task4(const uint4* __restrict__ w, const uint32_t* __restrict__ szf,
+        const uint4* __restrict__ xq, const uint2* __restrict__ xd, const int* __restrict__ sx,
+        const float* __restrict__ xe, float* __restrict__ part, int s, int p, int m, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    uint32_t x = 0;
+    const uint4* w0 = w + (((long) m * (OUT / 16) + 2 * p) * ST + s * STS) * 32 + lane;
+    const uint4* w1 = w0 + (long) ST * 32;
+    uint4 ra[DEPTH], rb[DEPTH];
+#pragma unroll
+    for (int i = 0; i < DEPTH; i++) { ra[i] = ld_stream(w0 + i * 32); rb[i] = ld_stream(w1 + i * 32); }
+    float acc[2][4] = {};
+    float fl[2][4] = {};
+    int il[2][3][4] = {};
+    const int out0 = 32 * p;
+#pragma unroll
+    for (int i = 0; i < STS; i++) {
+        const uint4 ua = ra[i % DEPTH], ub = rb[i % DEPTH];
+        if (i + DEPTH < STS) { ra[i % DEPTH] = ld_stream(w0 + (i + DEPTH) * 32); rb[i % DEPTH] = ld_stream(w1 + (i + DEPTH) * 32); }
+        const int st = s * STS + i, grp = st * 64 / GS;
+        if constexpr (MODE == 0) {
+            x ^= ua.x ^ ua.y ^ ua.z ^ ua.w ^ ub.x ^ ub.y ^ ub.z ^ ub.w;
+        } else if constexpr (MODE == 1) {
+            const uint32_t* szr = szf + ((long) m * (IN / GS) + grp) * OUT + out0;
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const uint4 u = h ? ub : ua;
+                const uint32_t wv[4] = {u.x, u.y, u.z, u.w};
+                fp16_tile<4>(wv, xq, st, t, szr[16 * h + g], szr[16 * h + g + 8], fl[h], acc[h]);
+            }
+        } else if constexpr (MODE == 3) {
+            // planes as the mma's columns: lane (g, t)'s B fragment is plane g's digits (g < 3, else 0), so one
+            // mma per 32 inputs and tile multiplies all three; A: word 2j (2j + 1) byte i = row g's q | row g+8's
+            // q << 4 for input 32j + 4t + i (+ 16), taken as q and 16q by one AND each (rows g+8's sums are 16x)
+            const uint2 bj[2] = {xd[(st * 2) * 32 + lane], xd[(st * 2 + 1) * 32 + lane]};
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const uint4 u = h ? ub : ua;
+                const uint32_t wv[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    const uint32_t a[4] = {wv[2 * j] & 0x0F0F0F0Fu, wv[2 * j] & 0xF0F0F0F0u,
+                                           wv[2 * j + 1] & 0x0F0F0F0Fu, wv[2 * j + 1] & 0xF0F0F0F0u};
+                    mma_u8s8(il[h][0], a, bj[j].x, bj[j].y);
+                }
+                if ((st + 1) * 64 % GS == 0)
+                    int_period_end(il[h][0], acc[h], sx + grp * 3, szf, ((long) m * (IN / GS) + grp) * OUT + out0 + 16 * h, g);
+            }
+        } else {
+            const uint32_t* szr = szf + ((long) m * (IN / GS) + grp) * OUT + out0;
+            uint2 bd[3][2];
+#pragma unroll
+            for (int pl = 0; pl < 3; pl++)
+#pragma unroll
+                for (int j = 0; j < 2; j++) bd[pl][j] = xd[((long) pl * (IN / 32) + st * 2 + j) * 4 + t];
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const uint4 u = h ? ub : ua;
+                const uint32_t wv[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    uint32_t a[4];
+                    a[0] = wv[2 * j] & 0x0F0F0F0Fu;
+                    a[1] = wv[2 * j + 1] & 0x0F0F0F0Fu;
+                    a[2] = (wv[2 * j] >> 4) & 0x0F0F0F0Fu;
+                    a[3] = (wv[2 * j + 1] >> 4) & 0x0F0F0F0Fu;
+#pragma unroll
+                    for (int pl = 0; pl < 3; pl++) mma_u8s8(il[h][pl], a, bd[pl][j].x, bd[pl][j].y);
+                }
+                if ((st + 1) * 64 % GS == 0) {
+                    const uint32_t zl = szr[16 * h + g], zh = szr[16 * h + g + 8];
+                    const int S = sx[grp];
+                    const float sc[2] = {__uint_as_float(zl), __uint_as_float(zh)};
+#pragma unroll
+                    for (int r = 0; r < 4; r++) {
+                        const int row = r < 2 ? 0 : 1;
+                        const long long v = ((long long) il[h][0][r] << 16) + ((long long) il[h][1][r] << 8)
+                                            + il[h][2][r];
+                        // zero points: stored beside the scales (szf + NMAT*groups*OUT), as ints
+                        const int z = (int) szf[(long) NMAT * (IN / GS) * OUT + ((long) m * (IN / GS) + grp) * OUT
+                                                + out0 + 16 * h + g + 8 * row];
+                        acc[h][r] = fmaf(__ll2float_rn(v - (long long) z * S), sc[row], acc[h][r]);
+                        il[h][0][r] = il[h][1][r] = il[h][2][r] = 0;
+                    }
+                }
+            }
+        }
+    }
+    if constexpr (MODE != 0) store_partials(part, acc, xe[s], s, m, out0, g, t);
+    return x;
+}
+
+// 3-bit weights (round 34): [mat][tile][st][3][lane] u32, three coalesced words per lane, tile and super-tile.
+// MODE 0 loads only; 1 the engine's fp16 form (gq_mma's 3-bit layout: pair P < 15 in word P / 5 at shift 3 (P % 5),
+// low input in bits 0-2, high in 16-18; P = 15's value bits in bits 15 / 31 of words 0, 1, 2; gm_dequant<3>);
+// 3 the integer form with planes as columns: the four "nibble words" of mode 3 (byte i = row g's q | row g+8's q << 4)
+// stored as two words of their 2-bit parts (nibble word 2h + 1's shifted up by 2 over 2h's) and one of their third
+// bits (word n's at bit 2 of each nibble shifted by +0, +1, -2, -1), reassembled by shifts and masks.
+__device__ __forceinline__ uint32_t ld_stream32(const uint32_t* p) {
+    uint32_t v;
+    asm volatile("ld.global.nc.L1::no_allocate.u32 %0, [%1];\n" : "=r"(v) : "l"(p));
+    return v;
+}
+template <int MODE>
+__device__ __forceinline__ uint32_t task3(const uint32_t* __restrict__ w, const uint32_t* __restrict__ szf,
+        const uint4* __restrict__ xq, const uint2* __restrict__ xd, const int* __restrict__ sx,
+        const float* __restrict__ xe, float* __restrict__ part, int s, int p, int m, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    uint32_t x = 0;
+    const uint32_t* w0 = w + (((long) m * (OUT / 16) + 2 * p) * ST + s * STS) * 96 + lane;
+    const uint32_t* w1 = w0 + (long) ST * 96;
+    uint32_t ra[DEPTH][3], rb[DEPTH][3];
+#pragma unroll
+    for (int i = 0; i < DEPTH; i++)
+#pragma unroll
+        for (int b = 0; b < 3; b++) { ra[i][b] = ld_stream32(w0 + i * 96 + b * 32); rb[i][b] = ld_stream32(w1 + i * 96 + b * 32); }
+    float acc[2][4] = {};
+    float fl[2][4] = {};
+    int il[2][4] = {};
+    const int out0 = 32 * p;
+#pragma unroll
+    for (int i = 0; i < STS; i++) {
+        uint32_t ua[3], ub[3];
+#pragma unroll
+        for (int b = 0; b < 3; b++) { ua[b] = ra[i % DEPTH][b]; ub[b] = rb[i % DEPTH][b]; }
+        if (i + DEPTH < STS) {
+#pragma unroll
+            for (int b = 0; b < 3; b++) {
+                ra[i % DEPTH][b] = ld_stream32(w0 + (i + DEPTH) * 96 + b * 32);
+                rb[i % DEPTH][b] = ld_stream32(w1 + (i + DEPTH) * 96 + b * 32);
+            }
+        }
+        const int st = s * STS + i, grp = st * 64 / GS;
+        if constexpr (MODE == 0) {
+            x ^= ua[0] ^ ua[1] ^ ua[2] ^ ub[0] ^ ub[1] ^ ub[2];
+        } else if constexpr (MODE == 1) {
+            const uint32_t* szr = szf + ((long) m * (IN / GS) + grp) * OUT + out0;
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const uint32_t wv[3] = {h ? ub[0] : ua[0], h ? ub[1] : ua[1], h ? ub[2] : ua[2]};
+                fp16_tile<3>(wv, xq, st, t, szr[16 * h + g], szr[16 * h + g + 8], fl[h], acc[h]);
+            }
+        } else {
+            const uint2 bj[2] = {xd[(st * 2) * 32 + lane], xd[(st * 2 + 1) * 32 + lane]};
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const uint32_t l0 = h ? ub[0] : ua[0], l1 = h ? ub[1] : ua[1], hb = h ? ub[2] : ua[2];
+                const uint32_t nw[4] = {(l0 & 0x33333333u) | (hb & 0x44444444u),
+                                        ((l0 >> 2) & 0x33333333u) | ((hb >> 1) & 0x44444444u),
+                                        (l1 & 0x33333333u) | ((hb << 2) & 0x44444444u),
+                                        ((l1 >> 2) & 0x33333333u) | ((hb << 1) & 0x44444444u)};
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    const uint32_t a[4] = {nw[2 * j] & 0x0F0F0F0Fu, nw[2 * j] & 0xF0F0F0F0u,
+                                           nw[2 * j + 1] & 0x0F0F0F0Fu, nw[2 * j + 1] & 0xF0F0F0F0u};
+                    mma_u8s8(il[h], a, bj[j].x, bj[j].y);
+                }
+                if ((st + 1) * 64 % GS == 0)
+                    int_period_end(il[h], acc[h], sx + grp * 3, szf, ((long) m * (IN / GS) + grp) * OUT + out0 + 16 * h, g);
+            }
+        }
+    }
+    if constexpr (MODE != 0) store_partials(part, acc, xe[s], s, m, out0, g, t);
+    return x;
+}
+
+// The probe's kernel for a width (4 or 3) and form: a persistent grid of NW-warp blocks, warp w taking tasks w, w +
+// warps, ...: (matrix m, pair p of 16-output tiles, split s), split fastest
+template <int BITS, int MODE>
+__global__ void __launch_bounds__(NW * 32) probe(const uint32_t* __restrict__ w, const uint32_t* __restrict__ szf,
         const uint4* __restrict__ xq, const uint2* __restrict__ xd, const int* __restrict__ sx,
         const float* __restrict__ xe, float* __restrict__ part, unsigned* __restrict__ sink) {
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int tasks = NMAT * OTP * KSPLIT;
     uint32_t x = 0;
     for (int k = blockIdx.x * NW + warp; k < tasks; k += gridDim.x * NW) {
         const int s = k % KSPLIT, p = (k / KSPLIT) % OTP, m = k / (KSPLIT * OTP);
-        const uint4* w0 = w + (((long) m * (OUT / 16) + 2 * p) * ST + s * STS) * 32 + lane;
-        const uint4* w1 = w0 + (long) ST * 32;
-        uint4 ra[DEPTH], rb[DEPTH];
-#pragma unroll
-        for (int i = 0; i < DEPTH; i++) { ra[i] = ld_stream(w0 + i * 32); rb[i] = ld_stream(w1 + i * 32); }
-        float acc[2][4] = {};
-        float fl[2][4] = {};
-        int il[2][3][4] = {};
-        const int out0 = 32 * p;
-#pragma unroll
-        for (int i = 0; i < STS; i++) {
-            const uint4 ua = ra[i % DEPTH], ub = rb[i % DEPTH];
-            if (i + DEPTH < STS) { ra[i % DEPTH] = ld_stream(w0 + (i + DEPTH) * 32); rb[i % DEPTH] = ld_stream(w1 + (i + DEPTH) * 32); }
-            const int st = s * STS + i, grp = st * 64 / GS;
-            if constexpr (MODE == 0) {
-                x ^= ua.x ^ ua.y ^ ua.z ^ ua.w ^ ub.x ^ ub.y ^ ub.z ^ ub.w;
-            } else if constexpr (MODE == 1) {
-                const uint32_t* szr = szf + ((long) m * (IN / GS) + grp) * OUT + out0;
-#pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    const uint32_t zl = szr[16 * h + g], zh = szr[16 * h + g + 8];
-                    const __half2 zlo = __high2half2(gm_u2h(zl)), zhi = __high2half2(gm_u2h(zh));
-                    const uint4 u = h ? ub : ua;
-                    const uint32_t wv[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-                    for (int kt = 0; kt < 4; kt++) {
-                        const uint4 b = xq[(st * 4 + kt) * 4 + t];
-                        uint32_t a[4];
-                        gm_dequant<4>(wv, kt, zlo, zhi, a);
-                        gm_mma(fl[h], a, b.x, b.y);
-                        gm_mma(fl[h], a, b.z, b.w);
-                    }
-                    if ((st + 1) * 64 % GS == 0) {          // the period's end: scale, restart the chain
-                        const float sl = __low2float(gm_u2h(zl)), sh = __low2float(gm_u2h(zh)) * 0.0625f;
-                        acc[h][0] = fmaf(fl[h][0], sl, acc[h][0]); acc[h][1] = fmaf(fl[h][1], sl, acc[h][1]);
-                        acc[h][2] = fmaf(fl[h][2], sh, acc[h][2]); acc[h][3] = fmaf(fl[h][3], sh, acc[h][3]);
-#pragma unroll
-                        for (int r = 0; r < 4; r++) fl[h][r] = 0.f;
-                    }
-                }
-            } else {
-                const uint32_t* szr = szf + ((long) m * (IN / GS) + grp) * OUT + out0;
-                uint2 bd[3][2];
-#pragma unroll
-                for (int pl = 0; pl < 3; pl++)
-#pragma unroll
-                    for (int j = 0; j < 2; j++) bd[pl][j] = xd[((long) pl * (IN / 32) + st * 2 + j) * 4 + t];
-#pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    const uint4 u = h ? ub : ua;
-                    const uint32_t wv[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-                    for (int j = 0; j < 2; j++) {
-                        uint32_t a[4];
-                        a[0] = wv[2 * j] & 0x0F0F0F0Fu;
-                        a[1] = wv[2 * j + 1] & 0x0F0F0F0Fu;
-                        a[2] = (wv[2 * j] >> 4) & 0x0F0F0F0Fu;
-                        a[3] = (wv[2 * j + 1] >> 4) & 0x0F0F0F0Fu;
-#pragma unroll
-                        for (int pl = 0; pl < 3; pl++) mma_u8s8(il[h][pl], a, bd[pl][j].x, bd[pl][j].y);
-                    }
-                    if ((st + 1) * 64 % GS == 0) {
-                        const uint32_t zl = szr[16 * h + g], zh = szr[16 * h + g + 8];
-                        const int S = sx[grp];
-                        const float sc[2] = {__uint_as_float(zl), __uint_as_float(zh)};
-#pragma unroll
-                        for (int r = 0; r < 4; r++) {
-                            const int row = r < 2 ? 0 : 1;
-                            const long long v = ((long long) il[h][0][r] << 16) + ((long long) il[h][1][r] << 8)
-                                                + il[h][2][r];
-                            // zero points: stored beside the scales (szf + NMAT*groups*OUT), as ints
-                            const int z = (int) szf[(long) NMAT * (IN / GS) * OUT + ((long) m * (IN / GS) + grp) * OUT
-                                                    + out0 + 16 * h + g + 8 * row];
-                            acc[h][r] = fmaf(__ll2float_rn(v - (long long) z * S), sc[row], acc[h][r]);
-                            il[h][0][r] = il[h][1][r] = il[h][2][r] = 0;
-                        }
-                    }
-                }
-            }
-        }
-        if constexpr (MODE != 0) {
-            const float f = xe[s];
-            // token 0 is column 0 of the C fragment: lanes t = 0, registers 0 (row g) and 2 (row g+8)
-            if (t == 0) {
-#pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    float* o = part + ((long) s * NMAT + m) * OUT + out0 + 16 * h;
-                    o[g] = acc[h][0] * f;
-                    o[g + 8] = acc[h][2] * f;
-                }
-            }
-        }
+        if constexpr (BITS == 4) x ^= task4<MODE>(reinterpret_cast<const uint4*>(w), szf, xq, xd, sx, xe, part, s, p, m, lane);
+        else x ^= task3<MODE>(w, szf, xq, xd, sx, xe, part, s, p, m, lane);
     }
     if (x == 0x12345678u) sink[0] = x;
 }
@@ -189,7 +355,7 @@ int main() {
             ref[(size_t) m * OUT + o] = s;
         }
     // the two weight layouts
-    std::vector<uint32_t> wf(words), wi(words);
+    std::vector<uint32_t> wf(words), wi(words), wi3(words);
     for (int m = 0; m < NMAT; m++)
         for (int ot = 0; ot < OUT / 16; ot++)
             for (int st = 0; st < ST; st++)
@@ -216,6 +382,16 @@ int main() {
                                 v |= (uint32_t) (Q(m, row, ilo) | (Q(m, row, ihi) << 4)) << (8 * i);
                             }
                             pi[2 * j + r] = v;
+                        }
+                    uint32_t* p3 = &wi3[((((size_t) m * (OUT / 16) + ot) * ST + st) * 32 + lane) * 4];
+                    for (int j = 0; j < 2; j++)
+                        for (int hf = 0; hf < 2; hf++) {
+                            uint32_t v = 0;
+                            for (int i = 0; i < 4; i++) {
+                                const int in0 = st * 64 + 32 * j + 16 * hf + 4 * t + i;
+                                v |= (uint32_t) (Q(m, ot * 16 + g, in0) | (Q(m, ot * 16 + g + 8, in0) << 4)) << (8 * i);
+                            }
+                            p3[2 * j + hf] = v;
                         }
                 }
     // scales: fp16 form (scale, 1024 + z | 1024 + 16z for rows g+8) as half2; integer form scale as float, then z
@@ -265,6 +441,15 @@ int main() {
                     for (int i = 0; i < 4; i++) v |= (uint32_t) (uint8_t) xd[(size_t) pl * IN + 32 * j + 16 * hf + 4 * t + i] << (8 * i);
                     xdp[(((size_t) pl * (IN / 32) + j) * 4 + t) * 2 + hf] = v;
                 }
+    // mode 3: xd3 [k32][lane] uint2, lane (g, t) plane g's digits (0 for g >= 3); sa [group][plane] digit sums
+    std::vector<uint32_t> xd3((size_t) IN / 32 * 32 * 2, 0);
+    std::vector<int> sa((size_t) groups * 3, 0);
+    for (int j = 0; j < IN / 32; j++)
+        for (int lane = 0; lane < 12; lane++)
+            for (int hf = 0; hf < 2; hf++)
+                xd3[((size_t) j * 32 + lane) * 2 + hf] = xdp[(((size_t) (lane >> 2) * (IN / 32) + j) * 4 + (lane & 3)) * 2 + hf];
+    for (int pl = 0; pl < 3; pl++)
+        for (int i = 0; i < IN; i++) sa[(size_t) (i / GS) * 3 + pl] += xd[(size_t) pl * IN + i];
     for (int kt = 0; kt < IN / 16; kt++)
         for (int t = 0; t < 4; t++) {
             const int s = kt * 16 / SPLIT;
@@ -287,6 +472,11 @@ int main() {
     CK(cudaMalloc(&dwf, words * 4)); CK(cudaMalloc(&dwi, words * 4));
     CK(cudaMalloc(&dxq, xq.size() * 4)); CK(cudaMalloc(&dxd, xdp.size() * 4));
     CK(cudaMalloc(&dszf, szf.size() * 4)); CK(cudaMalloc(&dszi, szi.size() * 4));
+    uint4* dwi3; uint2* dxd3; int* dsa;
+    CK(cudaMalloc(&dwi3, words * 4)); CK(cudaMalloc(&dxd3, xd3.size() * 4)); CK(cudaMalloc(&dsa, sa.size() * 4));
+    CK(cudaMemcpy(dwi3, wi3.data(), words * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dxd3, xd3.data(), xd3.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dsa, sa.data(), sa.size() * 4, cudaMemcpyHostToDevice));
     CK(cudaMalloc(&dsx, groups * 4)); CK(cudaMalloc(&dxe, KSPLIT * 4)); CK(cudaMalloc(&dxe2, KSPLIT * 4));
     CK(cudaMalloc(&dpart, (size_t) KSPLIT * NMAT * OUT * 4)); CK(cudaMalloc(&dsink, 4));
     CK(cudaMemcpy(dwf, wf.data(), words * 4, cudaMemcpyHostToDevice));
@@ -312,7 +502,9 @@ int main() {
         cudaFree(a); cudaFree(b);
     }
     const double wbytes = words * 4.0 + (double) NMAT * groups * OUT * 4;   // weights + (scale, zero) words
-    auto run = [&](const char* name, auto kernel, const uint4* wp, const uint32_t* szp, const float* xep) {
+    // times a kernel (30 launches, the median and the best) and checks its partials' sums against ref (none: loads only)
+    auto run = [&](const char* name, auto kernel, auto wp, const uint32_t* szp, const float* xep, const uint2* xdp_,
+                   const int* sxp, const std::vector<double>* refp, double bytes) {
         int perSm = 0;
         CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel, NW * 32, 0));
         const int grid = prop.multiProcessorCount * perSm;
@@ -321,7 +513,7 @@ int main() {
         for (int r = 0; r < 30; r++) {
             CK(cudaMemset(dpart, 0, (size_t) KSPLIT * NMAT * OUT * 4));
             cudaEventRecord(e0);
-            kernel<<<grid, NW * 32>>>(wp, szp, dxq, dxd, dsx, xep, dpart, dsink);
+            kernel<<<grid, NW * 32>>>(wp, szp, dxq, xdp_, sxp, xep, dpart, dsink);
             cudaEventRecord(e1);
             CK(cudaEventSynchronize(e1));
             float ms; cudaEventElapsedTime(&ms, e0, e1); ts.push_back(ms);
@@ -330,25 +522,97 @@ int main() {
         std::sort(ts.begin(), ts.end());
         const double med = ts[ts.size() / 2];
         double err = 0, nrm = 0;
-        if (kernel != probe<0>) {
+        if (refp) {
             std::vector<float> part((size_t) KSPLIT * NMAT * OUT);
             CK(cudaMemcpy(part.data(), dpart, part.size() * 4, cudaMemcpyDeviceToHost));
             for (size_t o = 0; o < (size_t) NMAT * OUT; o++) {
                 double y = 0;
                 for (int s = 0; s < KSPLIT; s++) y += part[(size_t) s * NMAT * OUT + o];
-                err = std::max(err, std::abs(y - ref[o]));
-                nrm = std::max(nrm, std::abs(ref[o]));
+                err = std::max(err, std::abs(y - (*refp)[o]));
+                nrm = std::max(nrm, std::abs((*refp)[o]));
             }
         }
         printf("%-28s %3d blocks/SM: median %.1f us, best %.1f us = %.0f GB/s of weights; max |err| / max |y| = %.2e\n",
-               name, perSm, med * 1e3, ts[0] * 1e3, wbytes / (med * 1e-3) / 1e9, nrm > 0 ? err / nrm : 0.0);
+               name, perSm, med * 1e3, ts[0] * 1e3, bytes / (med * 1e-3) / 1e9, nrm > 0 ? err / nrm : 0.0);
     };
-    printf("shape: %d x (%d x %d), 4-bit, groups of %d, splits of %d inputs: %.1f MB of weights and scales\n",
-           NMAT, OUT, IN, GS, SPLIT, wbytes / 1e6);
+    printf("shape: %d x (%d x %d), 4-bit, groups of %d, splits of %d inputs, %d super-tiles in flight: %.1f MB of weights and scales\n",
+           NMAT, OUT, IN, GS, SPLIT, DEPTH, wbytes / 1e6);
     for (int rep = 0; rep < 2; rep++) {
-        run("loads only", probe<0>, dwf, dszf, dxe);
-        run("fp16 hi/lo (engine form)", probe<1>, dwf, dszf, dxe);
-        run("integer u8 x s8, 3 planes", probe<2>, dwi, dszi, dxe2);
+        run("loads only", probe<4, 0>, (const uint32_t*) dwf, dszf, dxe, dxd, dsx, nullptr, wbytes);
+        run("fp16 hi/lo (engine form)", probe<4, 1>, (const uint32_t*) dwf, dszf, dxe, dxd, dsx, &ref, wbytes);
+        run("integer u8 x s8, 3 planes", probe<4, 2>, (const uint32_t*) dwi, dszi, dxe2, dxd, dsx, &ref, wbytes);
+        run("integer, planes as columns", probe<4, 3>, (const uint32_t*) dwi3, dszi, dxe2, dxd3, dsa, &ref, wbytes);
+    }
+
+    // 3 bits (round 34): q3 = q & 7 and z3 = z & 7 on the same scales and activation
+    const long words3 = (long) NMAT * OUT * IN * 3 / 32;
+    auto Q3 = [&](int m, int o, int i) { return Q(m, o, i) & 7; };
+    std::vector<double> ref3((size_t) NMAT * OUT);
+    for (int m = 0; m < NMAT; m++)
+        for (int o = 0; o < OUT; o++) {
+            double sum = 0;
+            for (int gi = 0; gi < groups; gi++) {
+                const size_t si = ((size_t) m * groups + gi) * OUT + o;
+                double gs = 0;
+                for (int i = gi * GS; i < (gi + 1) * GS; i++) gs += (double) (Q3(m, o, i) - (z[si] & 7)) * x[i];
+                sum += (double) sc[si] * gs;
+            }
+            ref3[(size_t) m * OUT + o] = sum;
+        }
+    std::vector<uint32_t> w3f(words3, 0), w3i(words3, 0);
+    for (int m = 0; m < NMAT; m++)
+        for (int ot = 0; ot < OUT / 16; ot++)
+            for (int st = 0; st < ST; st++)
+                for (int lane = 0; lane < 32; lane++) {
+                    const int g = lane >> 2, t = lane & 3;
+                    const size_t base = (((size_t) m * (OUT / 16) + ot) * ST + st) * 96 + lane;
+                    uint32_t wf3[3] = {0, 0, 0};
+                    for (int P = 0; P < 16; P++) {
+                        const int kt = P / 4, pp = P % 4;
+                        const int row = ot * 16 + g + ((pp & 1) ? 8 : 0);
+                        const int in0 = st * 64 + 16 * kt + 2 * t + ((pp & 2) ? 8 : 0);
+                        const uint32_t lo = (uint32_t) Q3(m, row, in0), hi = (uint32_t) Q3(m, row, in0 + 1);
+                        if (P < 15) wf3[P / 5] |= lo << (3 * (P % 5)) | hi << (16 + 3 * (P % 5));
+                        else for (int b = 0; b < 3; b++) wf3[b] |= ((lo >> b) & 1u) << 15 | ((hi >> b) & 1u) << 31;
+                    }
+                    uint32_t nw[4];
+                    for (int n = 0; n < 4; n++) {
+                        uint32_t v = 0;
+                        for (int i = 0; i < 4; i++) {
+                            const int in0 = st * 64 + 32 * (n >> 1) + 16 * (n & 1) + 4 * t + i;
+                            v |= (uint32_t) (Q3(m, ot * 16 + g, in0) | (Q3(m, ot * 16 + g + 8, in0) << 4)) << (8 * i);
+                        }
+                        nw[n] = v;
+                    }
+                    const uint32_t wi3w[3] = {
+                        (nw[0] & 0x33333333u) | ((nw[1] & 0x33333333u) << 2),
+                        (nw[2] & 0x33333333u) | ((nw[3] & 0x33333333u) << 2),
+                        (nw[0] & 0x44444444u) | ((nw[1] & 0x44444444u) << 1) | ((nw[2] & 0x44444444u) >> 2) | ((nw[3] & 0x44444444u) >> 1)};
+                    for (int b = 0; b < 3; b++) { w3f[base + 32 * b] = wf3[b]; w3i[base + 32 * b] = wi3w[b]; }
+                }
+    // (scale, zero): fp16 form (scale, 1024 + z3) for every row (3-bit fields are not taken as 16q); integer form
+    // the float scale, then z3
+    std::vector<uint32_t> szf3(szf.size()), szi3(szi.size());
+    for (size_t i = 0; i < szf.size(); i++) {
+        const __half sh = __float2half(sc[i]);
+        __half2 h2 = __halves2half2(sh, __float2half(1024.f + (z[i] & 7)));
+        szf3[i] = *reinterpret_cast<uint32_t*>(&h2);
+        szi3[i] = szi[i];
+        szi3[szf.size() + i] = (uint32_t) (z[i] & 7);
+    }
+    uint32_t *dw3f, *dw3i, *dszf3, *dszi3;
+    CK(cudaMalloc(&dw3f, words3 * 4)); CK(cudaMalloc(&dw3i, words3 * 4));
+    CK(cudaMalloc(&dszf3, szf3.size() * 4)); CK(cudaMalloc(&dszi3, szi3.size() * 4));
+    CK(cudaMemcpy(dw3f, w3f.data(), words3 * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dw3i, w3i.data(), words3 * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dszf3, szf3.data(), szf3.size() * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dszi3, szi3.data(), szi3.size() * 4, cudaMemcpyHostToDevice));
+    const double wbytes3 = words3 * 4.0 + (double) NMAT * groups * OUT * 4;
+    printf("3-bit: %.1f MB of weights and scales\n", wbytes3 / 1e6);
+    for (int rep = 0; rep < 2; rep++) {
+        run("3-bit loads only", probe<3, 0>, (const uint32_t*) dw3f, dszf3, dxe, dxd, dsx, nullptr, wbytes3);
+        run("3-bit fp16 hi/lo (engine)", probe<3, 1>, (const uint32_t*) dw3f, dszf3, dxe, dxd, dsx, &ref3, wbytes3);
+        run("3-bit integer, planes cols", probe<3, 3>, (const uint32_t*) dw3i, dszi3, dxe2, dxd3, dsa, &ref3, wbytes3);
     }
     return 0;
 }
