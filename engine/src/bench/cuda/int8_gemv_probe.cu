@@ -81,7 +81,8 @@ __device__ __forceinline__ void mma_u8s8(int (&d)[4], const uint32_t (&a)[4], ui
 
 // The fp16 form's super-tile st of one 16-output tile (gq_mma's chain): each k16 tile dequantised and multiplied by the
 // hi and lo planes into fl; at a scale period's end acc = fmaf(fl, scale, acc) and the chain restarts (4-bit rows g+8
-// were taken as 16q: their scale / 16). zl, zh: the (scale, zero constant) half2 of rows g and g+8.
+// were taken as 16q and 3-bit ones as 8q: their scale / 16 or / 8). zl, zh: the (scale, zero constant) half2 of rows g
+// and g+8.
 template <int BITS>
 __device__ __forceinline__ void fp16_tile(const uint32_t (&wv)[BITS], const uint4* __restrict__ xq, int st, int t,
                                           uint32_t zl, uint32_t zh, float (&fl)[4], float (&acc)[4]) {
@@ -95,7 +96,7 @@ __device__ __forceinline__ void fp16_tile(const uint32_t (&wv)[BITS], const uint
         gm_mma(fl, a, b.z, b.w);
     }
     if ((st + 1) * 64 % GS == 0) {
-        const float sl = __low2float(gm_u2h(zl)), sh = __low2float(gm_u2h(zh)) * (BITS == 4 ? 0.0625f : 1.f);
+        const float sl = __low2float(gm_u2h(zl)), sh = gm_factor_hi<BITS>(__low2float(gm_u2h(zh)));
         acc[0] = fmaf(fl[0], sl, acc[0]); acc[1] = fmaf(fl[1], sl, acc[1]);
         acc[2] = fmaf(fl[2], sh, acc[2]); acc[3] = fmaf(fl[3], sh, acc[3]);
 #pragma unroll
@@ -590,12 +591,13 @@ int main() {
                         (nw[0] & 0x44444444u) | ((nw[1] & 0x44444444u) << 1) | ((nw[2] & 0x44444444u) >> 2) | ((nw[3] & 0x44444444u) >> 1)};
                     for (int b = 0; b < 3; b++) { w3f[base + 32 * b] = wf3[b]; w3i[base + 32 * b] = wi3w[b]; }
                 }
-    // (scale, zero): fp16 form (scale, 1024 + z3) for every row (3-bit fields are not taken as 16q); integer form
-    // the float scale, then z3
+    // (scale, zero): fp16 form (scale, 1024 + z3), 1024 + 8 z3 for rows g+8 (gm_dequant<3> takes their fields as 8q,
+    // gq_mma_zeros); integer form the float scale, then z3
     std::vector<uint32_t> szf3(szf.size()), szi3(szi.size());
     for (size_t i = 0; i < szf.size(); i++) {
         const __half sh = __float2half(sc[i]);
-        __half2 h2 = __halves2half2(sh, __float2half(1024.f + (z[i] & 7)));
+        const float k = (i % OUT) % 16 >= 8 ? 8.f : 1.f;
+        __half2 h2 = __halves2half2(sh, __float2half(1024.f + k * (z[i] & 7)));
         szf3[i] = *reinterpret_cast<uint32_t*>(&h2);
         szi3[i] = szi[i];
         szi3[szf.size() + i] = (uint32_t) (z[i] & 7);

@@ -414,7 +414,7 @@ GPTQ4J_KERNEL void fill_random_sz(__half2* p, long n, unsigned long long seed, i
 }
 
 // bench --zeros centered: codes symmetric about the zero point 2^(bits-1). Every field of the tensor-core layout
-// (gm_pair) that holds 0 becomes 2^(bits-1), so the codes 1 .. 2^bits - 1 are equally likely, the zero point twice as
+// (gq_mma.cu's layout) that holds 0 becomes 2^(bits-1), so the codes 1 .. 2^bits - 1 are equally likely, the zero point twice as
 // likely, and their mean is the zero point, as a trained checkpoint's codes centre on theirs (uniform codes over
 // 0 .. 2^bits - 1 average half a step below it). 3-bit words come in triples 32 apart (gm_word<3>): five fields per
 // 16-bit half in each word, and a sixteenth from bit 15 of the three (bit 2, the zero point's, in the third word).

@@ -4,8 +4,9 @@
 //
 // Operands. A = weights, 16 outputs x 16 inputs per mma, dequantised in registers to the exact fp16 integers
 // (q - z): the field is masked into the mantissa of 1024.0 (0x6400 | q) and 1024 + z is subtracted, both exact
-// (4-bit outputs g+8 take their fields in place as 1024 + 16q minus 1024 + 16z, i.e. 16(q - z); the 1/16 goes
-// into the split's scale factor; gq_mma_zeros formats the zero constants at load).
+// (4-bit outputs g+8 take their fields in place as 1024 + 16q minus 1024 + 16z, i.e. 16(q - z), and 3-bit outputs
+// g+8 theirs as 1024 + 8q minus 1024 + 8z; the 1/16 or 1/8 goes into the split's scale factor; gq_mma_zeros
+// formats the zero constants at load).
 // B = activations, 16 inputs x 8 tokens. A float32 activation is not an fp16 value, so each is split into
 // hi = fp16(x') and lo = fp16(x' - hi) (x' = x * 2^-e, see below) and two mma run per tile: hi + lo carries 22
 // significant bits, the products with the integer weights are exact, and the sums are fp32. The result is as
@@ -18,7 +19,7 @@
 //                                               t_u = one mma chain over kt of (A_kt, B_kt hi) then (A_kt, B_kt lo)
 //                                               (one chain: as fast as two, and fewer registers)
 //   split s (chunks [s*cpb, (s+1)*cpb)):         a_s = fmaf(t_u, scale_u, a_s), u ascending;
-//                                               p_s = a_s * 2^e_s (* 1/16 for 4-bit outputs g+8), exact
+//                                               p_s = a_s * 2^e_s (* 1/16 or 1/8 for 4- or 3-bit outputs g+8), exact
 //   y = ((p_0 + p_1) + p_2) + ...                 (__fadd_rn, in the kernel or in the fold epilogues)
 // sp (1, 2, 4, 8 or 16, dividing cpb) is fixed per weight at load (CudaGptq.scalePeriod): the largest period whose
 // aligned runs of chunks lie in one group (4 for 128-input groups), so the scale is applied once per group, not per chunk.
@@ -44,16 +45,14 @@ __host__ __device__ constexpr long gm_word(long ot, int kst, int st, int lane, i
     return BITS == 3 ? ((ot * kst + st) * 3 + b) * 32 + lane : ((ot * kst + st) * 32 + lane) * BITS + b;
 }
 
-// Pair P of a lane's super-tile, masked: the low field in bits [0, BITS), the high one in [16, 16 + BITS).
+// Pair P of a lane's super-tile at 2, 4 or 8 bits, masked: the low field in bits [0, BITS), the high one in [16, 16 +
+// BITS). (3 bits: gm_dequant takes its fields in place.)
 template <int BITS>
 __device__ __forceinline__ uint32_t gm_pair(const uint32_t (&w)[BITS], int P) {
+    static_assert(BITS == 2 || BITS == 4 || BITS == 8, "3-bit fields: gm_dequant<3>");
     if constexpr (BITS == 4) return (w[P >> 2] >> (4 * (P & 3))) & 0x000F000Fu;
     else if constexpr (BITS == 8) return (w[P >> 1] >> (8 * (P & 1))) & 0x00FF00FFu;
-    else if constexpr (BITS == 2) return (w[P >> 3] >> (2 * (P & 7))) & 0x00030003u;
-    else {
-        if (P < 15) return (w[P / 5] >> (3 * (P % 5))) & 0x00070007u;
-        return ((w[0] >> 15) & 0x00010001u) | ((w[1] >> 14) & 0x00020002u) | ((w[2] >> 13) & 0x00040004u);
-    }
+    else return (w[P >> 3] >> (2 * (P & 7))) & 0x00030003u;
 }
 
 template <int BITS>
@@ -155,14 +154,16 @@ __device__ __forceinline__ void gm_period_end(float (&acc)[4], float (&tmp)[4], 
 }
 
 // The factor p_s = a_s * f of rows g+8 (f = 2^e of the token and split): 4-bit outputs g+8 were dequantised as
-// 16(q - z), so their sums carry 1/16 as well (exact).
+// 16(q - z) and 3-bit ones as 8(q - z), so their sums carry 1/16 or 1/8 as well (exact).
 template <int BITS>
-__device__ __forceinline__ float gm_factor_hi(float f) { return BITS == 4 ? f * 0.0625f : f; }
+__device__ __forceinline__ float gm_factor_hi(float f) { return BITS == 4 ? f * 0.0625f : BITS == 3 ? f * 0.125f : f; }
 
 // The A fragment of k16 tile kt of a lane's super-tile as exact fp16 integers: (q - z) for outputs g, and for
 // outputs g+8 as well except at 4 bits, where their fields (shift 4 and 12 of the word) are taken in place as
-// 1024 + 16q and the result is 16(q - z) (the 1/16 is applied to the split's sum). zl/zh: the zero constants of
-// outputs g / g+8 (gq_mma_zeros: 1024 + z, or 1024 + 16z for 4-bit outputs g+8).
+// 1024 + 16q and the result is 16(q - z), and at 3 bits, where each is moved to bits 3-5 (at most one shift per word
+// and position) and taken as 1024 + 8q, the result 8(q - z) (the 1/16 or 1/8 is applied to the split's sum). zl/zh:
+// the zero constants of outputs g / g+8 (gq_mma_zeros: 1024 + z, or 1024 + 16z / 1024 + 8z for 4- / 3-bit outputs
+// g+8).
 template <int BITS>
 __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __half2 zl, __half2 zh, uint32_t (&a)[4]) {
     if constexpr (BITS == 16) {
@@ -174,6 +175,29 @@ __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __
         a[1] = gm_h2u(__hsub2(gm_u2h(gm_or1024<0x00F000F0u>(x)), zh));
         a[2] = gm_h2u(__hsub2(gm_u2h(gm_or1024<0x000F000Fu>(x8)), zl));
         a[3] = gm_h2u(__hsub2(gm_u2h(gm_or1024<0x00F000F0u>(x8)), zh));
+    } else if constexpr (BITS == 3) {
+        // fields (the layout above) at bits 0, 3, 6, 9, 12 of each half: word 0 holds pairs 0-4, word 1 pairs 5-9,
+        // word 2 pairs 10-14; pair 15's value bits are bit 15 (31) of words 0, 1, 2. Outputs g (P even) are masked at
+        // bits 0-2, outputs g+8 (P odd) at bits 3-5 (8q): shifts 6 and 12 of words 0 and 2, 3 and 9 of word 1 (and
+        // << 3 for pair 5), so 15 pairs cost one LOP3 each plus 7 shifts. (H200, round 34: before, every pair at bits
+        // 0-2, a shift and two logic ops per pair.)
+        uint32_t f[4];
+        if (kt == 0) {
+            f[0] = gm_or1024<0x00070007u>(w[0]);       f[1] = gm_or1024<0x00380038u>(w[0]);
+            f[2] = gm_or1024<0x00070007u>(w[0] >> 6);  f[3] = gm_or1024<0x00380038u>(w[0] >> 6);
+        } else if (kt == 1) {
+            f[0] = gm_or1024<0x00070007u>(w[0] >> 12); f[1] = gm_or1024<0x00380038u>(w[1] << 3);
+            f[2] = gm_or1024<0x00070007u>(w[1] >> 3);  f[3] = gm_or1024<0x00380038u>(w[1] >> 3);
+        } else if (kt == 2) {
+            f[0] = gm_or1024<0x00070007u>(w[1] >> 9);  f[1] = gm_or1024<0x00380038u>(w[1] >> 9);
+            f[2] = gm_or1024<0x00070007u>(w[2]);       f[3] = gm_or1024<0x00380038u>(w[2]);
+        } else {
+            f[0] = gm_or1024<0x00070007u>(w[2] >> 6);  f[1] = gm_or1024<0x00380038u>(w[2] >> 6);
+            f[2] = gm_or1024<0x00070007u>(w[2] >> 12);
+            f[3] = ((w[0] >> 12) & 0x00080008u) | ((w[1] >> 11) & 0x00100010u) | gm_or1024<0x00200020u>(w[2] >> 10);
+        }
+#pragma unroll
+        for (int p = 0; p < 4; p++) a[p] = gm_h2u(__hsub2(gm_u2h(f[p]), (p & 1) ? zh : zl));
     } else {
 #pragma unroll
         for (int p = 0; p < 4; p++) a[p] = gm_h2u(__hsub2(gm_u2h(gm_pair<BITS>(w, 4 * kt + p) | 0x64006400u), (p & 1) ? zh : zl));
@@ -876,12 +900,13 @@ __device__ __forceinline__ void gq_mma_repack_body(const uint32_t* raw, const in
 }
 
 // Load time, after gptq_unpack_zeros (or the bench's random fill): (scale, zero) -> (scale, zero constant) in
-// place for the mma kernels: 1024 + z, or 1024 + 16z for the 4-bit outputs o with o % 16 >= 8 (exact in fp16).
+// place for the mma kernels: 1024 + z, or 1024 + 16z / 1024 + 8z for the 4- / 3-bit outputs o with o % 16 >= 8
+// (exact in fp16; gm_dequant).
 GPTQ4J_KERNEL void gq_mma_zeros(__half2* sz, long n, int out, int bits) {
     GK_ENTER;
     for (long i = (long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
         const float2 v = __half22float2(sz[i]);
-        const float k = bits == 4 && (i % out) % 16 >= 8 ? 16.f : 1.f;
+        const float k = (i % out) % 16 < 8 ? 1.f : bits == 4 ? 16.f : bits == 3 ? 8.f : 1.f;
         sz[i] = __halves2half2(__low2half(sz[i]), __float2half_rn(1024.f + k * v.y));
     }
 }

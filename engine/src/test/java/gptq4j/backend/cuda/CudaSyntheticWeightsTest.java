@@ -43,7 +43,7 @@ class CudaSyntheticWeightsTest {
         assertEquals(z, meanC, tol, "centred codes' mean");
     }
 
-    /** The codes of the tensor-core layout in one array (gm_pair's fields; 3-bit: word triples 32 apart). */
+    /** The codes of the tensor-core layout in one array (gq_mma.cu's fields; 3-bit: word triples 32 apart). */
     static int[] fields(int[] w, int bits) {
         int mask = (1 << bits) - 1;
         if (bits != 3) {
