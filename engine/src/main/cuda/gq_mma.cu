@@ -45,14 +45,10 @@ __host__ __device__ constexpr long gm_word(long ot, int kst, int st, int lane, i
     return BITS == 3 ? ((ot * kst + st) * 3 + b) * 32 + lane : ((ot * kst + st) * 32 + lane) * BITS + b;
 }
 
-// Pair P of a lane's super-tile at 2, 4 or 8 bits, masked: the low field in bits [0, BITS), the high one in [16, 16 +
-// BITS). (3 bits: gm_dequant takes its fields in place.)
-template <int BITS>
-__device__ __forceinline__ uint32_t gm_pair(const uint32_t (&w)[BITS], int P) {
-    static_assert(BITS == 2 || BITS == 4 || BITS == 8, "3-bit fields: gm_dequant<3>");
-    if constexpr (BITS == 4) return (w[P >> 2] >> (4 * (P & 3))) & 0x000F000Fu;
-    else if constexpr (BITS == 8) return (w[P >> 1] >> (8 * (P & 1))) & 0x00FF00FFu;
-    else return (w[P >> 3] >> (2 * (P & 7))) & 0x00030003u;
+// Pair P of a lane's super-tile at 2 bits, masked: the low field in bits [0, 2), the high one in [16, 18). (3, 4 and 8
+// bits: gm_dequant takes their fields in place.)
+__device__ __forceinline__ uint32_t gm_pair2(const uint32_t (&w)[2], int P) {
+    return (w[P >> 3] >> (2 * (P & 7))) & 0x00030003u;
 }
 
 template <int BITS>
@@ -198,9 +194,21 @@ __device__ __forceinline__ void gm_dequant(const uint32_t (&w)[BITS], int kt, __
         }
 #pragma unroll
         for (int p = 0; p < 4; p++) a[p] = gm_h2u(__hsub2(gm_u2h(f[p]), (p & 1) ? zh : zl));
-    } else {
+    } else if constexpr (BITS == 8) {
+        // pair P's fields are bytes P & 1 and 2 + (P & 1) of word P >> 1: one byte permute puts each under 0x64 (1024 +
+        // q). (H200, round 34: before, a shift for odd P and the mask-and-or.)
 #pragma unroll
-        for (int p = 0; p < 4; p++) a[p] = gm_h2u(__hsub2(gm_u2h(gm_pair<BITS>(w, 4 * kt + p) | 0x64006400u), (p & 1) ? zh : zl));
+        for (int p = 0; p < 4; p++) {
+            const int P = 4 * kt + p;
+            uint32_t f;
+            if (P & 1) asm("prmt.b32 %0, %1, %2, 0x4341;\n" : "=r"(f) : "r"(w[P >> 1]), "r"(0x64646464u));
+            else asm("prmt.b32 %0, %1, %2, 0x4240;\n" : "=r"(f) : "r"(w[P >> 1]), "r"(0x64646464u));
+            a[p] = gm_h2u(__hsub2(gm_u2h(f), (p & 1) ? zh : zl));
+        }
+    } else {
+        static_assert(BITS == 2, "2-bit fields by gm_pair2");
+#pragma unroll
+        for (int p = 0; p < 4; p++) a[p] = gm_h2u(__hsub2(gm_u2h(gm_pair2(w, 4 * kt + p) | 0x64006400u), (p & 1) ? zh : zl));
     }
 }
 
