@@ -15,13 +15,14 @@
 // nibbles and taken as 16q by one AND, as gq_mma's 4-bit rows g+8; plane 2 brought to lane t = 0 by one shuffle per
 // scale period). 54 registers, 9 blocks per SM. w1+w3 at one token, medians of 30 (loads only / fp16 form / mode 3):
 // 30.6-33.9 / 42.5-45.9 / 38.8-43.1 us with 4 super-tiles in flight; 30.0-33.0 / 43.2-45.1 / 35.1-37.3 with 8
-// (-DPROBE_DEPTH=8: 3.3-3.5 TB/s of weights); splits of 256, 1,024 inputs no better. 3 bits (probe3, the engine's 3-bit
-// layout for the fp16 form; for mode 3 the nibble words' 2-bit parts and third bits in three words): 25.7-27.9 /
-// 52.3-58.0 / 36.2-39.8 us. Other shapes at depth 8 (-DPROBE_NMAT/OUT/IN), 4-bit: w2 18.7-21.3 / 27.9-30.4 / 22.0-24.4,
+// (-DPROBE_DEPTH=8: 3.3-3.5 TB/s of weights); splits of 256, 1,024 inputs no better. 3 bits (probe<3, MODE>, the
+// engine's 3-bit layout for the fp16 form; for mode 3 the nibble words' 2-bit parts and third bits in three words):
+// 25.7-27.9 / 52.3-58.0 / 36.2-39.8 us, the fp16 form 46.5-47.6 once gm_dequant<3> took the fields in place. Other shapes at depth 8 (-DPROBE_NMAT/OUT/IN), 4-bit: w2 18.7-21.3 / 27.9-30.4 / 22.0-24.4,
 // q+k+v 8.1-9.0 / 11.7-11.9 / 10.0-10.9, o 6.7-7.8 / 9.9-11.3 / 8.5-10.2. The engine's gq_mmv under ncu (same machine):
 // w1+w3 52.5, w2 ~28, q+k+v 13.9, o 11.5. Errors against float64: fp16 form 2.3-3.0e-7, integer 2.9-4.4e-7 of max |y|.
 // So round 9's verdict held for the three-mma variant only: with the planes as columns the integer form is the fastest
-// one-token form measured here, 15-20 % under this pipeline's fp16 form at 4 bits and 30-35 % at 3 bits.
+// one-token form measured here, 15-20 % under this pipeline's fp16 form at 4 bits and ~22 % at 3 bits (30-35 % before the
+// fields were taken in place).
 //
 // Every variant runs the same memory pipeline (a persistent grid, a warp per (matrix, two 16-output tiles, split)
 // task, each lane loading its 16-byte weight words DEPTH super-tiles ahead into registers), so the differences are the
@@ -104,7 +105,7 @@ __device__ __forceinline__ void fp16_tile(const uint32_t (&wv)[BITS], const uint
     }
 }
 
-// The integer form's scale-period end with the planes as columns (modes 3): d = the tile's mma accumulators (columns
+// The integer form's scale-period end with the planes as columns (mode 3): d = the tile's mma accumulators (columns
 // 2t, 2t + 1 of rows g, g+8; rows g+8 summed as 16q), plane 2 from lane t = 1; sa the period's digit sums per plane;
 // scales then zeros of (matrix m, group grp) at szf; acc[0] (row g) and acc[2] (row g+8) take the period's value.
 __device__ __forceinline__ void int_period_end(int (&d)[4], float (&acc)[4], const int* __restrict__ sa,
