@@ -80,6 +80,32 @@ __device__ __forceinline__ void mma_u8s8(int (&d)[4], const uint32_t (&a)[4], ui
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// A task's operands (the probe's inputs, the same for every width and form) and coordinates: matrix m, pair p of
+// 16-output tiles, split s; lane of the warp
+struct Task {
+    const uint32_t* __restrict__ szf;
+    const uint4* __restrict__ xq;
+    const uint2* __restrict__ xd;
+    const int* __restrict__ sx;
+    const float* __restrict__ xe;
+    float* __restrict__ part;
+    int s, p, m, lane;
+    // uint32 from szf to the task's first output in the (scale, zero) row of group grp
+    __device__ __forceinline__ long srow(int grp) const { return ((long) m * (IN / GS) + grp) * OUT + 32 * p; }
+};
+
+// The integer form's super-tile of one tile with the planes as columns (mode 3): nibble word 2j (2j + 1) byte i = row
+// g's q | row g+8's q << 4 for input 32j + 4t + i (+ 16), taken as q and 16q by one AND each (rows g+8's sums are 16x);
+// bj: lane (g, t)'s B fragments of the two k32 tiles (plane g's digits, g < 3, else 0)
+__device__ __forceinline__ void int_super_tile(const uint32_t (&nw)[4], const uint2 (&bj)[2], int (&d)[4]) {
+#pragma unroll
+    for (int j = 0; j < 2; j++) {
+        const uint32_t a[4] = {nw[2 * j] & 0x0F0F0F0Fu, nw[2 * j] & 0xF0F0F0F0u,
+                               nw[2 * j + 1] & 0x0F0F0F0Fu, nw[2 * j + 1] & 0xF0F0F0F0u};
+        mma_u8s8(d, a, bj[j].x, bj[j].y);
+    }
+}
+
 // The fp16 form's super-tile st of one 16-output tile (gq_mma's chain): each k16 tile dequantised and multiplied by the
 // hi and lo planes into fl; at a scale period's end acc = fmaf(fl, scale, acc) and the chain restarts (4-bit rows g+8
 // were taken as 16q and 3-bit ones as 8q: their scale / 16 or / 8). zl, zh: the (scale, zero constant) half2 of rows g
@@ -147,12 +173,10 @@ __device__ __forceinline__ void store_partials(float* __restrict__ part, const f
 // Integer form, word 2j (+1) for k32 tile j: byte i low nibble = row g (g+8) input 32j + 4t + i, high nibble = input
 // 32j + 16 + 4t + i. B: xd[plane][k32][t] uint2 {inputs 4t..+3, 16+4t..+3} as signed bytes.
 template <int MODE>
-__device__ __forceinline__ uint32_t task4(const uint4* __restrict__ w, const uint32_t* __restrict__ szf,
-        const uint4* __restrict__ xq, const uint2* __restrict__ xd, const int* __restrict__ sx,
-        const float* __restrict__ xe, float* __restrict__ part, int s, int p, int m, int lane) {
-    const int g = lane >> 2, t = lane & 3;
+__device__ __forceinline__ uint32_t task4(const uint4* __restrict__ w, const Task& k) {
+    const int s = k.s, m = k.m, lane = k.lane, g = lane >> 2, t = lane & 3;
     uint32_t x = 0;
-    const uint4* w0 = w + (((long) m * (OUT / 16) + 2 * p) * ST + s * STS) * 32 + lane;
+    const uint4* w0 = w + (((long) m * (OUT / 16) + 2 * k.p) * ST + s * STS) * 32 + lane;
     const uint4* w1 = w0 + (long) ST * 32;
     uint4 ra[DEPTH], rb[DEPTH];
 #pragma unroll
@@ -160,7 +184,7 @@ __device__ __forceinline__ uint32_t task4(const uint4* __restrict__ w, const uin
     float acc[2][4] = {};
     float fl[2][4] = {};
     int il[2][3][4] = {};
-    const int out0 = 32 * p;
+    const int out0 = 32 * k.p;
 #pragma unroll
     for (int i = 0; i < STS; i++) {
         const uint4 ua = ra[i % DEPTH], ub = rb[i % DEPTH];
@@ -169,38 +193,31 @@ __device__ __forceinline__ uint32_t task4(const uint4* __restrict__ w, const uin
         if constexpr (MODE == 0) {
             x ^= ua.x ^ ua.y ^ ua.z ^ ua.w ^ ub.x ^ ub.y ^ ub.z ^ ub.w;
         } else if constexpr (MODE == 1) {
-            const uint32_t* szr = szf + ((long) m * (IN / GS) + grp) * OUT + out0;
+            const uint32_t* szr = k.szf + k.srow(grp);
 #pragma unroll
             for (int h = 0; h < 2; h++) {
                 const uint4 u = h ? ub : ua;
                 const uint32_t wv[4] = {u.x, u.y, u.z, u.w};
-                fp16_tile<4>(wv, xq, st, t, szr[16 * h + g], szr[16 * h + g + 8], fl[h], acc[h]);
+                fp16_tile<4>(wv, k.xq, st, t, szr[16 * h + g], szr[16 * h + g + 8], fl[h], acc[h]);
             }
         } else if constexpr (MODE == 3) {
-            // planes as the mma's columns: lane (g, t)'s B fragment is plane g's digits (g < 3, else 0), so one
-            // mma per 32 inputs and tile multiplies all three; A: word 2j (2j + 1) byte i = row g's q | row g+8's
-            // q << 4 for input 32j + 4t + i (+ 16), taken as q and 16q by one AND each (rows g+8's sums are 16x)
-            const uint2 bj[2] = {xd[(st * 2) * 32 + lane], xd[(st * 2 + 1) * 32 + lane]};
+            // planes as the mma's columns: one mma per 32 inputs and tile multiplies all three; the words are the
+            // nibble words as stored
+            const uint2 bj[2] = {k.xd[(st * 2) * 32 + lane], k.xd[(st * 2 + 1) * 32 + lane]};
 #pragma unroll
             for (int h = 0; h < 2; h++) {
                 const uint4 u = h ? ub : ua;
                 const uint32_t wv[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-                for (int j = 0; j < 2; j++) {
-                    const uint32_t a[4] = {wv[2 * j] & 0x0F0F0F0Fu, wv[2 * j] & 0xF0F0F0F0u,
-                                           wv[2 * j + 1] & 0x0F0F0F0Fu, wv[2 * j + 1] & 0xF0F0F0F0u};
-                    mma_u8s8(il[h][0], a, bj[j].x, bj[j].y);
-                }
-                if ((st + 1) * 64 % GS == 0)
-                    int_period_end(il[h][0], acc[h], sx + grp * 3, szf, ((long) m * (IN / GS) + grp) * OUT + out0 + 16 * h, g);
+                int_super_tile(wv, bj, il[h][0]);
+                if ((st + 1) * 64 % GS == 0) int_period_end(il[h][0], acc[h], k.sx + grp * 3, k.szf, k.srow(grp) + 16 * h, g);
             }
         } else {
-            const uint32_t* szr = szf + ((long) m * (IN / GS) + grp) * OUT + out0;
+            const uint32_t* szr = k.szf + k.srow(grp);
             uint2 bd[3][2];
 #pragma unroll
             for (int pl = 0; pl < 3; pl++)
 #pragma unroll
-                for (int j = 0; j < 2; j++) bd[pl][j] = xd[((long) pl * (IN / 32) + st * 2 + j) * 4 + t];
+                for (int j = 0; j < 2; j++) bd[pl][j] = k.xd[((long) pl * (IN / 32) + st * 2 + j) * 4 + t];
 #pragma unroll
             for (int h = 0; h < 2; h++) {
                 const uint4 u = h ? ub : ua;
@@ -217,7 +234,7 @@ __device__ __forceinline__ uint32_t task4(const uint4* __restrict__ w, const uin
                 }
                 if ((st + 1) * 64 % GS == 0) {
                     const uint32_t zl = szr[16 * h + g], zh = szr[16 * h + g + 8];
-                    const int S = sx[grp];
+                    const int S = k.sx[grp];
                     const float sc[2] = {__uint_as_float(zl), __uint_as_float(zh)};
 #pragma unroll
                     for (int r = 0; r < 4; r++) {
@@ -225,8 +242,7 @@ __device__ __forceinline__ uint32_t task4(const uint4* __restrict__ w, const uin
                         const long long v = ((long long) il[h][0][r] << 16) + ((long long) il[h][1][r] << 8)
                                             + il[h][2][r];
                         // zero points: stored beside the scales (szf + NMAT*groups*OUT), as ints
-                        const int z = (int) szf[(long) NMAT * (IN / GS) * OUT + ((long) m * (IN / GS) + grp) * OUT
-                                                + out0 + 16 * h + g + 8 * row];
+                        const int z = (int) k.szf[(long) NMAT * (IN / GS) * OUT + k.srow(grp) + 16 * h + g + 8 * row];
                         acc[h][r] = fmaf(__ll2float_rn(v - (long long) z * S), sc[row], acc[h][r]);
                         il[h][0][r] = il[h][1][r] = il[h][2][r] = 0;
                     }
@@ -234,7 +250,7 @@ __device__ __forceinline__ uint32_t task4(const uint4* __restrict__ w, const uin
             }
         }
     }
-    if constexpr (MODE != 0) store_partials(part, acc, xe[s], s, m, out0, g, t);
+    if constexpr (MODE != 0) store_partials(k.part, acc, k.xe[s], s, m, out0, g, t);
     return x;
 }
 
@@ -250,12 +266,10 @@ __device__ __forceinline__ uint32_t ld_stream32(const uint32_t* p) {
     return v;
 }
 template <int MODE>
-__device__ __forceinline__ uint32_t task3(const uint32_t* __restrict__ w, const uint32_t* __restrict__ szf,
-        const uint4* __restrict__ xq, const uint2* __restrict__ xd, const int* __restrict__ sx,
-        const float* __restrict__ xe, float* __restrict__ part, int s, int p, int m, int lane) {
-    const int g = lane >> 2, t = lane & 3;
+__device__ __forceinline__ uint32_t task3(const uint32_t* __restrict__ w, const Task& k) {
+    const int s = k.s, m = k.m, lane = k.lane, g = lane >> 2, t = lane & 3;
     uint32_t x = 0;
-    const uint32_t* w0 = w + (((long) m * (OUT / 16) + 2 * p) * ST + s * STS) * 96 + lane;
+    const uint32_t* w0 = w + (((long) m * (OUT / 16) + 2 * k.p) * ST + s * STS) * 96 + lane;
     const uint32_t* w1 = w0 + (long) ST * 96;
     uint32_t ra[DEPTH][3], rb[DEPTH][3];
 #pragma unroll
@@ -265,7 +279,7 @@ __device__ __forceinline__ uint32_t task3(const uint32_t* __restrict__ w, const 
     float acc[2][4] = {};
     float fl[2][4] = {};
     int il[2][4] = {};
-    const int out0 = 32 * p;
+    const int out0 = 32 * k.p;
 #pragma unroll
     for (int i = 0; i < STS; i++) {
         uint32_t ua[3], ub[3];
@@ -282,14 +296,14 @@ __device__ __forceinline__ uint32_t task3(const uint32_t* __restrict__ w, const 
         if constexpr (MODE == 0) {
             x ^= ua[0] ^ ua[1] ^ ua[2] ^ ub[0] ^ ub[1] ^ ub[2];
         } else if constexpr (MODE == 1) {
-            const uint32_t* szr = szf + ((long) m * (IN / GS) + grp) * OUT + out0;
+            const uint32_t* szr = k.szf + k.srow(grp);
 #pragma unroll
             for (int h = 0; h < 2; h++) {
                 const uint32_t wv[3] = {h ? ub[0] : ua[0], h ? ub[1] : ua[1], h ? ub[2] : ua[2]};
-                fp16_tile<3>(wv, xq, st, t, szr[16 * h + g], szr[16 * h + g + 8], fl[h], acc[h]);
+                fp16_tile<3>(wv, k.xq, st, t, szr[16 * h + g], szr[16 * h + g + 8], fl[h], acc[h]);
             }
         } else {
-            const uint2 bj[2] = {xd[(st * 2) * 32 + lane], xd[(st * 2 + 1) * 32 + lane]};
+            const uint2 bj[2] = {k.xd[(st * 2) * 32 + lane], k.xd[(st * 2 + 1) * 32 + lane]};
 #pragma unroll
             for (int h = 0; h < 2; h++) {
                 const uint32_t l0 = h ? ub[0] : ua[0], l1 = h ? ub[1] : ua[1], hb = h ? ub[2] : ua[2];
@@ -297,18 +311,12 @@ __device__ __forceinline__ uint32_t task3(const uint32_t* __restrict__ w, const 
                                         ((l0 >> 2) & 0x33333333u) | ((hb >> 1) & 0x44444444u),
                                         (l1 & 0x33333333u) | ((hb << 2) & 0x44444444u),
                                         ((l1 >> 2) & 0x33333333u) | ((hb << 1) & 0x44444444u)};
-#pragma unroll
-                for (int j = 0; j < 2; j++) {
-                    const uint32_t a[4] = {nw[2 * j] & 0x0F0F0F0Fu, nw[2 * j] & 0xF0F0F0F0u,
-                                           nw[2 * j + 1] & 0x0F0F0F0Fu, nw[2 * j + 1] & 0xF0F0F0F0u};
-                    mma_u8s8(il[h], a, bj[j].x, bj[j].y);
-                }
-                if ((st + 1) * 64 % GS == 0)
-                    int_period_end(il[h], acc[h], sx + grp * 3, szf, ((long) m * (IN / GS) + grp) * OUT + out0 + 16 * h, g);
+                int_super_tile(nw, bj, il[h]);
+                if ((st + 1) * 64 % GS == 0) int_period_end(il[h], acc[h], k.sx + grp * 3, k.szf, k.srow(grp) + 16 * h, g);
             }
         }
     }
-    if constexpr (MODE != 0) store_partials(part, acc, xe[s], s, m, out0, g, t);
+    if constexpr (MODE != 0) store_partials(k.part, acc, k.xe[s], s, m, out0, g, t);
     return x;
 }
 
@@ -322,9 +330,9 @@ __global__ void __launch_bounds__(NW * 32) probe(const uint32_t* __restrict__ w,
     const int tasks = NMAT * OTP * KSPLIT;
     uint32_t x = 0;
     for (int k = blockIdx.x * NW + warp; k < tasks; k += gridDim.x * NW) {
-        const int s = k % KSPLIT, p = (k / KSPLIT) % OTP, m = k / (KSPLIT * OTP);
-        if constexpr (BITS == 4) x ^= task4<MODE>(reinterpret_cast<const uint4*>(w), szf, xq, xd, sx, xe, part, s, p, m, lane);
-        else x ^= task3<MODE>(w, szf, xq, xd, sx, xe, part, s, p, m, lane);
+        const Task task{szf, xq, xd, sx, xe, part, k % KSPLIT, (k / KSPLIT) % OTP, k / (KSPLIT * OTP), lane};
+        if constexpr (BITS == 4) x ^= task4<MODE>(reinterpret_cast<const uint4*>(w), task);
+        else x ^= task3<MODE>(w, task);
     }
     if (x == 0x12345678u) sink[0] = x;
 }
