@@ -149,10 +149,15 @@ __device__ __forceinline__ void gm_period_end(float (&acc)[4], float (&tmp)[4], 
     for (int r = 0; r < 4; r++) tmp[r] = 0.f;
 }
 
-// The factor p_s = a_s * f of rows g+8 (f = 2^e of the token and split): 4-bit outputs g+8 were dequantised as
-// 16(q - z) and 3-bit ones as 8(q - z), so their sums carry 1/16 or 1/8 as well (exact).
+// The multiple at which outputs g+8 (o % 16 >= 8) are dequantised: their fields are taken in place, 16(q - z) at 4
+// bits and 8(q - z) at 3 (gm_dequant); the others as (q - z). gq_mma_zeros scales their zero constants by it and
+// gm_factor_hi divides their sums by it.
+__host__ __device__ constexpr int gm_hi_mult(int bits) { return bits == 4 ? 16 : bits == 3 ? 8 : 1; }
+
+// The factor p_s = a_s * f of rows g+8 (f = 2^e of the token and split), their sums carrying the 1/16 or 1/8 of
+// gm_hi_mult (exact: a power of two).
 template <int BITS>
-__device__ __forceinline__ float gm_factor_hi(float f) { return BITS == 4 ? f * 0.0625f : BITS == 3 ? f * 0.125f : f; }
+__device__ __forceinline__ float gm_factor_hi(float f) { return f * (1.f / gm_hi_mult(BITS)); }
 
 // The A fragment of k16 tile kt of a lane's super-tile as exact fp16 integers: (q - z) for outputs g, and for
 // outputs g+8 as well except at 4 bits, where their fields (shift 4 and 12 of the word) are taken in place as
@@ -914,7 +919,7 @@ GPTQ4J_KERNEL void gq_mma_zeros(__half2* sz, long n, int out, int bits) {
     GK_ENTER;
     for (long i = (long) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long) gridDim.x * blockDim.x) {
         const float2 v = __half22float2(sz[i]);
-        const float k = (i % out) % 16 < 8 ? 1.f : bits == 4 ? 16.f : bits == 3 ? 8.f : 1.f;
+        const float k = (i % out) % 16 < 8 ? 1.f : (float) gm_hi_mult(bits);
         sz[i] = __halves2half2(__low2half(sz[i]), __float2half_rn(1024.f + k * v.y));
     }
 }
