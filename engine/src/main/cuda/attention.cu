@@ -247,7 +247,125 @@ __device__ __forceinline__ void att_store(float* p, const float (&v)[DL]) {
     }
 }
 
-template <int DL, int W, typename KV, bool LEAN>
+// PIPE (with LEAN): each lane's K/V elements of a warp's next step are copied to shared memory (cp.async, one stage
+// of ATT_KB keys per lane: att_pipe_bytes in all) while the warp computes the present step, and the first step's copies
+// are issued before the query rows are staged, so a block waits for about one load latency instead of one per step.
+// A lane reads back only the bytes it copied, so the stage needs no barrier, and the values, hence the bits, are the
+// register loads'. Its merge computes each warp's factor once per head instead of once per output element (the same
+// expf of the same operands, the same fmaf chains).
+template <int DL, int W, typename KV>
+__host__ __device__ constexpr int att_pipe_bytes() { return W * ATT_KB * 2 * 32 * DL * (int) sizeof(KV); }
+
+// One reduce-scatter round over lanes l and l ^ o of the first N of v: a lane keeps the half its bit o selects and adds
+// its partner's values of that half (own + partner, as a butterfly's `s += shfl_xor(s, o)`).
+template <int N>
+__device__ __forceinline__ void att_rs_round(float (&v)[8], int o, bool hi) {
+#pragma unroll
+    for (int i = 0; i < N / 2; i++) {
+        const float send = hi ? v[i] : v[i + N / 2], keep = hi ? v[i + N / 2] : v[i];
+        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, o);
+    }
+}
+
+// The lean form's step of ATT_KB = 4 keys for ATT_HB = 4 heads (PIPE), with the arithmetic of LEAN's per-head loop.
+// The dot products of keys 2g and 2g + 1 (group g; j = 4 * (b - 2g) + h) are summed over the lanes by a reduce-scatter
+// with the butterfly's pairs (xor 16, 8, 4 halving the values, then xor 2 and 1 in full: the same additions of the
+// same partial sums, so the same totals; lanes 4j..4j + 3 end with total j) instead of 8 butterflies, and each lane
+// takes the expf of its own totals and of its head's correction (3 instead of 20 per lane), which the others read by
+// shuffles. Heads h >= nh (zero query rows in LEAN's sm_q) are left out of the state updates, as in LEAN.
+// The values are read from the lane's stage (PIPE) as needed: K first, then V after the scores, after which
+// issue_next() copies the next step's keys over them (so kr and vr are not live together: no spills at 64 registers).
+// A lane keeps the running maximum of its own head only (m_own; lanes 4h, h < 4, publish it for the merge): the
+// step's maximum is taken over the owners of the head's 4 totals (xor 16) instead of the chain over m and each total.
+// fmaxf's result is the same value in any order (NaN aside, which it skips either way) except for the sign of a zero
+// maximum, and every maximum is only ever subtracted inside expf (corrections, weights, the merge's factors), where
+// +0 and -0 give the same result: so the same bits.
+template <int DL, int W, typename KV, typename F>
+__device__ __forceinline__ void att_step_rs(const unsigned char* st, unsigned vm, const float* sq, float* so, int lane,
+                                            int p0, int pos, int nh, float& m_own, float (&l)[ATT_HB],
+                                            F issue_next) {
+    constexpr int CB = DL * (int) sizeof(KV);
+    auto fetch = [&](int plane, float (&r)[ATT_KB][DL]) {   // the step's keys (0: K, 1: V); zeros past pos
+#pragma unroll
+        for (int b = 0; b < ATT_KB; b++) {
+            if (vm >> b & 1u) {
+                att_load<DL, KV>(reinterpret_cast<const KV*>(st + (2 * b + plane) * 32 * CB), r[b]);
+            } else {
+#pragma unroll
+                for (int i = 0; i < DL; i++) r[b][i] = 0.f;
+            }
+        }
+    };
+    float kr[ATT_KB][DL];
+    fetch(0, kr);
+    static_assert(ATT_KB == 4 && ATT_HB == 4, "two groups of 8 dot products per step");
+    constexpr int D = DL * 32;
+    const int jo = lane >> 2;                         // the lane's own totals: key 2g + (jo >> 2) of group g, head jo & 3
+    float t[2];
+#pragma unroll
+    for (int g = 0; g < 2; g++) {
+        float v[8];
+#pragma unroll
+        for (int h = 0; h < ATT_HB; h++) {
+            float qh[DL];
+            att_load<DL, float>(sq + h * D + lane * DL, qh);
+#pragma unroll
+            for (int bb = 0; bb < 2; bb++) {
+                float a = 0.f;
+#pragma unroll
+                for (int i = 0; i < DL; i++) a = fmaf(qh[i], kr[2 * g + bb][i], a);
+                v[4 * bb + h] = a;
+            }
+        }
+        att_rs_round<8>(v, 16, lane & 16);
+        att_rs_round<4>(v, 8, lane & 8);
+        att_rs_round<2>(v, 4, lane & 4);
+        v[0] += __shfl_xor_sync(0xffffffffu, v[0], 2);
+        v[0] += __shfl_xor_sync(0xffffffffu, v[0], 1);
+        t[g] = v[0];
+    }
+    float vr[ATT_KB][DL];
+    fetch(1, vr);
+    issue_next();
+    bool valid[2];
+    float mx = -INFINITY;
+#pragma unroll
+    for (int g = 0; g < 2; g++) {
+        valid[g] = p0 + (2 * g + (jo >> 2)) * W <= pos;
+        if (valid[g]) mx = fmaxf(mx, t[g]);
+    }
+    const float mo = fmaxf(m_own, fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 16)));
+    float eo[2];
+#pragma unroll
+    for (int g = 0; g < 2; g++) eo[g] = valid[g] ? expf(t[g] - mo) : 0.f;
+    const float co = expf(m_own - mo);                // lanes 4h..4h + 3: head h's correction (0 on the first step)
+    m_own = mo;
+#pragma unroll
+    for (int h = 0; h < ATT_HB; h++) {
+        const float corr = __shfl_sync(0xffffffffu, co, 4 * h);
+        float e[ATT_KB];
+#pragma unroll
+        for (int b = 0; b < ATT_KB; b++) e[b] = __shfl_sync(0xffffffffu, eo[b >> 1], 4 * (4 * (b & 1) + h));
+        if (h < nh) {
+            float ls = l[h] * corr;
+#pragma unroll
+            for (int b = 0; b < ATT_KB; b++) ls += e[b];
+            l[h] = ls;
+            float ah[DL];
+            att_load<DL, float>(so + h * D + lane * DL, ah);
+#pragma unroll
+            for (int i = 0; i < DL; i++) {
+                float a = ah[i] * corr;
+#pragma unroll
+                for (int b = 0; b < ATT_KB; b++) a = fmaf(e[b], vr[b][i], a);
+                ah[i] = a;
+            }
+            att_store(so + h * D + lane * DL, ah);
+        }
+    }
+}
+
+template <int DL, int W, typename KV, bool LEAN, bool PIPE = false>
 __device__ __forceinline__ void attention_gqa_body(
         const float* __restrict__ q, const KV* __restrict__ k_cache, const KV* __restrict__ v_cache,
         const int* __restrict__ positions, const int* __restrict__ token_seq, const int* __restrict__ block_tables,
@@ -257,6 +375,11 @@ __device__ __forceinline__ void attention_gqa_body(
     __shared__ float sm_m[W][ATT_HB], sm_l[W][ATT_HB];
     __shared__ float sm_o[W][ATT_HB][D];
     __shared__ float sm_q[LEAN ? ATT_HB : 1][LEAN ? D : 1];   // LEAN: the block's scaled query rows
+    __shared__ float sm_f[PIPE ? W : 1][ATT_HB];              // PIPE: the merge's factor per warp and head
+    static_assert(!PIPE || LEAN, "PIPE is a form of LEAN");
+    constexpr int CB = DL * (int) sizeof(KV);                 // PIPE: bytes per lane, key and plane
+    static_assert(!PIPE || CB == 16 || CB == 8, "cp.async copies 16 or 8 bytes");
+    extern __shared__ __align__(16) unsigned char att_stage[];
     const int group = heads / kv_heads;
     const int subs = (group + hb - 1) / hb;
     const int kvh = blockIdx.x / subs, sub = blockIdx.x % subs;
@@ -272,22 +395,55 @@ __device__ __forceinline__ void attention_gqa_body(
     const int start = window > 0 ? max(0, pos - window + 1) : 0;
     const int* table = block_tables + (long) token_seq[t] * max_blocks;
     // the cache slots of a step's keys (-1: past pos); the next step's are read from the block table while this
-    // step's K/V rows load, so a step waits for one load latency instead of two
+    // step's K/V rows load, so a step waits for one load latency instead of two. A block size that is a power of two
+    // (the engine's 16) takes a shift and a mask instead of an integer division and remainder per key.
     int sl[ATT_KB];
+    const int bs_shift = (block_size & (block_size - 1)) == 0 ? __ffs(block_size) - 1 : -1;
     auto slots = [&](int p0, int (&so)[ATT_KB]) {
 #pragma unroll
         for (int b = 0; b < ATT_KB; b++) {
             const int p = p0 + b * W;
-            so[b] = p <= pos ? table[p / block_size] * block_size + p % block_size : -1;
+            so[b] = p > pos ? -1
+                  : bs_shift >= 0 ? (table[p >> bs_shift] << bs_shift) + (p & (block_size - 1))
+                                  : table[p / block_size] * block_size + p % block_size;
         }
     };
     slots(start + warp, sl);
     GK_WAIT;
+    // PIPE: a lane's stage, key b and plane c (0: K, 1: V) at lane_stage + (2 * b + c) * 32 * CB
+    const unsigned lane_stage = PIPE ? (unsigned) __cvta_generic_to_shared(att_stage) + (unsigned) ((warp * ATT_KB * 2 * 32 + lane) * CB) : 0u;
+    unsigned vm = 0;                                          // PIPE: the staged step's keys with a slot (bit b)
+    auto issue = [&](const int (&so)[ATT_KB]) {
+        vm = 0;
+#pragma unroll
+        for (int b = 0; b < ATT_KB; b++) {
+            if (so[b] >= 0) {
+                const long base = (long) so[b] * kv_dim + kvh * D + lane * DL;
+                const unsigned dk = lane_stage + (unsigned) (2 * b * 32 * CB), dv = dk + 32u * CB;
+                if constexpr (CB == 16) {
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(dk), "l"(k_cache + base) : "memory");
+                    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(dv), "l"(v_cache + base) : "memory");
+                } else {
+                    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" :: "r"(dk), "l"(k_cache + base) : "memory");
+                    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" :: "r"(dv), "l"(v_cache + base) : "memory");
+                }
+                vm |= 1u << b;
+            }
+        }
+        asm volatile("cp.async.commit_group;\n" ::: "memory");
+    };
+    if constexpr (PIPE) {
+        if (start + warp <= pos) {                            // the warp's first step, then the slots of its second
+            issue(sl);
+            slots(start + warp + W * ATT_KB, sl);
+        }
+    }
 
     // LEAN keeps the scaled query rows (one copy per block) and each warp's weighted V sums (sm_o, where the merge
     // reads them) in shared memory instead of registers: the same values and the same fmaf chains, so the same bits,
     // at ~64 registers, so two 512-thread blocks share an SM and one block's dependent loads overlap the other's.
     float qv[LEAN ? 1 : ATT_HB][DL], acc[LEAN ? 1 : ATT_HB][DL], m[ATT_HB], l[ATT_HB];
+    float m_own = -INFINITY;                                  // PIPE: the running maximum of head (lane >> 2) & 3
     if constexpr (LEAN) {
         for (int idx = threadIdx.x; idx < ATT_HB * D; idx += W * 32) {
             const int h = idx / D, c = idx % D;
@@ -317,20 +473,33 @@ __device__ __forceinline__ void attention_gqa_body(
         }
     }
     for (int p0 = start + warp; p0 <= pos; p0 += W * ATT_KB) {
-        float kr[ATT_KB][DL], vr[ATT_KB][DL];
-        if (!ATT_PREFETCH) slots(p0, sl);
-#pragma unroll
-        for (int b = 0; b < ATT_KB; b++) {
-            if (sl[b] >= 0) {
-                const long base = (long) sl[b] * kv_dim + kvh * D + lane * DL;
-                att_load<DL, KV>(k_cache + base, kr[b]);
-                att_load<DL, KV>(v_cache + base, vr[b]);
-            } else {
-#pragma unroll
-                for (int i = 0; i < DL; i++) { kr[b][i] = 0.f; vr[b][i] = 0.f; }
-            }
+        if constexpr (PIPE) {
+            asm volatile("cp.async.wait_all;\n" ::: "memory");
+            att_step_rs<DL, W, KV>(att_stage + (warp * ATT_KB * 2 * 32 + lane) * CB, vm, &sm_q[0][0], &sm_o[warp][0][0],
+                                   lane, p0, pos, nh, m_own, l, [&] {
+                if (p0 + W * ATT_KB <= pos) {                 // the next step's copies into the stage just read
+                    issue(sl);
+                    slots(p0 + 2 * W * ATT_KB, sl);
+                }
+            });
+            continue;
         }
-        if (ATT_PREFETCH) slots(p0 + W * ATT_KB, sl);
+        float kr[ATT_KB][DL], vr[ATT_KB][DL];
+        {
+            if (!ATT_PREFETCH) slots(p0, sl);
+#pragma unroll
+            for (int b = 0; b < ATT_KB; b++) {
+                if (sl[b] >= 0) {
+                    const long base = (long) sl[b] * kv_dim + kvh * D + lane * DL;
+                    att_load<DL, KV>(k_cache + base, kr[b]);
+                    att_load<DL, KV>(v_cache + base, vr[b]);
+                } else {
+#pragma unroll
+                    for (int i = 0; i < DL; i++) { kr[b][i] = 0.f; vr[b][i] = 0.f; }
+                }
+            }
+            if (ATT_PREFETCH) slots(p0 + W * ATT_KB, sl);
+        }
 #pragma unroll
         for (int h = 0; h < ATT_HB; h++) {
             if (h < nh) {
@@ -390,22 +559,37 @@ __device__ __forceinline__ void attention_gqa_body(
 #pragma unroll
     for (int h = 0; h < ATT_HB; h++) {
         if (h < nh) {
-            if (lane == 0) { sm_m[warp][h] = m[h]; sm_l[warp][h] = l[h]; }
+            if (lane == 0) {
+                if constexpr (!PIPE) sm_m[warp][h] = m[h];
+                sm_l[warp][h] = l[h];
+            }
             if constexpr (!LEAN) {
 #pragma unroll
                 for (int i = 0; i < DL; i++) sm_o[warp][h][lane * DL + i] = acc[h][i];
             }
         }
     }
+    if constexpr (PIPE) {                                     // lanes 0, 4, 8, 12: heads 0-3's maxima
+        if (lane < 4 * ATT_HB && (lane & 3) == 0 && (lane >> 2) < nh) sm_m[warp][lane >> 2] = m_own;
+    }
     __syncthreads();
+    if constexpr (PIPE) {
+        if (threadIdx.x < W * ATT_HB) {
+            const int w = threadIdx.x / ATT_HB, h = threadIdx.x % ATT_HB;
+            float mx = -INFINITY;
+            for (int u = 0; u < W; u++) mx = fmaxf(mx, sm_m[u][h]);
+            sm_f[w][h] = expf(sm_m[w][h] - mx);
+        }
+        __syncthreads();
+    }
     for (int idx = threadIdx.x; idx < nh * D; idx += W * 32) {
         const int h = idx / D, c = idx % D;
         float mx = -INFINITY;
-        for (int w = 0; w < W; w++) mx = fmaxf(mx, sm_m[w][h]);
+        if constexpr (!PIPE) for (int w = 0; w < W; w++) mx = fmaxf(mx, sm_m[w][h]);
         float ls = 0.f, o = 0.f;
         for (int w = 0; w < W; w++) {
             if (sm_l[w][h] == 0.f) continue;             // a warp that saw no key
-            const float f = expf(sm_m[w][h] - mx);
+            const float f = PIPE ? sm_f[w][h] : expf(sm_m[w][h] - mx);
             ls = fmaf(sm_l[w][h], f, ls);
             o = fmaf(sm_o[w][h][c], f, o);
         }
@@ -415,14 +599,15 @@ __device__ __forceinline__ void attention_gqa_body(
 
 #define ATT_GQA(SUFFIX, KV, DL, W) ATT_GQA_K(attention_gqa_##SUFFIX##_dl##DL, KV, DL, W, false, 1)
 // attention_gqa_lean_*: LEAN at two blocks per SM (CudaBackend.attLean picks it for grids of several waves)
-#define ATT_GQA_K(NAME, KV, DL, W, LEAN, MINB)                                                                  \
+#define ATT_GQA_K(NAME, KV, DL, W, LEAN, MINB) ATT_GQA_KP(NAME, KV, DL, W, LEAN, MINB, false)
+#define ATT_GQA_KP(NAME, KV, DL, W, LEAN, MINB, PIPE)                                                           \
     GPTQ4J_KERNEL void __launch_bounds__(W * 32, MINB) NAME(                                                     \
             const float* q, const KV* k_cache, const KV* v_cache, const int* positions, const int* token_seq,    \
             const int* block_tables, int max_blocks, int block_size, int heads, int kv_heads, int d, int hb,     \
             int window, float scale, float* out) {                                                               \
         GK_ENTER_LATE;                                                                                           \
         if (!ATT_EARLY) GK_WAIT;                                                                                 \
-        attention_gqa_body<DL, W, KV, LEAN>(q, k_cache, v_cache, positions, token_seq, block_tables, max_blocks,       \
+        attention_gqa_body<DL, W, KV, LEAN, PIPE>(q, k_cache, v_cache, positions, token_seq, block_tables, max_blocks, \
                                       block_size, heads, kv_heads, d, hb, window, scale, out);                   \
     }
 #define ATT_GQA_ALL(SUFFIX, KV) ATT_GQA(SUFFIX, KV, 1, 16) ATT_GQA(SUFFIX, KV, 2, 16) ATT_GQA(SUFFIX, KV, 4, 16) \
@@ -431,6 +616,9 @@ ATT_GQA_ALL(f32, float)
 ATT_GQA_ALL(f16, __half)
 ATT_GQA_K(attention_gqa_lean_f32_dl4, float, 4, 16, true, 2)
 ATT_GQA_K(attention_gqa_lean_f16_dl4, __half, 4, 16, true, 2)
+// attention_gqa_pipe_*: PIPE, launched with att_pipe_bytes<4, 16, KV>() of dynamic shared memory (CudaBackend.ATT_PIPE)
+ATT_GQA_KP(attention_gqa_pipe_f32_dl4, float, 4, 16, true, 2, true)
+ATT_GQA_KP(attention_gqa_pipe_f16_dl4, __half, 4, 16, true, 2, true)
 
 // Copies one block's K and V in every layer (copy-on-write of a shared prefix), as 32-bit words;
 // grid (ceil(words/256), layers*2).

@@ -1317,6 +1317,23 @@ public final class CudaBackend implements Backend {
     volatile Boolean attLeanForce;
 
     /**
+     * -Dgptq4j.cuda.attPipe=true (default) or false: where the lean form runs, its pipelined variant
+     * attention_gqa_pipe_* (attention.cu's PIPE: each warp's next keys copied to shared memory by cp.async while it
+     * computes the present ones, {@link #attPipeBytes} of dynamic shared memory per block, and a step's 16 dot products
+     * summed over the lanes by a reduce-scatter with the butterflies' pairs, each lane taking 3 expf instead of 20; the
+     * same bits). H200, decode batch 256: 126 against 159 µs per layer under ncu, 6,755-6,782 against 6,544-6,559 tok/s.
+     */
+    static final boolean ATT_PIPE = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.attPipe", "true"));
+
+    /** Tests: null follows {@link #ATT_PIPE}, else forces the pipelined lean form on or off. */
+    volatile Boolean attPipeForce;
+
+    /** attention.cu's att_pipe_bytes for head dim 128 (16 warps, 4 keys per step, K and V, 32 lanes of 4 elements). */
+    static int attPipeBytes(boolean fp16) {
+        return 16 * 4 * 2 * 32 * 4 * (fp16 ? 2 : 4);
+    }
+
+    /**
      * Whether a launch of attention_gqa for head dim 32 * dl over a grid of the given blocks takes the lean form (which
      * exists for head dim 128 only): force when not null, else {@link #ATT_LEAN}'s rule.
      */
@@ -1341,8 +1358,13 @@ public final class CudaBackend implements Backend {
         if (gqa) {
             int hb = attHeads(c.kvHeads, heads / c.kvHeads, T, drv.multiprocessors());
             int gx = c.kvHeads * ceil(heads / c.kvHeads, hb);
-            if (attLean(dl, (long) gx * T, drv.multiprocessors(), attLeanForce)) kernel = "attention_gqa_lean_" + c.suffix() + "_dl" + dl;
-            drv.launch(kernel, gx, T, threads, 1,
+            int smem = 0;
+            if (attLean(dl, (long) gx * T, drv.multiprocessors(), attLeanForce)) {
+                boolean pipe = attPipeForce != null ? attPipeForce : ATT_PIPE;
+                kernel = "attention_gqa_" + (pipe ? "pipe_" : "lean_") + c.suffix() + "_dl" + dl;
+                if (pipe) smem = attPipeBytes(c.elemBytes == 2);
+            }
+            drv.launch3(kernel, gx, T, 1, threads, 1, smem,
                     CudaBuf.of(q).ptr, kc, vc, CudaBuf.of(meta.positions()).ptr, CudaBuf.of(meta.tokenSeq()).ptr,
                     CudaBuf.of(meta.blockTables()).ptr, meta.maxBlocks(), c.blockSize, heads, c.kvHeads, d, hb,
                     meta.slidingWindow(), (float) (1.0 / Math.sqrt(d)), CudaBuf.of(out).ptr);

@@ -40,6 +40,8 @@ class CudaAttentionTest {
                 Arguments.of(4, 2, 32, 0, new int[][]{{0, 5}, {7, 1}, {40, 1}}),
                 Arguments.of(32, 8, 128, 0, new int[][]{{0, 100}, {130, 1}}),
                 Arguments.of(32, 8, 128, 37, new int[][]{{50, 20}, {0, 64}, {200, 1}}),
+                // Mixtral's heads over longer contexts: many steps of each warp's keys (the pipelined form's stage reused)
+                Arguments.of(32, 8, 128, 0, new int[][]{{300, 1}, {70, 2}}),
                 Arguments.of(8, 8, 64, 0, new int[][]{{0, 1}, {3, 2}}),
                 Arguments.of(4, 1, 256, 5, new int[][]{{9, 3}}),
                 Arguments.of(4, 2, 32, 0, new int[][]{{600, 88}}),
@@ -112,20 +114,22 @@ class CudaAttentionTest {
                 assertTrue(CudaTestSupport.allFinite(out), "unwritten output in phase " + phase);
                 assertTrue(err < 1e-4, "phase " + phase + " rel err " + err);
                 if (d == 128) {
-                    // the lean form (state in shared memory, two blocks per SM) and the register form: the same bits,
-                    // whichever the launch rule picked above
-                    for (boolean lean : new boolean[]{false, true}) {
-                        be.attLeanForce = lean;
+                    // the register form, the lean form (state in shared memory, two blocks per SM) and its pipelined
+                    // variant (the next keys copied to shared memory ahead): the same bits, whichever the launch rule
+                    // picked above
+                    for (String form : new String[]{"register", "lean", "pipe"}) {
+                        be.attLeanForce = !form.equals("register");
+                        be.attPipeForce = form.equals("pipe");
                         try {
                             be.write(ob, poison, poison.length);
                             be.attention(cache, layer, qb, kb, vb, meta, ob);
                         } finally {
                             be.attLeanForce = null;
+                            be.attPipeForce = null;
                         }
                         float[] other = new float[T * qDim];
                         be.read(ob, 0, other, other.length);
-                        assertArrayEquals(out, other, "phase " + phase + ": the " + (lean ? "lean" : "register")
-                                + " attention form differs");
+                        assertArrayEquals(out, other, "phase " + phase + ": the " + form + " attention form differs");
                     }
                 }
                 if (phase == 1 && T > 1) {
