@@ -652,7 +652,7 @@ public final class CudaBackend implements Backend {
             CudaBuf xq = scratch.floats("mma.xq", (long) planes * rowsCap * kch * 32);
             CudaBuf xe = scratch.floats("mma.xe", (long) planes * rowsCap * kch);
             int wgRows = wgmmaTileRows(segs != null, rowsPerMatrix);
-            boolean wg = wgmmaFits(g, tab, rowsPerMatrix, wgRows, splitMode);
+            boolean wg = T > 1 && wgmmaFits(g, tab, rowsPerMatrix, wgRows, splitMode);
             int prepFlags = (wg ? 1 : 0) | (fp16Activations ? 2 : 0);   // gq_wg's layout; lo = 0 (fp16 activations)
             // every product kernel's one-plane form with fp16 activations: the lo plane (0) not multiplied
             String h1 = fp16Activations ? "_h1" : "";
@@ -831,11 +831,13 @@ public final class CudaBackend implements Backend {
      */
     static final boolean WGMMA = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmma", "true"));
     /**
-     * -Dgptq4j.cuda.wgmmaFrom=N: the fewest rows per matrix (an expert's expected rows) for the wgmma kernel. 4 since
-     * the kernel has a split mode (H100, round 13): batch 16 (4 rows per expert) 938-951 against 843-851 tok/s with 9,
-     * batch 32 1,554-1,581 against 1,042-1,059; from 2 rows batch 8 lost 12 % (484 against 544-550).
+     * -Dgptq4j.cuda.wgmmaFrom=N: the fewest rows per matrix (an expert's expected rows) for the wgmma kernel, above one
+     * token (a single token keeps the one-token kernel). 1 since round 35: the warp-specialised kernel (round 33) now
+     * beats gq_mma's small tiles from one expected row per expert (H200: batch 4 359 against 297 tok/s, batch 8
+     * 568-571 against 472; batch 16 unchanged). 4 from round 13 (H100, the kernel before warp specialisation): batch 16
+     * 938-951 against 843-851 tok/s with 9, batch 32 1,554-1,581 against 1,042-1,059; from 2 rows batch 8 lost 12 %.
      */
-    static final int WGMMA_FROM = Integer.getInteger("gptq4j.cuda.wgmmaFrom", 4);
+    static final int WGMMA_FROM = Integer.getInteger("gptq4j.cuda.wgmmaFrom", 1);
     /**
      * Rows from which the fp16 lm_head's product runs on gq_wg_b16 (wgmma, A from shared memory by ldmatrix; the same
      * bits as gq_mma_b16_n*) instead of gq_mma_b16_n* (-Dgptq4j.cuda.wgmmaDenseFrom).

@@ -148,12 +148,13 @@ class CudaWgmmaTest {
      * rows each, 2 tiles; 1 hot: all 256 tokens in expert 0, 4 tiles) and the tokens sampled lie in each tile. An
      * intermediate size of 8,448 puts w2's preparation on gq_mma_prep_rows_w (CudaBackend.PREP_WIDE_FROM).
      */
-    @ParameterizedTest(name = "hot experts {0}, intermediate {1}, w1 and w3 sharing g_idx {2}")
-    @CsvSource({"0, 2304, true", "4, 2304, false", "1, 2304, true", "4, 8448, true"})
-    void moeTokensEqualThemselvesAlone(int hot, int inter, boolean shared) {
+    @ParameterizedTest(name = "hot experts {0}, intermediate {1}, w1 and w3 sharing g_idx {2}, {3} tokens")
+    @CsvSource({"0, 2304, true, 256", "4, 2304, false, 256", "1, 2304, true, 256", "4, 8448, true, 256",
+            "0, 2304, true, 4", "0, 2304, false, 3"})   // small batches: one expected row per expert (WGMMA_FROM)
+    void moeTokensEqualThemselvesAlone(int hot, int inter, boolean shared, int T) {
         CudaBackend be = CudaTestSupport.backend();
         Random r = new Random();
-        int E = 8, K = 2, hidden = 4352, T = 256;   // w1+w3: 9 x 16 blocks at 2,304, w2: 17 x 8 (>= 132 SMs)
+        int E = 8, K = 2, hidden = 4352;            // w1+w3: 9 x 16 blocks at 2,304, w2: 17 x 8 (>= 132 SMs)
         Object[] p1 = new Object[E], p3 = new Object[E], p2 = new Object[E];
         for (int e = 0; e < E; e++) {
             GptqLinear w1 = CudaTestSupport.randomGptq(r, "wg" + e + ".w1", hidden, inter, 4, 128, true, false);
