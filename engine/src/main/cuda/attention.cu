@@ -485,21 +485,19 @@ __device__ __forceinline__ void attention_gqa_body(
             continue;
         }
         float kr[ATT_KB][DL], vr[ATT_KB][DL];
-        {
-            if (!ATT_PREFETCH) slots(p0, sl);
+        if (!ATT_PREFETCH) slots(p0, sl);
 #pragma unroll
-            for (int b = 0; b < ATT_KB; b++) {
-                if (sl[b] >= 0) {
-                    const long base = (long) sl[b] * kv_dim + kvh * D + lane * DL;
-                    att_load<DL, KV>(k_cache + base, kr[b]);
-                    att_load<DL, KV>(v_cache + base, vr[b]);
-                } else {
+        for (int b = 0; b < ATT_KB; b++) {
+            if (sl[b] >= 0) {
+                const long base = (long) sl[b] * kv_dim + kvh * D + lane * DL;
+                att_load<DL, KV>(k_cache + base, kr[b]);
+                att_load<DL, KV>(v_cache + base, vr[b]);
+            } else {
 #pragma unroll
-                    for (int i = 0; i < DL; i++) { kr[b][i] = 0.f; vr[b][i] = 0.f; }
-                }
+                for (int i = 0; i < DL; i++) { kr[b][i] = 0.f; vr[b][i] = 0.f; }
             }
-            if (ATT_PREFETCH) slots(p0 + W * ATT_KB, sl);
         }
+        if (ATT_PREFETCH) slots(p0 + W * ATT_KB, sl);
 #pragma unroll
         for (int h = 0; h < ATT_HB; h++) {
             if (h < nh) {

@@ -1323,7 +1323,7 @@ public final class CudaBackend implements Backend {
      * attention_gqa_pipe_* (attention.cu's PIPE: each warp's next keys copied to shared memory by cp.async while it
      * computes the present ones, {@link #attPipeBytes} of dynamic shared memory per block, and a step's 16 dot products
      * summed over the lanes by a reduce-scatter with the butterflies' pairs, each lane taking 3 expf instead of 20; the
-     * same bits). H200, decode batch 256: 126 against 159 µs per layer under ncu, 6,755-6,782 against 6,544-6,559 tok/s.
+     * same bits). H200, decode batch 256: 110 against 159 µs per layer under ncu, 6,826-6,856 against 6,526-6,594 tok/s.
      */
     static final boolean ATT_PIPE = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.attPipe", "true"));
 
