@@ -247,6 +247,29 @@ __device__ __forceinline__ void att_store(float* p, const float (&v)[DL]) {
     }
 }
 
+// The arithmetic every attention_gqa form shares, so their bits agree: a lane's partial dot product of its DL query
+// and key elements (fmaf in element order, before the lanes' sum), and a step's update of a lane's weighted V sums
+// (ah * corr, then fmaf of each key's weight and value in key order).
+template <int DL>
+__device__ __forceinline__ float att_dot(const float (&qh)[DL], const float (&kr)[DL]) {
+    float a = 0.f;
+#pragma unroll
+    for (int i = 0; i < DL; i++) a = fmaf(qh[i], kr[i], a);
+    return a;
+}
+
+template <int DL>
+__device__ __forceinline__ void att_weigh_v(float (&ah)[DL], float corr, const float (&e)[ATT_KB],
+                                            const float (&vr)[ATT_KB][DL]) {
+#pragma unroll
+    for (int i = 0; i < DL; i++) {
+        float a = ah[i] * corr;
+#pragma unroll
+        for (int b = 0; b < ATT_KB; b++) a = fmaf(e[b], vr[b][i], a);
+        ah[i] = a;
+    }
+}
+
 // PIPE (with LEAN): each lane's K/V elements of a warp's next step are copied to shared memory (cp.async, one stage
 // of ATT_KB keys per lane: att_pipe_bytes in all) while the warp computes the present step, and the first step's copies
 // are issued before the query rows are staged, so a block waits for about one load latency instead of one per step.
@@ -310,12 +333,7 @@ __device__ __forceinline__ void att_step_rs(const unsigned char* st, unsigned vm
             float qh[DL];
             att_load<DL, float>(sq + h * D + lane * DL, qh);
 #pragma unroll
-            for (int bb = 0; bb < 2; bb++) {
-                float a = 0.f;
-#pragma unroll
-                for (int i = 0; i < DL; i++) a = fmaf(qh[i], kr[2 * g + bb][i], a);
-                v[4 * bb + h] = a;
-            }
+            for (int bb = 0; bb < 2; bb++) v[4 * bb + h] = att_dot<DL>(qh, kr[2 * g + bb]);
         }
         att_rs_round<8>(v, 16, lane & 16);
         att_rs_round<4>(v, 8, lane & 8);
@@ -353,13 +371,7 @@ __device__ __forceinline__ void att_step_rs(const unsigned char* st, unsigned vm
             l[h] = ls;
             float ah[DL];
             att_load<DL, float>(so + h * D + lane * DL, ah);
-#pragma unroll
-            for (int i = 0; i < DL; i++) {
-                float a = ah[i] * corr;
-#pragma unroll
-                for (int b = 0; b < ATT_KB; b++) a = fmaf(e[b], vr[b][i], a);
-                ah[i] = a;
-            }
+            att_weigh_v<DL>(ah, corr, e, vr);
             att_store(so + h * D + lane * DL, ah);
         }
     }
@@ -509,12 +521,7 @@ __device__ __forceinline__ void attention_gqa_body(
                 }
                 float s[ATT_KB];
 #pragma unroll
-                for (int b = 0; b < ATT_KB; b++) {
-                    float a = 0.f;
-#pragma unroll
-                    for (int i = 0; i < DL; i++) a = fmaf(qh[i], kr[b][i], a);
-                    s[b] = a;
-                }
+                for (int b = 0; b < ATT_KB; b++) s[b] = att_dot<DL>(qh, kr[b]);
 #pragma unroll
                 for (int o = 16; o > 0; o >>= 1) {
 #pragma unroll
@@ -539,13 +546,7 @@ __device__ __forceinline__ void attention_gqa_body(
 #pragma unroll
                     for (int i = 0; i < DL; i++) ah[i] = acc[h][i];
                 }
-#pragma unroll
-                for (int i = 0; i < DL; i++) {
-                    float a = ah[i] * corr;
-#pragma unroll
-                    for (int b = 0; b < ATT_KB; b++) a = fmaf(e[b], vr[b][i], a);
-                    ah[i] = a;
-                }
+                att_weigh_v<DL>(ah, corr, e, vr);
                 if constexpr (LEAN) att_store(&sm_o[warp][h][lane * DL], ah);
                 else {
 #pragma unroll
