@@ -760,7 +760,7 @@ public final class CudaBackend implements Backend {
                 + (CudaGptq.MMA_SPLIT_WARPS != 512 ? "-splitwarps" + CudaGptq.MMA_SPLIT_WARPS : "")
                 + (CudaGptq.MMA_SPLIT_WARPS_4 != 256 ? "-splitwarps4-" + CudaGptq.MMA_SPLIT_WARPS_4 : "")
                 + (CudaGptq.MAX_CPB_4 < 32 ? "-maxcpb4-" + CudaGptq.MAX_CPB_4 : "")
-                + (WGMMA ? (WGMMA_FROM != 4 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_DENSE_FROM != 64 ? "-wgmmadensefrom" + WGMMA_DENSE_FROM : "") + (WGMMA_TILES_FIRST ? "" : "-notilesfirst") + (WGMMA_COVER != 1 ? "-wgmmacover" + WGMMA_COVER : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit")
+                + (WGMMA ? (WGMMA_FROM != 1 ? "-wgmmafrom" + WGMMA_FROM : "") + (WGMMA_DENSE_FROM != 64 ? "-wgmmadensefrom" + WGMMA_DENSE_FROM : "") + (WGMMA_TILES_FIRST ? "" : "-notilesfirst") + (WGMMA_COVER != 0 ? "-wgmmacover" + WGMMA_COVER : "") + (WGMMA_SPLIT ? "" : "-nowgmmasplit")
                         + (WGMMA_INTERLEAVE ? "" : "-nointerleave") + (WGMMA_FULLEST_FIRST ? "" : "-nofullestfirst")
                         : "-nowgmma")
                 + (ATT_HEADS > 0 ? "-attheads" + ATT_HEADS : "") + ("auto".equals(ATT_LEAN) ? "" : "-attlean" + ATT_LEAN)
@@ -848,11 +848,12 @@ public final class CudaBackend implements Backend {
             Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaTilesFirst", "true"));
     /**
      * -Dgptq4j.cuda.wgmmaCover=N: the wgmma kernel needs a grid of at least N/4 of the SMs' count in blocks (default
-     * 1). With 32-chunk splits Mixtral's q and o at decode batch 8-64 have 64 split-mode blocks, which 3/4 sent to
-     * gq_mma: H100, ncu, batch 64 per launch 30.9 (gq_wg on 64 SMs) against 42.5 us, batch 32 20.9 against 22.3; end
-     * to end batch 64 +2 to +4 %, 32 +3 %, 8 and 16 +0.4 to +2.6 % (round 20).
+     * 0: any grid). With 32-chunk splits Mixtral's q and o at decode batch 8-64 have 64 split-mode blocks, which 3/4
+     * sent to gq_mma: H100, ncu, batch 64 per launch 30.9 (gq_wg on 64 SMs) against 42.5 us, batch 32 20.9 against
+     * 22.3; end to end batch 64 +2 to +4 %, 32 +3 %, 8 and 16 +0.4 to +2.6 % (round 20, N = 1). H200, round 36: 0
+     * against 1 in 15 alternating pairs at decode batch 2-32, 0 faster in every pair (+0.4 to +1.8 %, about +1 %).
      */
-    static final int WGMMA_COVER = Integer.getInteger("gptq4j.cuda.wgmmaCover", 1);
+    static final int WGMMA_COVER = Integer.getInteger("gptq4j.cuda.wgmmaCover", 0);
     static final boolean WGMMA_SPLIT = Boolean.parseBoolean(System.getProperty("gptq4j.cuda.wgmmaSplit", "true"));
     /**
      * -Dgptq4j.cuda.wgmmaInterleave=false keeps w1+w3's gq_wg blocks in grid order (a comparison switch; the same bits):
