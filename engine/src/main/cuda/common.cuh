@@ -97,13 +97,21 @@ __device__ __forceinline__ float rms_sumsq(const float* xr, int dim) {
 
 // The block's sum of the threads' v: lane sums by butterfly, then the RMS_THREADS / 32 warp sums, in order, by the
 // same butterfly. red: RMS_THREADS / 32 floats of shared memory, free until the block's next barrier after this.
-__device__ __forceinline__ float rms_block_sum(float v, float* red) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+// In two halves around the barrier, so a kernel summing several rows' values can share one barrier
+// (dense_rows_body): rms_block_put stores a warp's sum, rms_block_take (after a __syncthreads) returns the block's.
+__device__ __forceinline__ void rms_block_put(float v, float* red) {
     v = warp_sum(v);
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
+    if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+}
+__device__ __forceinline__ float rms_block_take(const float* red) {
+    const int lane = threadIdx.x & 31;
     const float s = lane < (RMS_THREADS >> 5) ? red[lane] : 0.f;
     return warp_sum(s);
+}
+__device__ __forceinline__ float rms_block_sum(float v, float* red) {
+    rms_block_put(v, red);
+    __syncthreads();
+    return rms_block_take(red);
 }
 
 __device__ __forceinline__ float rms_inv(float sum, int dim, float eps) { return rsqrtf(sum / (float) dim + eps); }

@@ -152,8 +152,8 @@ __device__ __forceinline__ void dense_rows_body(const float* __restrict__ x, con
     if constexpr (NORM) {
         // the rows' 1 / rms with rms_sumsq's and rms_block_sum's arithmetic (cols % 8 == 0): each thread's float4
         // vectors tid, tid + 256, ... of every row, the rows' loads of one vector issued together, then every row's
-        // warp butterflies, one barrier, and the 8 warp sums by the butterfly (a barrier and a load latency per row
-        // before: 8 in a row). red[t] is free until the barrier before the final sums.
+        // warp sums (rms_block_put), one barrier, and every row's block sum (rms_block_take): rms_block_sum's halves
+        // (a barrier and a load latency per row before: 8 in a row). red[t] is free until the barrier before the final sums.
         float ss[DENSE_DT];
 #pragma unroll
         for (int t = 0; t < DENSE_DT; t++) ss[t] = 0.f;
@@ -164,17 +164,13 @@ __device__ __forceinline__ void dense_rows_body(const float* __restrict__ x, con
 #pragma unroll
             for (int t = 0; t < DENSE_DT; t++) if (r0 + t < T) ss[t] = rms_sumsq4(a[t], ss[t]);
         }
-        const int lane = tid & 31, warp = tid >> 5;
 #pragma unroll
-        for (int t = 0; t < DENSE_DT; t++) {
-            const float w = warp_sum(ss[t]);
-            if (lane == 0) red[t][warp] = w;
-        }
+        for (int t = 0; t < DENSE_DT; t++) rms_block_put(ss[t], red[t]);
         __syncthreads();
 #pragma unroll
         for (int t = 0; t < DENSE_DT; t++) {
-            const float s = lane < (RMS_THREADS >> 5) ? red[t][lane] : 0.f;
-            if (r0 + t < T) inv[t] = rms_inv(warp_sum(s), cols, eps);
+            const float s = rms_block_take(red[t]);
+            if (r0 + t < T) inv[t] = rms_inv(s, cols, eps);
         }
     }
     if (NORM || (cols & 7) == 0) {
