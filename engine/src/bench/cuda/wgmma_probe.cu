@@ -191,7 +191,8 @@ int main() {
     // expert segments: ROWS rows each (the bench's average at batch 256), uneven (random routing) in the second pass,
     // the bench's skew in the third, the same rows with the experts in ascending and in mixed order in the fourth and
     // fifth (gq_wg's blocks start in expert order: the order decides how well the last wave is filled)
-    for (int pass = 0; pass < 5; pass++) {
+    const int passes = getenv("PASSES") ? atoi(getenv("PASSES")) : 5;   // PASSES=n: the first n passes only
+    for (int pass = 0; pass < passes; pass++) {
         int hs[2 * NEXP], T = 0;
         int cnt[NEXP];                                // pass 1: 256 tokens, each routed to 2 distinct random experts
         // pass 2: the bench's skewed routing at batch 256 (round 16: about half the experts get two tiles' rows)
