@@ -27,7 +27,11 @@
 // decode batch 256 8,698 against 8,026 tok/s (fp16 activations) and 6,607 against 6,337 (float32), batch 64-128
 // +9-19 % (BENCHMARKS.md, round 33). Before it (GW_WS 0, GW_TPW 1): 4 warpgroups of one tile at 128 registers, every
 // thread issuing part of each stage's copies one lag behind; two tiles per warpgroup without the producer (GW_WS 0,
-// GW_TPW 2) were no faster than that.
+// GW_TPW 2) were no faster than that. H200, round 37: four consumer warpgroups of one tile each beside the producer
+// (GW_TPW 1, GW_WS_PREG 24, GW_WS_CREG 112: 640 threads leave 96 registers per thread at launch, so the consumers get at
+// most 112 and spill) 466-478 against 420-432 us, one plane 365 against 321-325 (the same bits). The schedule ptxas
+// gives the loop below puts tile 1's loads and dequantisation between G0's first and second wgmma (37 instructions, every
+// N); a __syncwarp() that kept G0's 8 wgmma together was slower (one plane 332-337 against 321-326 us).
 //
 // Activations: gq_mma_prep with wg = 1 writes xw [super-tile][plane][row][kt][4] uint4 = {hi k0-7, hi k8-15, lo k0-7,
 // lo k8-15} of k16 tile kt (the same values as its B-fragment layout, reordered): 8 consecutive inputs of a token are
@@ -122,11 +126,14 @@ static_assert(GW_TPW == 1 || GW_TPW == 2, "one or two m64 tiles per warpgroup");
 #ifndef GW_WS_CREG
 #define GW_WS_CREG 232
 #endif
-static_assert(!GW_WS || GW_TPW == 2, "a producer warpgroup needs the consumers' registers of two tiles per warpgroup");
 static_assert(!GW_WS || GW_MBAR, "the producer hands stages over through the ring's mbarriers");
-static_assert(128 * GW_WS_PREG + 256 * GW_WS_CREG <= 65536, "setmaxnreg: the block's registers");
 // threads per block: the consumer warpgroups and, GW_WS, the producer (fp16 weights: none)
 __host__ __device__ constexpr int gw_threads(int bits) { return (gw_nwg(bits) + (bits == 16 ? 0 : GW_WS)) * 128; }
+// setmaxnreg moves registers within the block's allocation at launch (65,536 / threads, in multiples of 8 per thread):
+// what the producer gives up must cover what the consumers take, or their setmaxnreg.inc waits forever
+__host__ __device__ constexpr int gw_launch_regs() { return 65536 / gw_threads(4) / 8 * 8; }
+static_assert(!GW_WS || 128 * (gw_launch_regs() - GW_WS_PREG) >= gw_nwg(4) * 128 * (GW_WS_CREG - gw_launch_regs()),
+              "setmaxnreg: the consumers' registers must come from the producer's");
 static_assert(GW_ROWS % 8 == 0, "a B plane is whole swizzle atoms of 8 rows");
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)

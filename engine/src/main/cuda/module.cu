@@ -1,4 +1,5 @@
-// The one compilation unit bin/build-cuda turns into gptq4j.fatbin: every operation family.
+// The one compilation unit bin/build-cuda turns into gptq4j.fatbin: every operation family, then the values the host
+// restates (host_constants.cu).
 #include "gptq_gemm.cu"
 #include "gq_mma.cu"
 #include "gq_mmv.cu"
@@ -9,3 +10,4 @@
 #include "attention.cu"
 #include "moe.cu"
 #include "elementwise.cu"
+#include "host_constants.cu"
