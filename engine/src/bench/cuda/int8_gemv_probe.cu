@@ -39,6 +39,7 @@
 #include <vector>
 #include <random>
 #include <algorithm>
+#include <type_traits>
 #include "probe_common.cuh"
 
 #ifndef PROBE_SPLIT
@@ -165,50 +166,99 @@ __device__ __forceinline__ void store_partials(float* __restrict__ part, const f
     }
 }
 
-// One task of the 4-bit probe (returns what the loads-only form folds). MODE 0: loads only; 1: fp16 form; 2: integer
-// form, an mma per plane; 3: integer form, the planes as columns (round 34).
-// fp16 form, lane (g, t), super-tile word kt (k16 tile): the engine's 4-bit layout: nibble p of the two 16-bit halves
-// of word kt = pair P = 4kt + p (p = 0: row g inputs 16kt+2t(+1); 1: row g+8, same; 2: row g, +8; 3: row g+8, +8);
-// rows g+8 are taken in place as 16q (the 1/16 folds into their scale). B: xq[k16][t] uint4 {hi 2t, hi 2t+8, lo, lo}.
-// Integer form, word 2j (+1) for k32 tile j: byte i low nibble = row g (g+8) input 32j + 4t + i, high nibble = input
-// 32j + 16 + 4t + i. B: xd[plane][k32][t] uint2 {inputs 4t..+3, 16+4t..+3} as signed bytes.
-template <int MODE>
-__device__ __forceinline__ uint32_t task4(const uint4* __restrict__ w, const Task& k) {
+// The weights' layouts: 4-bit [mat][tile][st][lane] uint4, one 16-byte load per lane, tile and super-tile; 3-bit
+// (round 34) [mat][tile][st][3][lane] u32, three coalesced words per lane, tile and super-tile.
+__device__ __forceinline__ uint32_t ld_stream32(const uint32_t* p) {
+    uint32_t v;
+    asm volatile("ld.global.nc.L1::no_allocate.u32 %0, [%1];\n" : "=r"(v) : "l"(p));
+    return v;
+}
+template <int BITS> struct WLane {
+    using P = std::conditional_t<BITS == 4, uint4, uint32_t>;   // the unit of the weights' pointers
+    static constexpr int N = BITS == 4 ? 4 : 3;       // words per lane, tile and super-tile
+    static constexpr int STRIDE = BITS == 4 ? 32 : 96;   // P per tile and super-tile
+    // both tiles' words of one super-tile (3 bits: word by word, the two tiles interleaved)
+    __device__ static __forceinline__ void load(const P* pa, const P* pb, uint32_t (&va)[N], uint32_t (&vb)[N]) {
+        if constexpr (BITS == 4) {
+            const uint4 a = ld_stream(pa), b = ld_stream(pb);
+            va[0] = a.x; va[1] = a.y; va[2] = a.z; va[3] = a.w;
+            vb[0] = b.x; vb[1] = b.y; vb[2] = b.z; vb[3] = b.w;
+        } else {
+#pragma unroll
+            for (int b = 0; b < 3; b++) { va[b] = ld_stream32(pa + 32 * b); vb[b] = ld_stream32(pb + 32 * b); }
+        }
+    }
+};
+
+// The integer form's "nibble words" (byte i = row g's q | row g+8's q << 4, mode 3's operand) from a lane's words:
+// 4-bit, the words as stored; 3-bit, two words of their 2-bit parts (nibble word 2h + 1's shifted up by 2 over 2h's)
+// and one of their third bits (word n's at bit 2 of each nibble shifted by +0, +1, -2, -1), reassembled by shifts and
+// masks.
+template <int BITS>
+__device__ __forceinline__ void nibble_words(const uint32_t (&wv)[WLane<BITS>::N], uint32_t (&nw)[4]) {
+    if constexpr (BITS == 4) {
+#pragma unroll
+        for (int n = 0; n < 4; n++) nw[n] = wv[n];
+    } else {
+        const uint32_t l0 = wv[0], l1 = wv[1], hb = wv[2];
+        nw[0] = (l0 & 0x33333333u) | (hb & 0x44444444u);
+        nw[1] = ((l0 >> 2) & 0x33333333u) | ((hb >> 1) & 0x44444444u);
+        nw[2] = (l1 & 0x33333333u) | ((hb << 2) & 0x44444444u);
+        nw[3] = ((l1 >> 2) & 0x33333333u) | ((hb << 1) & 0x44444444u);
+    }
+}
+
+// One task (returns what the loads-only form folds). MODE 0: loads only; 1: fp16 form; 2 (4-bit only): integer form,
+// an mma per plane; 3: integer form, the planes as columns (round 34). The lane's words of its two tiles stream
+// through a ring DEPTH super-tiles deep.
+// fp16 form, lane (g, t), super-tile word kt (k16 tile): 4 bits, the engine's layout: nibble p of the two 16-bit halves
+// of word kt = pair P = 4kt + p (p = 0: row g inputs 16kt+2t(+1); 1: row g+8, same; 2: row g, +8; 3: row g+8, +8),
+// rows g+8 taken in place as 16q (the 1/16 folds into their scale); 3 bits, gq_mma's 3-bit layout (pair P < 15 in word
+// P / 5 at shift 3 (P % 5), low input in bits 0-2, high in 16-18; P = 15's value bits in bits 15 / 31 of words 0, 1, 2;
+// gm_dequant<3>). B: xq[k16][t] uint4 {hi 2t, hi 2t+8, lo, lo}.
+// Integer form (4 bits), word 2j (+1) for k32 tile j: byte i low nibble = row g (g+8) input 32j + 4t + i, high nibble =
+// input 32j + 16 + 4t + i. B: xd[plane][k32][t] uint2 {inputs 4t..+3, 16+4t..+3} as signed bytes.
+template <int BITS, int MODE>
+__device__ __forceinline__ uint32_t run_task(const uint32_t* __restrict__ w, const Task& k) {
+    static_assert(MODE != 2 || BITS == 4, "an mma per plane: 4-bit weights only");
+    using L = WLane<BITS>;
     const int s = k.s, m = k.m, lane = k.lane, g = lane >> 2, t = lane & 3;
     uint32_t x = 0;
-    const uint4* w0 = w + (((long) m * (OUT / 16) + 2 * k.p) * ST + s * STS) * 32 + lane;
-    const uint4* w1 = w0 + (long) ST * 32;
-    uint4 ra[DEPTH], rb[DEPTH];
+    using P = typename L::P;
+    const P* w0 = reinterpret_cast<const P*>(w) + (((long) m * (OUT / 16) + 2 * k.p) * ST + s * STS) * L::STRIDE + lane;
+    const P* w1 = w0 + (long) ST * L::STRIDE;
+    uint32_t ra[DEPTH][L::N], rb[DEPTH][L::N];
 #pragma unroll
-    for (int i = 0; i < DEPTH; i++) { ra[i] = ld_stream(w0 + i * 32); rb[i] = ld_stream(w1 + i * 32); }
+    for (int i = 0; i < DEPTH; i++) L::load(w0 + i * L::STRIDE, w1 + i * L::STRIDE, ra[i], rb[i]);
     float acc[2][4] = {};
     float fl[2][4] = {};
     int il[2][3][4] = {};
     const int out0 = 32 * k.p;
 #pragma unroll
     for (int i = 0; i < STS; i++) {
-        const uint4 ua = ra[i % DEPTH], ub = rb[i % DEPTH];
-        if (i + DEPTH < STS) { ra[i % DEPTH] = ld_stream(w0 + (i + DEPTH) * 32); rb[i % DEPTH] = ld_stream(w1 + (i + DEPTH) * 32); }
+        uint32_t wv[2][L::N];
+#pragma unroll
+        for (int b = 0; b < L::N; b++) { wv[0][b] = ra[i % DEPTH][b]; wv[1][b] = rb[i % DEPTH][b]; }
+        if (i + DEPTH < STS)
+            L::load(w0 + (i + DEPTH) * L::STRIDE, w1 + (i + DEPTH) * L::STRIDE, ra[i % DEPTH], rb[i % DEPTH]);
         const int st = s * STS + i, grp = st * 64 / GS;
         if constexpr (MODE == 0) {
-            x ^= ua.x ^ ua.y ^ ua.z ^ ua.w ^ ub.x ^ ub.y ^ ub.z ^ ub.w;
+            if constexpr (BITS == 4)
+                x ^= wv[0][0] ^ wv[0][1] ^ wv[0][2] ^ wv[0][3] ^ wv[1][0] ^ wv[1][1] ^ wv[1][2] ^ wv[1][3];
+            else x ^= wv[0][0] ^ wv[0][1] ^ wv[0][2] ^ wv[1][0] ^ wv[1][1] ^ wv[1][2];
         } else if constexpr (MODE == 1) {
             const uint32_t* szr = k.szf + k.srow(grp);
 #pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const uint4 u = h ? ub : ua;
-                const uint32_t wv[4] = {u.x, u.y, u.z, u.w};
-                fp16_tile<4>(wv, k.xq, st, t, szr[16 * h + g], szr[16 * h + g + 8], fl[h], acc[h]);
-            }
+            for (int h = 0; h < 2; h++)
+                fp16_tile<BITS>(wv[h], k.xq, st, t, szr[16 * h + g], szr[16 * h + g + 8], fl[h], acc[h]);
         } else if constexpr (MODE == 3) {
-            // planes as the mma's columns: one mma per 32 inputs and tile multiplies all three; the words are the
-            // nibble words as stored
+            // planes as the mma's columns: one mma per 32 inputs and tile multiplies all three
             const uint2 bj[2] = {k.xd[(st * 2) * 32 + lane], k.xd[(st * 2 + 1) * 32 + lane]};
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                const uint4 u = h ? ub : ua;
-                const uint32_t wv[4] = {u.x, u.y, u.z, u.w};
-                int_super_tile(wv, bj, il[h][0]);
+                uint32_t nw[4];
+                nibble_words<BITS>(wv[h], nw);
+                int_super_tile(nw, bj, il[h][0]);
                 if ((st + 1) * 64 % GS == 0) int_period_end(il[h][0], acc[h], k.sx + grp * 3, k.szf, k.srow(grp) + 16 * h, g);
             }
         } else {
@@ -220,15 +270,13 @@ __device__ __forceinline__ uint32_t task4(const uint4* __restrict__ w, const Tas
                 for (int j = 0; j < 2; j++) bd[pl][j] = k.xd[((long) pl * (IN / 32) + st * 2 + j) * 4 + t];
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                const uint4 u = h ? ub : ua;
-                const uint32_t wv[4] = {u.x, u.y, u.z, u.w};
 #pragma unroll
                 for (int j = 0; j < 2; j++) {
                     uint32_t a[4];
-                    a[0] = wv[2 * j] & 0x0F0F0F0Fu;
-                    a[1] = wv[2 * j + 1] & 0x0F0F0F0Fu;
-                    a[2] = (wv[2 * j] >> 4) & 0x0F0F0F0Fu;
-                    a[3] = (wv[2 * j + 1] >> 4) & 0x0F0F0F0Fu;
+                    a[0] = wv[h][2 * j] & 0x0F0F0F0Fu;
+                    a[1] = wv[h][2 * j + 1] & 0x0F0F0F0Fu;
+                    a[2] = (wv[h][2 * j] >> 4) & 0x0F0F0F0Fu;
+                    a[3] = (wv[h][2 * j + 1] >> 4) & 0x0F0F0F0Fu;
 #pragma unroll
                     for (int pl = 0; pl < 3; pl++) mma_u8s8(il[h][pl], a, bd[pl][j].x, bd[pl][j].y);
                 }
@@ -254,72 +302,6 @@ __device__ __forceinline__ uint32_t task4(const uint4* __restrict__ w, const Tas
     return x;
 }
 
-// 3-bit weights (round 34): [mat][tile][st][3][lane] u32, three coalesced words per lane, tile and super-tile.
-// MODE 0 loads only; 1 the engine's fp16 form (gq_mma's 3-bit layout: pair P < 15 in word P / 5 at shift 3 (P % 5),
-// low input in bits 0-2, high in 16-18; P = 15's value bits in bits 15 / 31 of words 0, 1, 2; gm_dequant<3>);
-// 3 the integer form with planes as columns: the four "nibble words" of mode 3 (byte i = row g's q | row g+8's q << 4)
-// stored as two words of their 2-bit parts (nibble word 2h + 1's shifted up by 2 over 2h's) and one of their third
-// bits (word n's at bit 2 of each nibble shifted by +0, +1, -2, -1), reassembled by shifts and masks.
-__device__ __forceinline__ uint32_t ld_stream32(const uint32_t* p) {
-    uint32_t v;
-    asm volatile("ld.global.nc.L1::no_allocate.u32 %0, [%1];\n" : "=r"(v) : "l"(p));
-    return v;
-}
-template <int MODE>
-__device__ __forceinline__ uint32_t task3(const uint32_t* __restrict__ w, const Task& k) {
-    const int s = k.s, m = k.m, lane = k.lane, g = lane >> 2, t = lane & 3;
-    uint32_t x = 0;
-    const uint32_t* w0 = w + (((long) m * (OUT / 16) + 2 * k.p) * ST + s * STS) * 96 + lane;
-    const uint32_t* w1 = w0 + (long) ST * 96;
-    uint32_t ra[DEPTH][3], rb[DEPTH][3];
-#pragma unroll
-    for (int i = 0; i < DEPTH; i++)
-#pragma unroll
-        for (int b = 0; b < 3; b++) { ra[i][b] = ld_stream32(w0 + i * 96 + b * 32); rb[i][b] = ld_stream32(w1 + i * 96 + b * 32); }
-    float acc[2][4] = {};
-    float fl[2][4] = {};
-    int il[2][4] = {};
-    const int out0 = 32 * k.p;
-#pragma unroll
-    for (int i = 0; i < STS; i++) {
-        uint32_t ua[3], ub[3];
-#pragma unroll
-        for (int b = 0; b < 3; b++) { ua[b] = ra[i % DEPTH][b]; ub[b] = rb[i % DEPTH][b]; }
-        if (i + DEPTH < STS) {
-#pragma unroll
-            for (int b = 0; b < 3; b++) {
-                ra[i % DEPTH][b] = ld_stream32(w0 + (i + DEPTH) * 96 + b * 32);
-                rb[i % DEPTH][b] = ld_stream32(w1 + (i + DEPTH) * 96 + b * 32);
-            }
-        }
-        const int st = s * STS + i, grp = st * 64 / GS;
-        if constexpr (MODE == 0) {
-            x ^= ua[0] ^ ua[1] ^ ua[2] ^ ub[0] ^ ub[1] ^ ub[2];
-        } else if constexpr (MODE == 1) {
-            const uint32_t* szr = k.szf + k.srow(grp);
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const uint32_t wv[3] = {h ? ub[0] : ua[0], h ? ub[1] : ua[1], h ? ub[2] : ua[2]};
-                fp16_tile<3>(wv, k.xq, st, t, szr[16 * h + g], szr[16 * h + g + 8], fl[h], acc[h]);
-            }
-        } else {
-            const uint2 bj[2] = {k.xd[(st * 2) * 32 + lane], k.xd[(st * 2 + 1) * 32 + lane]};
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const uint32_t l0 = h ? ub[0] : ua[0], l1 = h ? ub[1] : ua[1], hb = h ? ub[2] : ua[2];
-                const uint32_t nw[4] = {(l0 & 0x33333333u) | (hb & 0x44444444u),
-                                        ((l0 >> 2) & 0x33333333u) | ((hb >> 1) & 0x44444444u),
-                                        (l1 & 0x33333333u) | ((hb << 2) & 0x44444444u),
-                                        ((l1 >> 2) & 0x33333333u) | ((hb << 1) & 0x44444444u)};
-                int_super_tile(nw, bj, il[h]);
-                if ((st + 1) * 64 % GS == 0) int_period_end(il[h], acc[h], k.sx + grp * 3, k.szf, k.srow(grp) + 16 * h, g);
-            }
-        }
-    }
-    if constexpr (MODE != 0) store_partials(k.part, acc, k.xe[s], s, m, out0, g, t);
-    return x;
-}
-
 // The probe's kernel for a width (4 or 3) and form: a persistent grid of NW-warp blocks, warp w taking tasks w, w +
 // warps, ...: (matrix m, pair p of 16-output tiles, split s), split fastest
 template <int BITS, int MODE>
@@ -331,8 +313,7 @@ __global__ void __launch_bounds__(NW * 32) probe(const uint32_t* __restrict__ w,
     uint32_t x = 0;
     for (int k = blockIdx.x * NW + warp; k < tasks; k += gridDim.x * NW) {
         const Task task{szf, xq, xd, sx, xe, part, k % KSPLIT, (k / KSPLIT) % OTP, k / (KSPLIT * OTP), lane};
-        if constexpr (BITS == 4) x ^= task4<MODE>(reinterpret_cast<const uint4*>(w), task);
-        else x ^= task3<MODE>(w, task);
+        x ^= run_task<BITS, MODE>(w, task);
     }
     if (x == 0x12345678u) sink[0] = x;
 }
