@@ -129,8 +129,9 @@ static_assert(GW_TPW == 1 || GW_TPW == 2, "one or two m64 tiles per warpgroup");
 static_assert(!GW_WS || GW_MBAR, "the producer hands stages over through the ring's mbarriers");
 // threads per block: the consumer warpgroups and, GW_WS, the producer (fp16 weights: none)
 __host__ __device__ constexpr int gw_threads(int bits) { return (gw_nwg(bits) + (bits == 16 ? 0 : GW_WS)) * 128; }
-// setmaxnreg moves registers within the block's allocation at launch (65,536 / threads, in multiples of 8 per thread):
-// what the producer gives up must cover what the consumers take, or their setmaxnreg.inc waits forever
+// setmaxnreg moves registers within the block's allocation at launch (65,536 / threads, in multiples of 8 per thread;
+// ptxas gave these kernels exactly that: 168 at 384 threads, 96 at 640): what the producer gives up must cover what
+// the consumers take, or their setmaxnreg.inc waits forever (H200, round 37: 640 threads, producer 40, consumers 112)
 __host__ __device__ constexpr int gw_launch_regs() { return 65536 / gw_threads(4) / 8 * 8; }
 static_assert(!GW_WS || 128 * (gw_launch_regs() - GW_WS_PREG) >= gw_nwg(4) * 128 * (GW_WS_CREG - gw_launch_regs()),
               "setmaxnreg: the consumers' registers must come from the producer's");
